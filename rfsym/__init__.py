@@ -1,0 +1,27 @@
+"""rfsym: derive the arithmetic of convolutional networks in closed form.
+
+>>> import rfsym
+>>> k = rfsym.symbols("k")
+>>> rfsym.analyze(rfsym.Sequential(rfsym.Conv(k), rfsym.Conv(k))).rf
+2*k - 1
+"""
+
+from .engine import LayerResult, Result, analyze
+from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
+from .layers import (
+    ELU, GELU, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, Dropout, Elementwise,
+    Flatten, GlobalAvgPool, GlobalMaxPool, Hardsigmoid, Hardswish, Identity, Layer, LeakyReLU,
+    Linear, MaxPool, ReLU, ReLU6, Sequential, Sigmoid, SiLU, Softmax, Tanh,
+)
+from .symbols import symbols
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "analyze", "Result", "LayerResult", "symbols",
+    "Layer", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten", "GlobalAvgPool",
+    "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise", "Identity", "ReLU",
+    "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
+    "Softmax", "Dropout", "Sequential",
+    "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
+]

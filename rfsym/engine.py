@@ -1,0 +1,768 @@
+r"""The derivation engine: one pass over a network gives every quantity of every layer.
+
+Conventions (per spatial axis; coordinates are indices of the network input, padding
+positions included, so they may be negative or beyond the input):
+
+* ``rf`` — receptive field size: the number of input positions from the first to the last one
+  that output 0 of the layer can read (Araujo, Norris, Sim, "Computing Receptive Fields of
+  Convolutional Neural Networks", Distill 2019). Dilation leaves holes inside; they count.
+  Where it depends on the output position (transposed convolution, upsampling, uneven adaptive
+  pooling) ``rf`` is the maximum over positions and ``rf_min`` the minimum.
+* ``jump`` — effective stride: input distance between adjacent outputs (rational when the
+  output grid is finer than the input).
+* ``start`` — input coordinate of the first position in the receptive field of output 0;
+  negative inside the padding. Araujo's *effective padding* is ``-start``.
+* ``center`` — ``start + (rf - 1)/2``, the centre of output 0's receptive field; output ``x``
+  is centred at ``center + x·jump``.
+* ``out_size`` — output size for the given input size: ``floor((n + pl + pr - κ)/s) + 1`` with
+  ``κ = d(k - 1) + 1`` (PyTorch), pooling's ``ceil_mode`` rule, TensorFlow SAME ``ceil(n/s)``.
+  None when no input size is given; symbolic when it is a symbol.
+* ``params`` — trainable parameters: convolution ``(c_in/groups)·c_out·Πk + c_out`` (bias),
+  linear ``in·out + out``, BatchNorm ``2C``. None when channels are unknown.
+* ``macs`` — multiply–accumulates of convolutions and linear layers only (torchvision's
+  convention): ``Π out_size · c_out · (c_in/groups) · Πk``; pools, BatchNorm, activations and
+  additions count 0. ``flops = 2·macs``. None without an input size.
+
+Per-axis rule: every per-axis attribute (``rf``, ``jump``, ``start``, ``center``, ``out_size``,
+...) is **one value when all axes agree and a tuple (one item per axis) otherwise**;
+``axes(name)`` always returns the tuple.
+
+Closed forms come out exact: for convolutions with kernel ``k_i``, stride ``s_i``
+``rf = 1 + Σ_i (κ_i - 1) Π_{j<i} s_j``. Where a value depends on a condition the engine keeps
+it (``Piecewise``, ``Max``, ``floor``) instead of guessing.
+
+>>> from rfsym import analyze, Conv, Sequential, symbols
+>>> r = analyze(Sequential(Conv(3, padding=1), Conv(3, padding=1)), input_size=5)
+>>> r.rf, r.jump, r.start, r.center, r.out_size
+(5, 1, -2, 0, 5)
+>>> k, s = symbols("k s")
+>>> analyze(Sequential(Conv(k, stride=s), Conv(k))).rf
+k*s + k - s
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from . import layers as L
+from .errors import LayerError, RfsymError, SizeError
+from .maps import IDENTITY, AxisMap, compose, merge
+from .ops import NumOps, SymOps
+
+__all__ = ["analyze", "Result", "LayerResult", "register_layer", "register_block"]
+
+_QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size")
+
+
+# --------------------------------------------------------------------------- state
+@dataclass(frozen=True)
+class State:
+    """What flows between layers: per-axis sizes (None when unknown) and the channel count."""
+
+    sizes: tuple | None
+    channels: Any = None
+    flattened: bool = False
+
+
+@dataclass
+class LeafOut:
+    """What a layer rule returns."""
+
+    maps: tuple
+    state: State
+    params: Any = 0
+    macs: Any = 0
+
+
+class Context:
+    """Backend, numeric values and bookkeeping shared by every rule of one analysis."""
+
+    def __init__(self, ops, ndim, values=None):
+        self.ops = ops
+        self.ndim = ndim
+        self.values = values or {}
+        self.where = ""
+
+    def val(self, expr, param=None, minimum=None):
+        """The value of a layer parameter in this backend (checked when numeric)."""
+        if expr is None:
+            return None
+        if self.ops.symbolic:
+            return expr
+        if isinstance(expr, numbers.Integral):
+            out = int(expr)
+        elif isinstance(expr, sp.Basic) and expr.is_Integer:
+            out = int(expr)
+        else:
+            out = _numeric(expr, self.values)
+        if minimum is not None and np.any(np.asarray(out) < minimum):
+            bad = np.asarray(out)[np.asarray(out) < minimum].flat[0]
+            what = "a positive integer" if minimum == 1 else "a nonnegative integer"
+            raise LayerError(f"{param} must be {what}, got {bad} for some of the given values",
+                             where=self.where, param=param)
+        return out
+
+
+def _numeric(expr, values):
+    syms = sorted(expr.free_symbols, key=lambda s: s.name)
+    args = []
+    for s in syms:
+        if s.name not in values:
+            raise RfsymError(f"no value given for symbol {s.name} (needed by {expr})")
+        args.append(values[s.name])
+    out = _lambdified(expr, tuple(syms))(*args)
+    arr = np.asarray(out)
+    if arr.dtype.kind == "f":
+        rounded = np.rint(arr)
+        if not np.all(rounded == arr):
+            raise RfsymError(f"{expr} is not an integer for some of the given values")
+        arr = rounded
+    arr = arr.astype(np.int64)
+    return arr if arr.ndim else int(arr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lambdified(expr, syms):
+    return sp.lambdify(syms, expr, modules="numpy")
+
+
+# --------------------------------------------------------------------------- rules
+_RULES: dict = {}
+_BLOCKS: dict = {}
+
+
+def register_layer(cls):
+    """Decorator: register ``rule(layer, state, ctx) -> LeafOut`` for a leaf layer class."""
+
+    def deco(fn):
+        _RULES[cls] = fn
+        return fn
+
+    return deco
+
+
+def register_block(cls):
+    """Decorator: register a graph layer (a layer holding branches).
+
+    The function receives ``(layer, state, ctx, walk)`` where ``walk(seq, state, label)``
+    analyses one branch and returns ``(state, branch)``; it returns ``(state, combine, merge_type,
+    params, macs)`` where ``combine(branch_composites, ops)`` gives the block's per-axis maps, and
+    ``merge_type`` names the merge node listed after the branches (None for no merge node).
+    """
+
+    def deco(fn):
+        _BLOCKS[cls] = fn
+        return fn
+
+    return deco
+
+
+def _rule_for(layer):
+    for cls in type(layer).__mro__:
+        if cls in _RULES:
+            return _RULES[cls]
+    return None
+
+
+def _block_for(layer):
+    for cls in type(layer).__mro__:
+        if cls in _BLOCKS:
+            return _BLOCKS[cls]
+    return None
+
+
+def _check_size(out, ctx, axis, n):
+    ops = ctx.ops
+    if ops.symbolic:
+        c = ops.concrete(out)
+        if c is not None and c < 1:
+            raise SizeError(f"{ctx.where}: output size {c} < 1 on axis {axis} for input size {n}; "
+                            "the input is too small for this layer")
+    elif np.any(np.asarray(out) < 1):
+        raise SizeError(f"{ctx.where}: output size < 1 on axis {axis} for some of the given values; "
+                        "the input is too small for this layer")
+
+
+def _tf_same_pad(n, w, ops, ctx):
+    if n is None:
+        raise LayerError("padding='tf_same' depends on the input size; pass input_size "
+                         "(a number or a symbol) to analyze", where=ctx.where, param="padding")
+    s, k, d = ctx.val(w.stride), ctx.val(w.kernel), ctx.val(w.dilation)
+    out = ops.ceildiv(n, s)
+    total = ops.max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+    left = ops.floordiv(total, 2)
+    return left, total - left
+
+
+@register_layer(L._Windowed)
+def _windowed(layer, state, ctx):
+    ops = ctx.ops
+    maps, sizes = [], []
+    kprod = 1
+    for axis, w in enumerate(layer.windows(ctx.ndim)):
+        k = ctx.val(w.kernel, "kernel_size", 1)
+        s = ctx.val(w.stride, "stride", 1)
+        d = ctx.val(w.dilation, "dilation", 1)
+        kprod = kprod * k
+        n = state.sizes[axis] if state.sizes else None
+        if w.pad == "tf_same":
+            pl, pr = _tf_same_pad(n, w, ops, ctx)
+        else:
+            pl, pr = ctx.val(w.pad[0], "padding", 0), ctx.val(w.pad[1], "padding", 0)
+        extent = d * (k - 1) + 1
+        maps.append(AxisMap.affine(-pl, s, extent))
+        if n is not None:
+            if w.pad == "tf_same":
+                out = ops.ceildiv(n, s)
+            elif w.ceil:
+                c = ops.ceildiv(n + pl + pr - extent, s) + 1
+                out = ops.where(ops.ge((c - 1) * s, n + pl), c - 1, c)
+            else:
+                out = ops.floordiv(n + pl + pr - extent, s) + 1
+            _check_size(out, ctx, axis, n)
+            sizes.append(out)
+    sizes = tuple(sizes) if state.sizes else None
+    if not isinstance(layer, L.Conv):
+        return LeafOut(tuple(maps), State(sizes, state.channels))
+    groups = ctx.val(layer.groups, "groups", 1)
+    cin = _channels(ctx, layer.in_channels, state.channels, "in_channels")
+    cout = ctx.val(layer.out_channels, "out_channels", 1)
+    params = macs = None
+    if cin is not None and cout is not None:
+        weights = cin * cout * kprod
+        params = ops.floordiv(weights, groups) if not ops.symbolic else weights / groups
+        if layer.bias:
+            params = params + cout
+        if sizes is not None:
+            positions = _prod(sizes)
+            macs = positions * (ops.floordiv(weights, groups) if not ops.symbolic else weights / groups)
+    return LeafOut(tuple(maps), State(sizes, cout), params, macs)
+
+
+def _prod(xs):
+    out = 1
+    for x in xs:
+        out = out * x
+    return out
+
+
+def _channels(ctx, given, incoming, param):
+    """Channel count a layer reads: its own argument, else what the previous layer gives."""
+    if given is None:
+        return incoming
+    value = ctx.val(given, param, 1)
+    if incoming is not None:
+        a, b = ctx.ops.concrete(value), ctx.ops.concrete(incoming)
+        if a is not None and b is not None and a != b:
+            raise LayerError(f"{param}={a} but the previous layer gives {b} channels",
+                             where=ctx.where, param=param)
+    return value
+
+
+@register_layer(L.Elementwise)
+def _elementwise(layer, state, ctx):
+    return LeafOut((IDENTITY,) * ctx.ndim, state)
+
+
+@register_layer(L.Flatten)
+def _flatten(layer, state, ctx):
+    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, state.channels, flattened=True))
+
+
+@register_layer(L.BatchNorm)
+def _batchnorm(layer, state, ctx):
+    c = _channels(ctx, layer.num_features, state.channels, "num_features")
+    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened),
+                   None if c is None else 2 * c, 0)
+
+
+def _global_map(n):
+    """Every output position reads the whole input: one window of size n (``n`` may be None)."""
+    if n is None:
+        return AxisMap.affine(0, sp.oo, sp.oo)
+    return AxisMap.affine(0, n, n)
+
+
+@register_layer(L.AdaptiveAvgPool)
+def _adaptive(layer, state, ctx):
+    ops = ctx.ops
+    ms = layer.output_size if isinstance(layer.output_size, tuple) else (layer.output_size,) * ctx.ndim
+    if len(ms) != ctx.ndim:
+        raise LayerError(f"output_size has {len(ms)} axes but the network has {ctx.ndim}",
+                         where=ctx.where, param="output_size")
+    maps, sizes = [], []
+    for axis, m in enumerate(ms):
+        n = state.sizes[axis] if state.sizes else None
+        mm = ctx.val(m, "output_size", 1)
+        if ops.concrete(mm) == 1:
+            maps.append(_global_map(n))
+        elif n is None:
+            raise LayerError("adaptive pooling to more than one output needs the input size; "
+                             "pass input_size to analyze", where=ctx.where, param="output_size")
+        else:
+            nc, mc = ops.concrete(n), ops.concrete(mm)
+            if nc is not None and mc is not None:
+                starts = tuple((i * nc) // mc for i in range(mc))
+                ends = tuple(-((-(i + 1) * nc) // mc) for i in range(mc))
+                from .maps import _reduce
+                maps.append(_reduce(AxisMap(mc, nc, starts, tuple(e - b for b, e in zip(starts, ends))), ops))
+            elif ops.symbolic and (sp.sympify(n) / mm).is_integer:
+                maps.append(AxisMap.affine(0, n / mm, n / mm))
+            else:
+                raise LayerError(f"adaptive pooling of a symbolic size {n} to {mm} outputs needs "
+                                 f"{mm} to divide {n}", where=ctx.where, param="output_size")
+        sizes.append(mm)
+    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
+
+
+@register_layer(L.Linear)
+def _linear(layer, state, ctx):
+    ops = ctx.ops
+    fin = ctx.val(layer.in_features, "in_features", 1)
+    fout = ctx.val(layer.out_features, "out_features", 1)
+    if state.sizes is not None and state.channels is not None:
+        expected = state.channels * _prod(state.sizes)
+        a, b = ops.concrete(fin), ops.concrete(expected)
+        if a is not None and b is not None and a != b:
+            raise LayerError(f"in_features={a} but the input flattens to {b} features "
+                             f"({state.channels} channels x sizes {tuple(state.sizes)})",
+                             where=ctx.where, param="in_features")
+    maps = tuple(_global_map(n) for n in (state.sizes or (None,) * ctx.ndim))
+    params = fin * fout + (fout if layer.bias else 0)
+    sizes = (1,) * ctx.ndim if state.sizes is not None else None
+    return LeafOut(maps, State(sizes, fout, True), params, fin * fout)
+
+
+# --------------------------------------------------------------------------- structure
+class _Chain:
+    """A Sequential's items with cached balanced compositions (prefixes in O(log L))."""
+
+    def __init__(self, ops, base):
+        self.ops = ops
+        self.items = []  # each: a callable returning per-axis maps
+        self._base = base  # callable -> per-axis maps at the chain's input
+        self._seg = {}
+
+    def seg(self, lo, hi):
+        key = (lo, hi)
+        if key not in self._seg:
+            if hi - lo == 1:
+                self._seg[key] = self.items[lo]()
+            else:
+                mid = (lo + hi) // 2
+                self._seg[key] = _compose_axes(self.seg(lo, mid), self.seg(mid, hi), self.ops)
+        return self._seg[key]
+
+    def local_prefix(self, t, lo=0, hi=None):
+        """Composition of items[0:t] (None for t == 0)."""
+        if hi is None:
+            hi = len(self.items)
+            if t == 0:
+                return None
+        if t == hi:
+            return self.seg(lo, hi)
+        mid = (lo + hi) // 2
+        if t <= mid:
+            return self.local_prefix(t, lo, mid)
+        return _compose_axes(self.seg(lo, mid), self.local_prefix(t, mid, hi), self.ops)
+
+    def prefix(self, t):
+        """Maps from the network input to the output of items[t - 1]."""
+        base = self._base()
+        local = self.local_prefix(t)
+        if local is None:
+            return base
+        return local if base is None else _compose_axes(base, local, self.ops)
+
+    def full(self):
+        return self.seg(0, len(self.items)) if self.items else None
+
+
+def _compose_axes(lower, upper, ops):
+    if lower is None:
+        return upper
+    if upper is None:
+        return lower
+    return tuple(compose(a, b, ops) for a, b in zip(lower, upper))
+
+
+@dataclass
+class _Node:
+    index: int
+    layer: Any
+    name: str
+    type: str
+    chain: Any
+    position: int
+    in_sizes: Any
+    out_sizes: Any
+    in_channels: Any
+    out_channels: Any
+    params: Any
+    macs: Any
+    own: Any = None
+    composite_cache: Any = field(default=None, repr=False)
+
+    def composite(self):
+        if self.composite_cache is None:
+            self.composite_cache = self.chain.prefix(self.position + 1)
+        return self.composite_cache
+
+
+class _Builder:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.nodes: list[_Node] = []
+
+    def where(self, layer, index):
+        label = type(layer).__name__
+        if layer.name:
+            label += f" {layer.name!r}"
+        return f"layer {index} ({label})"
+
+    def walk(self, seq, state, path, base):
+        """Analyse a Sequential; returns (state, chain)."""
+        chain = _Chain(self.ctx.ops, base)
+        for i, layer in enumerate(seq.layers):
+            label = f"{path}.{i}" if path else str(i)
+            state = self.item(layer, state, label, chain)
+        return state, chain
+
+    def item(self, layer, state, label, chain):
+        ctx = self.ctx
+        position = len(chain.items)
+        prefix = functools.partial(chain.prefix, position)
+        if isinstance(layer, L.Sequential):
+            state, sub = self.walk(layer, state, layer.name or label, prefix)
+            chain.items.append(lambda sub=sub: sub.full() or (IDENTITY,) * ctx.ndim)
+            return state
+        block = _block_for(layer)
+        if block is not None:
+            def walk(seq, st, sublabel):
+                return self.walk(seq, st, f"{layer.name or label}.{sublabel}", prefix)
+
+            ctx.where = self.where(layer, len(self.nodes))
+            try:
+                out_state, combine, merge_type, params, macs = block(layer, state, ctx, walk)
+            except LayerError as err:
+                raise (err if err.where else err.located(ctx.where)) from None
+            cache = {}
+
+            def block_maps():
+                if "m" not in cache:
+                    cache["m"] = combine(ctx.ops)
+                return cache["m"]
+
+            chain.items.append(block_maps)
+            if merge_type is not None:
+                self.nodes.append(_Node(len(self.nodes), layer, layer.name or label, merge_type, chain,
+                                        position, state.sizes, out_state.sizes, state.channels,
+                                        out_state.channels, params, macs))
+            return out_state
+        rule = _rule_for(layer)
+        index = len(self.nodes)
+        ctx.where = self.where(layer, index)
+        if rule is None:
+            raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}",
+                             where=ctx.where)
+        try:
+            out = rule(layer, state, ctx)
+        except LayerError as err:
+            raise (err if err.where else err.located(ctx.where)) from None
+        chain.items.append(lambda out=out: out.maps)
+        self.nodes.append(_Node(index, layer, layer.name or label, type(layer).__name__, chain,
+                                position, state.sizes, out.state.sizes, state.channels,
+                                out.state.channels, out.params, out.macs, own=out.maps))
+        return out.state
+
+
+# --------------------------------------------------------------------------- results
+def _tidy(value, ops):
+    if not ops.symbolic:
+        if isinstance(value, np.ndarray):
+            return value
+        return value
+    value = sp.sympify(value)
+    if value.free_symbols and not value.has(sp.Piecewise, sp.floor, sp.ceiling, sp.Max, sp.Min):
+        if _small(value, 400):
+            value = sp.expand(value)
+            if isinstance(value, sp.Add) and _small(value, 120):
+                value = sp.factor_terms(value)
+                value = sp.expand(value) if sp.count_ops(value) > sp.count_ops(sp.expand(value)) else value
+    return value
+
+
+def _small(expr, limit):
+    for i, _ in enumerate(sp.preorder_traversal(expr)):
+        if i >= limit:
+            return False
+    return True
+
+
+def _collapse(values, ops):
+    first = values[0]
+    for v in values[1:]:
+        if ops.symbolic:
+            if sp.sympify(v) != sp.sympify(first):
+                return tuple(values)
+        elif not np.array_equal(np.asarray(v), np.asarray(first)):
+            return tuple(values)
+    return first
+
+
+def _axis_quantities(m: AxisMap, ops):
+    rf = ops.max(*m.rfs)
+    rf_min = ops.min(*m.rfs)
+    start = m.starts[0]
+    center = start + ops.div(m.rfs[0] - 1, 2)
+    return {"rf": rf, "rf_min": rf_min, "jump": ops.div(m.jump, m.period), "start": start,
+            "center": center, "period": m.period}
+
+
+class _Quantities:
+    """Shared accessors: per-axis quantities with the collapse rule."""
+
+    _ops = SymOps
+
+    def _maps(self):  # per-axis AxisMaps, overridden
+        raise NotImplementedError
+
+    def _q(self, name):
+        cache = self.__dict__.setdefault("_qcache", {})
+        if name not in cache:
+            maps = self._maps()
+            cache[name] = tuple(_tidy(_axis_quantities(m, self._ops)[name], self._ops) for m in maps)
+        return cache[name]
+
+    def axes(self, name):
+        """The per-axis tuple of a quantity, whatever the collapse rule would give."""
+        if name == "out_size":
+            sizes = self._sizes()
+            return None if sizes is None else tuple(_tidy(s, self._ops) for s in sizes)
+        return self._q(name)
+
+    def _one(self, name):
+        vals = self.axes(name)
+        return None if vals is None else _collapse(vals, self._ops)
+
+    rf = property(lambda self: self._one("rf"), doc="Receptive field size (max over positions).")
+    rf_min = property(lambda self: self._one("rf_min"), doc="Smallest receptive field over positions.")
+    jump = property(lambda self: self._one("jump"), doc="Effective stride.")
+    start = property(lambda self: self._one("start"), doc="First input coordinate seen by output 0.")
+    center = property(lambda self: self._one("center"), doc="Centre of output 0's receptive field.")
+    period = property(lambda self: self._one("period"), doc="Output positions after which rf repeats.")
+    out_size = property(lambda self: self._one("out_size"), doc="Output size (None without input size).")
+
+    @property
+    def effective_padding(self):
+        """Araujo's effective padding, ``-start``."""
+        vals = tuple(-v for v in self._q("start"))
+        return _collapse(vals, self._ops)
+
+    @property
+    def flops(self):
+        """``2·macs``."""
+        return None if self.macs is None else 2 * self.macs
+
+
+class LayerResult(_Quantities):
+    """Quantities of one layer's output with respect to the network input."""
+
+    def __init__(self, node: _Node, ops):
+        self._node = node
+        self._ops = ops
+        self.index = node.index
+        self.name = node.name
+        self.type = node.type
+        self.layer = node.layer
+        self.in_channels = node.in_channels
+        self.out_channels = node.out_channels
+
+    def _maps(self):
+        return self._node.composite()
+
+    def _sizes(self):
+        return self._node.out_sizes
+
+    @property
+    def in_size(self):
+        sizes = self._node.in_sizes
+        return None if sizes is None else _collapse(tuple(_tidy(s, self._ops) for s in sizes), self._ops)
+
+    @property
+    def params(self):
+        """Trainable parameters of this layer alone."""
+        return None if self._node.params is None else _tidy(self._node.params, self._ops)
+
+    @property
+    def macs(self):
+        """MACs of this layer alone."""
+        return None if self._node.macs is None else _tidy(self._node.macs, self._ops)
+
+    def __repr__(self):
+        return f"<LayerResult {self.index} {self.type} {self.name!r}: rf={self.rf}, jump={self.jump}>"
+
+
+class Result(_Quantities):
+    """Everything rfsym derived about one network (see the module docstring for conventions).
+
+    ``layers[i]`` holds layer ``i``'s output with respect to the network input (topological
+    order, merges included); the attributes of the result itself describe the network output,
+    with ``params`` and ``macs`` summed over all layers.
+    """
+
+    def __init__(self, network, input_size, ndim, in_channels, ops, nodes, top, state, values=None):
+        self.network = network
+        self.input_size = input_size
+        self.ndim = ndim
+        self.in_channels = in_channels
+        self._ops = ops
+        self._top = top
+        self._state = state
+        self._values = values
+        self.layers = [LayerResult(n, ops) for n in nodes]
+
+    def _maps(self):
+        return self._top.full() or (IDENTITY,) * self.ndim
+
+    def _sizes(self):
+        return self._state.sizes
+
+    @property
+    def out_channels(self):
+        return self._state.channels
+
+    def _total(self, attr):
+        total = 0
+        for layer in self.layers:
+            v = getattr(layer._node, attr)
+            if v is None:
+                return None
+            total = total + v
+        return _tidy(total, self._ops)
+
+    @property
+    def params(self):
+        """Trainable parameters of the whole network (None if some channel count is unknown)."""
+        return self._total("params")
+
+    @property
+    def macs(self):
+        """MACs of the whole network (None without an input size or channels)."""
+        return self._total("macs")
+
+    @property
+    def free_symbols(self) -> set:
+        syms = set(self.network.free_symbols)
+        if self.input_size is not None:
+            for n in self.input_size:
+                syms |= sp.sympify(n).free_symbols
+        if self.in_channels is not None:
+            syms |= sp.sympify(self.in_channels).free_symbols
+        return syms
+
+    def _mapping(self, mapping):
+        by_name = {s.name: s for s in self.free_symbols}
+        out = {}
+        for key, value in dict(mapping).items():
+            name = key if isinstance(key, str) else getattr(key, "name", str(key))
+            if name not in by_name:
+                raise RfsymError(f"symbol {name} does not occur in this network "
+                                 f"(its symbols: {', '.join(sorted(by_name)) or 'none'})")
+            out[by_name[name]] = value
+        return out
+
+    def subs(self, mapping) -> "Result":
+        """The result for the network with symbols replaced by values (exact, re-derived).
+
+        Keys are symbols or their names.
+        """
+        m = self._mapping(mapping)
+        net = self.network.subs(m)
+        size = None if self.input_size is None else tuple(sp.sympify(n).subs(m) for n in self.input_size)
+        ch = None if self.in_channels is None else sp.sympify(self.in_channels).subs(m)
+        return analyze(net, input_size=size, ndim=self.ndim, in_channels=ch)
+
+    def evaluate(self, values) -> "Result":
+        """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
+        arrays (broadcast together); every quantity of the returned result is an int64 array (or
+        a Python int) equal to what :meth:`subs` gives, configuration by configuration."""
+        m = self._mapping(values)
+        named = {s.name: np.asarray(v) for s, v in m.items()}
+        missing = sorted(s.name for s in self.free_symbols if s.name not in named)
+        if missing:
+            raise RfsymError(f"evaluate needs a value for every symbol; missing: {', '.join(missing)}")
+        return analyze(self.network, input_size=self.input_size, ndim=self.ndim,
+                       in_channels=self.in_channels, _ops=NumOps, _values=named)
+
+    def __repr__(self):
+        return (f"<Result {len(self.layers)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
+                f"out_size={self.out_size}, params={self.params}, macs={self.macs}>")
+
+
+# --------------------------------------------------------------------------- entry point
+def _infer_ndim(net, input_size, ndim):
+    dims = set()
+    if ndim is not None:
+        dims.add(int(ndim))
+    if isinstance(input_size, (tuple, list)):
+        dims.add(len(input_size))
+    try:
+        nd = net.ndim
+    except LayerError:
+        raise
+    if nd is not None:
+        dims.add(nd)
+    if len(dims) > 1:
+        raise LayerError(f"the number of spatial axes is ambiguous: {sorted(dims)} "
+                         "(from ndim, input_size and per-axis layer arguments)", param="ndim")
+    return dims.pop() if dims else 2
+
+
+def analyze(net, input_size=None, *, ndim=None, in_channels=None, _ops=SymOps, _values=None) -> Result:
+    """Derive rf, jump, start, center, out_size, params and macs of every layer of ``net``.
+
+    ``net`` is a layer or a :class:`~rfsym.layers.Sequential`; ``input_size`` an int, symbol or
+    per-axis tuple (None: sizes and MACs stay unknown); ``in_channels`` the input's channels when
+    the first layers do not say.
+
+    >>> from rfsym import Conv, Sequential
+    >>> analyze(Sequential(*[Conv(3, padding=1)] * 4)).rf
+    9
+    """
+    if not isinstance(net, L.Layer):
+        if isinstance(net, (list, tuple)):
+            net = L.Sequential(*net)
+        else:
+            raise RfsymError(f"analyze expects an rfsym layer or Sequential, got {type(net).__name__}")
+    if not isinstance(net, L.Sequential):
+        net = L.Sequential(net)
+    nd = _infer_ndim(net, input_size, ndim)
+    if input_size is not None:
+        sizes = tuple(input_size) if isinstance(input_size, (tuple, list)) else (input_size,) * nd
+        sizes = tuple(_input_value(n) for n in sizes)
+    else:
+        sizes = None
+    if in_channels is not None:
+        from .symbols import as_expr
+        in_channels = as_expr(in_channels, "in_channels")
+    ctx = Context(_ops, nd, _values)
+    state = State(None if sizes is None else tuple(ctx.val(n, "input_size", 1) for n in sizes),
+                  ctx.val(in_channels, "in_channels", 1))
+    builder = _Builder(ctx)
+    final, top = builder.walk(net, state, "", lambda: None)
+    return Result(net, sizes, nd, in_channels, _ops, builder.nodes, top, final, _values)
+
+
+def _input_value(n):
+    from .symbols import as_expr
+    try:
+        return as_expr(n, "input_size")
+    except LayerError as err:
+        raise LayerError(err.detail, where="analyze", param="input_size") from None

@@ -1,0 +1,157 @@
+"""Index maps on one spatial axis, their composition, and the merge of branches.
+
+An :class:`AxisMap` says which positions of a lower grid an output position of an upper grid
+reads. Write the output index as ``o = period·m + φ`` (``0 <= φ < period``); then output ``o``
+reads exactly the positions in the interval
+
+    ``[starts[φ] + jump·m,  starts[φ] + jump·m + rfs[φ] - 1]``
+
+(a bounding interval: dilation leaves holes inside it, padding positions count). Ordinary
+layers have period 1 (``start + jump·o``, constant ``rf``); transposed convolutions, upsampling
+and adaptive pooling have a period larger than one, so their receptive field depends on the
+output position. The effective stride of a map is ``jump / period`` (rational in general).
+
+Maps are monotone, so composing two of them composes the interval end points; composition is
+associative, and the engine composes chains in balanced order so that expressions stay shallow
+(depth ``O(log L)``) even for thousands of symbolic layers.
+
+>>> import sympy as sp
+>>> from rfsym.ops import SymOps
+>>> k, s = sp.symbols("k s", integer=True, positive=True)
+>>> conv = AxisMap.affine(start=0, jump=s, rf=k)
+>>> two = compose(conv, conv, SymOps)
+>>> sp.expand(two.rfs[0])
+k*s + k - s
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import GraphError, RfsymError
+
+__all__ = ["AxisMap", "compose", "merge", "IDENTITY"]
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    """A periodic interval map on one axis (see the module docstring)."""
+
+    period: int
+    jump: Any
+    starts: tuple
+    rfs: tuple
+
+    @classmethod
+    def affine(cls, start, jump, rf) -> "AxisMap":
+        """The ordinary period-1 map ``o -> [start + jump·o, start + jump·o + rf - 1]``."""
+        return cls(1, jump, (start,), (rf,))
+
+    def lo(self, y, ops):
+        """First lower position read by output ``y`` (``y`` concrete when the period > 1)."""
+        if self.period == 1:
+            return self.starts[0] + self.jump * y
+        m, phi = divmod(_concrete(y, ops, "output index"), self.period)
+        return self.starts[phi] + self.jump * m
+
+    def hi(self, y, ops):
+        """Last lower position read by output ``y``."""
+        if self.period == 1:
+            return self.starts[0] + self.jump * y + self.rfs[0] - 1
+        m, phi = divmod(_concrete(y, ops, "output index"), self.period)
+        return self.starts[phi] + self.jump * m + self.rfs[phi] - 1
+
+
+def _concrete(x, ops, what):
+    c = ops.concrete(x)
+    if c is None:
+        raise RfsymError(
+            f"a position-dependent receptive field (period > 1) needs a concrete {what}, got {x}; "
+            "give the strides, paddings and kernel sizes of transposed/upsampling layers as numbers")
+    return c
+
+
+def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
+    """The map of ``upper`` applied on top of ``lower`` (``lower`` is nearer the input)."""
+    if lower.period == 1:
+        # lo(y) = U + J y is affine: compose symbolically, phase by phase.
+        U, J, R = lower.starts[0], lower.jump, lower.rfs[0]
+        starts = tuple(U + J * u for u in upper.starts)
+        rfs = tuple(R + J * (r - 1) for r in upper.rfs)
+        return AxisMap(upper.period, J * upper.jump, starts, rfs)
+    ju = _concrete(upper.jump, ops, "jump")
+    reps = lower.period // math.gcd(ju, lower.period)
+    period = upper.period * reps
+    starts, rfs = [], []
+    for psi in range(period):
+        m, phi = divmod(psi, upper.period)
+        a = _concrete(upper.starts[phi], ops, "start") + ju * m
+        b = a + _concrete(upper.rfs[phi], ops, "receptive field") - 1
+        lo = lower.lo(a, ops)
+        starts.append(lo)
+        rfs.append(lower.hi(b, ops) - lo + 1)
+    jump = lower.jump * (ju * reps // lower.period)
+    return _reduce(AxisMap(period, jump, tuple(starts), tuple(rfs)), ops)
+
+
+def _reduce(m: AxisMap, ops) -> AxisMap:
+    """Shrink the period when the phases repeat (e.g. a period-2 map whose phases agree)."""
+    p = m.period
+    for q in range(1, p):
+        if p % q:
+            continue
+        reps = p // q
+        jq = ops.div(m.jump, reps)
+        if ops.concrete(jq) is None and not ops.symbolic:
+            continue
+        ok = True
+        for psi in range(p):
+            base, extra = psi % q, psi // q
+            if not (_eq(m.starts[psi], m.starts[base] + jq * extra, ops) and _eq(m.rfs[psi], m.rfs[base], ops)):
+                ok = False
+                break
+        if ok and (not ops.symbolic or getattr(jq, "is_integer", False)):
+            return AxisMap(q, jq, m.starts[:q], m.rfs[:q])
+    return m
+
+
+def _eq(a, b, ops):
+    return ops.equal(a, b) is True
+
+
+def merge(maps, ops, names=None) -> AxisMap:
+    """Bounding box of the union of branch maps that read the same lower grid.
+
+    Branches must agree on the effective stride ``jump/period``; the merged receptive field of
+    each output spans from the smallest start to the largest end over the branches.
+    """
+    maps = list(maps)
+    if len(maps) == 1:
+        return maps[0]
+    strides = [ops.div(m.jump, m.period) for m in maps]
+    for i, st in enumerate(strides[1:], 1):
+        same = ops.equal(st, strides[0])
+        if same is not True:
+            label = (lambda j: names[j]) if names else (lambda j: f"branch {j}")
+            verdict = "differ" if same is False else "cannot be shown equal"
+            raise GraphError(f"branches must have the same jump (effective stride) to merge: "
+                             f"{label(0)} has {strides[0]}, {label(i)} has {st} ({verdict})")
+    period = math.lcm(*(m.period for m in maps))
+    starts, rfs = [], []
+    for phi in range(period):
+        los, his = [], []
+        for m in maps:
+            reps, ph = divmod(phi, m.period)
+            lo = m.starts[ph] + m.jump * reps
+            los.append(lo)
+            his.append(lo + m.rfs[ph] - 1)
+        lo = ops.min(*los)
+        starts.append(lo)
+        rfs.append(ops.max(*his) - lo + 1)
+    jump = ops.div(maps[0].jump * period, maps[0].period)
+    return AxisMap(period, jump, tuple(starts), tuple(rfs))
+
+
+IDENTITY = AxisMap(1, 1, (0,), (1,))

@@ -1,0 +1,184 @@
+"""Two arithmetic backends for one engine: exact sympy expressions, and numpy integer arrays.
+
+The engine's rules are written once against this small interface, so the symbolic derivation
+and the vectorised numeric evaluation cannot drift apart. :class:`SymOps` keeps what it cannot
+decide symbolic (``floor``, ``Max``, ``Piecewise``); :class:`NumOps` computes the same values
+elementwise on ``int64`` arrays.
+
+>>> SymOps.floordiv(7, 2), NumOps.floordiv(7, 2)
+(3, 3)
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+__all__ = ["SymOps", "NumOps"]
+
+
+class SymOps:
+    """Exact sympy arithmetic."""
+
+    symbolic = True
+
+    @staticmethod
+    def num(x):
+        return sp.sympify(x)
+
+    @staticmethod
+    def floordiv(a, b):
+        return sp.floor(sp.sympify(a) / b)
+
+    @staticmethod
+    def ceildiv(a, b):
+        return sp.ceiling(sp.sympify(a) / b)
+
+    @staticmethod
+    def max(*xs):
+        return sp.Max(*xs) if len(xs) > 1 else sp.sympify(xs[0])
+
+    @staticmethod
+    def min(*xs):
+        return sp.Min(*xs) if len(xs) > 1 else sp.sympify(xs[0])
+
+    @staticmethod
+    def ge(a, b):
+        return sp.Ge(a, b)
+
+    @staticmethod
+    def where(cond, a, b):
+        if cond is sp.true:
+            return sp.sympify(a)
+        if cond is sp.false:
+            return sp.sympify(b)
+        return sp.Piecewise((a, cond), (b, True))
+
+    @staticmethod
+    def div(a, b):
+        """Exact (rational) division."""
+        return sp.sympify(a) / b
+
+    @staticmethod
+    def pow(a, b):
+        return sp.sympify(a) ** b
+
+    @classmethod
+    def geom(cls, j, n):
+        """``1 + j + ... + j**(n-1)``, with the ``j = 1`` case as a Piecewise branch."""
+        j, n = sp.sympify(j), sp.sympify(n)
+        if j == 1:
+            return n
+        closed = (j**n - 1) / (j - 1)
+        if j.is_number or (j - 1).is_positive:
+            return sp.simplify(closed) if j.is_number and n.is_number else closed
+        return sp.Piecewise((n, sp.Eq(j, 1)), (closed, True))
+
+    @staticmethod
+    def is_true(cond) -> bool | None:
+        """True/False when decided, None when it depends on the symbols."""
+        cond = sp.sympify(cond)
+        if cond is sp.true:
+            return True
+        if cond is sp.false:
+            return False
+        return None
+
+    @staticmethod
+    def equal(a, b) -> bool | None:
+        d = sp.simplify(sp.sympify(a) - b)
+        if d == 0:
+            return True
+        if d.is_zero is False:
+            return False
+        return None
+
+    @staticmethod
+    def concrete(x):
+        """Python int of a numeric value, or None when symbolic."""
+        x = sp.sympify(x)
+        return int(x) if x.is_Integer else None
+
+
+class NumOps:
+    """Elementwise int64 arithmetic on numpy arrays (or Python ints)."""
+
+    symbolic = False
+
+    @staticmethod
+    def num(x):
+        return x
+
+    @staticmethod
+    def floordiv(a, b):
+        return np.floor_divide(a, b)
+
+    @staticmethod
+    def ceildiv(a, b):
+        return -np.floor_divide(np.negative(a), b)
+
+    @staticmethod
+    def max(*xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.maximum(out, x)
+        return out
+
+    @staticmethod
+    def min(*xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.minimum(out, x)
+        return out
+
+    @staticmethod
+    def ge(a, b):
+        return np.greater_equal(a, b)
+
+    @staticmethod
+    def where(cond, a, b):
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def div(a, b):
+        if np.ndim(a) == 0 and np.ndim(b) == 0:
+            f = Fraction(int(a), int(b))
+            return f.numerator if f.denominator == 1 else f
+        return np.true_divide(a, b)
+
+    @staticmethod
+    def pow(a, b):
+        return np.power(a, b)
+
+    @staticmethod
+    def geom(j, n):
+        j = np.asarray(j, dtype=np.int64)
+        n = np.asarray(n, dtype=np.int64)
+        one = j == 1
+        safe = np.where(one, 2, j)
+        out = np.where(one, n, (np.power(safe, n) - 1) // (safe - 1))
+        return out if out.ndim else int(out)
+
+    @staticmethod
+    def is_true(cond):
+        arr = np.asarray(cond)
+        if arr.all():
+            return True
+        if not arr.any():
+            return False
+        return None
+
+    @staticmethod
+    def equal(a, b):
+        return bool(np.all(np.asarray(a) == np.asarray(b)))
+
+    @staticmethod
+    def concrete(x):
+        arr = np.asarray(x)
+        if arr.ndim == 0:
+            return int(arr)
+        if arr.size and (arr == arr.flat[0]).all():
+            return int(arr.flat[0])
+        return None
