@@ -591,6 +591,12 @@ class LayerResult(_Quantities):
         return self._node.out_sizes
 
     @property
+    def own_maps(self):
+        """This layer's own index map per axis (its input grid to its output grid), or None for
+        merge nodes; see :class:`~rfsym.maps.AxisMap`."""
+        return self._node.own
+
+    @property
     def in_size(self):
         sizes = self._node.in_sizes
         return None if sizes is None else _collapse(tuple(_tidy(s, self._ops) for s in sizes), self._ops)

@@ -1,0 +1,117 @@
+"""The effective receptive field: closed forms against the exact discrete impulse response."""
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rfsym import AvgPool, Conv, MaxPool, ReLU, Sequential, symbols
+from rfsym.erf import discrete_erf, erf
+from rfsym.errors import RfsymError
+
+
+def _moments(pos, w):
+    mean = float((pos * w).sum())
+    return mean, float(((pos - mean) ** 2 * w).sum())
+
+
+@st.composite
+def stacks(draw):
+    layers = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["conv", "conv", "avg", "max", "relu"]))
+        k = draw(st.integers(1, 5))
+        if kind == "conv":
+            layers.append(Conv(k, stride=draw(st.integers(1, 3)), dilation=draw(st.integers(1, 3)),
+                               padding=draw(st.integers(0, 2))))
+        elif kind in ("avg", "max"):
+            cls = AvgPool if kind == "avg" else MaxPool
+            layers.append(cls(k, stride=draw(st.integers(1, 3)), padding=draw(st.integers(0, k // 2))))
+        else:
+            layers.append(ReLU())
+    return Sequential(*layers)
+
+
+@settings(max_examples=300)
+@given(stacks())
+def test_closed_form_moments_equal_the_discrete_impulse_response(net):
+    """Mean and variance in closed form equal those of the numerically convolved profiles."""
+    e = erf(net, ndim=1)
+    (pos, w), = discrete_erf(net, ndim=1)
+    assert w.sum() == pytest.approx(1.0)
+    mean, var = _moments(pos, w)
+    assert float(e.mean) == pytest.approx(mean, abs=1e-9)
+    assert float(e.variance) == pytest.approx(var, rel=1e-9, abs=1e-9)
+    # the impulse response lives inside the theoretical receptive field
+    r = e.result
+    assert pos[0] >= r.start and pos[-1] <= r.start + r.rf - 1
+
+
+@settings(max_examples=100)
+@given(stacks(), st.lists(st.integers(0, 9), min_size=7, max_size=7))
+def test_user_profiles_match_discrete(net, raw):
+    """A user-given tap profile (here for every 7-tap window, uniform otherwise) is honoured exactly."""
+    if sum(raw) == 0:
+        raw[0] = 1
+    net = Sequential(*net.layers, Conv(7, padding=3))
+    e = erf(net, ndim=1, profiles={len(net.layers) - 1: raw})
+    (pos, w), = discrete_erf(net, ndim=1, profiles={len(net.layers) - 1: raw})
+    mean, var = _moments(pos, w)
+    assert float(e.mean) == pytest.approx(mean, abs=1e-9)
+    assert float(e.variance) == pytest.approx(var, rel=1e-9, abs=1e-9)
+
+
+def test_uniform_stride_one_variance_is_n_k2_minus_1_over_12():
+    # Luo et al. 2016, section 2: n uniform k-tap layers, variance n(k^2 - 1)/12
+    k = symbols("k")
+    for n in range(1, 6):
+        assert sp.simplify(erf(Sequential(*[Conv(k)] * n)).variance - n * (k**2 - 1) / 12) == 0
+
+
+def test_std_grows_like_sqrt_n_and_ratio_shrinks_like_one_over_sqrt_n():
+    ratios = []
+    for n in (4, 16, 64):
+        e = erf(Sequential(*[Conv(3, padding=1)] * n))
+        assert e.variance == sp.Rational(2 * n, 3)  # REFERENCE.md: 2n/3 per axis for 3x3 layers
+        ratios.append(e.ratio())
+    # quadrupling the depth roughly halves the ratio (exactly: 2*2*sqrt(2n/3)/(2n+1))
+    assert float(ratios[1] / ratios[0]) == pytest.approx(0.5, rel=0.15)
+    assert float(ratios[2] / ratios[1]) == pytest.approx(0.5, rel=0.05)
+
+
+def test_stride_and_dilation_scale_variance_by_squared_jump_and_dilation():
+    s, d = symbols("s d")
+    e = erf(Sequential(Conv(3, stride=s), Conv(3, dilation=d)))
+    assert sp.simplify(e.variance - (sp.Rational(2, 3) + s**2 * d**2 * sp.Rational(2, 3))) == 0
+
+
+def test_asymmetric_profile_shifts_the_mean():
+    e = erf(Sequential(Conv(3)), profiles={0: [0, 0, 1]}, ndim=1)
+    assert e.shift == 1 and e.variance == 0
+
+
+def test_radius_for_a_mass_and_gaussian_density():
+    e = erf(Sequential(*[Conv(3)] * 6), ndim=1)
+    assert e.radius(sigmas=2) == 4  # variance 4
+    r95 = float(e.radius(mass=0.95))
+    assert r95 == pytest.approx(1.959964 * 2, rel=1e-5)
+    x = sp.Symbol("x", real=True)
+    assert sp.integrate(e.gaussian(x), (x, -sp.oo, sp.oo)) == 1
+
+
+def test_bad_profiles_are_rejected():
+    with pytest.raises(RfsymError, match="profile has 2 taps but the layer's kernel has 3"):
+        erf(Sequential(Conv(3)), profiles={0: [1, 1]})
+    with pytest.raises(RfsymError, match="unknown profile"):
+        erf(Sequential(Conv(3)), profiles={"default": "triangle"})
+
+
+def test_two_dimensional_discrete_is_separable_product():
+    net = Sequential(Conv((3, 5), stride=(1, 2)), Conv(3))
+    (p0, w0), (p1, w1) = discrete_erf(net)
+    e = erf(net)
+    assert isinstance(e.variance, tuple)
+    assert float(e.variance[0]) == pytest.approx(_moments(p0, w0)[1])
+    assert float(e.variance[1]) == pytest.approx(_moments(p1, w1)[1])
+    assert np.outer(w0, w1).sum() == pytest.approx(1.0)
