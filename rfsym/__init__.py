@@ -7,6 +7,7 @@
 """
 
 from .engine import LayerResult, Result, analyze
+from .erf import ERF, discrete_erf, erf
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
 from .layers import (
     ELU, GELU, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, Dropout, Elementwise,
@@ -18,7 +19,7 @@ from .symbols import symbols
 __version__ = "0.1.0"
 
 __all__ = [
-    "analyze", "Result", "LayerResult", "symbols",
+    "analyze", "Result", "LayerResult", "symbols", "erf", "ERF", "discrete_erf",
     "Layer", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten", "GlobalAvgPool",
     "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise", "Identity", "ReLU",
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
