@@ -110,13 +110,20 @@ class Context:
 
 
 def _numeric(expr, values):
+    if isinstance(expr, sp.Symbol):
+        if expr.name not in values:
+            raise RfsymError(f"no value given for symbol {expr.name}")
+        return _as_int_array(values[expr.name], expr)
     syms = sorted(expr.free_symbols, key=lambda s: s.name)
     args = []
     for s in syms:
         if s.name not in values:
             raise RfsymError(f"no value given for symbol {s.name} (needed by {expr})")
         args.append(values[s.name])
-    out = _lambdified(expr, tuple(syms))(*args)
+    return _as_int_array(_lambdified(expr, tuple(syms))(*args), expr)
+
+
+def _as_int_array(out, expr):
     arr = np.asarray(out)
     if arr.dtype.kind == "f":
         rounded = np.rint(arr)
@@ -570,6 +577,23 @@ class _Quantities:
         """``2·macs``."""
         return None if self.macs is None else 2 * self.macs
 
+    def span(self, position):
+        """Per-axis ``(first, last)`` input coordinates read by the output at ``position`` (an
+        index, or a per-axis tuple); padding positions count, so they may lie outside the input."""
+        maps = self._maps()
+        pos = tuple(position) if isinstance(position, (tuple, list)) else (position,) * len(maps)
+        return tuple((m.lo(p, self._ops), m.hi(p, self._ops)) for m, p in zip(maps, pos))
+
+    def to_latex(self, **options):
+        """LaTeX of the closed forms (and, for chains, the structured Σ/Π form); see
+        :func:`rfsym.latex.to_latex`."""
+        from .latex import to_latex
+        return to_latex(self, **options)
+
+    def _repr_latex_(self):
+        from .latex import repr_latex
+        return repr_latex(self)
+
 
 class LayerResult(_Quantities):
     """Quantities of one layer's output with respect to the network input."""
@@ -597,6 +621,13 @@ class LayerResult(_Quantities):
         return self._node.own
 
     @property
+    def input(self):
+        """The grid this layer (or merge) reads, with the same quantities as a result: its
+        ``rf``, ``jump``, ``start`` with respect to the network input and its ``out_size`` (the
+        layer's input size)."""
+        return _InputView(self._node, self._ops)
+
+    @property
     def in_size(self):
         sizes = self._node.in_sizes
         return None if sizes is None else _collapse(tuple(_tidy(s, self._ops) for s in sizes), self._ops)
@@ -613,6 +644,21 @@ class LayerResult(_Quantities):
 
     def __repr__(self):
         return f"<LayerResult {self.index} {self.type} {self.name!r}: rf={self.rf}, jump={self.jump}>"
+
+
+class _InputView(_Quantities):
+    """Quantities of the grid a layer reads (see :attr:`LayerResult.input`)."""
+
+    def __init__(self, node, ops):
+        self._node = node
+        self._ops = ops
+
+    def _maps(self):
+        maps = self._node.chain.prefix(self._node.position)
+        return maps if maps is not None else (IDENTITY,) * len(self._node.composite())
+
+    def _sizes(self):
+        return self._node.in_sizes
 
 
 class Result(_Quantities):

@@ -372,7 +372,7 @@ class BatchNorm(Layer):
     buffers), no spatial effect, no MACs.
 
     >>> BatchNorm(64)
-    BatchNorm(64)
+    BatchNorm(num_features=64)
     """
 
     num_features: Any = None
