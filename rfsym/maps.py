@@ -32,7 +32,7 @@ from typing import Any
 
 from .errors import GraphError, RfsymError
 
-__all__ = ["AxisMap", "compose", "merge", "IDENTITY"]
+__all__ = ["AxisMap", "compose", "merge", "power", "IDENTITY"]
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,28 @@ def merge(maps, ops, names=None) -> AxisMap:
         rfs.append(ops.max(*his) - lo + 1)
     jump = ops.div(maps[0].jump * period, maps[0].period)
     return AxisMap(period, jump, tuple(starts), tuple(rfs))
+
+
+def power(m: AxisMap, n, ops) -> AxisMap:
+    """``m`` composed with itself ``n`` times (``n`` may be a symbol), in closed form.
+
+    For a period-1 map ``(U, J, R)``: jump ``J**n``, start ``U·g`` and receptive field
+    ``1 + (R - 1)·g`` with ``g = 1 + J + ... + J**(n-1)`` (:meth:`~rfsym.ops.SymOps.geom`, which
+    keeps the ``J = 1`` case as a Piecewise branch).
+
+    >>> import sympy as sp
+    >>> from rfsym.ops import SymOps
+    >>> k, s, n = sp.symbols("k s n", integer=True, positive=True)
+    >>> power(AxisMap.affine(0, 1, k), n, SymOps).rfs[0]
+    n*(k - 1) + 1
+    >>> power(AxisMap.affine(0, 2, 3), 4, SymOps).rfs
+    (31,)
+    """
+    if m.period != 1:
+        raise RfsymError("repeating a position-dependent map (period > 1) in closed form is not supported; "
+                         "give the repeat count as a number to unroll it")
+    g = ops.geom(m.jump, n)
+    return AxisMap(1, ops.pow(m.jump, n), (m.starts[0] * g,), (1 + (m.rfs[0] - 1) * g,))
 
 
 IDENTITY = AxisMap(1, 1, (0,), (1,))
