@@ -146,7 +146,12 @@ class NumOps:
         if np.ndim(a) == 0 and np.ndim(b) == 0:
             f = Fraction(int(a), int(b))
             return f.numerator if f.denominator == 1 else f
-        return np.true_divide(a, b)
+        a, b = np.asarray(a), np.asarray(b)
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+            q, r = np.divmod(a, b)
+            if not r.any():
+                return q  # exact everywhere: stay integer
+        return np.true_divide(a, b)  # half-integers (centres) are exact in float64
 
     @staticmethod
     def pow(a, b):
