@@ -42,6 +42,7 @@ k*s + k - s
 
 from __future__ import annotations
 
+import bisect
 import functools
 import numbers
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ import sympy as sp
 
 from . import layers as L
 from .errors import LayerError, RfsymError, SizeError
-from .maps import IDENTITY, AxisMap, compose, merge
+from .maps import IDENTITY, AxisMap, compose, merge, power
 from .ops import NumOps, SymOps
 
 __all__ = ["analyze", "Result", "LayerResult", "register_layer", "register_block"]
@@ -348,36 +349,86 @@ def _linear(layer, state, ctx):
 
 # --------------------------------------------------------------------------- structure
 class _Chain:
-    """A Sequential's items with cached balanced compositions (prefixes in O(log L))."""
+    """A Sequential's items with cached balanced compositions (prefixes in O(log L)).
+
+    Runs of at least ``RUN`` consecutive layers with identical index maps are composed in closed
+    form (:func:`~rfsym.maps.power`), so 10,000 copies of one symbolic layer give
+    ``1 + (k - 1)·(s**n - 1)/(s - 1)`` instead of a 10,000-term sum.
+    """
+
+    RUN = 16
 
     def __init__(self, ops, base):
         self.ops = ops
         self.items = []  # each: a callable returning per-axis maps
+        self.keys = []  # hashable maps of leaf items (None: never grouped)
         self._base = base  # callable -> per-axis maps at the chain's input
         self._seg = {}
+        self._groups = None
+
+    def add(self, fn, key=None):
+        self.items.append(fn)
+        self.keys.append(key)
+        self._groups = None
+
+    def groups(self):
+        """(first item, count) of each group: a run of >= RUN identical leaves, or one item."""
+        if self._groups is None:
+            groups, i, n = [], 0, len(self.items)
+            while i < n:
+                j = i + 1
+                if self.keys[i] is not None:
+                    while j < n and self.keys[j] == self.keys[i]:
+                        j += 1
+                if j - i >= self.RUN:
+                    groups.append((i, j - i))
+                else:
+                    groups.extend((t, 1) for t in range(i, j))
+                i = j
+            self._groups = groups
+            self._firsts = [g[0] for g in groups]
+            self._seg = {}
+        return self._groups
+
+    def _group_maps(self, g, count=None):
+        first, n = self.groups()[g]
+        maps = self.items[first]()
+        count = n if count is None else count
+        if count == 1:
+            return maps
+        return tuple(power(m, count, self.ops) for m in maps)
 
     def seg(self, lo, hi):
+        """Composition of groups lo..hi-1."""
         key = (lo, hi)
         if key not in self._seg:
             if hi - lo == 1:
-                self._seg[key] = self.items[lo]()
+                self._seg[key] = self._group_maps(lo)
             else:
                 mid = (lo + hi) // 2
                 self._seg[key] = _compose_axes(self.seg(lo, mid), self.seg(mid, hi), self.ops)
         return self._seg[key]
 
-    def local_prefix(self, t, lo=0, hi=None):
-        """Composition of items[0:t] (None for t == 0)."""
-        if hi is None:
-            hi = len(self.items)
-            if t == 0:
-                return None
+    def _group_prefix(self, t, lo, hi):
+        """Composition of groups lo..t-1 within the segment [lo, hi) (t > lo)."""
         if t == hi:
             return self.seg(lo, hi)
         mid = (lo + hi) // 2
         if t <= mid:
-            return self.local_prefix(t, lo, mid)
-        return _compose_axes(self.seg(lo, mid), self.local_prefix(t, mid, hi), self.ops)
+            return self._group_prefix(t, lo, mid)
+        return _compose_axes(self.seg(lo, mid), self._group_prefix(t, mid, hi), self.ops)
+
+    def local_prefix(self, t):
+        """Composition of items[0:t] (None for t == 0)."""
+        if t == 0:
+            return None
+        groups = self.groups()
+        g = bisect.bisect_right(self._firsts, t - 1) - 1
+        first, count = groups[g]
+        before = self._group_prefix(g, 0, len(groups)) if g > 0 else None
+        if t - first == count:
+            return self._group_prefix(g + 1, 0, len(groups))
+        return _compose_axes(before, self._group_maps(g, t - first), self.ops)
 
     def prefix(self, t):
         """Maps from the network input to the output of items[t - 1]."""
@@ -388,7 +439,15 @@ class _Chain:
         return local if base is None else _compose_axes(base, local, self.ops)
 
     def full(self):
-        return self.seg(0, len(self.items)) if self.items else None
+        return self.seg(0, len(self.groups())) if self.items else None
+
+
+def _hashable(maps):
+    try:
+        hash(maps)
+    except TypeError:
+        return None
+    return maps
 
 
 def _compose_axes(lower, upper, ops):
@@ -434,10 +493,15 @@ class _Builder:
         return f"layer {index} ({label})"
 
     def walk(self, seq, state, path, base):
-        """Analyse a Sequential; returns (state, chain)."""
+        """Analyse a Sequential; returns (state, chain).
+
+        Naming: a layer's name is its full path, ``parent.segment``, where the segment is the
+        layer's own ``name`` or, without one, its index in the Sequential (torchvision's module
+        paths: ``features.0``, ``layer4.2.conv3``). An empty name adds no segment.
+        """
         chain = _Chain(self.ctx.ops, base)
         for i, layer in enumerate(seq.layers):
-            label = f"{path}.{i}" if path else str(i)
+            label = _join(path, str(i) if layer.name is None else layer.name)
             state = self.item(layer, state, label, chain)
         return state, chain
 
@@ -446,13 +510,15 @@ class _Builder:
         position = len(chain.items)
         prefix = functools.partial(chain.prefix, position)
         if isinstance(layer, L.Sequential):
-            state, sub = self.walk(layer, state, layer.name or label, prefix)
-            chain.items.append(lambda sub=sub: sub.full() or (IDENTITY,) * ctx.ndim)
+            state, sub = self.walk(layer, state, label, prefix)
+            chain.add(lambda sub=sub: sub.full() or (IDENTITY,) * ctx.ndim)
             return state
         block = _block_for(layer)
         if block is not None:
             def walk(seq, st, sublabel):
-                return self.walk(seq, st, f"{layer.name or label}.{sublabel}", prefix)
+                # a branch's own name (possibly empty) replaces the block's default label
+                own = getattr(seq, "name", None)
+                return self.walk(seq, st, _join(label, sublabel if own is None else own), prefix)
 
             ctx.where = self.where(layer, len(self.nodes))
             try:
@@ -466,9 +532,9 @@ class _Builder:
                     cache["m"] = combine(ctx.ops)
                 return cache["m"]
 
-            chain.items.append(block_maps)
+            chain.add(block_maps)
             if merge_type is not None:
-                self.nodes.append(_Node(len(self.nodes), layer, layer.name or label, merge_type, chain,
+                self.nodes.append(_Node(len(self.nodes), layer, label, merge_type, chain,
                                         position, state.sizes, out_state.sizes, state.channels,
                                         out_state.channels, params, macs))
             return out_state
@@ -482,11 +548,16 @@ class _Builder:
             out = rule(layer, state, ctx)
         except LayerError as err:
             raise (err if err.where else err.located(ctx.where)) from None
-        chain.items.append(lambda out=out: out.maps)
-        self.nodes.append(_Node(index, layer, layer.name or label, type(layer).__name__, chain,
+        chain.add(lambda out=out: out.maps, _hashable(out.maps))
+        self.nodes.append(_Node(index, layer, label, type(layer).__name__, chain,
                                 position, state.sizes, out.state.sizes, state.channels,
                                 out.state.channels, out.params, out.macs, own=out.maps))
         return out.state
+
+
+def _join(path, segment):
+    """``path.segment``, skipping empty parts."""
+    return f"{path}.{segment}" if path and segment else (path or segment)
 
 
 # --------------------------------------------------------------------------- results
@@ -689,6 +760,21 @@ class Result(_Quantities):
     @property
     def out_channels(self):
         return self._state.channels
+
+    def layer(self, name: str) -> "LayerResult":
+        """The last layer called ``name`` (its full path, e.g. ``layer4.2.conv3``).
+
+        >>> from rfsym import Conv, Sequential
+        >>> analyze(Sequential(Conv(3, name="a"), Sequential(Conv(3), name="b"))).layer("b.0").rf
+        5
+        """
+        for layer in reversed(self.layers):
+            if layer.name == name:
+                return layer
+        names = [layer.name for layer in self.layers]
+        close = [n for n in names if name in n][:5]
+        hint = f"; names containing it: {', '.join(close)}" if close else ""
+        raise RfsymError(f"no layer named {name!r} in this network{hint}")
 
     def _total(self, attr):
         total = 0
