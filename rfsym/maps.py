@@ -173,7 +173,8 @@ def power(m: AxisMap, n, ops) -> AxisMap:
         raise RfsymError("repeating a position-dependent map (period > 1) in closed form is not supported; "
                          "give the repeat count as a number to unroll it")
     g = ops.geom(m.jump, n)
-    return AxisMap(1, ops.pow(m.jump, n), (m.starts[0] * g,), (1 + (m.rfs[0] - 1) * g,))
+    start = 0 if ops.concrete(m.starts[0]) == 0 else m.starts[0] * g  # 0*g is slow in sympy
+    return AxisMap(1, ops.pow(m.jump, n), (start,), (1 + (m.rfs[0] - 1) * g,))
 
 
 IDENTITY = AxisMap(1, 1, (0,), (1,))
