@@ -1,0 +1,119 @@
+"""The model zoo reproduces published numbers (sources cited in tests/zoo_published.py)."""
+
+import pytest
+import sympy as sp
+
+from rfsym import RfsymError, zoo
+from zoo_published import ARAUJO, TORCHVISION
+
+REQUIRED = [
+    # issue 4: torchvision definitions
+    "alexnet", "vgg11", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "mobilenet_v2", "efficientnet_b0", "inception_v3",
+    # the TF-slim variants of Araujo et al.'s table
+    "slim_alexnet_v2", "slim_vgg_16", "slim_resnet_v1_50", "slim_resnet_v1_101", "slim_mobilenet_v1",
+    "slim_inception_v3",
+    # paper models and symbolic families
+    "unet", "wavenet", "tcn", "vgg", "resnet", "efficientnet",
+]
+
+
+def test_every_required_entry_exists():
+    missing = sorted(set(REQUIRED) - set(zoo.names()))
+    assert not missing, f"zoo entries missing: {missing}"
+
+
+_RESULTS = {}
+
+
+def _result(name, size="default"):
+    key = (name, size)
+    if key not in _RESULTS:
+        _RESULTS[key] = zoo.analyze(name, input_size=size)
+    return _RESULTS[key]
+
+
+def _available(names):
+    return [n for n in names if n in zoo.names()]
+
+
+@pytest.mark.parametrize("name", _available(TORCHVISION))
+def test_torchvision_params_exact_and_gflops_rounded(name):
+    params, gflops = TORCHVISION[name]
+    r = _result(name)
+    extra = zoo.entry(name).extra_params if hasattr(zoo.entry(name), "extra_params") else 0
+    assert r.params + extra == params
+    # torchvision publishes MACs in units of 1e9 rounded to 3 decimals (15.47 is 15.470)
+    assert round(int(r.macs) / 1e9, 3) == gflops
+
+
+@pytest.mark.parametrize("name", _available(ARAUJO))
+@pytest.mark.parametrize("column, size", [(3, 224), (4, 321)])
+def test_araujo_table_at_resolution(name, column, size):
+    r = _result(name, size)
+    for end_point, row in ARAUJO[name].items():
+        layer = r.layer(end_point)
+        got = (layer.rf, layer.jump, layer.effective_padding)
+        assert got == (row[0], row[1], row[column]), f"{name} {end_point} at {size}"
+
+
+@pytest.mark.parametrize("name", _available(ARAUJO))
+def test_araujo_table_without_resolution(name):
+    """Resolution "None": rf and stride never depend on the input size; the effective padding is a
+    constant exactly where the table gives one, and a function of the size n where it says None."""
+    n = zoo.symbols("n")
+    r = _result(name, n)
+    for end_point, (rf, stride, pad, pad224, pad321) in ARAUJO[name].items():
+        layer = r.layer(end_point)
+        assert (layer.rf, layer.jump) == (rf, stride), end_point
+        padding = sp.sympify(layer.effective_padding)
+        if pad is None:
+            assert padding.free_symbols == {n}, end_point
+            assert [padding.subs(n, v) for v in (224, 321)] == [pad224, pad321], end_point
+        else:
+            assert padding == pad, end_point
+
+
+def test_mobilenet_v1_paper_counts():
+    # Howard et al., "MobileNets", arXiv 1704.04861, Table 8: 1.0 MobileNet-224 has
+    # 569 million mult-adds and 4.2 million parameters (1000 classes here).
+    r = _result("slim_mobilenet_v1")
+    assert round(int(r.macs) / 1e6) == 569
+    assert round(int(r.params) / 1e6, 1) == 4.2
+
+
+def test_torchvision_alexnet_vs_slim_alexnet_v2():
+    """Both have receptive field 195 at the last pool; torchvision pads conv1 by 2, so its effective
+    padding is 66 where slim's VALID conv1 gives 64 (Araujo's table)."""
+    tv = _result("alexnet").layer("features.12")
+    assert (tv.rf, tv.jump, tv.effective_padding) == (195, 32, 66)
+
+
+def test_torchvision_vgg11_matches_slim_vgg_a():
+    """torchvision's configuration A is slim's vgg_a: same 3x3 padding-1 convs and 2x2 pools.
+    Araujo's table, vgg_a/pool5: rf 150, effective stride 32, effective padding 59 (224 and 321)."""
+    for size in (224, 321):
+        end = _result("vgg11", size).layer("features.20")
+        assert (end.rf, end.jump, end.effective_padding) == (150, 32, 59)
+
+
+def test_vgg16_layer_names_follow_torchvision():
+    r = _result("vgg16")
+    names = [layer.name for layer in r.layers]
+    assert names[:5] == ["features.0", "features.1", "features.2", "features.3", "features.4"]
+    assert "features.30" in names and "avgpool" in names and "classifier.6" in names
+    assert r.layer("features.30").out_size == 7
+
+
+def test_unknown_entry_and_argument_errors():
+    with pytest.raises(RfsymError, match="no zoo entry named 'vgg17'"):
+        zoo.get("vgg17")
+    with pytest.raises(RfsymError, match="takes num_classes, got depth"):
+        zoo.get("vgg16", depth=3)
+
+
+def test_entries_know_their_inputs():
+    for name in zoo.names():
+        e = zoo.entry(name)
+        assert e.in_channels >= 1 and e.source and e.description, name
+        assert name in zoo.describe(name)
