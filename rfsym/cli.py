@@ -1,18 +1,360 @@
 """The ``rfsym`` command line.
 
-``rfsym demo`` prints the derivation of the notes' stacked 3×3 convolutions.
+Every subcommand takes networks as a zoo name (``resnet50``; family arguments in parentheses,
+``vgg(depths=(1, 1, n, 2, 2))``), an architecture file (``net.yaml``) or a one-line spec
+(``"conv(k, s=2) x n, maxpool2"``; see :mod:`rfsym.spec`). Errors print ``rfsym: error: ...``
+on stderr and exit with status 2, without a traceback.
+
+>>> main(["analyze", "conv3 x3", "--input", "8", "--format", "json"])  # doctest: +ELLIPSIS
+{
+  "name": "conv3 x3",
+  "input_size": 8,
+...
+0
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
-from .errors import RfsymError
+from .errors import RfsymError, SpecError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "resolve", "Target", "Progress"]
+
+
+# --------------------------------------------------------------------------- helpers
+class Progress:
+    """``[3/40] resnet50`` on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total, label="", stream=None):
+        self.total = total
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.done = 0
+
+    def step(self, what=""):
+        self.done += 1
+        if self.enabled:
+            self.stream.write(f"\r\x1b[K{self.label}[{self.done}/{self.total}] {what}")
+            self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+@dataclass
+class Target:
+    """A network named on the command line, with the defaults its source gives."""
+
+    name: str
+    network: Any
+    input_size: Any = None
+    in_channels: Any = None
+    ndim: int | None = None
+
+    def analyze(self, input_size="default", in_channels=None):
+        from .engine import analyze
+
+        size = self.input_size if isinstance(input_size, str) else input_size
+        ch = self.in_channels if in_channels is None else in_channels
+        return analyze(self.network, input_size=size, ndim=self.ndim, in_channels=ch)
+
+
+_ZOO_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
+
+
+def _zoo():
+    try:
+        from . import zoo
+    except ImportError:  # pragma: no cover - the zoo is part of the package
+        return None
+    return zoo
+
+
+def _zoo_args(name, text):
+    """``key=value, ...`` family arguments of a zoo call (values as in the one-line form)."""
+    from .spec import _Lexer, _Symbols, _ValueParser
+
+    if text is None or not text.strip():
+        return {}
+    lex = _Lexer(text, f"{name}(...): ")
+    values = _ValueParser(lex, _Symbols())
+    out = {}
+    while True:
+        kind, key, col = lex.next()
+        if kind != "id" or not lex.accept("="):
+            lex.fail("zoo arguments are key=value pairs", col)
+        value = values.value()
+        out[key] = sp.Symbol(value.name, integer=True, positive=True) if hasattr(value, "name") \
+            and not isinstance(value, sp.Basic) else value
+        if lex.peek()[0] == "end":
+            return out
+        lex.expect(",", "between arguments")
+
+
+def resolve(text: str) -> Target:
+    """A zoo name (with optional family arguments), an architecture file or a one-line spec.
+
+    >>> resolve("conv3/2, conv3").network
+    Sequential(Conv(kernel_size=3, stride=2), Conv(kernel_size=3))
+    """
+    from . import spec as _spec
+
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError("the network is empty: give a zoo name, a .yaml file or a spec such as 'conv3 x3'")
+    if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
+        s = _spec.load(text)
+        return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)
+    zoo = _zoo()
+    m = _ZOO_CALL.match(text)
+    if zoo is not None and m and m.group(1) in zoo.names():
+        entry = zoo.entry(m.group(1))
+        net = zoo.get(m.group(1), **_zoo_args(m.group(1), m.group(2)))
+        return Target(text.strip(), net, entry.input_size, entry.in_channels, entry.ndim)
+    try:
+        return Target(text.strip(), _spec.parse_line(text))
+    except SpecError:
+        if m and m.group(2) is None and "unknown layer" in str(sys.exc_info()[1]):
+            import difflib
+
+            word = m.group(1)
+            known = (zoo.names() if zoo else []) + sorted(_spec.WORDS)
+            close = difflib.get_close_matches(word.lower(), known, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise SpecError(f"unknown model or layer {word!r}{hint} ('rfsym zoo' lists the models; "
+                            "'rfsym --help' shows the spec syntax)") from None
+        raise
+
+
+def _parse_size(text, what="--input"):
+    """``224``, ``224x224``, ``n``, ``(h, w)``, ``none``."""
+    from .spec import _parse_value_text, _Symbols
+
+    if text is None:
+        return "default"
+    if text.strip().lower() in ("none", "-"):
+        return None
+    syms = _Symbols()
+    parts = re.split(r"\s*x\s*(?=[\w(])", text.strip()) if re.fullmatch(r"[\w()*+\-/ ]+(x[\w()*+\-/ ]+)+",
+                                                                     text.strip()) else [text]
+    values = [_parse_value_text(p, syms, f"{what} {text!r}: ") for p in parts]
+    if len(values) == 1:
+        return values[0]
+    return tuple(values)
+
+
+def _value(text, what):
+    from .spec import _parse_value_text, _Symbols
+
+    return None if text is None else _parse_value_text(text, _Symbols(), f"{what} {text!r}: ")
+
+
+def _optional(module, attr, feature):
+    """A function from a module other helpers provide (compare, plot, verify, latex)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(f".{module}", __package__)
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("rfsym"):
+            raise RfsymError(f"{feature} is not available in this version of rfsym") from None
+        raise RfsymError(f"{feature} needs the package {err.name} "
+                         f"(pip install 'rfsym[{'plot' if module == 'plot' else 'all'}]')") from None
+    fn = getattr(mod, attr, None)
+    if fn is None:
+        raise RfsymError(f"{feature} is not available in this version of rfsym")
+    return fn
+
+
+def _analyzed(args, target):
+    return target.analyze(_parse_size(args.input), _value(getattr(args, "in_channels", None), "--in-channels"))
+
+
+# --------------------------------------------------------------------------- subcommands
+def _cmd_analyze(args) -> int:
+    from . import report
+
+    target = resolve(args.network)
+    result = _analyzed(args, target)
+    if args.format == "json":
+        print(report.to_json(result, name=target.name))
+    elif args.format == "latex":
+        print(_latex_table(result, target.name))
+    else:
+        size = report.format_value(None if result.input_size is None else
+                                   (result.input_size[0] if len(set(result.input_size)) == 1
+                                    else tuple(result.input_size)))
+        head = f"{target.name}: input size {size}, {len(result.layers)} layers"
+        if args.format == "markdown":
+            print(f"**{head}**\n")
+        else:
+            print(head)
+        print(report.table(result, args.format, name=None))
+    return 0
+
+
+def _latex_table(result, name):
+    fn = _optional("latex", "layer_table", "LaTeX output")
+    return fn(result, format="latex") if "format" in _params(fn) else fn(result)
+
+
+def _params(fn):
+    import inspect
+
+    try:
+        return inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return {}
+
+
+_DERIVED = (("rf", "receptive field"), ("rf_min", "smallest receptive field"), ("jump", "jump (effective stride)"),
+            ("start", "start"), ("center", "center"), ("effective_padding", "effective padding"),
+            ("out_size", "output size"), ("params", "parameters"), ("macs", "MACs"))
+
+
+def _cmd_derive(args) -> int:
+    target = resolve(args.network)
+    size = _parse_size(args.input)
+    result = target.analyze(size if args.input is not None else None,
+                            _value(args.in_channels, "--in-channels"))
+    if args.steps:
+        fn = _optional("latex", "steps", "step-by-step derivations")
+        print(fn(result, format=args.format) if "format" in _params(fn) else fn(result))
+        return 0
+    values = {}
+    for attr, _ in _DERIVED:
+        v = getattr(result, attr)
+        if attr == "rf_min" and v == result.rf:
+            continue
+        values[attr] = v
+    if args.format == "json":
+        from .report import jsonable
+
+        print(json.dumps({"name": target.name, **{k: jsonable(v) for k, v in values.items()}}, indent=2))
+        return 0
+    syms = sorted(result.free_symbols, key=lambda s: s.name)
+    if args.format == "latex":
+        print(r"\begin{align*}")
+        rows = []
+        for attr, label in _DERIVED:
+            if attr in values:
+                rows.append(rf"  \text{{{label}}} &= {_latex(values[attr])}")
+        print(" \\\\\n".join(rows))
+        print(r"\end{align*}")
+        return 0
+    print(f"{target.name}" + (f"   (symbols: {', '.join(s.name for s in syms)})" if syms else ""))
+    width = max(len(label) for _, label in _DERIVED)
+    for attr, label in _DERIVED:
+        if attr in values:
+            print(f"  {label.ljust(width)}  {_text(values[attr])}")
+    return 0
+
+
+def _text(v):
+    from .report import format_value
+
+    return "- (unknown: needs --input or channels)" if v is None else format_value(v)
+
+
+def _latex(v):
+    if v is None:
+        return r"\text{--}"
+    if isinstance(v, tuple):
+        return r"\left(" + ", ".join(_latex(x) for x in v) + r"\right)"
+    return sp.latex(sp.sympify(v))
+
+
+def _cmd_compare(args) -> int:
+    compare = _optional("compare", "compare", "comparison")
+    targets = [resolve(t) for t in args.networks]
+    size = _parse_size(args.input)
+    results = [t.analyze(size) if size != "default" else t.analyze() for t in targets]
+    kwargs = {}
+    if "names" in _params(compare):
+        kwargs["names"] = [t.name for t in targets]
+    table = compare(*results, **kwargs)
+    fmt = args.format
+    for attr in {"markdown": ("to_markdown", "markdown"), "latex": ("to_latex", "latex"),
+                 "text": ("to_text", "text"), "json": ("to_dict", "json")}[fmt]:
+        fn = getattr(table, attr, None)
+        if callable(fn):
+            out = fn()
+            print(json.dumps(out, indent=2, default=str) if fmt == "json" else out)
+            return 0
+    print(table)
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    verify = _optional("verify", "verify", "verification")
+    if args.zoo:
+        zoo = _zoo()
+        names = zoo.names() if not args.networks else args.networks
+        targets = names
+    else:
+        if not args.networks:
+            raise SpecError("verify needs a network (or --zoo for every zoo entry)")
+        targets = args.networks
+    progress = Progress(len(targets), "verifying ")
+    failures = 0
+    try:
+        for text in targets:
+            progress.step(text)
+            target = resolve(text)
+            size = _parse_size(args.input)
+            size = target.input_size if size == "default" else size
+            if size is None:
+                raise SpecError(f"{text}: verification enumerates real positions and needs --input N")
+            report = verify(target.network, input_size=size, **({"ndim": target.ndim} if target.ndim else {}),
+                            **({"in_channels": target.in_channels} if target.in_channels and
+                               "in_channels" in _params(verify) else {}))
+            ok = bool(getattr(report, "ok", report))
+            failures += not ok
+            progress.close()
+            summary = getattr(report, "summary", None)
+            line = summary() if callable(summary) else ("ok" if ok else str(report))
+            print(f"{text}: {'OK' if ok else 'FAILED'}" + ("" if line in ("ok", "") else f"  {line}"))
+    finally:
+        progress.close()
+    return 0 if failures == 0 else 1
+
+
+def _cmd_plot(args) -> int:
+    plot = _optional("plot", "plot", "plotting")
+    targets = [resolve(t) for t in args.networks]
+    kwargs = {"output": args.output}
+    if args.input is not None:
+        kwargs["input_size"] = _parse_size(args.input)
+    if args.log:
+        kwargs["log"] = True
+    plot(args.kind, targets, **kwargs)
+    print(args.output)
+    return 0
+
+
+def _cmd_zoo(args) -> int:
+    zoo = _zoo()
+    if args.name:
+        print(zoo.describe(args.name))
+        return 0
+    names = zoo.names()
+    width = max(len(n) for n in names)
+    for name in names:
+        e = zoo.entry(name)
+        params = f" [{', '.join(e.parameters)}]" if e.parameters else ""
+        print(f"{name.ljust(width)}  {e.description}{params}")
+    return 0
 
 
 def _demo(args) -> int:
@@ -38,14 +380,123 @@ def _demo(args) -> int:
     print("\nOne 7x7 conv vs three 3x3 convs (C channels, no bias):")
     print(f"  receptive field: {one.rf} vs {three.rf}")
     print(f"  weights:         {one.params} vs {three.params}  (ratio {sp.simplify(three.params / one.params)})")
+    print("\nMore: rfsym --help, rfsym analyze resnet50, rfsym derive \"conv(k, s=s) x n\"")
     return 0
 
 
+# --------------------------------------------------------------------------- parser
+SPEC_HELP = """\
+networks are given as
+  a zoo name          resnet50, slim_vgg_16, vgg(depths=(1, 1, n, 2, 2))   (see: rfsym zoo)
+  a YAML file         net.yaml                                             (see the docs)
+  a one-line spec     "conv3 x3"   "conv(k, s=2) * n, maxpool2"   "conv7/2(p=3), res(conv3, conv3)"
+
+one-line spec: layers separated by ',';  conv3 = 3x3 conv, conv3x5 = 3x5, conv3/2 = stride 2;
+  arguments by position or keyword: conv(k, s=2, p=1, d=2, g=1, c=64), maxpool(3, 2, 1), up(2);
+  'x n' or '* n' repeats (n a number or a symbol); (a, b) or [a, b] groups;
+  res(body | shortcut), cat(a | b | c); p=same, p=valid, p=SAME (TensorFlow).
+  Any number may be a symbol or an expression: conv(2*k+1, d=d).
+"""
+
+_EXAMPLES = {
+    "main": """examples:
+  rfsym demo
+  rfsym derive "conv(k, s=s) x 3"
+  rfsym analyze resnet50 --format json
+  rfsym analyze "conv3(p=1) x n, maxpool2" --input 64
+  rfsym compare "conv7" "conv3 x3"
+  rfsym verify "conv3/2, conv3(d=2)" --input 32
+  rfsym zoo
+""",
+    "derive": """examples:
+  rfsym derive "conv(k, s=s) x 3"          rf = 1 + (k-1)(1 + s + s^2)
+  rfsym derive "conv3(p=1) x n"            symbolic depth (needs Repeat)
+  rfsym derive "conv(k, p=p), maxpool2" --input n
+  rfsym derive "conv(k) x 4" --format latex
+""",
+    "analyze": """examples:
+  rfsym analyze resnet50
+  rfsym analyze slim_vgg_16 --input 321 --format markdown
+  rfsym analyze "conv3/2(c=16), conv3(c=32)" --input 32 --in-channels 3 --format json
+  rfsym analyze net.yaml --input 224x160
+""",
+    "compare": """examples:
+  rfsym compare "conv7(in=C, c=C, bias=false)" "conv3(in=C, c=C, bias=false) x 3"
+  rfsym compare resnet18 resnet50 --input 224
+""",
+    "verify": """examples:
+  rfsym verify "conv3/2(p=1), conv3(d=2)" --input 32
+  rfsym verify resnet18
+  rfsym verify --zoo                 every zoo entry at its default input (progress on a terminal)
+""",
+    "plot": """examples:
+  rfsym plot growth "conv3 x 1" "conv3/2 x 1" -o growth.png
+  rfsym plot mask "conv3, conv3" --input 5 -o mask.png
+""",
+    "zoo": """examples:
+  rfsym zoo
+  rfsym zoo resnet50
+""",
+}
+
+
+def _sub(sub, name, help, func, description=None):
+    p = sub.add_parser(name, help=help, description=(description or help) + "\n\n" + SPEC_HELP,
+                       epilog=_EXAMPLES.get(name), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def _input_arg(p, help="input size: 224, 224x160, a symbol n, or none (default: the model's own)"):
+    p.add_argument("--input", "-i", metavar="N", help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rfsym", description="Derive the arithmetic of convolutional networks.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="the notes' stacked 3x3 example, derived")
-    demo.set_defaults(func=_demo)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rfsym", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Derive receptive fields, strides, output sizes, parameters and MACs of "
+                    "convolutional networks in closed form.\n\n" + SPEC_HELP,
+        epilog=_EXAMPLES["main"])
+    parser.add_argument("--version", action="version", version=f"rfsym {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _sub(sub, "derive", "closed forms (rf, jump, start, center, out_size, params, macs) of a network",
+             _cmd_derive)
+    p.add_argument("network", metavar="SPEC", help="zoo name, .yaml file or one-line spec")
+    _input_arg(p, "input size (a number or a symbol; default: none, so sizes and MACs stay unknown)")
+    p.add_argument("--in-channels", metavar="C", help="input channels (a number or a symbol)")
+    p.add_argument("--format", "-f", choices=("text", "latex", "json"), default="text")
+    p.add_argument("--steps", action="store_true", help="write the derivation out step by step")
+
+    p = _sub(sub, "analyze", "per-layer table of a network (text, Markdown, LaTeX or JSON)", _cmd_analyze)
+    p.add_argument("network", metavar="MODEL|SPEC", help="zoo name, .yaml file or one-line spec")
+    _input_arg(p)
+    p.add_argument("--in-channels", metavar="C", help="input channels (default: the model's own)")
+    p.add_argument("--format", "-f", choices=("text", "markdown", "latex", "json"), default="text")
+
+    p = _sub(sub, "compare", "side-by-side comparison with symbolic differences and ratios", _cmd_compare)
+    p.add_argument("networks", nargs="+", metavar="MODEL|SPEC")
+    _input_arg(p)
+    p.add_argument("--format", "-f", choices=("text", "markdown", "latex", "json"), default="text")
+
+    p = _sub(sub, "verify", "cross-check the closed forms against brute-force enumeration", _cmd_verify)
+    p.add_argument("networks", nargs="*", metavar="MODEL|SPEC")
+    _input_arg(p)
+    p.add_argument("--zoo", action="store_true", help="verify every zoo entry (or the named ones)")
+
+    p = _sub(sub, "plot", "draw a figure (PNG, SVG or PDF, by the file name)", _cmd_plot)
+    p.add_argument("kind", metavar="KIND", help="growth, tradeoff, mask or boxes")
+    p.add_argument("networks", nargs="+", metavar="MODEL|SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    _input_arg(p)
+    p.add_argument("--log", action="store_true", help="logarithmic y axis")
+
+    p = _sub(sub, "zoo", "list the model zoo (or describe one entry)", _cmd_zoo)
+    p.add_argument("name", nargs="?", metavar="NAME")
+
+    p = _sub(sub, "demo", "the notes' stacked 3x3 example, derived", _demo)
     return parser
 
 
@@ -56,6 +507,20 @@ def main(argv=None) -> int:
         return args.func(args)
     except RfsymError as err:
         print(f"rfsym: error: {err}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("rfsym: error: the network is too deeply nested for this operation", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into head
+        return 0
+    except KeyboardInterrupt:
+        print("rfsym: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug: say so plainly, no traceback unless asked for
+        if os.environ.get("RFSYM_DEBUG"):
+            raise
+        print(f"rfsym: error: internal error ({type(err).__name__}: {err}); this is a bug in rfsym, "
+              "please report it (RFSYM_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2
 
 
