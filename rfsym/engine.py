@@ -101,7 +101,10 @@ class Context:
         elif isinstance(expr, sp.Basic) and expr.is_Integer:
             out = int(expr)
         else:
-            out = _numeric(expr, self.values)
+            try:
+                out = _numeric(expr, self.values)
+            except RfsymError as err:
+                raise LayerError(f"{param} = {expr}: {err}", where=self.where, param=param) from None
         if minimum is not None and np.any(np.asarray(out) < minimum):
             bad = np.asarray(out)[np.asarray(out) < minimum].flat[0]
             what = "a positive integer" if minimum == 1 else "a nonnegative integer"
@@ -129,7 +132,8 @@ def _as_int_array(out, expr):
     if arr.dtype.kind == "f":
         rounded = np.rint(arr)
         if not np.all(rounded == arr):
-            raise RfsymError(f"{expr} is not an integer for some of the given values")
+            bad = arr[rounded != arr].flat[0]
+            raise RfsymError(f"{expr} must be an integer, got {bad} for some of the given values")
         arr = rounded
     arr = arr.astype(np.int64)
     return arr if arr.ndim else int(arr)
@@ -190,11 +194,14 @@ def _check_size(out, ctx, axis, n):
     if ops.symbolic:
         c = ops.concrete(out)
         if c is not None and c < 1:
-            raise SizeError(f"{ctx.where}: output size {c} < 1 on axis {axis} for input size {n}; "
-                            "the input is too small for this layer")
+            raise SizeError(f"{ctx.where}: output size must be at least 1, got {c} on axis {axis} "
+                            f"(this layer's input size is {n}); give a larger input_size or more padding")
     elif np.any(np.asarray(out) < 1):
-        raise SizeError(f"{ctx.where}: output size < 1 on axis {axis} for some of the given values; "
-                        "the input is too small for this layer")
+        arr, ns = np.broadcast_arrays(np.asarray(out), np.asarray(n))
+        i = np.flatnonzero(arr < 1)[0]
+        raise SizeError(f"{ctx.where}: output size must be at least 1, got {arr.flat[i]} on axis {axis} "
+                        f"for some of the given values (this layer's input size {ns.flat[i]} there); "
+                        "give a larger input_size or more padding")
 
 
 def _tf_same_pad(n, w, ops, ctx):
@@ -268,7 +275,8 @@ def _channels(ctx, given, incoming, param):
     if incoming is not None:
         a, b = ctx.ops.concrete(value), ctx.ops.concrete(incoming)
         if a is not None and b is not None and a != b:
-            raise LayerError(f"{param}={a} but the previous layer gives {b} channels",
+            raise LayerError(f"{param}={a} but the previous layer gives {b} channels; use {param}={b}, "
+                             "or leave it out to take it from the previous layer",
                              where=ctx.where, param=param)
     return value
 
@@ -487,10 +495,7 @@ class _Builder:
         self.nodes: list[_Node] = []
 
     def where(self, layer, index):
-        label = type(layer).__name__
-        if layer.name:
-            label += f" {layer.name!r}"
-        return f"layer {index} ({label})"
+        return _where(layer, index)
 
     def walk(self, seq, state, path, base):
         """Analyse a Sequential; returns (state, chain).
@@ -553,6 +558,14 @@ class _Builder:
                                 position, state.sizes, out.state.sizes, state.channels,
                                 out.state.channels, out.params, out.macs, own=out.maps))
         return out.state
+
+
+def _where(layer, index):
+    """``layer 3 (Conv)`` or ``layer 3 (Conv 'stem')``: how errors locate a layer."""
+    label = type(layer).__name__
+    if layer.name:
+        label += f" {layer.name!r}"
+    return f"layer {index} ({label})"
 
 
 def _join(path, segment):
@@ -806,15 +819,27 @@ class Result(_Quantities):
         return syms
 
     def _mapping(self, mapping):
-        by_name = {s.name: s for s in self.free_symbols}
+        by_name = {}  # a name may stand for several symbols (e.g. coerced positive and nonnegative)
+        for s in self.free_symbols:
+            by_name.setdefault(s.name, []).append(s)
         out = {}
         for key, value in dict(mapping).items():
             name = key if isinstance(key, str) else getattr(key, "name", str(key))
             if name not in by_name:
                 raise RfsymError(f"symbol {name} does not occur in this network "
                                  f"(its symbols: {', '.join(sorted(by_name)) or 'none'})")
-            out[by_name[name]] = value
+            for s in by_name[name]:
+                out[s] = value
         return out
+
+    def _locate(self, err, mapping):
+        """Re-raise a LayerError from substituting into the network at the first failing layer."""
+        for lr in self.layers:
+            try:
+                lr.layer.subs(mapping)
+            except LayerError as inner:
+                return inner.located(_where(lr.layer, lr.index))
+        return err
 
     def subs(self, mapping) -> "Result":
         """The result for the network with symbols replaced by values (exact, re-derived).
@@ -822,7 +847,14 @@ class Result(_Quantities):
         Keys are symbols or their names.
         """
         m = self._mapping(mapping)
-        net = self.network.subs(m)
+        for s, value in m.items():
+            if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Number, sp.Basic)):
+                raise RfsymError(f"subs: the value for {s.name} must be an integer or a sympy expression, "
+                                 f"got {value!r}")
+        try:
+            net = self.network.subs(m)
+        except LayerError as err:
+            raise self._locate(err, m) from None
         size = None if self.input_size is None else tuple(sp.sympify(n).subs(m) for n in self.input_size)
         ch = None if self.in_channels is None else sp.sympify(self.in_channels).subs(m)
         return analyze(net, input_size=size, ndim=self.ndim, in_channels=ch)
@@ -832,7 +864,12 @@ class Result(_Quantities):
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
         a Python int) equal to what :meth:`subs` gives, configuration by configuration."""
         m = self._mapping(values)
-        named = {s.name: np.asarray(v) for s, v in m.items()}
+        named = {s.name: _int_values(s.name, v) for s, v in m.items()}
+        try:
+            np.broadcast_shapes(*(a.shape for a in named.values()))
+        except ValueError:
+            shapes = ", ".join(f"{k} {a.shape}" for k, a in sorted(named.items()))
+            raise RfsymError(f"evaluate: the value arrays must broadcast together, got shapes {shapes}") from None
         missing = sorted(s.name for s in self.free_symbols if s.name not in named)
         if missing:
             raise RfsymError(f"evaluate needs a value for every symbol; missing: {', '.join(missing)}")
@@ -842,6 +879,24 @@ class Result(_Quantities):
     def __repr__(self):
         return (f"<Result {len(self.layers)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
                 f"out_size={self.out_size}, params={self.params}, macs={self.macs}>")
+
+
+def _int_values(name, value):
+    """A value for :meth:`Result.evaluate`: an integer array (integral floats accepted)."""
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything numpy cannot take is reported below
+        arr = np.asarray(None, dtype=object)
+    if arr.dtype.kind == "f":
+        ok = np.isfinite(arr) & (arr == np.round(np.where(np.isfinite(arr), arr, 0)))
+        if not ok.all():
+            raise RfsymError(f"evaluate: the values for {name} must be integers, got {arr[~ok].flat[0]}")
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        shown = value if arr.ndim == 0 else arr.flat[0] if arr.size else value
+        raise RfsymError(f"evaluate: the values for {name} must be integers (a number or an integer "
+                         f"numpy array), got {shown!r}")
+    return arr.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -859,7 +914,8 @@ def _infer_ndim(net, input_size, ndim):
         dims.add(nd)
     if len(dims) > 1:
         raise LayerError(f"the number of spatial axes is ambiguous: {sorted(dims)} "
-                         "(from ndim, input_size and per-axis layer arguments)", param="ndim")
+                         "(from ndim, input_size and per-axis layer arguments); make them agree",
+                         where="analyze", param="ndim")
     return dims.pop() if dims else 2
 
 

@@ -230,7 +230,7 @@ class _Windowed:
                 pads = []
                 for k, s, d in zip(ks, ss, ds):
                     if s != 1:
-                        raise LayerError("padding='same' requires stride 1 (PyTorch's rule); "
+                        raise LayerError(f"padding='same' requires stride 1 (PyTorch's rule), got stride={s}; "
                                          "use padding='tf_same' for TensorFlow's SAME", param="padding")
                     total = d * (k - 1)
                     left = sp.floor(total / 2)
@@ -245,11 +245,19 @@ class _Windowed:
         return tuple(Window(k, s, d, p, ceil) for k, s, d, p in zip(ks, ss, ds, pads))
 
     def _check_tuple_lengths(self):
-        dims = {len(v) for v in (self.kernel_size, self.stride, getattr(self, "dilation", 1), self.padding)
-                if isinstance(v, tuple)}
-        if len(dims) > 1:
-            raise LayerError(f"per-axis arguments disagree on the number of axes ({sorted(dims)}); "
-                             "give every tuple the same length", param="kernel_size")
+        """Per-axis tuples must agree in length; ``padding='same'`` needs stride 1."""
+        given = [(name, len(v)) for name in ("kernel_size", "stride", "dilation", "padding")
+                 if isinstance(v := getattr(self, name, None), tuple)]
+        for name, n in given[1:]:
+            if n != given[0][1]:
+                first, m = given[0]
+                raise LayerError(f"{name} has {n} axes but {first} has {m}; give every per-axis "
+                                 "tuple the same length (or a scalar for all axes)", param=name)
+        if self.padding == "same":
+            for s in (self.stride if isinstance(self.stride, tuple) else (self.stride,)):
+                if s.is_number and s != 1:
+                    raise LayerError(f"padding='same' requires stride 1 (PyTorch's rule), got stride={s}; "
+                                     "use padding='tf_same' for TensorFlow's SAME", param="padding")
 
 
 @dataclass(frozen=True, repr=False)
@@ -479,11 +487,19 @@ class Sequential(Layer):
 
     @property
     def ndim(self):
-        dims = {layer.ndim for layer in self.layers} - {None}
-        if len(dims) > 1:
-            raise LayerError(f"layers disagree on the number of spatial axes: {sorted(dims)}",
-                             where="Sequential", param="ndim")
-        return dims.pop() if dims else None
+        seen = None  # (item index, layer, ndim) of the first layer that fixes ndim
+        for i, layer in enumerate(self.layers):
+            nd = layer.ndim
+            if nd is None:
+                continue
+            if seen is None:
+                seen = (i, layer, nd)
+            elif nd != seen[2]:
+                j, first, m = seen
+                raise LayerError(f"layers disagree on the number of spatial axes: item {i} "
+                                 f"({type(layer).__name__}) has {nd}, item {j} ({type(first).__name__}) "
+                                 f"has {m}", where="Sequential", param="ndim")
+        return None if seen is None else seen[2]
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)

@@ -44,8 +44,12 @@ def symbols(names: str, **assumptions):
     return sp.symbols(names, **assumptions)
 
 
-def _coerce_symbols(expr: sp.Expr, nonnegative: bool) -> sp.Expr:
-    """Replace symbols lacking integer assumptions by integer positive (or nonnegative) ones."""
+def _coerce_symbols(expr: sp.Expr, nonnegative: bool, param: str = "a parameter") -> sp.Expr:
+    """Replace symbols lacking integer assumptions by integer positive (or nonnegative) ones.
+
+    The replacement keeps the name, so ``Result.subs({"k": 3})`` still finds it. Warns once per
+    call, pointing at the user's line (the first frame outside rfsym).
+    """
     repl = {}
     for sym in expr.free_symbols:
         if sym.is_integer and (sym.is_positive or (nonnegative and sym.is_nonnegative)):
@@ -55,14 +59,36 @@ def _coerce_symbols(expr: sp.Expr, nonnegative: bool) -> sp.Expr:
         new = sp.Symbol(sym.name, integer=True, **({"nonnegative": True} if nonnegative else {"positive": True}))
         repl[sym] = new
     if repl:
-        names = ", ".join(sorted(s.name for s in repl))
+        names = sorted(s.name for s in repl)
+        kind = "nonnegative" if nonnegative else "positive"
+        hint = f"rfsym.symbols({' '.join(names)!r}{', nonnegative=True' if nonnegative else ''})"
+        if len(names) == 1:
+            told = f"symbol {names[0]} has no integer/{kind} assumptions; rfsym treats it as a {kind} integer"
+        else:
+            told = (f"symbols {', '.join(names)} have no integer/{kind} assumptions; rfsym treats them as "
+                    f"{kind} integers")
         warnings.warn(
-            f"symbol(s) {names} had no integer/positive assumptions; rfsym treats them as "
-            f"{'nonnegative' if nonnegative else 'positive'} integers (make them with rfsym.symbols)",
-            stacklevel=4,
+            f"{param}: {told} (create symbols with {hint})",
+            stacklevel=_user_stacklevel(),
         )
         expr = expr.xreplace(repl)
     return expr
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` for :func:`warnings.warn` that points at the first frame outside rfsym
+    (and outside the dataclass-generated ``__init__``)."""
+    import os
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1  # frame of our caller == stacklevel 1
+    while frame is not None:
+        fname = frame.f_code.co_filename
+        if not (os.path.abspath(fname).startswith(here + os.sep) or fname.startswith("<string>")):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
 
 
 def as_expr(value, param: str, *, minimum: int = 1, allow_none: bool = False):
@@ -89,6 +115,8 @@ def as_expr(value, param: str, *, minimum: int = 1, allow_none: bool = False):
         expr = sp.Integer(int(value))
     elif isinstance(value, sp.Basic):
         expr = value
+        if isinstance(expr, sp.Float):  # 3.0 -> 3; 2.5 is rejected below
+            expr = sp.Integer(int(expr)) if expr.is_finite and float(expr).is_integer() else expr
     elif isinstance(value, numbers.Real):
         if float(value).is_integer():
             expr = sp.Integer(int(value))
@@ -99,10 +127,14 @@ def as_expr(value, param: str, *, minimum: int = 1, allow_none: bool = False):
             expr = sp.sympify(value)
         except (sp.SympifyError, TypeError):
             raise LayerError(f"{param} must be {what}, got {value!r}", param=param) from None
-    if not isinstance(expr, sp.Expr):
+    if isinstance(expr, sp.Float):  # Decimal('3') and friends
+        expr = sp.Integer(int(expr)) if expr.is_finite and float(expr).is_integer() else expr
+    if not isinstance(expr, sp.Expr) or expr.is_Matrix or expr.has(sp.nan, sp.zoo, sp.oo):
+        raise LayerError(f"{param} must be {what}, got {value!r}", param=param)
+    if (expr - minimum).is_negative:  # provably too small, before any coercion
         raise LayerError(f"{param} must be {what}, got {value!r}", param=param)
     if expr.free_symbols:
-        expr = _coerce_symbols(expr, nonnegative=minimum == 0)
+        expr = _coerce_symbols(expr, nonnegative=minimum == 0, param=param)
     if expr.is_integer is False or expr.is_real is False:
         raise LayerError(f"{param} must be {what}, got {value!r}", param=param)
     if (expr - minimum).is_negative:
