@@ -1,0 +1,894 @@
+r"""Brute-force enumeration of dependency sets: the engine's independent check.
+
+Nothing here uses sympy, the engine's interval maps or its arithmetic backends: every quantity
+is counted from the layers' index maps with plain Python and numpy integers, so that a formula
+the engine derives and the number this module counts can disagree when one of them is wrong.
+
+Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`):
+
+* Every grid is **unbounded**: a layer's index map is defined for every integer position, so an
+  output may read positions outside ``0 .. n - 1`` of its input (padding) and those positions
+  have dependency sets of their own on the grid below (Araujo, Norris, Sim, Distill 2019, count
+  padding positions in the receptive field).
+* Index maps. Convolution and pooling: output ``o`` reads ``o·s - p_left + t·d`` for
+  ``t = 0 .. k - 1``. TensorFlow SAME pads ``max((ceil(n/s) - 1)·s + d(k - 1) + 1 - n, 0)`` in
+  total, ``left = total // 2``. Adaptive pooling to ``m`` outputs: output ``i`` reads
+  ``[floor(i·n/m), ceil((i + 1)·n/m))``; global pooling and ``Linear`` are the case ``m = 1``
+  (output ``i`` reads ``[i·n, (i + 1)·n)``). Elementwise layers, BatchNorm and Flatten read
+  position ``o`` only.
+* The **dependency set** of an output position is the exact set of network-input positions
+  that influence it, holes from dilation included; composing layers takes the union over the
+  positions read. Graph layers (residual, concatenation) take the union over branches.
+* From the sets: ``start`` = smallest position of output 0's set; ``rf`` = largest
+  ``max - min + 1`` over output positions (``rf_min`` the smallest); ``period`` = the smallest
+  ``P`` after which the bounding intervals repeat shifted (1 for ordinary layers);
+  ``jump`` = ``(start(P) - start(0)) / P`` (``start(1) - start(0)`` when ``P = 1``);
+  ``center`` = midpoint of output 0's bounding interval.
+* ``out_size`` counts the output windows that exist by the layer's definition, window by
+  window: a convolution's window must lie inside the padded input; with pooling's
+  ``ceil_mode`` a window may also stick out past the padded end by less than one stride, as
+  long as it starts inside the input or the left padding (PyTorch).
+
+>>> from rfsym import Conv, Sequential
+>>> e = enumerate_network(Sequential(Conv(3, padding=1), Conv(3, padding=1)), 5)
+>>> e.rf, e.jump, e.start, e.out_size
+(5, 1, -2, 5)
+>>> dependency_mask(Conv(3, dilation=2, padding=2), 5, (2, 2)).astype(int)
+array([[1, 0, 1, 0, 1],
+       [0, 0, 0, 0, 0],
+       [1, 0, 1, 0, 1],
+       [0, 0, 0, 0, 0],
+       [1, 0, 1, 0, 1]])
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from . import layers as L
+from .errors import GraphError, LayerError, RfsymError, SizeError
+
+__all__ = [
+    "enumerate_network", "dependency_mask", "dependency_set", "register_index_map",
+    "Leaf", "Branches", "Sliding", "Scatter", "Intervals", "Taps", "IDENTITY_MAP",
+    "Enumeration", "EnumeratedLayer", "AxisCount", "concrete_int",
+]
+
+#: the largest position-period bound the enumerator accepts (it enumerates 2·period outputs)
+MAX_PERIOD = 1 << 14
+
+
+# --------------------------------------------------------------------------- index maps
+@dataclass(frozen=True)
+class Sliding:
+    """Output ``o`` reads ``o·stride - pad + t·dilation`` for ``t = 0 .. kernel - 1``.
+
+    >>> Sliding(2, 1, 3).taps(np.arange(3))[0]
+    array([[-1,  0,  1],
+           [ 1,  2,  3],
+           [ 3,  4,  5]])
+    """
+
+    stride: int
+    pad: int
+    kernel: int
+    dilation: int = 1
+    period: ClassVar[int] = 1
+
+    def taps(self, o):
+        t = np.arange(self.kernel, dtype=np.int64)
+        return o[:, None] * self.stride - self.pad + t[None, :] * self.dilation, None
+
+
+@dataclass(frozen=True)
+class Scatter:
+    """The index map of a transposed convolution: output ``o`` reads input ``i`` when
+    ``i·stride - pad + t·dilation = o`` for some ``t = 0 .. kernel - 1``.
+
+    >>> pos, valid = Scatter(2, 0, 3).taps(np.arange(4))
+    >>> [sorted(p[v].tolist()) for p, v in zip(pos, valid)]
+    [[-1, 0], [0], [0, 1], [1]]
+    """
+
+    stride: int
+    pad: int
+    kernel: int
+    dilation: int = 1
+
+    @property
+    def period(self):
+        return self.stride
+
+    def taps(self, o):
+        t = np.arange(self.kernel, dtype=np.int64)
+        num = o[:, None] + self.pad - t[None, :] * self.dilation
+        return num // self.stride, num % self.stride == 0
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Adaptive pooling of ``n`` positions to ``m``: output ``i`` reads
+    ``[floor(i·n/m), ceil((i + 1)·n/m))`` (PyTorch); ``m = 1`` reads everything.
+
+    >>> pos, valid = Intervals(5, 3).taps(np.arange(3))
+    >>> [p[v].tolist() for p, v in zip(pos, valid)]
+    [[0, 1], [1, 2, 3], [3, 4]]
+    """
+
+    n: int
+    m: int
+
+    @property
+    def period(self):
+        return self.m // math.gcd(self.n, self.m)
+
+    def taps(self, o):
+        lo = (o * self.n) // self.m
+        hi = -((-(o + 1) * self.n) // self.m)
+        width = int((hi - lo).max()) if o.size else 0
+        pos = lo[:, None] + np.arange(width, dtype=np.int64)[None, :]
+        return pos, pos < hi[:, None]
+
+
+@dataclass(frozen=True)
+class Taps:
+    """Any index map given as a function ``fn(o) -> (positions, valid)`` over an int64 array of
+    output positions: ``positions`` has shape ``(len(o), T)``; ``valid`` (same shape, or None)
+    marks the real taps. ``period`` bounds the output period of the map (1 when the map is
+    translation-equivariant: output ``o + 1`` reads the positions of ``o`` shifted)."""
+
+    fn: Callable
+    period: int = 1
+
+    def taps(self, o):
+        return self.fn(o)
+
+
+IDENTITY_MAP = Sliding(1, 0, 1)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """What an index-map rule returns for a leaf layer: one map per axis and the output sizes
+    (None when the input size is unknown)."""
+
+    maps: tuple
+    sizes: tuple | None
+
+
+@dataclass(frozen=True)
+class Branches:
+    """What an index-map rule returns for a graph layer: branches (Sequentials or layers) that
+    all read the block's input; their dependency sets are united at a merge node of type
+    ``merge`` (for example ``"Add"`` or ``"Concat"``). ``merge=None`` means no merge node: the
+    block is exactly one branch walked inline (an unrolled ``Repeat``)."""
+
+    branches: tuple
+    merge: str | None = None
+
+
+_MAPS: dict = {}
+
+
+def register_index_map(cls):
+    """Decorator: register ``rule(layer, sizes, ndim) -> Leaf | Branches`` for a layer class.
+
+    ``sizes`` is the per-axis input size (Python ints) or None. Rules read concrete values
+    with :func:`concrete_int` and raise :class:`~rfsym.errors.LayerError` for bad ones; the
+    enumerator adds the layer's position to the message.
+    """
+
+    def deco(fn):
+        _MAPS[cls] = fn
+        return fn
+
+    return deco
+
+
+def _rule_for(layer):
+    for attempt in range(2):
+        for cls in type(layer).__mro__:
+            if cls in _MAPS:
+                return _MAPS[cls]
+        if attempt == 0 and not _GRAPH_RULES:
+            _register_graph_rules()
+        else:
+            return None
+    return None
+
+
+_GRAPH_RULES = []
+
+
+def _register_graph_rules():
+    """Index maps of :mod:`rfsym.graph`'s layers (registered on first need, so that this module
+    does not import the graph module, which imports the engine)."""
+    _GRAPH_RULES.append(True)
+    try:
+        from . import graph as G
+    except ImportError:  # pragma: no cover - the graph module is part of the package
+        return
+    done = set(_MAPS)
+    rules = {
+        "Residual": lambda layer, sizes, ndim: Branches((layer.body, layer.shortcut), "Add"),
+        "Concat": lambda layer, sizes, ndim: Branches(tuple(layer.branches), "Concat"),
+        "Repeat": _repeat,
+        "ConvTranspose": _conv_transpose,
+        "Upsample": _upsample,
+    }
+    for name, fn in rules.items():
+        cls = getattr(G, name, None)
+        if cls is not None and cls not in done:
+            _MAPS[cls] = fn
+
+
+def _repeat(layer, sizes, ndim):
+    concrete_int(layer.n, "n", 0)
+    return Branches((layer.unrolled(),), None)
+
+
+def _conv_transpose(layer, sizes, ndim):
+    ks = _per_axis(layer.kernel_size, ndim, "kernel_size")
+    ss = _per_axis(layer.stride, ndim, "stride")
+    ds = _per_axis(layer.dilation, ndim, "dilation")
+    pads = _pads(layer, ndim, ks, ss, ds, sizes)
+    extra = _per_axis(layer.output_padding, ndim, "output_padding", 0)
+    maps = tuple(Scatter(s, pl, k, d) for k, s, d, (pl, _) in zip(ks, ss, ds, pads))
+    out = None
+    if sizes is not None:
+        out = []
+        for n, k, s, d, (pl, pr), op in zip(sizes, ks, ss, ds, pads, extra):
+            # positions i*s + t*d of the uncropped output, extended by output_padding on the
+            # right, then pl cropped on the left and pr on the right
+            q = (np.arange(n)[:, None] * s + np.arange(k)[None, :] * d).ravel()
+            grid = np.arange(int(q.max()) + 1 + op)
+            out.append(int(np.count_nonzero((grid >= pl) & (grid <= grid[-1] - pr))))
+        out = tuple(out)
+    return Leaf(maps, out)
+
+
+def _upsample(layer, sizes, ndim):
+    fs = _per_axis(layer.scale_factor, ndim, "scale_factor")
+    maps = []
+    for axis, f in enumerate(fs):
+        if layer.mode == "nearest":  # output o reads floor(o/f)
+            maps.append(Taps(lambda o, f=f: ((o // f)[:, None], None), period=f))
+        elif not layer.align_corners:  # x = (o + 0.5)/f - 0.5 = (2o + 1 - f)/(2f), unclamped
+            maps.append(Taps(lambda o, f=f: _linear_taps(2 * o + 1 - f, 2 * f), period=f))
+        else:  # x = o(n - 1)/(nf - 1) over one output grid, repeated with shift n beyond it
+            _need_sizes(sizes, "bilinear upsampling with align_corners=True")
+            n = sizes[axis]
+            maps.append(Taps(lambda o, n=n, f=f: _corner_taps(o, n, f), period=n * f))
+    return Leaf(tuple(maps), None if sizes is None else tuple(n * f for n, f in zip(sizes, fs)))
+
+
+def _linear_taps(num, den):
+    """Linear interpolation at ``x = num/den``: ``floor(x)``, and ``floor(x) + 1`` unless ``x``
+    is an integer (its weight is zero)."""
+    lo = num // den
+    return np.stack([lo, lo + 1], axis=1), np.stack([np.ones_like(lo, bool), num % den != 0], axis=1)
+
+
+def _corner_taps(o, n, f):
+    tile, r = np.divmod(o, n * f)
+    pos, valid = _linear_taps(r * (n - 1), n * f - 1)
+    valid[:, 1] &= pos[:, 0] < n - 1  # clamped at the last input position
+    return pos + (tile * n)[:, None], valid
+
+
+# --------------------------------------------------------------------------- concrete values
+def concrete_int(value, param, minimum=1):
+    """A Python int from a layer parameter, or an error when it is symbolic or out of range.
+
+    >>> concrete_int(3, "stride")
+    3
+    >>> from rfsym import symbols
+    >>> concrete_int(symbols("k"), "kernel_size")
+    Traceback (most recent call last):
+    ...
+    rfsym.errors.LayerError: kernel_size is k: enumeration needs numbers; substitute values first (layer.subs({...}))
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise LayerError(f"{param} is {value}: enumeration needs numbers; substitute values first "
+                         "(layer.subs({...}))", param=param)
+    out = int(value)
+    if out < minimum:
+        what = "a positive integer" if minimum == 1 else "a nonnegative integer"
+        raise LayerError(f"{param} must be {what}, got {out}", param=param)
+    return out
+
+
+def _per_axis(value, ndim, param, minimum=1):
+    if isinstance(value, tuple):
+        if len(value) != ndim:
+            raise LayerError(f"{param} has {len(value)} axes but the network has {ndim}: {value!r}",
+                             param=param)
+        return tuple(concrete_int(v, param, minimum) for v in value)
+    return (concrete_int(value, param, minimum),) * ndim
+
+
+def _pads(layer, ndim, ks, ss, ds, sizes):
+    pad = layer.padding
+    if pad == "valid":
+        return ((0, 0),) * ndim
+    if pad == "same":  # PyTorch: total d(k - 1), the extra position on the right
+        if any(s != 1 for s in ss):
+            raise LayerError("padding='same' requires stride 1", param="padding")
+        return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(ks, ds))
+    if pad == "tf_same":  # TensorFlow: depends on the input size
+        if sizes is None:
+            raise LayerError("padding='tf_same' depends on the input size; give input_size",
+                             param="padding")
+        out = []
+        for n, k, s, d in zip(sizes, ks, ss, ds):
+            total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+            out.append((total // 2, total - total // 2))
+        return tuple(out)
+    items = pad if isinstance(pad, tuple) else (pad,) * ndim
+    if len(items) != ndim:
+        raise LayerError(f"padding has {len(items)} axes but the network has {ndim}: {pad!r}",
+                         param="padding")
+    return tuple((concrete_int(p[0], "padding", 0), concrete_int(p[1], "padding", 0))
+                 if isinstance(p, tuple) else (concrete_int(p, "padding", 0),) * 2 for p in items)
+
+
+def _count_windows(n, k, s, d, pl, pr, ceil):
+    """How many output windows exist, decided window by window (not by a size formula)."""
+    o = np.arange(n + pl + pr + 2, dtype=np.int64)
+    first = o * s - pl
+    last = first + d * (k - 1)
+    fits = last <= n + pr - 1  # inside the padded input
+    if ceil:  # may stick out past the padded end by less than a stride if it starts before n
+        fits |= (first < n) & (last - (n + pr - 1) < s)
+    return int(np.count_nonzero(fits))
+
+
+@register_index_map(L._Windowed)
+def _windowed(layer, sizes, ndim):
+    ks = _per_axis(layer.kernel_size, ndim, "kernel_size")
+    ss = _per_axis(layer.stride, ndim, "stride")
+    ds = _per_axis(getattr(layer, "dilation", 1), ndim, "dilation")
+    pads = _pads(layer, ndim, ks, ss, ds, sizes)
+    ceil = bool(getattr(layer, "ceil_mode", False)) and layer.padding != "tf_same"
+    maps = tuple(Sliding(s, pl, k, d) for k, s, d, (pl, _) in zip(ks, ss, ds, pads))
+    out = None
+    if sizes is not None:
+        out = tuple(_count_windows(n, k, s, d, pl, pr, ceil)
+                    for n, k, s, d, (pl, pr) in zip(sizes, ks, ss, ds, pads))
+    return Leaf(maps, out)
+
+
+def _identity(layer, sizes, ndim):
+    return Leaf((IDENTITY_MAP,) * ndim, sizes)
+
+
+for _cls in (L.Elementwise, L.BatchNorm, L.Flatten):
+    register_index_map(_cls)(_identity)
+
+
+def _need_sizes(sizes, what):
+    if sizes is None:
+        raise LayerError(f"{what} reads the whole input: enumeration needs the input size",
+                         param="input_size")
+
+
+@register_index_map(L.AdaptiveAvgPool)
+def _adaptive(layer, sizes, ndim):
+    _need_sizes(sizes, type(layer).__name__)
+    ms = _per_axis(layer.output_size, ndim, "output_size")
+    return Leaf(tuple(Intervals(n, m) for n, m in zip(sizes, ms)), ms)
+
+
+@register_index_map(L.Linear)
+def _linear(layer, sizes, ndim):
+    _need_sizes(sizes, "Linear")
+    return Leaf(tuple(Intervals(n, 1) for n in sizes), (1,) * ndim)
+
+
+# --------------------------------------------------------------------------- the graph
+@dataclass
+class _Node:
+    index: int  # position among reported nodes (-1: the network input)
+    label: str
+    type: str
+    layer: Any
+    parents: tuple  # internal ids
+    maps: tuple | None  # per axis; None: union of the parents (merge node)
+    sizes: tuple | None
+    bound: tuple  # per axis: a multiple of the output period
+
+
+class _Graph:
+    def __init__(self, net, input_size, ndim):
+        if not isinstance(net, L.Layer):
+            if isinstance(net, (list, tuple)):
+                net = L.Sequential(*net)
+            else:
+                raise RfsymError(f"enumeration expects an rfsym layer or Sequential, got {type(net).__name__}")
+        if not isinstance(net, L.Sequential):
+            net = L.Sequential(net)
+        self.net = net
+        if ndim is None:
+            ndim = len(input_size) if isinstance(input_size, (tuple, list)) else (net.ndim or 2)
+        self.ndim = ndim
+        sizes = None
+        if input_size is not None:
+            sizes = input_size if isinstance(input_size, (tuple, list)) else (input_size,) * ndim
+            try:
+                sizes = _per_axis(tuple(sizes), ndim, "input_size")
+            except LayerError as err:
+                raise err.located("enumeration") from None
+        self.input_sizes = sizes
+        self.nodes = [_Node(-1, "input", "Input", None, (), None, sizes, (1,) * ndim)]
+        self.reported = []
+        end, self.out_sizes = self._walk(net, 0, sizes, "")
+        self.end = end
+
+    def _where(self, layer):
+        label = type(layer).__name__
+        if layer.name:
+            label += f" {layer.name!r}"
+        return f"layer {len(self.reported)} ({label})"
+
+    def _add(self, node):
+        self.nodes.append(node)
+        node.index = len(self.reported)
+        self.reported.append(len(self.nodes) - 1)
+        return len(self.nodes) - 1
+
+    def _walk(self, seq, src, sizes, path):
+        for i, layer in enumerate(seq.layers):
+            label = f"{path}.{i}" if path else str(i)
+            src, sizes = self._item(layer, src, sizes, label)
+        return src, sizes
+
+    def _item(self, layer, src, sizes, label):
+        if isinstance(layer, L.Sequential):
+            return self._walk(layer, src, sizes, layer.name or label)
+        where = self._where(layer)
+        rule = _rule_for(layer)
+        if rule is None:
+            raise LayerError(f"the enumerator does not know the index map of {type(layer).__name__}; "
+                             "register one with rfsym.enumeration.register_index_map", where=where)
+        try:
+            out = rule(layer, sizes, self.ndim)
+        except LayerError as err:
+            raise (err if err.where else err.located(where)) from None
+        if isinstance(out, Branches):
+            return self._block(layer, out, src, sizes, label, where)
+        if len(out.maps) != self.ndim:
+            raise LayerError(f"index-map rule gave {len(out.maps)} axes, expected {self.ndim}", where=where)
+        if out.sizes is not None:
+            for axis, m in enumerate(out.sizes):
+                if m < 1:
+                    raise SizeError(f"{where}: no output window fits on axis {axis} for input size "
+                                    f"{sizes[axis]}; the input is too small for this layer")
+        parent = self.nodes[src]
+        bound = tuple(b * m.period for b, m in zip(parent.bound, out.maps))
+        if max(bound) > MAX_PERIOD:
+            raise RfsymError(f"{where}: the position period may reach {max(bound)}; too many phases to enumerate")
+        node = _Node(0, layer.name or label, type(layer).__name__, layer, (src,), tuple(out.maps),
+                     None if out.sizes is None else tuple(out.sizes), bound)
+        return self._add(node), node.sizes
+
+    def _block(self, layer, out, src, sizes, label, where):
+        base = layer.name or label
+        ends = []
+        for j, branch in enumerate(out.branches):
+            seq = branch if isinstance(branch, L.Sequential) else L.Sequential(branch)
+            ends.append(self._walk(seq, src, sizes, f"{base}.{j}"))
+        if out.merge is None:
+            if len(ends) != 1:
+                raise GraphError(f"{where}: a block without a merge node must have exactly one branch")
+            return ends[0]
+        got = {e[1] for e in ends}
+        if len(got) > 1:
+            raise GraphError(f"{where}: branches give different output sizes {sorted(got, key=str)}; "
+                             "they cannot be merged")
+        bound = tuple(math.lcm(*(self.nodes[e[0]].bound[a] for e in ends)) for a in range(self.ndim))
+        node = _Node(0, base, out.merge, layer, tuple(e[0] for e in ends), None, ends[0][1], bound)
+        return self._add(node), node.sizes
+
+    def count(self, node, axis):
+        """How many output positions of ``node`` to enumerate on ``axis``."""
+        n = 2 * node.bound[axis] + 2
+        return max(n, node.sizes[axis]) if node.sizes is not None else n
+
+
+# --------------------------------------------------------------------------- per-axis pass
+def _hull(ranges, i, lo, hi):
+    a, b = ranges[i]
+    ranges[i] = (min(a, lo), max(b, hi))
+
+
+def _gather(dp, idx, valid, rows):
+    """Union over taps: ``out[r] = OR_t dp[idx[r, t]]`` (taps with ``valid`` False skipped)."""
+    acc = np.zeros((rows, dp.shape[1]), dtype=bool)
+    for t in range(idx.shape[1]):
+        part = dp[idx[:, t]]
+        if valid is not None:
+            part &= valid[:, t, None]
+        acc |= part
+    return acc
+
+
+def _axis_pass(graph, axis, keep_sets):
+    """Enumerate every node on one axis: returns per reported node an :class:`AxisCount`."""
+    nodes = graph.nodes
+    empty = (math.inf, -math.inf)
+    ranges = [empty] * len(nodes)
+    for i, node in enumerate(nodes):
+        if i:
+            ranges[i] = (0, graph.count(node, axis))
+    consumers = [0] * len(nodes)
+    taps = {}
+    for i in range(len(nodes) - 1, 0, -1):  # which positions each grid must provide
+        node = nodes[i]
+        lo, hi = ranges[i]
+        for p in node.parents:
+            consumers[p] += 1
+        if node.maps is None:
+            for p in node.parents:
+                _hull(ranges, p, lo, hi)
+            continue
+        pos, valid = node.maps[axis].taps(np.arange(lo, hi, dtype=np.int64))
+        pos = np.asarray(pos, dtype=np.int64)
+        taps[i] = (pos, valid)
+        real = pos if valid is None else pos[np.asarray(valid, dtype=bool)]
+        if real.size:
+            _hull(ranges, node.parents[0], int(real.min()), int(real.max()) + 1)
+    lo0, hi0 = ranges[0]
+    if lo0 > hi0:
+        lo0 = hi0 = 0
+    width = int(hi0 - lo0)
+    sets = {0: np.eye(width, dtype=bool)}
+    out = []
+    for i in range(1, len(nodes)):
+        node = nodes[i]
+        lo, hi = ranges[i]
+        rows = hi - lo
+        if node.maps is None:
+            acc = np.zeros((rows, width), dtype=bool)
+            for p in node.parents:
+                plo = ranges[p][0]
+                acc |= sets[p][lo - plo:hi - plo]
+        else:
+            pos, valid = taps.pop(i)
+            p = node.parents[0]
+            if valid is not None:
+                valid = np.asarray(valid, dtype=bool)
+                pos = np.where(valid, pos, ranges[p][0])  # masked taps: any in-range index
+            acc = _gather(sets[p], pos - ranges[p][0], valid, rows)
+        for p in node.parents:
+            consumers[p] -= 1
+            if consumers[p] == 0:
+                del sets[p]
+        sets[i] = acc
+        n_out = graph.count(node, axis)
+        block = acc[-lo:n_out - lo]
+        out.append(AxisCount.from_sets(block, int(lo0), node.sizes[axis] if node.sizes else None,
+                                       keep_sets))
+        if consumers[i] == 0:
+            del sets[i]
+    return out
+
+
+def _signature(graph, axis):
+    try:
+        sig = tuple((n.maps[axis] if n.maps is not None else None, n.parents,
+                     None if n.sizes is None else n.sizes[axis], n.bound[axis]) for n in graph.nodes)
+        hash(sig)
+        return sig
+    except TypeError:
+        return None
+
+
+# --------------------------------------------------------------------------- results
+class AxisCount:
+    """What enumeration found on one axis for one layer (every value a Python int or Fraction).
+
+    ``lo[o]``/``hi[o]`` bound the dependency set of output ``o`` (``o = 0 .. len(lo) - 1``);
+    ``size[o]`` is the number of input positions in it (fewer than ``hi - lo + 1`` when dilation
+    leaves holes).
+    """
+
+    def __init__(self, lo, hi, size, base, out_size, sets=None):
+        self.lo, self.hi, self.size = lo, hi, size
+        self.out_size = out_size
+        self._base = base
+        self._sets = sets
+        nonempty = size > 0
+        widths = np.where(nonempty, hi - lo + 1, 0)
+        self.rf = int(widths.max())
+        self.rf_min = int(widths.min())
+        self.period = _period(lo, hi, nonempty)
+        self.start = int(lo[0]) if nonempty[0] else None
+        if self.period is None or self.start is None or not nonempty[self.period]:
+            self.jump = None
+        else:
+            self.jump = _num(Fraction(int(lo[self.period] - lo[0]), self.period))
+        self.center = None if self.start is None else _num(Fraction(int(lo[0] + hi[0]), 2))
+
+    @classmethod
+    def from_sets(cls, block, base, out_size, keep):
+        size = block.sum(axis=1)
+        width = block.shape[1]
+        first = block.argmax(axis=1) + base
+        last = width - 1 - block[:, ::-1].argmax(axis=1) + base
+        return cls(first, last, size, base, out_size, block.copy() if keep else None)
+
+    def positions(self, o):
+        """The dependency set of output ``o`` (sorted input positions); needs ``keep_sets``."""
+        if self._sets is None:
+            raise RfsymError("dependency sets were not kept; pass keep_sets=True")
+        if not 0 <= o < len(self._sets):
+            raise RfsymError(f"output {o} was not enumerated (0 .. {len(self._sets) - 1})")
+        return np.flatnonzero(self._sets[o]) + self._base
+
+    def __repr__(self):
+        return (f"AxisCount(rf={self.rf}, rf_min={self.rf_min}, jump={self.jump}, start={self.start}, "
+                f"period={self.period}, out_size={self.out_size})")
+
+
+def _num(f):
+    return f.numerator if f.denominator == 1 else f
+
+
+def _period(lo, hi, nonempty):
+    n = len(lo)
+    for p in range(1, n // 2 + 1):
+        if nonempty[0] != nonempty[p] or not np.array_equal(nonempty[p:], nonempty[:-p]):
+            continue
+        sel = nonempty[p:] & nonempty[:-p]
+        if not sel.any():
+            continue
+        shift = (lo[p:] - lo[:-p])[sel]
+        if np.all(shift == shift[0]) and np.all((hi[p:] - hi[:-p])[sel] == shift[0]):
+            return p
+    return None
+
+
+_FIELDS = ("rf", "rf_min", "jump", "start", "center", "period", "out_size")
+
+
+class _PerAxis:
+    """Per-axis rule of the engine: one value when all axes agree, else a tuple."""
+
+    def axes(self, name):
+        """The per-axis tuple of a quantity."""
+        if name not in _FIELDS:
+            raise RfsymError(f"unknown quantity {name!r}; one of {', '.join(_FIELDS)}")
+        return tuple(getattr(a, name) for a in self.per_axis)
+
+    def _one(self, name):
+        vals = self.axes(name)
+        return vals[0] if all(v == vals[0] for v in vals) else vals
+
+
+for _f in _FIELDS:
+    setattr(_PerAxis, _f, property(lambda self, _f=_f: self._one(_f)))
+
+
+class EnumeratedLayer(_PerAxis):
+    """Enumerated quantities of one layer's output (same order as ``analyze(...).layers``)."""
+
+    def __init__(self, node, per_axis):
+        self.index = node.index
+        self.name = node.label
+        self.type = node.type
+        self.layer = node.layer
+        self.per_axis = per_axis
+
+    def positions(self, output_index, axis=0):
+        """Input positions (on ``axis``) of the dependency set of ``output_index``."""
+        return self.per_axis[axis].positions(output_index)
+
+    def __repr__(self):
+        return f"<EnumeratedLayer {self.index} {self.type} {self.name!r}: rf={self.rf}, jump={self.jump}>"
+
+
+class Enumeration(_PerAxis):
+    """Every layer enumerated; the attributes of the object itself describe the network output."""
+
+    def __init__(self, graph, layers):
+        self.ndim = graph.ndim
+        self.input_size = graph.input_sizes
+        self.layers = layers
+        self.per_axis = layers[-1].per_axis if layers else None
+
+    def __repr__(self):
+        if not self.layers:
+            return "<Enumeration of an empty network>"
+        return (f"<Enumeration {len(self.layers)} layers: rf={self.rf}, jump={self.jump}, "
+                f"start={self.start}, out_size={self.out_size}>")
+
+
+def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False) -> Enumeration:
+    """Enumerate the dependency sets of every layer's outputs and count rf, jump, start, centre,
+    period and out_size from them (see the module docstring).
+
+    Every output position ``0 .. out_size - 1`` is enumerated, and at least two full periods.
+    ``keep_sets=True`` keeps the sets (``layers[i].positions(o, axis)``).
+
+    >>> from rfsym import Conv, MaxPool, Sequential
+    >>> e = enumerate_network(Sequential(Conv(3, dilation=2), MaxPool(2, ceil_mode=True)), 10, ndim=1,
+    ...                       keep_sets=True)
+    >>> e.layers[0].positions(0).tolist()
+    [0, 2, 4]
+    >>> e.rf, e.jump, e.out_size
+    (6, 2, 3)
+    """
+    graph = _Graph(net, input_size, ndim)
+    done = {}
+    per_axis = []
+    for axis in range(graph.ndim):
+        sig = _signature(graph, axis)
+        if sig is not None and sig in done and not keep_sets:
+            per_axis.append(done[sig])
+            continue
+        res = _axis_pass(graph, axis, keep_sets) if len(graph.nodes) > 1 else []
+        if sig is not None:
+            done[sig] = res
+        per_axis.append(res)
+    layers = [EnumeratedLayer(graph.nodes[i], tuple(per_axis[a][k] for a in range(graph.ndim)))
+              for k, i in enumerate(graph.reported)]
+    return Enumeration(graph, layers)
+
+
+def dependency_set(net, input_size, output_index, *, layer=None, axis=0, ndim=None):
+    """Sorted input positions (unbounded grid, padding positions included) on ``axis`` that
+    influence output ``output_index`` of ``layer`` (default: the network output).
+
+    >>> from rfsym import Conv
+    >>> dependency_set(Conv(3, dilation=3, padding=3), 9, 0, ndim=1).tolist()
+    [-3, 0, 3]
+    """
+    e = enumerate_network(net, input_size, ndim=ndim, keep_sets=True)
+    target = e.layers[-1 if layer is None else layer]
+    return target.positions(output_index, axis)
+
+
+# --------------------------------------------------------------------------- dependency mask
+def _target(graph, layer):
+    if not graph.reported:
+        raise RfsymError("the network has no layers")
+    try:
+        return graph.reported[-1 if layer is None else layer]
+    except IndexError:
+        raise RfsymError(f"layer {layer} does not exist (the network has {len(graph.reported)} layers)") from None
+
+
+def _edge_matrix(m, out_range, in_range):
+    """Counts of taps from outputs in ``out_range`` to inputs in ``in_range`` (a dense matrix)."""
+    lo, hi = out_range
+    plo, phi = in_range
+    pos, valid = m.taps(np.arange(lo, hi, dtype=np.int64))
+    pos = np.asarray(pos, dtype=np.int64)
+    keep = (pos >= plo) & (pos < phi)
+    if valid is not None:
+        keep &= np.asarray(valid, dtype=bool)
+    rows = np.broadcast_to(np.arange(hi - lo)[:, None], pos.shape)[keep]
+    cols = pos[keep] - plo
+    width = phi - plo
+    return np.bincount(rows * width + cols, minlength=(hi - lo) * width).reshape(hi - lo, width)
+
+
+def dependency_mask(net, input_size, output_index, *, layer=None, counts=False,
+                    through_padding=False, ndim=None):
+    """Which real input pixels (``0 .. n - 1`` on every axis) feed output ``output_index`` of
+    ``layer`` (default: the network output): a boolean numpy array of the input's shape.
+
+    A pixel feeds an output when a path of layer taps joins them through **real** positions
+    (zero padding carries no signal; this is what a gradient shows). ``through_padding=True``
+    instead follows the unbounded-grid convention of the receptive field, so a padding position of
+    an intermediate layer passes on what its index map reads. ``counts=True`` returns the number
+    of such paths through each pixel (one per kernel tap and layer; channels are not counted) as
+    integers, exact at any size.
+
+    >>> from rfsym import Conv, Sequential
+    >>> net = Sequential(Conv(3, padding=1), Conv(3, padding=1))
+    >>> bool(dependency_mask(net, 5, (2, 2)).all())
+    True
+    >>> dependency_mask(net, 5, (2, 2), counts=True)
+    array([[1, 2, 3, 2, 1],
+           [2, 4, 6, 4, 2],
+           [3, 6, 9, 6, 3],
+           [2, 4, 6, 4, 2],
+           [1, 2, 3, 2, 1]])
+    """
+    graph = _Graph(net, input_size, ndim)
+    if graph.input_sizes is None:
+        raise RfsymError("dependency_mask needs the input size")
+    t = _target(graph, layer)
+    sizes = graph.nodes[t].sizes
+    idx = tuple(output_index) if isinstance(output_index, (tuple, list)) else (output_index,) * graph.ndim
+    if len(idx) != graph.ndim:
+        raise RfsymError(f"output_index has {len(idx)} axes but the network has {graph.ndim}")
+    for a, (i, n) in enumerate(zip(idx, sizes)):
+        if not (isinstance(i, numbers.Integral) and 0 <= i < n):
+            raise RfsymError(f"output_index {tuple(idx)} is outside the output (size {tuple(sizes)}) on axis {a}")
+    ranges = _mask_ranges(graph, t, idx, through_padding)
+    weights = _propagate(graph, t, idx, ranges, float)
+    if counts and weights is None:
+        weights = _propagate(graph, t, idx, ranges, object)
+    elif weights is None:  # only the support matters: float overflow to inf is still > 0
+        weights = _propagate(graph, t, idx, ranges, float, check=False)
+    full = np.zeros(graph.input_sizes, dtype=weights.dtype)
+    src, dst = [], []
+    for (lo, hi), n in zip(ranges[0], graph.input_sizes):
+        a, b = max(lo, 0), min(hi, n)
+        src.append(slice(a - lo, max(b - lo, a - lo)))
+        dst.append(slice(a, max(a, b)))
+    full[tuple(dst)] = weights[tuple(src)]
+    if not counts:
+        return full > 0
+    return full.astype(np.int64) if full.dtype != object else full
+
+
+def _mask_ranges(graph, t, idx, through_padding):
+    """Per node, per axis, the positions that may carry weight."""
+    nodes = graph.nodes
+    if not through_padding:
+        return [None if n.sizes is None else tuple((0, s) for s in n.sizes) for n in nodes]
+    ranges = [None] * len(nodes)
+    ranges[t] = tuple((i, i + 1) for i in idx)
+    for i in range(t, 0, -1):
+        if ranges[i] is None:
+            continue
+        node = nodes[i]
+        for p in node.parents:
+            new = []
+            for a in range(graph.ndim):
+                lo, hi = ranges[i][a]
+                if node.maps is None:
+                    rlo, rhi = lo, hi
+                else:
+                    pos, valid = node.maps[a].taps(np.arange(lo, hi, dtype=np.int64))
+                    real = np.asarray(pos) if valid is None else np.asarray(pos)[np.asarray(valid, dtype=bool)]
+                    rlo, rhi = (int(real.min()), int(real.max()) + 1) if real.size else (lo, lo)
+                if ranges[p] is not None:
+                    rlo, rhi = min(rlo, ranges[p][a][0]), max(rhi, ranges[p][a][1])
+                new.append((rlo, rhi))
+            ranges[p] = tuple(new)
+    return ranges
+
+
+def _propagate(graph, t, idx, ranges, dtype, check=True):
+    """Push path counts from the target output back to the input; None when ``float`` would
+    lose exactness (counts of 2**53 or more)."""
+    nodes = graph.nodes
+    weights = [None] * len(nodes)
+    w = np.zeros(tuple(hi - lo for lo, hi in ranges[t]), dtype=dtype)
+    w[tuple(i - lo for i, (lo, _) in zip(idx, ranges[t]))] = 1
+    weights[t] = w
+    limit = float(2 ** 53)
+    for i in range(t, 0, -1):
+        w = weights[i]
+        if w is None:
+            continue
+        weights[i] = None
+        node = nodes[i]
+        for p in node.parents:
+            if node.maps is None:
+                contrib = w
+                offset = tuple(lo - plo for (lo, _), (plo, _) in zip(ranges[i], ranges[p]))
+            else:
+                contrib = w
+                for a in range(graph.ndim):
+                    mat = _edge_matrix(node.maps[a], ranges[i][a], ranges[p][a])
+                    contrib = np.tensordot(contrib, mat.astype(dtype), axes=([0], [0]))
+                offset = (0,) * graph.ndim
+            if weights[p] is None:
+                weights[p] = np.zeros(tuple(hi - lo for lo, hi in ranges[p]), dtype=dtype)
+            sl = tuple(slice(o, o + s) for o, s in zip(offset, contrib.shape))
+            weights[p][sl] += contrib
+            if dtype is float and check and weights[p].size and weights[p].max() >= limit:
+                return None
+    return weights[0] if weights[0] is not None else np.zeros(
+        tuple(hi - lo for lo, hi in ranges[0]), dtype=dtype)
