@@ -54,6 +54,11 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.mismatches
 
+    def summary(self) -> str:
+        """One line: how much was compared and how much disagreed."""
+        tail = "" if self.ok else f", {len(self.mismatches)} mismatches"
+        return f"{self.checked} comparisons over {self.layers} layers{tail}"
+
     def __repr__(self):
         state = "ok" if self.ok else "FAILED"
         tail = "no mismatch" if self.ok else f"{len(self.mismatches)} mismatches"
@@ -87,9 +92,9 @@ def _label(index, type_, name):
     return f"{index} ({type_} {name!r})" if name else f"{index} ({type_})"
 
 
-def verify(net, input_size, **kw) -> VerifyReport:
-    """Compare :func:`rfsym.analyze` with enumeration on every layer (keyword arguments go to
-    ``analyze``: ``ndim``, ``in_channels``). Every layer parameter must be a number.
+def verify(net, input_size, *, ndim=None, in_channels=None) -> VerifyReport:
+    """Compare :func:`rfsym.analyze` with enumeration on every layer (``ndim`` and
+    ``in_channels`` as in ``analyze``). Every layer parameter must be a number.
 
     >>> from rfsym import Conv, symbols
     >>> verify(Conv(symbols("k")), 8)
@@ -97,8 +102,8 @@ def verify(net, input_size, **kw) -> VerifyReport:
     ...
     rfsym.errors.LayerError: layer 0 (Conv): kernel_size is k: enumeration needs numbers; substitute values first (layer.subs({...}))
     """
-    enum = enumerate_network(net, input_size, ndim=kw.get("ndim"))
-    result = analyze(net, input_size, **kw)
+    result = analyze(net, input_size, ndim=ndim, in_channels=in_channels)
+    enum = enumerate_network(net, input_size, ndim=result.ndim)
     mismatches, checked = [], 0
     pairs = list(zip(result.layers, enum.layers))
     if len(result.layers) != len(enum.layers):
