@@ -7,6 +7,7 @@
 """
 
 from .engine import LayerResult, Result, analyze
+from .enumeration import dependency_mask
 from .erf import ERF, discrete_erf, erf
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
 from .layers import (
@@ -15,6 +16,7 @@ from .layers import (
     Linear, MaxPool, ReLU, ReLU6, Sequential, Sigmoid, SiLU, Softmax, Tanh,
 )
 from .symbols import symbols
+from .verify import verify
 
 __version__ = "0.1.0"
 
@@ -24,5 +26,6 @@ __all__ = [
     "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise", "Identity", "ReLU",
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
+    "verify", "dependency_mask",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
