@@ -166,6 +166,8 @@ def register_block(cls):
     analyses one branch and returns ``(state, branch)``; it returns ``(state, combine, merge_type,
     params, macs)`` where ``combine(branch_composites, ops)`` gives the block's per-axis maps, and
     ``merge_type`` names the merge node listed after the branches (None for no merge node).
+    An optional sixth item, a dict of zero-argument callables, gives the merge node's lazily
+    computed extra attributes (``"aligned"``, ``"branch_centers"``; see :mod:`rfsym.graph`).
     """
 
     def deco(fn):
@@ -481,6 +483,7 @@ class _Node:
     params: Any
     macs: Any
     own: Any = None
+    extra: dict = field(default_factory=dict)  # lazily computed attributes of merge nodes
     composite_cache: Any = field(default=None, repr=False)
 
     def composite(self):
@@ -527,7 +530,9 @@ class _Builder:
 
             ctx.where = self.where(layer, len(self.nodes))
             try:
-                out_state, combine, merge_type, params, macs = block(layer, state, ctx, walk)
+                out = block(layer, state, ctx, walk)
+                out_state, combine, merge_type, params, macs = out[:5]
+                extra = out[5] if len(out) > 5 else {}
             except LayerError as err:
                 raise (err if err.where else err.located(ctx.where)) from None
             cache = {}
@@ -541,7 +546,7 @@ class _Builder:
             if merge_type is not None:
                 self.nodes.append(_Node(len(self.nodes), layer, label, merge_type, chain,
                                         position, state.sizes, out_state.sizes, state.channels,
-                                        out_state.channels, params, macs))
+                                        out_state.channels, params, macs, extra=extra))
             return out_state
         rule = _rule_for(layer)
         index = len(self.nodes)
@@ -699,6 +704,20 @@ class LayerResult(_Quantities):
         return self._node.out_sizes
 
     @property
+    def aligned(self):
+        """For a merge: whether its branches have the same centre (Araujo's alignment; True,
+        False, or None when undecidable). True for every other layer."""
+        f = self._node.extra.get("aligned")
+        return True if f is None else f()
+
+    @property
+    def branch_centers(self):
+        """For a merge: each branch's per-axis centre of output 0 relative to the merge's input
+        grid (None for other layers)."""
+        f = self._node.extra.get("branch_centers")
+        return None if f is None else f()
+
+    @property
     def own_maps(self):
         """This layer's own index map per axis (its input grid to its output grid), or None for
         merge nodes; see :class:`~rfsym.maps.AxisMap`."""
@@ -788,6 +807,19 @@ class Result(_Quantities):
         close = [n for n in names if name in n][:5]
         hint = f"; names containing it: {', '.join(close)}" if close else ""
         raise RfsymError(f"no layer named {name!r} in this network{hint}")
+
+    @property
+    def aligned(self):
+        """Araujo's alignment: every path from input to output has the same jump and centre.
+        True when every merge is aligned, False when one provably is not, else None."""
+        verdict = True
+        for layer in self.layers:
+            a = layer.aligned
+            if a is False:
+                return False
+            if a is None:
+                verdict = None
+        return verdict
 
     def _total(self, attr):
         total = 0
