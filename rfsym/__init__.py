@@ -28,6 +28,15 @@ __all__ = [
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Repeat", "ConvTranspose", "Upsample", "repetition_index",
-    "verify", "dependency_mask",
+    "verify", "dependency_mask", "from_torch",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
+
+
+def __getattr__(name):
+    # from_torch lives in a module that imports torch only when called; load it on first use
+    if name == "from_torch":
+        from .torch_import import from_torch
+
+        return from_torch
+    raise AttributeError(f"module 'rfsym' has no attribute {name!r}")
