@@ -976,8 +976,7 @@ def analyze(net, input_size=None, *, ndim=None, in_channels=None, _ops=SymOps, _
     else:
         sizes = None
     if in_channels is not None:
-        from .symbols import as_expr
-        in_channels = as_expr(in_channels, "in_channels")
+        in_channels = _input_value(in_channels, "in_channels")
     ctx = Context(_ops, nd, _values)
     state = State(None if sizes is None else tuple(ctx.val(n, "input_size", 1) for n in sizes),
                   ctx.val(in_channels, "in_channels", 1))
@@ -986,9 +985,9 @@ def analyze(net, input_size=None, *, ndim=None, in_channels=None, _ops=SymOps, _
     return Result(net, sizes, nd, in_channels, _ops, builder.nodes, top, final, _values)
 
 
-def _input_value(n):
+def _input_value(n, param="input_size"):
     from .symbols import as_expr
     try:
-        return as_expr(n, "input_size")
+        return as_expr(n, param)
     except LayerError as err:
-        raise LayerError(err.detail, where="analyze", param="input_size") from None
+        raise LayerError(err.detail, where="analyze", param=param) from None

@@ -311,9 +311,10 @@ class _Pool(_Windowed, Layer):
         # PyTorch: pad should be at most half of the kernel size
         ks = self.kernel_size if isinstance(self.kernel_size, tuple) else (self.kernel_size,)
         pads = self.padding if isinstance(self.padding, tuple) else (self.padding,)
-        if not isinstance(self.padding, str):
-            for k in ks:
-                for p in pads:
+        if not isinstance(self.padding, str):  # per axis, as PyTorch checks it
+            axes = max(len(ks), len(pads))
+            for k, p in zip(ks * axes if len(ks) == 1 else ks, pads * axes if len(pads) == 1 else pads):
+                if True:
                     for q in (p if isinstance(p, tuple) else (p,)):
                         if (2 * q - k).is_positive:
                             raise LayerError(f"padding must be at most half the kernel size "
@@ -377,16 +378,19 @@ Dropout = _elementwise("Dropout", "Dropout (identity at inference).")
 @dataclass(frozen=True, repr=False)
 class BatchNorm(Layer):
     """Batch normalisation: ``2·num_features`` trainable parameters (running statistics are
-    buffers), no spatial effect, no MACs.
+    buffers; none with ``affine=False``), no spatial effect, no MACs.
 
     >>> BatchNorm(64)
     BatchNorm(num_features=64)
     """
 
     num_features: Any = None
+    affine: bool = True
 
     def _normalise(self):
         self._set("num_features", as_expr(self.num_features, "num_features", allow_none=True))
+        if not isinstance(self.affine, bool):
+            raise LayerError(f"affine must be True or False, got {self.affine!r}", param="affine")
 
 
 @dataclass(frozen=True, repr=False)
