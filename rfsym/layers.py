@@ -314,12 +314,11 @@ class _Pool(_Windowed, Layer):
         if not isinstance(self.padding, str):  # per axis, as PyTorch checks it
             axes = max(len(ks), len(pads))
             for k, p in zip(ks * axes if len(ks) == 1 else ks, pads * axes if len(pads) == 1 else pads):
-                if True:
-                    for q in (p if isinstance(p, tuple) else (p,)):
-                        if (2 * q - k).is_positive:
-                            raise LayerError(f"padding must be at most half the kernel size "
-                                             f"(PyTorch's rule for pools), got padding={q} with kernel_size={k}",
-                                             param="padding")
+                for q in (p if isinstance(p, tuple) else (p,)):
+                    if (2 * q - k).is_positive:
+                        raise LayerError(f"padding must be at most half the kernel size "
+                                         f"(PyTorch's rule for pools), got padding={q} with kernel_size={k}",
+                                         param="padding")
 
 
 @dataclass(frozen=True, repr=False)
