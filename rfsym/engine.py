@@ -296,8 +296,8 @@ def _flatten(layer, state, ctx):
 @register_layer(L.BatchNorm)
 def _batchnorm(layer, state, ctx):
     c = _channels(ctx, layer.num_features, state.channels, "num_features")
-    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened),
-                   None if c is None else 2 * c, 0)
+    params = 0 if not layer.affine else None if c is None else 2 * c
+    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened), params, 0)
 
 
 def _global_map(n):
