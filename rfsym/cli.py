@@ -125,7 +125,7 @@ def resolve(text: str) -> Target:
     try:
         return Target(text.strip(), _spec.parse_line(text))
     except SpecError:
-        if m and m.group(2) is None and "unknown layer" in str(sys.exc_info()[1]):
+        if m and "unknown layer" in str(sys.exc_info()[1]).splitlines()[0]:
             import difflib
 
             word = m.group(1)

@@ -5,7 +5,8 @@ after it give the kernel size (``conv3``, ``conv3x5`` for an anisotropic 3×5 ke
 ``maxpool2``), ``/s`` the stride (``conv3/2``); arguments go in parentheses, positionally in
 the layer's own order or by keyword (``conv(k, s=2, p=1, d=2, c=64)``); any number may be a
 symbol or an expression (``conv(2*k+1)``). ``x n`` or ``* n`` repeats the item before it,
-``n`` a number or a symbol; ``(...)`` or ``[...]`` group layers; ``res(body | shortcut)`` is a
+``n`` a number or a symbol (inside the repeated item the symbol ``i`` is the repetition index
+0, 1, ..., n - 1: ``conv(2, d=2^i) x 10`` is WaveNet's dilation stack); ``(...)`` or ``[...]`` group layers; ``res(body | shortcut)`` is a
 residual block and ``cat(a | b | c)`` concatenates branches:
 
 >>> from rfsym.spec import parse_line
@@ -56,7 +57,7 @@ from . import layers as L
 from .errors import RfsymError, SpecError
 from .symbols import symbols as _make_symbols
 
-__all__ = ["parse_line", "load", "loads", "Spec", "WORDS", "ALIASES"]
+__all__ = ["parse_line", "load", "loads", "Spec", "WORDS", "ALIASES", "INDEX"]
 
 #: layer words of the one-line form and of YAML files (lower case) -> rfsym class name
 WORDS = {
@@ -88,6 +89,8 @@ _TRUE, _FALSE = {"true", "True", "yes", "on"}, {"false", "False", "no", "off"}
 _MAX_UNROLL = 1000   # larger integer repeats become Repeat blocks
 _MAX_DEPTH = 50      # nesting of parentheses / blocks
 _MAX_EXPONENT = 64
+#: inside a repeated item, ``i`` is the repetition index 0, 1, ..., n - 1 (``conv(2, d=2^i) x 10``)
+INDEX = _make_symbols("i", nonnegative=True)
 
 
 def _suggest(word, options):
@@ -127,7 +130,10 @@ class _Symbols:
 
     def __call__(self, name):
         if name not in self.table:
-            self.table[name] = _make_symbols(name)
+            if name == INDEX.name:
+                self.table[name] = INDEX
+            else:
+                self.table[name] = _make_symbols(name)
         return self.table[name]
 
 
@@ -437,11 +443,15 @@ def _repeat(item, n, where):
     n = sp.sympify(n)
     if n.is_number and n < 1:
         raise SpecError(f"{where}: a repeat count must be a positive integer, got {n}")
+    indexed = INDEX in item.free_symbols
     if n.is_Integer and int(n) * _count(item) <= _MAX_UNROLL:
-        return _sequence([item] * int(n))
+        try:
+            return _sequence([item.subs({INDEX: k}) if indexed else item for k in range(int(n))])
+        except RfsymError as err:
+            raise SpecError(f"{where}: {err}") from None
     repeat = _cls("Repeat", where)
     try:
-        return repeat(item, n)
+        return repeat(item, n, INDEX)
     except RfsymError as err:
         raise SpecError(f"{where}: {err}") from None
 
