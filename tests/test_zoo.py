@@ -2,9 +2,10 @@
 
 import pytest
 import sympy as sp
-
-from rfsym import RfsymError, zoo
 from zoo_published import ARAUJO, TORCHVISION
+
+from rfsym import RfsymError, analyze, zoo
+from rfsym.zoo.torchvision import inception_v3_aux_logits
 
 REQUIRED = [
     # issue 4: torchvision definitions
@@ -41,7 +42,12 @@ def _available(names):
 def test_torchvision_params_exact_and_gflops_rounded(name):
     params, gflops = TORCHVISION[name]
     r = _result(name)
-    extra = zoo.entry(name).extra_params if hasattr(zoo.entry(name), "extra_params") else 0
+    extra = 0
+    if name == "inception_v3":
+        # torchvision's num_params counts the training-only AuxLogits head; _ops does not
+        aux = analyze(inception_v3_aux_logits(), input_size=17, in_channels=768)
+        extra = aux.params
+        assert extra == 3_326_696
     assert r.params + extra == params
     # torchvision publishes MACs in units of 1e9 rounded to 3 decimals (15.47 is 15.470)
     assert round(int(r.macs) / 1e9, 3) == gflops
@@ -117,3 +123,19 @@ def test_entries_know_their_inputs():
         e = zoo.entry(name)
         assert e.in_channels >= 1 and e.source and e.description, name
         assert name in zoo.describe(name)
+
+
+def test_torchvision_resnet50_vs_slim_resnet_v1_50():
+    """torchvision's layer4 has rf 427 where slim's resnet_v1_50/block4 has 483 (Araujo's table):
+    torchvision strides the first block of a stage, slim the last unit of the previous block."""
+    tv = _result("resnet50").layer("layer4.2.relu")
+    assert (tv.rf, tv.jump, tv.effective_padding) == (427, 32, 213)
+
+
+def test_torchvision_inception_v3_matches_slim_geometry():
+    """Same architecture and padding as slim's inception_v3 (VALID stem, padded stride-1 convs):
+    Araujo's table, Mixed_7c: rf 1311, stride 32, padding 618, at torchvision's 299 too."""
+    for end_point, (rf, stride, pad, _, _) in ARAUJO["slim_inception_v3"].items():
+        if end_point.startswith("Mixed"):
+            layer = _result("inception_v3").layer(end_point)
+            assert (layer.rf, layer.jump, layer.effective_padding) == (rf, stride, pad), end_point

@@ -19,8 +19,9 @@ the command line uses them for ``rfsym analyze NAME``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import RfsymError
 from ..symbols import symbols
