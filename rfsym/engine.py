@@ -559,8 +559,11 @@ class _Builder:
         except LayerError as err:
             raise (err if err.where else err.located(ctx.where)) from None
         chain.add(lambda out=out: out.maps, _hashable(out.maps))
+        in_ch = state.channels
+        if in_ch is None:
+            in_ch = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
         self.nodes.append(_Node(index, layer, label, type(layer).__name__, chain,
-                                position, state.sizes, out.state.sizes, state.channels,
+                                position, state.sizes, out.state.sizes, in_ch,
                                 out.state.channels, out.params, out.macs, own=out.maps))
         return out.state
 
