@@ -185,28 +185,55 @@ def _analyzed(args, target):
 def _cmd_analyze(args) -> int:
     from . import report
 
-    target = resolve(args.network)
+    target = _substituted(resolve(args.network), args)
     result = _analyzed(args, target)
     if args.format == "json":
         print(report.to_json(result, name=target.name))
-    elif args.format == "latex":
-        print(_latex_table(result, target.name))
+        return 0
+    size = report.format_value(None if result.input_size is None else
+                               (result.input_size[0] if len(set(result.input_size)) == 1
+                                else tuple(result.input_size)))
+    head = f"{target.name}: input size {size}, {len(result.layers)} layers"
+    if args.format == "text":
+        print(head)
+        print(report.table(result))
+        return 0
+    table = _optional("latex", "table", f"{args.format} tables")
+    if args.format == "markdown":
+        print(f"**{head}**\n")
     else:
-        size = report.format_value(None if result.input_size is None else
-                                   (result.input_size[0] if len(set(result.input_size)) == 1
-                                    else tuple(result.input_size)))
-        head = f"{target.name}: input size {size}, {len(result.layers)} layers"
-        if args.format == "markdown":
-            print(f"**{head}**\n")
-        else:
-            print(head)
-        print(report.table(result, args.format, name=None))
+        print(f"% {head}")
+    print(table(result, format=args.format))
     return 0
 
 
-def _latex_table(result, name):
-    fn = _optional("latex", "layer_table", "LaTeX output")
-    return fn(result, format="latex") if "format" in _params(fn) else fn(result)
+def _substituted(target, args):
+    """The target with ``--set name=value`` substitutions applied to its network."""
+    pairs = getattr(args, "set", None) or []
+    if not pairs:
+        return target
+    from .spec import _parse_value_text, _Symbols
+
+    by_name = {s.name: s for s in target.network.free_symbols}
+    mapping = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise SpecError(f"--set takes name=value, got {pair!r}")
+        if name not in by_name:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise SpecError(f"--set {pair}: the network has no symbol {name!r} (its symbols: {known})")
+        mapping[by_name[name]] = _parse_value_text(value, _Symbols(), f"--set {pair!r}: ")
+    try:
+        network = target.network.subs(mapping)
+    except RfsymError as err:
+        raise SpecError(f"--set {' '.join(pairs)}: {err}") from None
+    sizes = target.input_size
+    if sizes is not None:
+        sizes = tuple(sp.sympify(x).subs(mapping) for x in sizes) if isinstance(sizes, tuple) \
+            else sp.sympify(sizes).subs(mapping)
+    return Target(target.name, network, sizes, target.in_channels, target.ndim)
 
 
 def _params(fn):
@@ -224,13 +251,15 @@ _DERIVED = (("rf", "receptive field"), ("rf_min", "smallest receptive field"), (
 
 
 def _cmd_derive(args) -> int:
-    target = resolve(args.network)
+    target = _substituted(resolve(args.network), args)
     size = _parse_size(args.input)
     result = target.analyze(size if args.input is not None else None,
                             _value(args.in_channels, "--in-channels"))
     if args.steps:
-        fn = _optional("latex", "steps", "step-by-step derivations")
-        print(fn(result, format=args.format) if "format" in _params(fn) else fn(result))
+        derivation = _optional("steps", "derivation", "step-by-step derivations")(result)
+        if args.format == "json":
+            raise SpecError("--steps writes text or LaTeX (--format text or latex), not JSON")
+        print(derivation.latex() if args.format == "latex" else derivation.text())
         return 0
     values = {}
     for attr, _ in _DERIVED:
@@ -311,20 +340,15 @@ def _cmd_verify(args) -> int:
     try:
         for text in targets:
             progress.step(text)
-            target = resolve(text)
+            target = _substituted(resolve(text), args)
             size = _parse_size(args.input)
             size = target.input_size if size == "default" else size
             if size is None:
                 raise SpecError(f"{text}: verification enumerates real positions and needs --input N")
-            report = verify(target.network, input_size=size, **({"ndim": target.ndim} if target.ndim else {}),
-                            **({"in_channels": target.in_channels} if target.in_channels and
-                               "in_channels" in _params(verify) else {}))
-            ok = bool(getattr(report, "ok", report))
-            failures += not ok
+            report = verify(target.network, size, ndim=target.ndim, in_channels=target.in_channels)
+            failures += not report.ok
             progress.close()
-            summary = getattr(report, "summary", None)
-            line = summary() if callable(summary) else ("ok" if ok else str(report))
-            print(f"{text}: {'OK' if ok else 'FAILED'}" + ("" if line in ("ok", "") else f"  {line}"))
+            print(f"{text}: OK  ({report.summary()})" if report.ok else f"{text}: FAILED\n{report}")
     finally:
         progress.close()
     return 0 if failures == 0 else 1
@@ -451,6 +475,11 @@ def _input_arg(p, help="input size: 224, 224x160, a symbol n, or none (default: 
     p.add_argument("--input", "-i", metavar="N", help=help)
 
 
+def _set_arg(p):
+    p.add_argument("--set", "-s", metavar="NAME=VALUE", nargs="+", action="extend",
+                   help="substitute values for the network's symbols, e.g. --set k=3 n=4")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -469,12 +498,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-channels", metavar="C", help="input channels (a number or a symbol)")
     p.add_argument("--format", "-f", choices=("text", "latex", "json"), default="text")
     p.add_argument("--steps", action="store_true", help="write the derivation out step by step")
+    _set_arg(p)
 
     p = _sub(sub, "analyze", "per-layer table of a network (text, Markdown, LaTeX or JSON)", _cmd_analyze)
     p.add_argument("network", metavar="MODEL|SPEC", help="zoo name, .yaml file or one-line spec")
     _input_arg(p)
     p.add_argument("--in-channels", metavar="C", help="input channels (default: the model's own)")
     p.add_argument("--format", "-f", choices=("text", "markdown", "latex", "json"), default="text")
+    _set_arg(p)
 
     p = _sub(sub, "compare", "side-by-side comparison with symbolic differences and ratios", _cmd_compare)
     p.add_argument("networks", nargs="+", metavar="MODEL|SPEC")
@@ -485,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("networks", nargs="*", metavar="MODEL|SPEC")
     _input_arg(p)
     p.add_argument("--zoo", action="store_true", help="verify every zoo entry (or the named ones)")
+    _set_arg(p)
 
     p = _sub(sub, "plot", "draw a figure (PNG, SVG or PDF, by the file name)", _cmd_plot)
     p.add_argument("kind", metavar="KIND", help="growth, tradeoff, mask or boxes")

@@ -1,4 +1,4 @@
-"""Results as plain data, JSON, text and Markdown tables (what ``rfsym analyze`` prints).
+"""Results as plain data, JSON and text tables (what ``rfsym analyze`` prints).
 
 :func:`to_dict` is the JSON schema of ``rfsym analyze --format json``::
 
@@ -122,8 +122,9 @@ def _rows(result, name):
     return rows
 
 
-def table(result, fmt="text", name=None) -> str:
-    """Per-layer table (``fmt`` ``"text"`` or ``"markdown"``) with a total row.
+def table(result, name=None) -> str:
+    """Per-layer plain-text table with a total row (Markdown and LaTeX tables:
+    :func:`rfsym.latex.table`).
 
     >>> from rfsym import Conv, Sequential, analyze
     >>> print(table(analyze(Sequential(Conv(3, padding=1), Conv(3, stride=2)), input_size=8)))
@@ -133,17 +134,6 @@ def table(result, fmt="text", name=None) -> str:
        total        3         5   2     -1     1       -       -
     """
     rows = _rows(result, name)
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(_HEADER) + " |",
-                 "|" + "|".join("---:" if h not in ("name", "type") else "---" for h in _HEADER) + "|"]
-        for row in rows:
-            cells = [c.replace("|", "\\|") for c in row]
-            if row[1] == "total" and row[0] == "":
-                cells = [""] + [f"**{cells[1]}**"] + cells[2:]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
-    if fmt != "text":
-        raise ValueError(f"table format must be 'text' or 'markdown', got {fmt!r}")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_HEADER)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(_HEADER, widths)).rstrip()]
     for row in rows:

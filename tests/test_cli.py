@@ -107,8 +107,35 @@ def test_analyze_text_and_markdown(capsys):
     assert rc == 0
     assert out.splitlines()[0] == "conv3(p=1) x 2: input size 8, 2 layers"
     assert out.splitlines()[-1].split() == ["total", "8", "5", "1", "-2", "0", "-", "-"]
+    pytest.importorskip("rfsym.latex")
     rc, out, _ = run(capsys, "analyze", "conv3(p=1) x 2", "--input", "8", "--format", "markdown")
-    assert "| 1 | 1 | Conv | 8 | 5 | 1 | -2 | 0 | - | - |" in out
+    assert rc == 0 and out.startswith("**conv3(p=1) x 2: input size 8, 2 layers**")
+    assert out.splitlines()[2].startswith("| ") and "5×5" in out
+    rc, out, _ = run(capsys, "analyze", "conv3(p=1) x 2", "--input", "8", "--format", "latex")
+    assert rc == 0 and r"\begin{tabular}" in out and r"\bottomrule" in out
+
+
+def test_set_substitutes_symbols(capsys):
+    rc, out, _ = run(capsys, "analyze", "conv(k, s=s) x 3", "--set", "k=3", "s=2", "--format", "json")
+    assert rc == 0 and json.loads(out)["total"]["rf"] == 15
+    rc, _, err = run(capsys, "analyze", "conv(k)", "--set", "q=3")
+    assert rc == 2 and "no symbol 'q' (its symbols: k)" in err
+    rc, _, err = run(capsys, "analyze", "conv(k)", "--set", "k=0")
+    assert rc == 2 and "kernel_size must be a positive integer" in err
+
+
+def test_verify_cross_checks_by_enumeration(capsys):
+    pytest.importorskip("rfsym.verify")
+    rc, out, _ = run(capsys, "verify", "conv(k, s=2, p=1), conv3(d=2), maxpool2", "--set", "k=3", "--input", "32")
+    assert rc == 0 and out.startswith("conv(k, s=2, p=1), conv3(d=2), maxpool2: OK  (")
+    rc, _, err = run(capsys, "verify", "conv(k)", "--input", "8")
+    assert rc == 2 and "enumeration needs numbers" in err
+
+
+def test_derive_steps(capsys):
+    pytest.importorskip("rfsym.steps")
+    rc, out, _ = run(capsys, "derive", "conv3/2 x 3", "--steps")
+    assert rc == 0 and out.splitlines()[1] == "R₂ = 3 + (3 − 1)·2 = 7,  J₂ = 2·2 = 4"
 
 
 def test_derive_prints_closed_forms(capsys):
