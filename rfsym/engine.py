@@ -211,6 +211,8 @@ def _tf_same_pad(n, w, ops, ctx):
         raise LayerError("padding='tf_same' depends on the input size; pass input_size "
                          "(a number or a symbol) to analyze", where=ctx.where, param="padding")
     s, k, d = ctx.val(w.stride), ctx.val(w.kernel), ctx.val(w.dilation)
+    if ops.concrete(d * (k - 1)) == 0:
+        return 0, 0  # a one-tap window never pads: (ceil(n/s) - 1)·s + 1 - n <= 0
     out = ops.ceildiv(n, s)
     total = ops.max((out - 1) * s + d * (k - 1) + 1 - n, 0)
     left = ops.floordiv(total, 2)
