@@ -192,14 +192,11 @@ def register_index_map(cls):
 
 
 def _rule_for(layer):
-    for attempt in range(2):
-        for cls in type(layer).__mro__:
-            if cls in _MAPS:
-                return _MAPS[cls]
-        if attempt == 0 and not _GRAPH_RULES:
-            _register_graph_rules()
-        else:
-            return None
+    if not _GRAPH_RULES:
+        _register_graph_rules()
+    for cls in type(layer).__mro__:
+        if cls in _MAPS:
+            return _MAPS[cls]
     return None
 
 

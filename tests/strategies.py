@@ -1,0 +1,236 @@
+"""Shared hypothesis strategies: random architectures for the property tests.
+
+:func:`architectures` draws numeric stacks over 1, 2 (often anisotropic) or 3 spatial axes:
+convolutions (kernel 1-7, stride 1-3, dilation 1-3, padding 0-3 as one int, per-axis ints or
+asymmetric ``(left, right)`` pairs, ``"valid"``, ``"same"`` at stride 1, TensorFlow ``"tf_same"``),
+max and average pools (``ceil_mode`` either way, padding at most half the kernel as PyTorch
+demands), elementwise layers and BatchNorm, and sometimes an adaptive or global pool, or
+``Flatten`` + ``Linear`` at the end. Channels are tracked so parameter counts can be checked.
+The input size is drawn first; a layer whose output would be empty at the size reached so far
+is left out, so every drawn network is valid (output size >= 1 everywhere).
+
+:func:`symbolic_stacks` draws stacks whose kernel sizes, strides, dilations and paddings are
+symbols or numbers, together with several concrete assignments of the symbols.
+
+The output-size rules here (PyTorch's documented formulas) only decide which layers to keep; the
+tests compare the engine with enumeration, which counts windows on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+import rfsym as R
+
+KERNELS = st.integers(1, 7)
+STRIDES = st.integers(1, 3)
+DILATIONS = st.integers(1, 3)
+PADS = st.integers(0, 3)
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A drawn network: ``net`` (a Sequential), ``input_size`` (per-axis tuple), ``ndim``,
+    ``in_channels``; ``sizes`` lists the per-axis output sizes of every top-level layer."""
+
+    net: R.Sequential
+    input_size: tuple
+    ndim: int
+    in_channels: int
+    sizes: tuple
+
+    def __repr__(self):
+        return f"Arch(input_size={self.input_size}, in_channels={self.in_channels}, net={self.net!r})"
+
+
+# --------------------------------------------------------------------------- sizes (PyTorch)
+def _axis(value, axis):
+    return value[axis] if isinstance(value, tuple) else value
+
+
+def _pad_pair(padding, axis):
+    p = _axis(padding, axis)
+    return p if isinstance(p, tuple) else (p, p)
+
+
+def out_size(layer, n, axis):
+    """Output size of a conv/pool on one axis by PyTorch's (and TensorFlow's) formulas."""
+    k, s = _axis(layer.kernel_size, axis), _axis(layer.stride, axis)
+    d = _axis(getattr(layer, "dilation", 1), axis)
+    k, s, d = int(k), int(s), int(d)
+    extent = d * (k - 1) + 1
+    pad = layer.padding
+    if pad == "tf_same":
+        return -(-n // s)
+    if pad == "valid":
+        pl = pr = 0
+    elif pad == "same":
+        pl, pr = (extent - 1) // 2, extent - 1 - (extent - 1) // 2
+    else:
+        pl, pr = (int(x) for x in _pad_pair(pad, axis))
+    if getattr(layer, "ceil_mode", False):
+        out = -(-(n + pl + pr - extent) // s) + 1
+        if (out - 1) * s >= n + pl:
+            out -= 1
+        return out
+    return (n + pl + pr - extent) // s + 1
+
+
+# --------------------------------------------------------------------------- per-axis values
+def per_axis(values, ndim):
+    """A scalar, or (sometimes anisotropic) per-axis tuple, of ``values``."""
+    return st.one_of(values, st.tuples(*[values] * ndim))
+
+
+@st.composite
+def conv_padding(draw, ndim, stride):
+    stride1 = all(s == 1 for s in (stride if isinstance(stride, tuple) else (stride,)))
+    options = ["int", "axes", "pairs", "valid", "tf_same"] + (["same"] if stride1 else [])
+    kind = draw(st.sampled_from(options))
+    if kind == "int":
+        return draw(PADS)
+    if kind == "axes":
+        return draw(st.tuples(*[PADS] * ndim))
+    if kind == "pairs":
+        return draw(st.tuples(*[st.one_of(PADS, st.tuples(PADS, PADS))] * ndim))
+    return kind
+
+
+@st.composite
+def convs(draw, ndim, channels):
+    stride = draw(per_axis(STRIDES, ndim))
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+    out = groups * draw(st.integers(1, 4))
+    return R.Conv(draw(per_axis(KERNELS, ndim)), stride=stride, padding=draw(conv_padding(ndim, stride)),
+                  dilation=draw(per_axis(DILATIONS, ndim)), groups=groups, bias=draw(st.booleans()),
+                  in_channels=draw(st.sampled_from([None, channels])), out_channels=out)
+
+
+@st.composite
+def pools(draw, ndim):
+    kernel = draw(per_axis(st.integers(1, 5), ndim))
+    ks = kernel if isinstance(kernel, tuple) else (kernel,) * ndim
+    if draw(st.integers(0, 9)) == 0:
+        padding, ceil = "tf_same", False
+    else:
+        pads = tuple(draw(st.integers(0, k // 2)) for k in ks)
+        padding = pads if draw(st.booleans()) else min(pads)
+        ceil = draw(st.booleans())
+    stride = draw(st.one_of(st.none(), per_axis(STRIDES, ndim)))
+    if draw(st.booleans()):
+        return R.MaxPool(kernel, stride=stride, padding=padding, dilation=draw(per_axis(DILATIONS, ndim)),
+                         ceil_mode=ceil)
+    return R.AvgPool(kernel, stride=stride, padding=padding, ceil_mode=ceil)
+
+
+ELEMENTWISE = [R.ReLU, R.Identity, R.Dropout, R.GELU, R.Sigmoid]
+
+
+@st.composite
+def architectures(draw, max_layers=8, ndims=(1, 2, 2, 3), max_size=64, tails=True):
+    """A random valid numeric network (see the module docstring)."""
+    ndim = draw(st.sampled_from(ndims))
+    sizes = tuple(draw(st.lists(st.integers(1, max_size), min_size=ndim, max_size=ndim)))
+    size0 = sizes
+    channels = c0 = draw(st.integers(1, 6))
+    layers, trace = [], []
+    for _ in range(draw(st.integers(1, max_layers))):
+        kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "pool", "elementwise", "bn"]))
+        if kind == "conv":
+            layer = draw(convs(ndim, channels))
+        elif kind == "pool":
+            layer = draw(pools(ndim))
+        elif kind == "bn":
+            layer = R.BatchNorm(draw(st.sampled_from([None, channels])))
+        else:
+            layer = draw(st.sampled_from(ELEMENTWISE))()
+        if isinstance(layer, (R.Conv, R.MaxPool, R.AvgPool)):
+            new = tuple(out_size(layer, n, a) for a, n in enumerate(sizes))
+            if min(new) < 1:
+                continue
+            sizes = new
+            if isinstance(layer, R.Conv):
+                channels = int(layer.out_channels)
+        layers.append(layer)
+        trace.append(sizes)
+    if not layers:  # every drawn layer was too big for the input
+        layers.append(R.Identity())
+        trace.append(sizes)
+    if tails:
+        tail = draw(st.sampled_from(["none", "none", "none", "global", "adaptive", "linear"]))
+        if tail == "global":
+            layers.append(R.GlobalAvgPool())
+            sizes = (1,) * ndim
+            trace.append(sizes)
+        elif tail == "adaptive":
+            m = tuple(draw(st.integers(1, n)) for n in sizes)
+            layers.append(R.AdaptiveAvgPool(m))
+            sizes = m
+            trace.append(sizes)
+        elif tail == "linear":
+            features = channels
+            for n in sizes:
+                features *= n
+            layers += [R.Flatten(), R.Linear(features, draw(st.integers(1, 5)))]
+            trace += [sizes, (1,) * ndim]
+    return Arch(R.Sequential(*layers), size0, ndim, c0, tuple(trace))
+
+
+# --------------------------------------------------------------------------- symbolic stacks
+@dataclass(frozen=True)
+class SymbolicStack:
+    """A 1-D stack whose parameters are symbols or numbers, the input-size symbol ``n``, and
+    ``configs``: a list of ``{symbol: value}`` assignments under which every layer's output
+    is non-empty."""
+
+    net: R.Sequential
+    n: object
+    configs: tuple
+
+    def __repr__(self):
+        return f"SymbolicStack(net={self.net!r}, configs={list(self.configs)!r})"
+
+
+@st.composite
+def symbolic_stacks(draw, max_layers=4, max_configs=4):
+    """Random 1-D convolution/pool stacks with symbolic parameters and concrete assignments."""
+    n = R.symbols("n")
+    ranges = {}  # symbol -> strategy of its values
+    layers = []
+
+    def param(prefix, values, nonnegative=False):
+        if draw(st.booleans()):
+            return draw(values)
+        sym = R.symbols(f"{prefix}{len(layers)}", **({"nonnegative": True} if nonnegative else {}))
+        ranges[sym] = values
+        return sym
+
+    for _ in range(draw(st.integers(1, max_layers))):
+        if draw(st.integers(0, 3)):
+            stride = param("s", STRIDES)
+            padding = draw(st.sampled_from(["int", "pair", "tf_same", "valid"]))
+            if padding == "int":
+                padding = param("p", PADS, nonnegative=True)
+            elif padding == "pair":
+                padding = ((param("p", PADS, nonnegative=True), param("q", PADS, nonnegative=True)),)
+            layers.append(R.Conv(param("k", KERNELS), stride=stride, padding=padding,
+                                 dilation=param("d", DILATIONS)))
+        else:
+            k = draw(st.integers(1, 4))
+            layers.append(R.MaxPool(k, stride=param("s", STRIDES), padding=draw(st.integers(0, k // 2)),
+                                    ceil_mode=draw(st.booleans())))
+    net = R.Sequential(*layers)
+    configs = []
+    for _ in range(draw(st.integers(1, max_configs))):
+        values = {sym: draw(vals) for sym, vals in ranges.items()}
+        values[n] = draw(st.integers(1, 200))
+        concrete = net.subs(values)
+        size, ok = values[n], True
+        for layer in concrete.layers:
+            size = out_size(layer, size, 0)
+            ok = ok and size >= 1
+        if ok:
+            configs.append(values)
+    return SymbolicStack(net, n, tuple(configs))

@@ -1,0 +1,290 @@
+"""The enumerator on its own: the notes' worked example, dilation holes, TensorFlow SAME,
+ceil_mode, position-dependent maps, dependency masks with path counts, and a naive
+pure-Python reference that checks the vectorised enumeration on random chains."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import rfsym as R
+from rfsym.enumeration import (
+    Branches, Leaf, Sliding, dependency_mask, dependency_set, enumerate_network, register_index_map,
+)
+from rfsym.errors import LayerError, RfsymError, SizeError
+
+TWO = R.Sequential(R.Conv(3, padding=1), R.Conv(3, padding=1))
+
+
+# --------------------------------------------------------------------------- the notes
+def test_worked_example_centre_sees_all_25_pixels():
+    """The notes' 5×5 example: after two 3×3 convolutions (stride 1, padding 1) the centre
+    output (2, 2) depends on every one of the 25 input pixels."""
+    mask = dependency_mask(TWO, 5, (2, 2))
+    assert mask.shape == (5, 5) and mask.all()
+    assert dependency_mask(TWO, 5, (2, 2), layer=0).sum() == 9  # Conv 1's centre: a 3×3 patch
+
+
+# the notes' list, section 4 ("Expand the Dependency"): Conv 1 position -> (rows, cols)
+NOTES_RANGES = {
+    (1, 1): ((0, 2), (0, 2)), (1, 2): ((0, 2), (1, 3)), (1, 3): ((0, 2), (2, 4)),
+    (2, 1): ((1, 3), (0, 2)), (2, 2): ((1, 3), (1, 3)), (2, 3): ((1, 3), (2, 4)),
+    (3, 1): ((2, 4), (0, 2)), (3, 2): ((2, 4), (1, 3)), (3, 3): ((2, 4), (2, 4)),
+}
+
+
+def test_worked_example_nine_intermediate_positions():
+    """Each of the nine Conv 1 positions read by the centre of Conv 2 depends on exactly the
+    rows and columns the notes list, and their union is the whole 5×5 input."""
+    union = np.zeros((5, 5), dtype=bool)
+    for (r, c), ((r0, r1), (c0, c1)) in NOTES_RANGES.items():
+        expected = np.zeros((5, 5), dtype=bool)
+        expected[r0:r1 + 1, c0:c1 + 1] = True
+        got = dependency_mask(TWO, 5, (r, c), layer=0)
+        assert (got == expected).all(), (r, c)
+        union |= got
+    assert union.all()
+
+
+def test_notes_growth_3_5_7_9():
+    """One to four stacked 3×3 convolutions: receptive fields 3, 5, 7, 9; a third layer's centre
+    on the 5×5 input reaches a 7-wide range, one pixel into the padding on each side."""
+    e = enumerate_network(R.Sequential(*[R.Conv(3, padding=1)] * 4), 5)
+    assert [layer.rf for layer in e.layers] == [3, 5, 7, 9]
+    three = R.Sequential(*[R.Conv(3, padding=1)] * 3)
+    assert dependency_set(three, 5, 2).tolist() == list(range(-1, 6))
+    assert dependency_mask(three, 5, (2, 2)).all()
+
+
+# --------------------------------------------------------------------------- dilation
+def test_dilation_leaves_holes():
+    """A dilated kernel's dependency set has holes; the receptive field still spans them."""
+    e = enumerate_network(R.Conv(3, dilation=2), 9, ndim=1, keep_sets=True)
+    assert e.layers[0].positions(0).tolist() == [0, 2, 4]
+    assert (e.rf, e.layers[0].per_axis[0].size[0]) == (5, 3)
+    net = R.Sequential(R.Conv(2, dilation=4), R.Conv(2))
+    assert dependency_set(net, 9, 0, ndim=1).tolist() == [0, 1, 4, 5]
+    assert enumerate_network(net, 9, ndim=1).rf == 6
+
+
+def test_wavenet_stack_has_no_holes():
+    """Kernel 2 with dilations 1, 2, 4, ..., 512 (WaveNet): the 1024 positions are all there."""
+    net = R.Sequential(*[R.Conv(2, dilation=2**i) for i in range(10)])
+    s = dependency_set(net, 2048, 0, ndim=1)
+    assert s.tolist() == list(range(1024))
+
+
+# --------------------------------------------------------------------------- TensorFlow SAME
+@pytest.mark.parametrize("n, start, out", [(224, -2, 112), (225, -3, 113), (7, -3, 4), (8, -2, 4)])
+def test_tf_same_padding_depends_on_input_size(n, start, out):
+    """TensorFlow SAME pads max((ceil(n/s) - 1)s + k - n, 0) in total, the smaller half on the
+    left: a 7×7 stride-2 convolution starts at -2 for n = 224 and at -3 for n = 225."""
+    e = enumerate_network(R.Conv(7, stride=2, padding="SAME"), n, ndim=1)
+    assert (e.start, e.out_size) == (start, out)
+    assert R.verify(R.Conv(7, stride=2, padding="tf_same"), n, ndim=1).ok
+
+
+def test_tf_same_no_padding_needed():
+    """When the windows already cover the input, TensorFlow SAME pads nothing."""
+    e = enumerate_network(R.Conv(1, stride=2, padding="tf_same"), 4, ndim=1)
+    assert (e.start, e.out_size) == (0, 2)
+
+
+# --------------------------------------------------------------------------- ceil_mode
+# Expected sizes from PyTorch's pooling_output_shape (aten/src/ATen/native/Pool.h):
+# div_rtn(n + 2p - d(k-1) - 1 + (ceil ? s - 1 : 0), s) + 1, minus 1 when the last window
+# would start at or beyond n + p.
+@pytest.mark.parametrize("n, k, s, p, floor_size, ceil_size", [
+    (5, 2, 2, 0, 2, 3),   # the extra window covers the last pixel
+    (6, 3, 2, 1, 3, 4),
+    (5, 2, 2, 1, 3, 3),   # ceil gives 4, but the 4th window would start in the right padding
+    (2, 3, 2, 0, None, 1),  # floor: no window fits; ceil: one window sticking out by one
+    (112, 3, 2, 0, 55, 56),  # GoogLeNet/Inception-style pools
+])
+def test_ceil_mode_sizes(n, k, s, p, floor_size, ceil_size):
+    """Pooling's ceil_mode adds the windows that start inside the input or the left padding
+    and stick out past the padded end by less than a stride; the engine agrees."""
+    ceil = R.MaxPool(k, stride=s, padding=p, ceil_mode=True)
+    assert enumerate_network(ceil, n, ndim=1).out_size == ceil_size
+    assert R.verify(ceil, n, ndim=1).ok
+    floor = R.MaxPool(k, stride=s, padding=p)
+    if floor_size is None:
+        with pytest.raises(SizeError, match="no output window fits"):
+            enumerate_network(floor, n, ndim=1)
+    else:
+        assert enumerate_network(floor, n, ndim=1).out_size == floor_size
+
+
+# --------------------------------------------------------------------------- periods
+def test_position_dependent_maps():
+    """Transposed convolution, upsampling and uneven adaptive pooling have receptive fields that
+    depend on the output position: max, min, period and rational jump counted over phases."""
+    e = enumerate_network(R.ConvTranspose(3, stride=2), 8, ndim=1)
+    assert (e.rf, e.rf_min, e.period, e.jump, e.out_size) == (2, 1, 2, R.enumeration.Fraction(1, 2), 17)
+    up = enumerate_network(R.Upsample(3), 4, ndim=1)
+    assert (up.rf, up.period, str(up.jump), up.out_size) == (1, 3, "1/3", 12)
+    ad = enumerate_network(R.AdaptiveAvgPool(3), 10, ndim=1)
+    assert (ad.rf, ad.rf_min, ad.period, str(ad.jump)) == (4, 4, 3, "10/3")
+    for net, n in [(R.ConvTranspose(3, stride=2), 8), (R.Upsample(3), 4), (R.AdaptiveAvgPool(3), 10),
+                   (R.Sequential(R.Conv(3, stride=2), R.ConvTranspose(4, stride=2, padding=1)), 9)]:
+        assert R.verify(net, n, ndim=1).ok
+
+
+# --------------------------------------------------------------------------- masks and counts
+def test_mask_counts_centre_and_corner():
+    """Path counts of two 3×3 convolutions: the outer product of (1, 2, 3, 2, 1) at the centre;
+    at the corner only real positions carry paths unless ``through_padding``."""
+    counts = dependency_mask(TWO, 5, (2, 2), counts=True)
+    row = np.array([1, 2, 3, 2, 1])
+    assert (counts == np.outer(row, row)).all() and counts.sum() == 81
+    corner = dependency_mask(TWO, 5, (0, 0), counts=True)
+    assert (corner == np.outer([2, 2, 1, 0, 0], [2, 2, 1, 0, 0])).all()
+    padded = dependency_mask(TWO, 5, (0, 0), counts=True, through_padding=True)
+    assert (padded == np.outer([3, 2, 1, 0, 0], [3, 2, 1, 0, 0])).all()
+
+
+def test_mask_of_residual_is_union_and_counts_add():
+    """A residual block's mask is the union of its branches' masks and its path counts add
+    (not a product over axes)."""
+    net = R.Residual(R.Conv(3, padding=1))
+    counts = dependency_mask(net, 5, (2, 2), counts=True)
+    expected = np.outer([0, 1, 1, 1, 0], [0, 1, 1, 1, 0])
+    expected[2, 2] += 1
+    assert (counts == expected).all()
+
+
+def test_mask_counts_are_exact_beyond_float():
+    """Path counts beyond 2**53 stay exact: forty 3-tap layers give 3**40 paths in all."""
+    net = R.Sequential(*[R.Conv(3, padding=1)] * 40)
+    counts = dependency_mask(net, 81, 40, counts=True, ndim=1)
+    assert sum(int(c) for c in counts) == 3 ** 40
+    assert int(counts[40]) == max(int(c) for c in counts)
+
+
+def test_mask_errors():
+    """Bad mask requests name what is wrong."""
+    with pytest.raises(RfsymError, match="outside the output"):
+        dependency_mask(TWO, 5, (5, 0))
+    with pytest.raises(RfsymError, match="has 1 axes but the network has 2"):
+        dependency_mask(TWO, 5, (1,))
+    with pytest.raises(RfsymError, match="layer 7 does not exist"):
+        dependency_mask(TWO, 5, (0, 0), layer=7)
+    with pytest.raises(RfsymError, match="needs the input size"):
+        dependency_mask(TWO, None, (0, 0))
+
+
+def test_symbolic_parameters_are_refused():
+    """The enumerator needs numbers and says which layer and parameter are symbolic."""
+    k = R.symbols("k")
+    with pytest.raises(LayerError, match=r"layer 1 \(Conv\): kernel_size is k: enumeration needs numbers"):
+        enumerate_network(R.Sequential(R.ReLU(), R.Conv(k)), 8)
+    with pytest.raises(LayerError, match="input_size is n"):
+        enumerate_network(R.Conv(3), R.symbols("n"))
+    with pytest.raises(LayerError, match=r"layer 0 \(Conv\): padding='tf_same' depends on the input size"):
+        enumerate_network(R.Conv(3, padding="tf_same"))
+
+
+def test_registry_accepts_new_layers():
+    """A layer class registered with ``register_index_map`` is enumerated through its own map,
+    and a block rule unites its branches."""
+
+    class Shift(R.Elementwise):
+        pass
+
+    class Twice(R.Elementwise):
+        pass
+
+    register_index_map(Shift)(lambda layer, sizes, ndim: Leaf((Sliding(1, -2, 1),) * ndim, sizes))
+    class Uneven(R.Elementwise):
+        pass
+
+    register_index_map(Twice)(lambda layer, sizes, ndim: Branches(
+        (R.Conv(3, padding=1), R.Conv(3, dilation=3, padding=3)), "Add"))
+    register_index_map(Uneven)(lambda layer, sizes, ndim: Branches((R.Conv(3), R.Conv(3, dilation=3)), "Add"))
+    e = enumerate_network(R.Sequential(Shift(), R.Conv(3)), 8, ndim=1)
+    assert (e.start, e.rf) == (2, 3)
+    e = enumerate_network(Twice(), 9, ndim=1, keep_sets=True)
+    assert [layer.type for layer in e.layers] == ["Conv", "Conv", "Add"]
+    assert e.layers[-1].positions(0).tolist() == [-3, -1, 0, 1, 3]
+    with pytest.raises(RfsymError, match=r"layer 0 \(Uneven\): branches give different output sizes"):
+        enumerate_network(Uneven(), 10, ndim=1)
+
+
+def test_unknown_layer_is_named():
+    """A layer class without an index map is refused with its position and name."""
+
+    class Mystery(R.Layer):
+        pass
+
+    with pytest.raises(LayerError, match=r"layer 1 \(Mystery\): the enumerator does not know"):
+        enumerate_network(R.Sequential(R.ReLU(), Mystery()), 8)
+
+
+# --------------------------------------------------------------------------- naive reference
+def _naive_chain(layers):
+    """Per layer (k, s, d, pl): the taps of one output, by the definition, in pure Python."""
+    return [(int(L.kernel_size), int(L.stride), int(getattr(L, "dilation", 1)), int(L.padding))
+            for L in layers]
+
+
+def _naive_set(chain, level, o):
+    if level < 0:
+        return {o}
+    k, s, d, p = chain[level]
+    out = set()
+    for t in range(k):
+        out |= _naive_set(chain, level - 1, o * s - p + t * d)
+    return out
+
+
+def _naive_counts(chain, sizes, level, o, real):
+    """Paths from output ``o`` of ``level`` to the input, through real positions if ``real``."""
+    if level < 0:
+        return Counter({o: 1})
+    k, s, d, p = chain[level]
+    out = Counter()
+    for t in range(k):
+        q = o * s - p + t * d
+        if real and not 0 <= q < sizes[level]:
+            continue
+        out.update(_naive_counts(chain, sizes, level - 1, q, real))
+    return out
+
+
+@st.composite
+def small_chains(draw):
+    layers = []
+    for _ in range(draw(st.integers(1, 4))):
+        k = draw(st.integers(1, 4))
+        if draw(st.booleans()):
+            layers.append(R.Conv(k, stride=draw(st.integers(1, 3)), padding=draw(st.integers(0, 2)),
+                                 dilation=draw(st.integers(1, 3))))
+        else:
+            layers.append(R.MaxPool(k, stride=draw(st.integers(1, 3)), padding=draw(st.integers(0, k // 2)),
+                                    dilation=draw(st.integers(1, 2))))
+    return R.Sequential(*layers), draw(st.integers(12, 40))
+
+
+@given(small_chains())
+def test_vectorised_enumeration_equals_naive_recursion(case):
+    """On random 1-D chains, the vectorised dependency sets, masks and path counts equal a naive
+    recursion over the index-map definition, for every enumerated output of every layer."""
+    net, n = case
+    try:
+        e = enumerate_network(net, n, ndim=1, keep_sets=True)
+    except SizeError:
+        return
+    chain = _naive_chain(net.layers)
+    sizes = [n] + [layer.out_size for layer in e.layers]
+    for level, layer in enumerate(e.layers):
+        for o in range(len(layer.per_axis[0].lo)):
+            assert layer.positions(o).tolist() == sorted(_naive_set(chain, level, o)), (level, o)
+        for o in range(layer.out_size):
+            for real in (True, False):
+                want = _naive_counts(chain, sizes, level, o, real)
+                got = dependency_mask(net, n, o, layer=level, counts=True, through_padding=not real, ndim=1)
+                assert {i: int(c) for i, c in enumerate(got) if c} == {i: c for i, c in want.items()
+                                                                       if 0 <= i < n}, (level, o, real)
