@@ -286,14 +286,18 @@ def _cmd_derive(args) -> int:
     width = max(len(label) for _, label in _DERIVED)
     for attr, label in _DERIVED:
         if attr in values:
-            print(f"  {label.ljust(width)}  {_text(values[attr])}")
+            print(f"  {label.ljust(width)}  {_text(values[attr], attr)}")
     return 0
 
 
-def _text(v):
+_UNKNOWN = {"out_size": "needs --input", "params": "needs channel counts",
+            "macs": "needs --input and channel counts"}
+
+
+def _text(v, attr=""):
     from .report import format_value
 
-    return "- (unknown: needs --input or channels)" if v is None else format_value(v)
+    return f"- (unknown: {_UNKNOWN.get(attr, 'not defined here')})" if v is None else format_value(v)
 
 
 def _latex(v):
