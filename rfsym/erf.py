@@ -348,7 +348,7 @@ def _plan(layer, walker):
         return "seq", [_plan(x, walker) for x in layer.layers]
     for cls in type(layer).__mro__:
         if cls in _BLOCKS:
-            seqs, kind = _BLOCKS[cls](layer, lambda s: s)
+            seqs, kind = _BLOCKS[cls](layer, _identity_walk)
             branches = [[_plan(x, walker) for x in s.layers] for s in seqs]
             merge = next(walker.nodes) if kind is not None else None
             key = layer.name or (merge.name if merge is not None else None)
@@ -388,3 +388,55 @@ def _apply(kind, payload, walker, axis, lo, w):
     for off, tw in zip(offsets, weights):
         np.add.at(acc, base + off, w * tw)
     return new_lo, acc
+
+
+# ----------------------------------------------------------------- graph layers
+def _register_graph():
+    from . import graph as G
+
+    def seq(layer):
+        return layer if isinstance(layer, L.Sequential) else L.Sequential(layer)
+
+    @register_erf_block(G.Residual)
+    def _residual(layer, walk):
+        return [walk(seq(layer.body)), walk(seq(layer.shortcut))], "Add"
+
+    @register_erf_block(G.Concat)
+    def _concat(layer, walk):
+        return [walk(seq(b)) for b in layer.branches], "Concat"
+
+    @register_erf_block(G.Repeat)
+    def _repeat(layer, walk):
+        if sp.sympify(layer.n).is_Integer:
+            return [walk(layer.unrolled())], None
+        if walk is _identity_walk:
+            raise RfsymError("the exact discrete effective receptive field needs an integer number of "
+                             f"repetitions, got n={layer.n}")
+        return [_repeat_moments(layer)], "Repeat"
+
+
+def _identity_walk(s):
+    return s
+
+
+def _repeat_moments(layer):
+    """Moments of ``n`` repetitions in closed form: sums over the repetition index."""
+    inner = erf(layer.block, ndim=layer.ndim)._moments if layer.ndim else erf(layer.block)._moments
+    i, n = layer.index, sp.sympify(layer.n)
+    t = sp.Dummy("t", integer=True, nonnegative=True)
+    out = []
+    for m in inner:
+        J, mu, v = (sp.sympify(x) for x in (m.jump, m.mean, m.var))
+        if i not in (J.free_symbols | mu.free_symbols | v.free_symbols):
+            from .ops import SymOps
+            g = SymOps.geom(J, n)
+            out.append(_Moments(J**n, mu * g, v * SymOps.geom(J**2, n)))
+            continue
+        before = sp.product(J.subs(i, t), (t, 0, i - 1))  # jump accumulated before repetition i
+        mean = sp.summation(before * mu, (i, 0, n - 1))
+        var = sp.summation(before**2 * v, (i, 0, n - 1))
+        out.append(_Moments(sp.product(J, (i, 0, n - 1)), mean, var))
+    return tuple(out)
+
+
+_register_graph()

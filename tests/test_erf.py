@@ -115,3 +115,73 @@ def test_two_dimensional_discrete_is_separable_product():
     assert float(e.variance[0]) == pytest.approx(_moments(p0, w0)[1])
     assert float(e.variance[1]) == pytest.approx(_moments(p1, w1)[1])
     assert np.outer(w0, w1).sum() == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ graphs
+from rfsym import Concat, Repeat, Residual  # noqa: E402
+
+
+@st.composite
+def small_graphs(draw):
+    def conv():
+        k = draw(st.sampled_from([1, 3, 5]))
+        return Conv(k, padding=draw(st.integers(0, k // 2)) if draw(st.booleans()) else k // 2,
+                    dilation=draw(st.integers(1, 2)) if k > 1 else 1)
+
+    items = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["conv", "res", "cat"]))
+        if kind == "conv":
+            items.append(conv())
+        elif kind == "res":
+            items.append(Residual(Sequential(*[conv() for _ in range(draw(st.integers(1, 3)))])))
+        else:
+            items.append(Concat(*[Sequential(*[conv() for _ in range(draw(st.integers(1, 2)))])
+                                  for _ in range(draw(st.integers(2, 3)))]))
+    return Sequential(*items)
+
+
+@settings(max_examples=200)
+@given(small_graphs())
+def test_graph_mixtures_equal_the_discrete_impulse_response(net):
+    """Residual and concat branches mix; closed-form moments equal the discrete mixture's."""
+    e = erf(net, ndim=1)
+    (pos, w), = discrete_erf(net, ndim=1)
+    mean, var = _moments(pos, w)
+    assert w.sum() == pytest.approx(1.0)
+    assert float(e.mean) == pytest.approx(mean, abs=1e-9)
+    assert float(e.variance) == pytest.approx(var, rel=1e-9, abs=1e-9)
+
+
+def test_branch_weights_are_honoured():
+    net = Residual(Sequential(Conv(5, padding=2)), name="res")
+    assert erf(net, ndim=1, branch_weights={"res": [1, 0]}).variance == 2  # the body alone
+    assert erf(net, ndim=1, branch_weights={"res": [0, 1]}).variance == 0  # the identity alone
+    assert erf(net, ndim=1).variance == 1  # equal mix: (2 + 0)/2, both centred
+
+
+def test_skip_connections_shrink_the_effective_receptive_field():
+    # Luo et al. 2016, section 2.3: residual connections make the ERF smaller
+    depth = 8
+    plain = erf(Sequential(*[Conv(3, padding=1)] * (2 * depth)))
+    res = erf(Sequential(*[Residual(Sequential(Conv(3, padding=1), Conv(3, padding=1)))] * depth))
+    assert plain.rf == res.rf == 4 * depth + 1
+    assert res.variance < plain.variance
+
+
+def test_symbolic_repeat_equals_unrolled():
+    n = symbols("n")
+    wavenet = erf(Repeat(lambda i: Conv(2, dilation=2**i), n), ndim=1)
+    assert sp.simplify(wavenet.variance - (4**n - 1) / 12) == 0
+    for m in range(1, 7):
+        unrolled = erf(Repeat(lambda i: Conv(2, dilation=2**i), m), ndim=1)
+        assert wavenet.variance.subs(n, m) == unrolled.variance
+        assert sp.simplify(erf(Repeat(Conv(3, stride=2), n), ndim=1).variance.subs(n, m)
+                           - erf(Sequential(*[Conv(3, stride=2)] * m), ndim=1).variance) == 0
+
+
+def test_subsampling_and_dilation_enlarge_the_erf():
+    # Luo et al. 2016, section 2.4: subsampling and dilated convolutions increase the ERF
+    base = erf(Sequential(*[Conv(3)] * 4), ndim=1).variance
+    assert erf(Sequential(Conv(3, stride=2), *[Conv(3)] * 3), ndim=1).variance > base
+    assert erf(Sequential(*[Conv(3, dilation=2)] * 4), ndim=1).variance > base
