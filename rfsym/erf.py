@@ -302,8 +302,10 @@ def discrete_erf(net, input_size=None, *, profiles=None, branch_weights=None, nd
     """The exact impulse response of output 0 per axis by convolving the profiles numerically.
 
     Returns a list (one per axis) of ``(positions, weights)`` numpy arrays: input coordinates
-    (padding positions included) and the weight of each, summing to 1. Independent of the
-    closed forms; used to verify them.
+    (padding positions included) and the weight of each, summing to 1: the *marginal* of the
+    impulse response on that axis. For chains the 2-D response is the outer product of the
+    marginals; merges mix 2-D responses, so for graphs only the marginals are separable.
+    Independent of the closed forms; used to verify them.
 
     >>> from rfsym import Conv, Sequential
     >>> pos, w = discrete_erf(Sequential(Conv(3), Conv(3)))[0]
