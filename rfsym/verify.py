@@ -9,7 +9,7 @@ depends on the output position.
 >>> from rfsym import Conv, MaxPool, Sequential
 >>> report = verify(Sequential(Conv(3, padding=1), Conv(3, stride=2), MaxPool(3, ceil_mode=True)), 32)
 >>> report.ok, report.checked
-(True, 30)
+(True, 40)
 >>> report
 <VerifyReport ok: 40 comparisons over 3 layers, no mismatch>
 """
@@ -43,7 +43,10 @@ class VerifyReport:
     """Outcome of :func:`verify`: ``ok``, ``mismatches`` (a list of :class:`Mismatch`),
     ``checked`` (how many comparisons were made) and ``layers`` (how many layers)."""
 
-    def __init__(self, mismatches, checked, layers, network=None, input_size=None):
+    def __init__(self, mismatches, checked, layers, network=None, input_size=None, result=None,
+                 enumeration=None):
+        #: the engine's :class:`~rfsym.engine.Result` and the :class:`~rfsym.enumeration.Enumeration`
+        self.result, self.enumeration = result, enumeration
         self.mismatches = list(mismatches)
         self.checked = checked
         self.layers = layers
@@ -130,4 +133,4 @@ def verify(net, input_size, *, ndim=None, in_channels=None) -> VerifyReport:
                 if a != b:
                     q = f"{name}[axis {axis}]" if multi else name
                     mismatches.append(Mismatch(label, q, a, b))
-    return VerifyReport(mismatches, checked, len(enum.layers), net, input_size)
+    return VerifyReport(mismatches, checked, len(enum.layers), net, input_size, result, enum)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from hypothesis import strategies as st
 
 import rfsym as R
@@ -99,8 +100,12 @@ def conv_padding(draw, ndim, stride):
 
 
 @st.composite
-def convs(draw, ndim, channels):
+def convs(draw, ndim, channels=None):
+    """A random convolution; with ``channels`` (its input's) also groups and channel counts."""
     stride = draw(per_axis(STRIDES, ndim))
+    if channels is None:
+        return R.Conv(draw(per_axis(KERNELS, ndim)), stride=stride, padding=draw(conv_padding(ndim, stride)),
+                      dilation=draw(per_axis(DILATIONS, ndim)))
     groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
     out = groups * draw(st.integers(1, 4))
     return R.Conv(draw(per_axis(KERNELS, ndim)), stride=stride, padding=draw(conv_padding(ndim, stride)),
@@ -234,3 +239,93 @@ def symbolic_stacks(draw, max_layers=4, max_configs=4):
         if ok:
             configs.append(values)
     return SymbolicStack(net, n, tuple(configs))
+
+
+# --------------------------------------------------------------------------- graphs
+@st.composite
+def size_preserving(draw, ndim):
+    """A layer that keeps the spatial size: a stride-1 convolution with ``"same"`` padding, a
+    stride-1 pool padded by half its odd kernel, or an elementwise layer."""
+    kind = draw(st.sampled_from(["conv", "conv", "pool", "relu"]))
+    if kind == "conv":
+        return R.Conv(draw(per_axis(KERNELS, ndim)), padding="same", dilation=draw(per_axis(DILATIONS, ndim)))
+    if kind == "pool":
+        k = draw(st.sampled_from([1, 3, 5]))
+        return R.MaxPool(k, stride=1, padding=k // 2)
+    return R.ReLU()
+
+
+@st.composite
+def blocks(draw, ndim):
+    """A residual block (identity, 1×1 or a second body as shortcut; or a strided body with a
+    strided 1×1 shortcut, as ResNet downsamples) or an Inception-like concatenation."""
+    kind = draw(st.sampled_from(["residual", "down", "concat"]))
+    def body():
+        return R.Sequential(*draw(st.lists(size_preserving(ndim), min_size=1, max_size=3)))
+    if kind == "residual":
+        shortcut = draw(st.sampled_from(["identity", "conv1", "body"]))
+        short = {"identity": R.Identity(), "conv1": R.Conv(1)}.get(shortcut) or body()
+        return R.Residual(body(), short), 1
+    if kind == "down":
+        k, s = draw(st.sampled_from([1, 3, 5, 7])), draw(STRIDES)
+        return R.Residual(R.Sequential(R.Conv(k, stride=s, padding=k // 2), body()), R.Conv(1, stride=s)), s
+    return R.Concat(*[body() for _ in range(draw(st.integers(1, 3)))]), 1
+
+
+@st.composite
+def upsamplers(draw, ndim, dilated=False):
+    """Upsampling (nearest, bilinear with or without aligned corners) or a transposed
+    convolution whose every output phase reads some input (kernel >= stride, stride and
+    dilation coprime, output_padding below stride or dilation, as PyTorch requires).
+
+    Dilation (``dilated=True``) can make a transposed convolution's index map non-monotone
+    (phases interleave), where the engine's interval maps cannot represent the holes a dilated
+    layer above leaves: see ``test_graph_limitations``."""
+    if draw(st.booleans()):
+        mode = draw(st.sampled_from(["nearest", "bilinear"]))
+        return R.Upsample(draw(st.integers(1, 3)), mode=mode,
+                          align_corners=mode == "bilinear" and draw(st.booleans()))
+    s = draw(st.integers(1, 3))
+    d = draw(st.sampled_from([d for d in (1, 2, 3) if np.gcd(d, s) == 1])) if dilated else 1
+    k = draw(st.integers(s, 5))
+    return R.ConvTranspose(k, stride=s, padding=draw(st.integers(0, 2)), dilation=d,
+                           output_padding=draw(st.integers(0, max(s, d) - 1)))
+
+
+def _graph_size(layer, n, axis, stride):
+    if isinstance(layer, R.Upsample):
+        return n * int(_axis(layer.scale_factor, axis))
+    if isinstance(layer, R.ConvTranspose):
+        k, s, d = (int(_axis(v, axis)) for v in (layer.kernel_size, layer.stride, layer.dilation))
+        pl, pr = (int(x) for x in _pad_pair(layer.padding, axis))
+        return (n - 1) * s - pl - pr + d * (k - 1) + 1 + int(_axis(layer.output_padding, axis))
+    return (n - 1) // stride + 1 if stride > 1 else n
+
+
+@st.composite
+def graph_architectures(draw, max_items=5, max_size=24):
+    """Random chains of residual blocks, concatenations, upsampling and transposed
+    convolutions mixed with ordinary layers (1-D or 2-D), every output non-empty."""
+    ndim = draw(st.sampled_from([1, 2]))
+    sizes = tuple(draw(st.lists(st.integers(1, max_size), min_size=ndim, max_size=ndim)))
+    size0, layers = sizes, []
+    for _ in range(draw(st.integers(1, max_items))):
+        kind = draw(st.sampled_from(["block", "block", "up", "conv", "pool"]))
+        stride = 1
+        if kind == "block":
+            layer, stride = draw(blocks(ndim))
+        elif kind == "up":
+            layer = draw(upsamplers(ndim))
+        else:
+            layer = draw(convs(ndim) if kind == "conv" else pools(ndim))
+        if isinstance(layer, (R.Conv, R.MaxPool, R.AvgPool)):
+            new = tuple(out_size(layer, n, a) for a, n in enumerate(sizes))
+        else:
+            new = tuple(_graph_size(layer, n, a, stride) for a, n in enumerate(sizes))
+        if min(new) < 1 or max(new) > 4 * max_size:
+            continue
+        layers.append(layer)
+        sizes = new
+    if not layers:
+        layers.append(R.Identity())
+    return Arch(R.Sequential(*layers), size0, ndim, 1, ())

@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings
 
 import rfsym as R
 from rfsym.enumeration import enumerate_network
-from strategies import architectures, symbolic_stacks
+from strategies import architectures, graph_architectures, symbolic_stacks
 
 #: the expensive symbolic properties run on a fifth of the profile's examples
 FEWER = max(20, settings.default.max_examples // 5)
@@ -24,18 +24,22 @@ FEWER = max(20, settings.default.max_examples // 5)
 @given(architectures())
 def test_engine_equals_enumeration(arch):
     """On every random network, rf, jump, start, centre and out_size of every layer on every axis
-    are the same whether derived by the engine or counted by enumeration."""
+    are the same whether derived by the engine or counted by enumeration, and the counted output
+    sizes equal PyTorch's documented formulas (floor, ceil_mode's last-window rule, TF SAME)."""
     report = R.verify(arch.net, arch.input_size, in_channels=arch.in_channels)
     assert report.ok, str(report)
     assert report.checked >= 5 * arch.ndim * (len(arch.net) + 1)
+    assert [layer.axes("out_size") for layer in report.enumeration.layers] == list(arch.sizes)
 
 
-@given(architectures())
-def test_enumerated_sizes_follow_pytorch(arch):
-    """The output sizes the enumerator counts window by window equal PyTorch's documented
-    formulas (floor, ceil_mode with its last-window rule, TensorFlow SAME) at every layer."""
-    e = enumerate_network(arch.net, arch.input_size)
-    assert [layer.axes("out_size") for layer in e.layers] == list(arch.sizes)
+@settings(max_examples=FEWER)
+@given(graph_architectures())
+def test_graphs_engine_equals_enumeration(arch):
+    """On random chains of residual blocks, concatenations, upsampling and transposed
+    convolutions, the engine's rf, rf_min, period, jump, start, centre and out_size of every
+    layer (merges included) equal what enumeration counts over every output phase."""
+    report = R.verify(arch.net, arch.input_size)
+    assert report.ok, str(report)
 
 
 def _count(layers, sizes, channels):
@@ -117,7 +121,7 @@ def test_closed_form_equals_enumeration(stack):
         e = enumerate_network(stack.net.subs(config), int(config[stack.n]), ndim=1)
         for i, (form, layer) in enumerate(zip(forms, e.layers)):
             for q in QUANTITIES:
-                assert _exact(form[q].subs(config)) == _exact(getattr(layer, q)), (i, q, form[q], config)
+                assert _exact(form[q].xreplace(config)) == _exact(getattr(layer, q)), (i, q, form[q], config)
 
 
 def test_depth_formula_against_enumeration():
