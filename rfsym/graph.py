@@ -59,20 +59,20 @@ Conventions (full text in ``docs/conventions.md``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from . import layers as L
 from .engine import LeafOut, State, analyze, register_block, register_layer
-from .errors import GraphError, LayerError, RfsymError
+from .errors import GraphError, LayerError
 from .maps import IDENTITY, AxisMap, _reduce, merge
 from .ops import NumOps, SymOps
 from .symbols import as_expr
 
-__all__ = ["Residual", "Concat", "Repeat", "ConvTranspose", "Upsample", "repetition_index"]
+__all__ = ["Residual", "Concat", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index"]
 
 
 def _as_seq(layer):
@@ -307,6 +307,34 @@ class ConvTranspose(L._Windowed, L.Layer):
 
     def output_paddings(self, ndim):
         return L._per_axis(self.output_padding, ndim, "output_padding", self)
+
+
+@dataclass(frozen=True, repr=False)
+class Crop(L.Layer):
+    """Remove ``amount`` positions from each end of every spatial axis (an int, or per-axis ints
+    or ``(left, right)`` pairs): U-Net's cropped skip connections. Output ``o`` reads input
+    ``o + left``; ``out_size = n - left - right``.
+
+    >>> from rfsym import analyze
+    >>> r = analyze(Crop(4), input_size=64)
+    >>> r.rf, r.start, r.out_size
+    (1, 4, 56)
+    """
+
+    amount: Any = 0
+
+    def _normalise(self):
+        try:
+            self._set("amount", L._padding(self.amount))
+        except LayerError as err:
+            raise LayerError(err.detail.replace("padding", "amount"), param="amount") from None
+        if isinstance(self.amount, str):
+            raise LayerError(f"amount must be an int or per-axis (left, right) pairs, got {self.amount!r}",
+                             param="amount")
+
+    def amounts(self, ndim):
+        per = L._per_axis(self.amount, ndim, "amount", self)
+        return tuple(a if isinstance(a, tuple) else (a, a) for a in per)
 
 
 _UPSAMPLE_MODES = ("nearest", "bilinear")
@@ -596,6 +624,20 @@ def _upsample(layer, state, ctx):
     return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
 
 
+@register_layer(Crop)
+def _crop(layer, state, ctx):
+    maps, sizes = [], []
+    for axis, (left, right) in enumerate(layer.amounts(ctx.ndim)):
+        left, right = ctx.val(left, "amount", 0), ctx.val(right, "amount", 0)
+        maps.append(AxisMap.affine(left, 1, 1))
+        n = state.sizes[axis] if state.sizes else None
+        if n is not None:
+            out = n - left - right
+            _check_out(out, ctx, axis, n)
+            sizes.append(out)
+    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
+
+
 # =========================================================================== repeat
 def _size_symbols(ndim):
     return tuple(sp.Symbol(f"_rfsym_x{a}", integer=True, positive=True) for a in range(ndim))
@@ -669,11 +711,58 @@ def _prod_upto(f, i, t):
 
 
 def _sum_upto(term, t, lo, hi):
-    """``Σ_{t=lo}^{hi} term`` with sympy summation (closed form where sympy finds one)."""
+    """``Σ_{t=lo}^{hi} term``: sums of ``c·t^p·B^t`` terms in closed form (geometric series,
+    ``B = 1`` kept as a Piecewise branch when undecidable); anything else by sympy summation."""
+    term = sp.sympify(term)
     if not term.has(t):
         return term * (hi - lo + 1)
-    out = sp.summation(term, (t, lo, hi))
+    groups = {}  # (p, B) -> coefficient
+    rest = []
+    for piece in sp.Add.make_args(sp.expand(term, power_exp=True, mul=True, multinomial=True)):
+        key = _geometric_term(piece, t)
+        if key is None:
+            rest.append(piece)
+        else:
+            (p, B), c = key
+            groups[(p, B)] = groups.get((p, B), 0) + c
+    out = sp.Integer(0)
+    count = hi - lo + 1
+    for (p, B), c in groups.items():
+        if p == 0:
+            if B == 1:
+                out += c * count
+            else:
+                out += c * B**lo * SymOps.geom(B, count)
+        else:
+            out += c * sp.summation(t**p * B**t, (t, lo, hi))
+    if rest:
+        out += sp.summation(sp.Add(*rest), (t, lo, hi))
     return out
+
+
+def _geometric_term(piece, t):
+    """``((p, B), c)`` with ``piece == c·t^p·B^t``, or None."""
+    coeff, p, B = sp.Integer(1), 0, sp.Integer(1)
+    for f in sp.Mul.make_args(piece):
+        if not f.has(t):
+            coeff *= f
+        elif f == t:
+            p += 1
+        elif f.is_Pow and f.base == t and f.exp.is_Integer and f.exp > 0:
+            p += int(f.exp)
+        elif f.is_Pow and not f.base.has(t):
+            e = sp.expand(f.exp)
+            a_, c_ = e.as_independent(t, as_Add=True)[1], e.as_independent(t, as_Add=True)[0]
+            slope = sp.simplify(a_ / t)
+            if slope.has(t):
+                return None
+            coeff *= f.base ** c_
+            B *= f.base ** slope
+        elif isinstance(f, sp.exp):
+            return None
+        else:
+            return None
+    return (p, B), coeff
 
 
 def _closed_affine(u, j, r, i, n, ops):
@@ -885,3 +974,22 @@ def _repeat(layer, state, ctx, walk):
         return _repeat_symbolic(layer, state, ctx)
     return _repeat_numeric(layer, state, ctx)
 
+
+
+# =========================================================================== enumeration
+def _register_index_maps():
+    """Crop's index map for the brute-force enumerator (output ``o`` reads ``o + left``); the
+    other layers of this module have theirs in :mod:`rfsym.enumeration`."""
+    from . import enumeration as E
+
+    @E.register_index_map(Crop)
+    def _crop_index_map(layer, sizes, ndim):
+        amounts = layer.amount if isinstance(layer.amount, tuple) else (layer.amount,) * ndim
+        pairs = [a if isinstance(a, tuple) else (a, a) for a in amounts]
+        pairs = [(E.concrete_int(a, "amount", 0), E.concrete_int(b, "amount", 0)) for a, b in pairs]
+        maps = tuple(E.Sliding(1, -left, 1) for left, _ in pairs)
+        out = None if sizes is None else tuple(n - a - b for n, (a, b) in zip(sizes, pairs))
+        return E.Leaf(maps, out)
+
+
+_register_index_maps()

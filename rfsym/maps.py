@@ -45,7 +45,7 @@ class AxisMap:
     rfs: tuple
 
     @classmethod
-    def affine(cls, start, jump, rf) -> "AxisMap":
+    def affine(cls, start, jump, rf) -> AxisMap:
         """The ordinary period-1 map ``o -> [start + jump·o, start + jump·o + rf - 1]``."""
         return cls(1, jump, (start,), (rf,))
 
@@ -85,15 +85,34 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
     reps = lower.period // math.gcd(ju, lower.period)
     period = upper.period * reps
     starts, rfs = [], []
+    scan = not _monotone(lower, ops)
+    P = lower.period
     for psi in range(period):
         m, phi = divmod(psi, upper.period)
         a = _concrete(upper.starts[phi], ops, "start") + ju * m
         b = a + _concrete(upper.rfs[phi], ops, "receptive field") - 1
-        lo = lower.lo(a, ops)
+        if scan:
+            # lo(y + P) = lo(y) + jump: the extremes over [a, b] lie within one period of its ends
+            lo = ops.min(*(lower.lo(y, ops) for y in range(a, min(b, a + P - 1) + 1)))
+            hi = ops.max(*(lower.hi(y, ops) for y in range(max(a, b - P + 1), b + 1)))
+        else:
+            lo, hi = lower.lo(a, ops), lower.hi(b, ops)
         starts.append(lo)
-        rfs.append(lower.hi(b, ops) - lo + 1)
+        rfs.append(hi - lo + 1)
     jump = lower.jump * (ju * reps // lower.period)
     return _reduce(AxisMap(period, jump, tuple(starts), tuple(rfs)), ops)
+
+
+def _monotone(m: AxisMap, ops) -> bool:
+    """True when first and last positions read never decrease with the output position (not
+    so for a transposed convolution whose dilation exceeds its stride: phases interleave)."""
+    ends = [st + r - 1 for st, r in zip(m.starts, m.rfs)]
+    for seq in (list(m.starts), ends):
+        nxt = seq[1:] + [seq[0] + m.jump]
+        for a, b in zip(seq, nxt):
+            if ops.is_true(ops.ge(b, a)) is not True:
+                return False
+    return True
 
 
 def _reduce(m: AxisMap, ops) -> AxisMap:
