@@ -1,13 +1,12 @@
-"""Two layers the zoo's architectures need beyond rfsym's core: a crop and a squeeze-and-excitation
-gate. Both are registered with the engine like any layer.
+"""Two layers the zoo's architectures need beyond rfsym's core: a squeeze-and-excitation gate
+(EfficientNet) and WaveNet's gated activation. Both are registered with the engine like any layer.
 
->>> from rfsym import analyze, Conv, Sequential
->>> r = analyze(Sequential(Conv(3), Crop(2)), input_size=10)
->>> r.out_size, r.rf, r.start
-(4, 3, 2)
+>>> from rfsym import analyze
 >>> r = analyze(SqueezeExcitation(96, 4), input_size=8)
 >>> r.params, r.macs, r.rf
 (868, 768, 1)
+>>> analyze(GatedActivation(), input_size=8, in_channels=64).out_channels
+32
 """
 
 from __future__ import annotations
@@ -15,48 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sympy as sp
+
 from ..engine import LeafOut, State, _channels, register_layer
 from ..errors import LayerError
-from ..layers import Layer, _axis_tuple, _per_axis
+from ..layers import Layer
 from ..maps import AxisMap
 
-__all__ = ["Crop", "SqueezeExcitation"]
-
-
-@dataclass(frozen=True, repr=False)
-class Crop(Layer):
-    """Remove ``cropping`` positions from both ends of every spatial axis (a per-axis tuple of
-    ints or ``(left, right)`` pairs is allowed): Keras' ``Cropping2D``, the "copy and crop" of
-    U-Net's skip connections. Output ``o`` reads input ``o + left``; size ``n - left - right``.
-    """
-
-    cropping: Any = 0
-
-    def _normalise(self):
-        value = self.cropping
-        if isinstance(value, (tuple, list)):
-            items = tuple(tuple(_axis_tuple(tuple(v), "cropping")) if isinstance(v, (tuple, list))
-                          else _axis_tuple(v, "cropping") for v in value)
-            self._set("cropping", items)
-        else:
-            from ..symbols import as_expr
-            self._set("cropping", as_expr(value, "cropping", minimum=0))
-
-
-@register_layer(Crop)
-def _crop(layer, state, ctx):
-    maps, sizes = [], []
-    for axis, c in enumerate(_per_axis(layer.cropping, ctx.ndim, "cropping", layer)):
-        left, right = c if isinstance(c, tuple) else (c, c)
-        left, right = ctx.val(left, "cropping", 0), ctx.val(right, "cropping", 0)
-        maps.append(AxisMap.affine(left, 1, 1))
-        if state.sizes is not None:
-            out = state.sizes[axis] - left - right
-            if ctx.ops.concrete(out) is not None and ctx.ops.concrete(out) < 1:
-                raise LayerError(f"cropping {left}+{right} leaves nothing of size {state.sizes[axis]}",
-                                 where=ctx.where, param="cropping")
-            sizes.append(out)
-    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes is not None else None, state.channels))
+__all__ = ["SqueezeExcitation", "GatedActivation"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -93,3 +58,36 @@ def _squeeze_excitation(layer, state, ctx):
         return LeafOut(maps, state, None, None)
     macs = 2 * c * s if state.sizes is not None else None
     return LeafOut(maps, State(state.sizes, c, state.flattened), 2 * c * s + c + s, macs)
+
+
+@dataclass(frozen=True, repr=False)
+class GatedActivation(Layer):
+    """WaveNet's gated activation ``tanh(a) · sigmoid(b)`` of the two channel halves ``a, b`` of
+    its input (van den Oord et al. 2016, eq. 2): channels halve, no parameters, position by
+    position (identity index map)."""
+
+
+@register_layer(GatedActivation)
+def _gated(layer, state, ctx):
+    maps = tuple(AxisMap.affine(0, 1, 1) for _ in range(ctx.ndim))
+    c = state.channels
+    if c is not None:
+        if ctx.ops.symbolic and (sp.sympify(c) / 2).is_integer is False:
+            raise LayerError(f"needs an even number of channels, got {c}", where=ctx.where, param="channels")
+        c = c / 2 if ctx.ops.symbolic else c // 2
+    return LeafOut(maps, State(state.sizes, c, state.flattened), 0, 0)
+
+
+def _identity_index_map(layer, sizes, ndim):
+    # both gates act position by position (the SE gate's global context is documented above)
+    from ..enumeration import IDENTITY_MAP, Leaf
+    return Leaf((IDENTITY_MAP,) * ndim, sizes)
+
+
+def _register_index_maps():
+    from ..enumeration import register_index_map
+    register_index_map(SqueezeExcitation)(_identity_index_map)
+    register_index_map(GatedActivation)(_identity_index_map)
+
+
+_register_index_maps()

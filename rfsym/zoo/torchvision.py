@@ -15,6 +15,8 @@ inception}.py``.
 
 from __future__ import annotations
 
+import sympy as sp
+
 from ..graph import Concat, Repeat, Residual
 from ..layers import (
     AdaptiveAvgPool,
@@ -263,7 +265,10 @@ EFFICIENTNET_B0_STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 
 
 
 def make_divisible(v, divisor=8):
-    """torchvision ``_make_divisible``: round to a multiple of 8, never down by more than 10 %."""
+    """torchvision ``_make_divisible``: round to a multiple of 8, never down by more than 10 %.
+    A symbolic value (formal width multipliers) is returned as it is."""
+    if isinstance(v, sp.Basic) and v.free_symbols:
+        return v
     new = max(divisor, int(v + divisor / 2) // divisor * divisor)
     return new + divisor if new < 0.9 * v else new
 
@@ -275,7 +280,7 @@ def mbconv(c_in, c_out, k, stride, t, name):
     hidden = make_divisible(c_in * t)
     layers = [conv_norm_act(1, hidden, act=SiLU)] if hidden != c_in else []
     layers += [conv_norm_act(k, hidden, stride, groups=hidden, act=SiLU),
-               SqueezeExcitation(hidden, max(1, c_in // 4)),
+               SqueezeExcitation(hidden, sp.Max(1, c_in // 4)),
                conv_norm_act(1, c_out, act=None)]
     block = Sequential(*layers, name="block")
     if stride == 1 and c_in == c_out:
