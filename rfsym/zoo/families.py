@@ -8,7 +8,7 @@ EfficientNet's compound scaling with φ symbolic.
 2*(n1 + 2*n2 + 4*n3 + 8*n4 + 16*n5 + 16)
 >>> b = zoo.symbols("b1:5")
 >>> zoo.analyze("resnet", blocks=b).layer("layer4.rest").rf
-8*b1 + 16*b2 + 32*b3 + 64*b4 + 27
+8*b1 + 16*b2 + 32*b3 + 64*b4 - 45
 """
 
 from __future__ import annotations
