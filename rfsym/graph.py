@@ -870,6 +870,11 @@ def _repeat_symbolic(layer, state, ctx):
         raise LayerError(f"a block whose receptive field depends on the output position (period "
                          f"{periods}) can only be repeated an integer number of times, got n={n}",
                          where=ctx.where, param="n")
+    if xs is not None and any(sp.sympify(v).has(*xs) for v in (*starts, *jumps, *rfs)):
+        raise LayerError(f"the repeated block's receptive field depends on its input size (TensorFlow "
+                         f"SAME padding, global or adaptive pooling), which changes from repetition "
+                         f"to repetition; give n as a number, got n={n}",
+                         where=ctx.where, param="n")
     maps = []
     for u, j, r in zip(starts, jumps, rfs):
         start, jump, rf = _closed_affine(sp.sympify(u), sp.sympify(j), sp.sympify(r), i, n, ops)

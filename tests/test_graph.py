@@ -189,7 +189,7 @@ def branchy(draw, depth=0):
     return Sequential(*items)
 
 
-@settings(max_examples=300)
+@settings(max_examples=min(settings().max_examples, 600))  # 200 in dev, 600 in CI
 @given(branchy(), st.integers(4, 24))
 def test_random_dags_match_enumeration(net, size):
     """On random small DAGs (residuals, concats, transposed/upsampling layers), every layer's rf,
@@ -358,6 +358,31 @@ def test_index_symbol_and_channel_doubling():
     assert analyze(rep.subs({n: 4})).rf == 21
     with pytest.raises(LayerError, match="n must not contain the index symbol i"):
         Repeat(Conv(3), i + 1, index=i)
+
+
+def test_repeat_of_residual_blocks():
+    """A ResNet stage with a symbolic number of basic blocks: rf 4n + 1, aligned."""
+    basic = Residual(Sequential(Conv(3, padding=1, out_channels=C, bias=False), ReLU(),
+                                Conv(3, padding=1, out_channels=C, bias=False)))
+    r = analyze(Repeat(basic, n), input_size=x, in_channels=C)
+    assert (r.rf, r.out_size, r.aligned) == (4 * n + 1, x, True)
+    assert sp.expand(r.params - 18 * C**2 * n) == 0 and sp.expand(r.macs - 18 * C**2 * x**2 * n) == 0
+    skew = Residual(Conv(3, padding=((0, 2),)))
+    r = analyze(Repeat(skew, n), input_size=x, ndim=1)
+    assert r.aligned is False and r.rf == 2 * n + 1
+    e = r.evaluate({"n": np.array([1, 2, 3]), "x": 9})
+    assert e.aligned is False and e.rf.tolist() == [3, 5, 7] and e.start.tolist() == [0, 0, 0]
+    assert np.all(e.out_size == 9)
+
+
+def test_repeat_of_size_dependent_block_needs_numbers():
+    """TensorFlow SAME padding depends on each repetition's input size: symbolic n is refused,
+    an integer n unrolls exactly."""
+    same = Conv(3, stride=2, padding="tf_same")
+    with pytest.raises(LayerError, match="depends on its input size"):
+        analyze(Repeat(same, n), input_size=x)
+    r = analyze(Repeat(same, 3), input_size=225)
+    assert (r.start, r.out_size) == (analyze(Sequential(same, same, same), input_size=225).start, 29)
 
 
 def test_repeat_errors():
