@@ -480,7 +480,6 @@ class _Converter:
         fn = _canonical(op.target)
         args, kwargs = op.args, op.kwargs
         rank = len(self.in_shape(op)) if self.in_shape(op) is not None else None
-        data = [a for a in args if isinstance(a, _Ref)]
         if fn in _FUNCTIONAL_ACTIVATIONS and len(set(op.inputs)) == 1:
             return _Converted("layers", [_FUNCTIONAL_ACTIVATIONS[fn](name=name)])
         if fn in _DROPOUT_FUNCTIONS:
