@@ -31,9 +31,11 @@ Conventions:
 >>> import rfsym
 >>> net = rfsym.from_torch(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1),
 ...                                            torch.nn.ReLU(), torch.nn.MaxPool2d(2)), (1, 3, 32, 32))
->>> net
-Sequential(Conv(kernel_size=3, padding=1, in_channels=3, out_channels=8, name='0'), ReLU(name='1'), MaxPool(kernel_size=2, stride=2, name='2'), name='Sequential')
+>>> net[0]
+Conv(name='0', kernel_size=3, padding=1, in_channels=3, out_channels=8)
 >>> r = rfsym.analyze(net, input_size=32)
+>>> [(layer.name, layer.type) for layer in r.layers]
+[('0', 'Conv'), ('1', 'ReLU'), ('2', 'MaxPool')]
 >>> r.rf, r.jump, r.out_size, r.params
 (4, 2, 16, 224)
 """
