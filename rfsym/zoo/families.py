@@ -93,8 +93,9 @@ def _is_symbolic(v):
           source="Tan, Le, 'EfficientNet: Rethinking Model Scaling for CNNs', ICML 2019 (sec. 3.3, eq. 3); "
                  "pytorch/vision torchvision/models/efficientnet.py")
 def efficientnet(phi=0, width=None, depth=None, num_classes=1000):
-    """EfficientNet-B0 scaled by the compound rule: width ``β^φ``, depth ``α^φ`` (and input
-    resolution ``224·γ^φ``, see :func:`compound_scaling`).
+    """EfficientNet-B0 scaled by the compound rule: width 1.1^phi, depth 1.2^phi (input 224·1.15^phi).
+
+    Resolution: see :func:`compound_scaling`.
 
     A numeric ``φ`` applies torchvision's rounding (channels to multiples of 8, repeats rounded
     up); ``φ = 0`` is efficientnet_b0 exactly. ``width`` and ``depth`` override the multipliers;
