@@ -62,6 +62,8 @@ __all__ = [
 
 #: the largest position-period bound the enumerator accepts (it enumerates 2·period outputs)
 MAX_PERIOD = 1 << 14
+#: how many real output positions of every layer :func:`enumerate_network` enumerates by default
+POSITIONS = 64
 
 
 # --------------------------------------------------------------------------- index maps
@@ -422,6 +424,7 @@ class _Graph:
             except LayerError as err:
                 raise err.located("enumeration") from None
         self.input_sizes = sizes
+        self.positions = POSITIONS
         self.nodes = [_Node(-1, "input", "Input", None, (), None, sizes, (1,) * ndim)]
         self.reported = []
         end, self.out_sizes = self._walk(net, 0, sizes, "")
@@ -493,9 +496,13 @@ class _Graph:
         return self._add(node), node.sizes
 
     def count(self, node, axis):
-        """How many output positions of ``node`` to enumerate on ``axis``."""
+        """How many output positions of ``node`` to enumerate on ``axis``: at least two full
+        periods, and the first ``positions`` real outputs (all of them for ``"all"``)."""
         n = 2 * node.bound[axis] + 2
-        return max(n, node.sizes[axis]) if node.sizes is not None else n
+        if node.sizes is None:
+            return n
+        size = node.sizes[axis]
+        return max(n, size if self.positions == "all" else min(size, self.positions))
 
 
 # --------------------------------------------------------------------------- per-axis pass
@@ -505,14 +512,23 @@ def _hull(ranges, i, lo, hi):
 
 
 def _gather(dp, idx, valid, rows):
-    """Union over taps: ``out[r] = OR_t dp[idx[r, t]]`` (taps with ``valid`` False skipped)."""
-    acc = np.zeros((rows, dp.shape[1]), dtype=bool)
+    """Union over taps: ``out[r] = OR_t dp[idx[r, t]]`` (taps with ``valid`` False skipped).
+    Sets are rows of bits packed into bytes (``np.packbits``)."""
+    acc = np.zeros((rows, dp.shape[1]), dtype=np.uint8)
     for t in range(idx.shape[1]):
         part = dp[idx[:, t]]
         if valid is not None:
-            part &= valid[:, t, None]
+            part[~valid[:, t]] = 0
         acc |= part
     return acc
+
+
+def _packed_identity(width):
+    """Row ``r`` is the set ``{r}``, packed (``np.packbits`` bit order)."""
+    out = np.zeros((width, (width + 7) // 8), dtype=np.uint8)
+    r = np.arange(width)
+    out[r, r // 8] = (1 << (7 - r % 8)).astype(np.uint8)
+    return out
 
 
 def _axis_pass(graph, axis, keep_sets):
@@ -544,14 +560,14 @@ def _axis_pass(graph, axis, keep_sets):
     if lo0 > hi0:
         lo0 = hi0 = 0
     width = int(hi0 - lo0)
-    sets = {0: np.eye(width, dtype=bool)}
+    sets = {0: _packed_identity(width)}
     out = []
     for i in range(1, len(nodes)):
         node = nodes[i]
         lo, hi = ranges[i]
         rows = hi - lo
         if node.maps is None:
-            acc = np.zeros((rows, width), dtype=bool)
+            acc = np.zeros((rows, (width + 7) // 8), dtype=np.uint8)
             for p in node.parents:
                 plo = ranges[p][0]
                 acc |= sets[p][lo - plo:hi - plo]
@@ -568,7 +584,7 @@ def _axis_pass(graph, axis, keep_sets):
                 del sets[p]
         sets[i] = acc
         n_out = graph.count(node, axis)
-        block = acc[-lo:n_out - lo]
+        block = np.unpackbits(acc[-lo:n_out - lo], axis=1, count=width).astype(bool)
         out.append(AxisCount.from_sets(block, int(lo0), node.sizes[axis] if node.sizes else None,
                                        keep_sets))
         if consumers[i] == 0:
@@ -706,12 +722,14 @@ class Enumeration(_PerAxis):
                 f"start={self.start}, out_size={self.out_size}>")
 
 
-def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False) -> Enumeration:
+def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False, positions=POSITIONS) -> Enumeration:
     """Enumerate the dependency sets of every layer's outputs and count rf, jump, start, centre,
     period and out_size from them (see the module docstring).
 
-    Every output position ``0 .. out_size - 1`` is enumerated, and at least two full periods.
-    ``keep_sets=True`` keeps the sets (``layers[i].positions(o, axis)``).
+    Outputs ``0 .. min(out_size, positions) - 1`` of every layer are enumerated
+    (``positions="all"``: every real output), and always at least two full periods, so every
+    output phase is seen. Work and memory grow with the enumerated positions times the span of
+    the input they reach. ``keep_sets=True`` keeps the sets (``layers[i].positions(o, axis)``).
 
     >>> from rfsym import Conv, MaxPool, Sequential
     >>> e = enumerate_network(Sequential(Conv(3, dilation=2), MaxPool(2, ceil_mode=True)), 10, ndim=1,
@@ -721,7 +739,10 @@ def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False) -> En
     >>> e.rf, e.jump, e.out_size
     (6, 2, 3)
     """
+    if positions != "all" and not (isinstance(positions, int) and positions >= 1):
+        raise RfsymError(f"positions must be a positive int or 'all', got {positions!r}")
     graph = _Graph(net, input_size, ndim)
+    graph.positions = positions
     done = {}
     per_axis = []
     for axis in range(graph.ndim):
@@ -746,7 +767,8 @@ def dependency_set(net, input_size, output_index, *, layer=None, axis=0, ndim=No
     >>> dependency_set(Conv(3, dilation=3, padding=3), 9, 0, ndim=1).tolist()
     [-3, 0, 3]
     """
-    e = enumerate_network(net, input_size, ndim=ndim, keep_sets=True)
+    top = max(output_index) if isinstance(output_index, (tuple, list)) else output_index
+    e = enumerate_network(net, input_size, ndim=ndim, keep_sets=True, positions=int(top) + 1)
     target = e.layers[-1 if layer is None else layer]
     return target.positions(output_index, axis)
 

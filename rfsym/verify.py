@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .engine import analyze
-from .enumeration import enumerate_network
+from .enumeration import POSITIONS, enumerate_network
 
 __all__ = ["verify", "VerifyReport", "Mismatch"]
 
@@ -95,9 +95,11 @@ def _label(index, type_, name):
     return f"{index} ({type_} {name!r})" if name else f"{index} ({type_})"
 
 
-def verify(net, input_size, *, ndim=None, in_channels=None) -> VerifyReport:
+def verify(net, input_size, *, ndim=None, in_channels=None, positions=POSITIONS) -> VerifyReport:
     """Compare :func:`rfsym.analyze` with enumeration on every layer (``ndim`` and
-    ``in_channels`` as in ``analyze``). Every layer parameter must be a number.
+    ``in_channels`` as in ``analyze``; ``positions`` as in
+    :func:`~rfsym.enumeration.enumerate_network`: how many outputs per layer are enumerated,
+    ``"all"`` for every one). Every layer parameter must be a number.
 
     >>> from rfsym import Conv, symbols
     >>> verify(Conv(symbols("k")), 8)
@@ -106,7 +108,7 @@ def verify(net, input_size, *, ndim=None, in_channels=None) -> VerifyReport:
     rfsym.errors.LayerError: layer 0 (Conv): kernel_size is k: enumeration needs numbers; substitute values first (layer.subs({...}))
     """
     result = analyze(net, input_size, ndim=ndim, in_channels=in_channels)
-    enum = enumerate_network(net, input_size, ndim=result.ndim)
+    enum = enumerate_network(net, input_size, ndim=result.ndim, positions=positions)
     mismatches, checked = [], 0
     pairs = list(zip(result.layers, enum.layers))
     if len(result.layers) != len(enum.layers):
