@@ -76,7 +76,8 @@ def register(name, *, input_size, source, family, in_channels=3, ndim=2, feature
     def deco(fn):
         doc = inspect.getdoc(fn) or ""
         params = tuple(p for p in inspect.signature(fn).parameters)
-        _REGISTRY[name] = ZooEntry(name, fn, input_size, in_channels, doc.split("\n\n")[0].replace("\n", " "),
+        summary = doc.split("\n\n")[0].replace("\n", " ").replace("``", "`")
+        _REGISTRY[name] = ZooEntry(name, fn, input_size, in_channels, summary,
                                    source, family, ndim, params, features)
         return fn
 

@@ -43,14 +43,17 @@ def _unet_level(d, widths):
 
 
 def _unet_crop(d, depth):
-    """Crop per side of level ``d``'s skip connection: independent of the input size. With
-    ``x`` the size after level d's two convolutions, the upsampled path returns ``x - 2·c_d``
-    where ``c_depth = 0``... computed by the recurrence ``loss_d = 2·(4 + loss_{d+1})`` of the
-    size lost below level ``d`` (4 per double conv, doubled by each upsampling)."""
-    loss = 4  # the bottom double conv
+    """Crop per side of level ``d``'s skip connection (independent of the input size).
+
+    Level ``e`` shrinks its input by ``g_e``: ``g_depth = 4`` (two unpadded 3x3 convs) and
+    ``g_e = 8 + 2·g_(e+1)`` (4 before pooling, twice what the level below loses, 4 after the
+    concatenation). The skip of level ``d`` is ``2·g_(d+1)`` larger than the upsampled path, so
+    ``g_(d+1)`` is cropped on each side: 88, 40, 16, 4 for the original four levels.
+    """
+    loss = 4  # g_depth
     for _ in range(depth - 1 - d):
         loss = 2 * loss + 8
-    return loss  # 2·loss_below / 2 per side
+    return loss
 
 
 @register("unet", input_size=572, in_channels=1, family="papers",
