@@ -139,3 +139,33 @@ def test_torchvision_inception_v3_matches_slim_geometry():
         if end_point.startswith("Mixed"):
             layer = _result("inception_v3").layer(end_point)
             assert (layer.rf, layer.jump, layer.effective_padding) == (rf, stride, pad), end_point
+
+
+def test_other_published_receptive_fields():
+    # frgfm/torch-scan README "Benchmark" table (RF column, 224x224, torchvision features)
+    for name, rf in (("alexnet", 195), ("vgg11", 150), ("vgg16", 212), ("vgg19", 268)):
+        assert _result(name).layer(zoo.entry(name).features).rf == rf, name
+    # nashory/DeLF-pytorch issue #15: torchvision resnet50 layer3.5.conv3 267 / 16 / 133 and
+    # layer4.2.conv3 427 / 32 / 213
+    r = _result("resnet50")
+    for layer, expected in (("layer3.5.conv3", (267, 16, 133)), ("layer4.2.conv3", (427, 32, 213))):
+        got = r.layer(layer)
+        assert (got.rf, got.jump, got.effective_padding) == expected
+    # songdejia/DFL-CNN issue #16: VGG16's conv4_3 sees "patches as small as 92 x 92 with stride 8"
+    conv4_3 = _result("vgg16").layer("features.21")
+    assert (conv4_3.rf, conv4_3.jump) == (92, 8)
+
+
+def test_vgg16_features_torch_scan():
+    # frgfm/torch-scan PR #33: summary(vgg16().features, (3, 224, 224)): 14,714,688 parameters,
+    # 15.35 GMACs
+    r = analyze(zoo.get("vgg16")[0], input_size=224, in_channels=3)
+    assert r.params == 14_714_688
+    assert round(int(r.macs) / 1e9, 2) == 15.35
+
+
+def test_efficientnet_b0_paper_counts():
+    # Tan & Le 2019, Table 2: EfficientNet-B0 has 5.3M parameters and 0.39B FLOPS (multiply-adds)
+    r = _result("efficientnet_b0")
+    assert round(int(r.params) / 1e6, 1) == 5.3
+    assert round(int(r.macs) / 1e9, 2) == 0.39

@@ -17,6 +17,11 @@ def test_unet_572_gives_388():
     # the crops of the copy-and-crop connections (Fig. 1: 568->392, 280->200, 136->104, 64->56)
     sizes = {layer.name: (layer.in_size, layer.out_size) for layer in r.layers if "crop" in layer.name}
     assert sorted(sizes.values()) == [(64, 56), (136, 104), (280, 200), (568, 392)]
+    # the paper's "23 convolutional layers" (18 3x3, 4 up-convolutions, one 1x1)
+    assert sum(layer.type in ("Conv", "ConvTranspose") for layer in r.layers) == 23
+    # not published: counted by hand from Fig. 1 (bias everywhere, 1 input channel, 2 classes) in
+    # the project's research notes, independently of rfsym; up-convolution MACs = H_in·W_in·4·C_in·C_out
+    assert (r.params, r.macs) == (31_030_658, 150_428_424_448)
 
 
 def test_unet_receptive_field_is_position_dependent():
