@@ -39,4 +39,8 @@ def __getattr__(name):
         from .torch_import import from_torch
 
         return from_torch
+    if name == "zoo":  # the model zoo, loaded on first use (rfsym.zoo.get("resnet50"))
+        import importlib
+
+        return importlib.import_module(".zoo", __name__)
     raise AttributeError(f"module 'rfsym' has no attribute {name!r}")
