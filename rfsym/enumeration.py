@@ -45,9 +45,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -194,37 +195,12 @@ def register_index_map(cls):
 
 
 def _rule_for(layer):
-    if not _GRAPH_RULES:
-        _register_graph_rules()
     for cls in type(layer).__mro__:
+        if cls not in _MAPS and (cls.__module__, cls.__name__) in _BY_NAME:
+            _MAPS[cls] = _BY_NAME[cls.__module__, cls.__name__]
         if cls in _MAPS:
             return _MAPS[cls]
     return None
-
-
-_GRAPH_RULES = []
-
-
-def _register_graph_rules():
-    """Index maps of :mod:`rfsym.graph`'s layers (registered on first need, so that this module
-    does not import the graph module, which imports the engine)."""
-    _GRAPH_RULES.append(True)
-    try:
-        from . import graph as G
-    except ImportError:  # pragma: no cover - the graph module is part of the package
-        return
-    done = set(_MAPS)
-    rules = {
-        "Residual": lambda layer, sizes, ndim: Branches((layer.body, layer.shortcut), "Add"),
-        "Concat": lambda layer, sizes, ndim: Branches(tuple(layer.branches), "Concat"),
-        "Repeat": _repeat,
-        "ConvTranspose": _conv_transpose,
-        "Upsample": _upsample,
-    }
-    for name, fn in rules.items():
-        cls = getattr(G, name, None)
-        if cls is not None and cls not in done:
-            _MAPS[cls] = fn
 
 
 def _repeat(layer, sizes, ndim):
@@ -279,6 +255,18 @@ def _corner_taps(o, n, f):
     pos, valid = _linear_taps(r * (n - 1), n * f - 1)
     valid[:, 1] &= pos[:, 0] < n - 1  # clamped at the last input position
     return pos + (tile * n)[:, None], valid
+
+
+#: index maps of :mod:`rfsym.graph`'s layers, found by module and class name so that this
+#: module never imports the graph module (which imports the engine); a rule registered with
+#: :func:`register_index_map` for the class itself takes precedence
+_BY_NAME = {
+    ("rfsym.graph", "Residual"): lambda layer, sizes, ndim: Branches((layer.body, layer.shortcut), "Add"),
+    ("rfsym.graph", "Concat"): lambda layer, sizes, ndim: Branches(tuple(layer.branches), "Concat"),
+    ("rfsym.graph", "Repeat"): _repeat,
+    ("rfsym.graph", "ConvTranspose"): _conv_transpose,
+    ("rfsym.graph", "Upsample"): _upsample,
+}
 
 
 # --------------------------------------------------------------------------- concrete values
@@ -557,8 +545,8 @@ def _axis_pass(graph, axis, keep_sets):
         if real.size:
             _hull(ranges, node.parents[0], int(real.min()), int(real.max()) + 1)
     lo0, hi0 = ranges[0]
-    if lo0 > hi0:
-        lo0 = hi0 = 0
+    if not lo0 < hi0:  # nothing reads the input: one column that stays empty
+        lo0, hi0 = 0, 1
     width = int(hi0 - lo0)
     sets = {0: _packed_identity(width)}
     out = []

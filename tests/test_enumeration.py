@@ -8,11 +8,18 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import rfsym as R
 from rfsym.enumeration import (
-    Branches, Leaf, Sliding, dependency_mask, dependency_set, enumerate_network, register_index_map,
+    Branches,
+    Leaf,
+    Sliding,
+    dependency_mask,
+    dependency_set,
+    enumerate_network,
+    register_index_map,
 )
 from rfsym.errors import LayerError, RfsymError, SizeError
 
@@ -299,3 +306,22 @@ def test_graph_limitations():
     net = R.Sequential(R.ConvTranspose(2, stride=2, dilation=3), R.Conv(2, dilation=2, padding="same"))
     assert dependency_set(net, 4, 0, ndim=1).tolist() == [-2, -1]
     assert R.verify(net, 4, ndim=1).ok
+
+
+def test_enumerator_is_independent_of_the_engine():
+    """The enumerator imports neither sympy nor the engine, its interval maps or its arithmetic
+    backends: a wrong formula there cannot leak into the check."""
+    import ast
+    import inspect
+
+    import rfsym.enumeration as E
+
+    imported = set()
+    for node in ast.walk(ast.parse(inspect.getsource(E))):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            imported |= {base + a.name for a in node.names} if node.module is None else {base}
+    assert imported <= {"__future__", "math", "numbers", "collections.abc", "dataclasses", "fractions",
+                        "typing", "numpy", ".layers", ".errors"}, imported

@@ -12,10 +12,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
+from strategies import architectures, graph_architectures, symbolic_stacks
 
 import rfsym as R
 from rfsym.enumeration import enumerate_network
-from strategies import architectures, graph_architectures, symbolic_stacks
 
 #: the expensive symbolic properties run on a fifth of the profile's examples
 FEWER = max(20, settings.default.max_examples // 5)
