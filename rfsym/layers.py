@@ -190,6 +190,14 @@ def _same(v, default):
 
 def _subs_value(v, mapping):
     if isinstance(v, sp.Basic):
+        if not v.free_symbols:
+            return v
+        if isinstance(mapping, dict) and all(isinstance(key, sp.Symbol) for key in mapping):
+            # only the pairs this value needs: sympy's subs walks every pair it is given, so a
+            # 2,000-symbol mapping over a 1,000-layer network would cost O(layers × symbols)
+            mapping = {sym: mapping[sym] for sym in v.free_symbols if sym in mapping}
+            if not mapping:
+                return v
         new = v.subs(mapping)
         return v if new == v else new
     if isinstance(v, tuple):
