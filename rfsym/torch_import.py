@@ -243,7 +243,10 @@ def _trace_hooks(module, x):
             if inside[0][0] is mod:
                 _, a, k = inside[0]
                 inside[0] = None
+                if not getattr(mod, "inplace", False):
+                    out = _fresh(out, a, k)
                 record("module", mod, paths.get(id(mod), ""), a, k, out)
+                return out
             return
         if not _is_leaf(mod):
             scope.pop()
@@ -253,8 +256,20 @@ def _trace_hooks(module, x):
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             if inside[0] is None:
-                record("call", getattr(func, "__name__", repr(func)), scope[-1], args, kwargs, out)
+                name = getattr(func, "__name__", repr(func))
+                if not (name.endswith("_") and not name.endswith("__")) and not name.startswith("__i"):
+                    out = _fresh(out, args, kwargs)
+                record("call", name, scope[-1], args, kwargs, out)
             return out
+
+    def _fresh(out, args, kwargs):
+        # An operation that returns its input object unchanged (Identity, eval-mode dropout,
+        # .contiguous()) gets a fresh alias, so later uses of the input still mean the input
+        # (as in torch.fx's graph); in-place operations keep the object: its value changed.
+        inputs = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
+        if isinstance(out, torch.Tensor) and any(out is a for a in inputs):
+            return out.view_as(out)
+        return out
 
     handles = []
     try:
