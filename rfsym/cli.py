@@ -95,12 +95,26 @@ def _zoo_args(name, text):
         kind, key, col = lex.next()
         if kind != "id" or not lex.accept("="):
             lex.fail("zoo arguments are key=value pairs", col)
-        value = values.value()
-        out[key] = sp.Symbol(value.name, integer=True, positive=True) if hasattr(value, "name") \
-            and not isinstance(value, sp.Basic) else value
+        out[key] = _plain(values.value())
         if lex.peek()[0] == "end":
             return out
         lex.expect(",", "between arguments")
+
+
+def _plain(value):
+    """Bare words of a zoo call as symbols (``true``/``false`` as booleans), tuples kept."""
+    from .spec import _Ident
+    from .symbols import symbols
+
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, _Ident):
+        if value.name in ("true", "True", "false", "False"):
+            return value.name in ("true", "True")
+        return symbols(value.name)
+    if isinstance(value, sp.Integer):
+        return int(value)
+    return value
 
 
 def resolve(text: str) -> Target:
