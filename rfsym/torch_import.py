@@ -311,17 +311,17 @@ rrelu softsign softshrink hardshrink tanhshrink logsigmoid threshold prelu pow n
 #: binary arithmetic: a data tensor with a constant is elementwise; two data tensors merge like add
 _ARITHMETIC = ("add", "sub", "mul", "div", "floordiv", "pow", "maximum", "minimum")
 #: operations that return their input unchanged (as far as values at positions go)
-_PASS = frozenset("contiguous clone detach float double half bfloat16 to type cpu requires_grad_".split())
+_PASS = frozenset("contiguous clone detach float double half bfloat16 to type cpu requires_grad".split())
 
 
 def _canonical(name):
+    """One name per operation: ``__iadd__``, ``add_``, ``torch.add`` and ``operator.add`` are
+    ``add``; a function from outside torch keeps its qualified name."""
     if not isinstance(name, str):
         return str(name)
-    base = name.strip("_")
-    if base.endswith("_") and not base.endswith("__"):
-        base = base.rstrip("_")
-    if "." in base:
+    if "." in name:
         return name
+    base = name.strip("_")
     return _ALIASES.get(base, base)
 
 
@@ -857,5 +857,5 @@ def _warn_unused(module, ops, live):
                 idle.append(f"{path} ({n})")
     if idle:
         warnings.warn("from_torch: these modules have parameters but do not contribute to the output; "
-                      "their parameters are not counted: " + ", ".join(idle), stacklevel=3)
+                      "their parameters are not counted: " + ", ".join(idle), stacklevel=4)
 
