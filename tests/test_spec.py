@@ -4,6 +4,8 @@ Each parse is compared with the network built by hand from rfsym's layers, so th
 meaning is pinned down; errors are checked on their text (location, suggestion).
 """
 
+import re
+
 import pytest
 import sympy as sp
 from hypothesis import given
@@ -218,10 +220,11 @@ _PIECES = ["conv", "conv3", "conv3x5", "maxpool2", "pool", "res", "cat", "relu",
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=25).map("".join))
 def test_fuzz_one_line_raises_only_rfsym_errors(text):
-    """Any token soup either parses to a layer or raises SpecError/RfsymError, nothing else."""
+    """Any token soup either parses to a layer or raises an rfsym error that points at a column."""
     try:
         net = parse_line(text)
-    except rfsym.RfsymError:
+    except rfsym.RfsymError as err:
+        assert re.match(r"column \d+: ", str(err)), str(err)
         return
     assert isinstance(net, rfsym.Layer)
 
@@ -253,8 +256,9 @@ def test_fuzz_yaml_structures_raise_only_rfsym_errors(value):
 
     text = yaml.safe_dump(value)
     try:
-        spec = loads(text)
-    except rfsym.RfsymError:
+        spec = loads(text, origin="net.yaml")
+    except rfsym.RfsymError as err:
+        assert str(err).startswith("net.yaml:"), str(err)  # every error names the file (and line)
         return
     assert isinstance(spec.network, rfsym.Layer)
 
@@ -299,9 +303,10 @@ _spec_text = st.recursive(
 
 @given(_spec_text)
 def test_fuzz_structured_specs_raise_only_rfsym_errors(text):
-    """Well-formed specs with random (often invalid) values: a layer or an rfsym error."""
+    """Well-formed specs with random (often invalid) values: a layer or a located rfsym error."""
     try:
         net = parse_line(text)
-    except rfsym.RfsymError:
+    except rfsym.RfsymError as err:
+        assert re.match(r"column \d+: ", str(err)), str(err)
         return
     assert isinstance(net, rfsym.Layer)
