@@ -3,8 +3,8 @@
 ``python -m rfsym.zoo.table`` prints the page; ``--write PATH`` writes it and ``--check PATH``
 exits 1 when the file is out of date (a test runs the check on ``docs/zoo.md``).
 
->>> print(markdown().splitlines()[0])
-# Model zoo
+>>> print(_row("vgg16").split(" | ")[:6])
+['| `vgg16`', 'torchvision', '224', '`features.30`', '212', '32']
 """
 
 from __future__ import annotations
