@@ -266,9 +266,7 @@ _DERIVED = (("rf", "receptive field"), ("rf_min", "smallest receptive field"), (
 
 def _cmd_derive(args) -> int:
     target = _substituted(resolve(args.network), args)
-    size = _parse_size(args.input)
-    result = target.analyze(size if args.input is not None else None,
-                            _value(args.in_channels, "--in-channels"))
+    result = target.analyze(_parse_size(args.input), _value(args.in_channels, "--in-channels"))
     if args.steps:
         derivation = _optional("steps", "derivation", "step-by-step derivations")(result)
         if args.format == "json":
@@ -512,7 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "derive", "closed forms (rf, jump, start, center, out_size, params, macs) of a network",
              _cmd_derive)
     p.add_argument("network", metavar="SPEC", help="zoo name, .yaml file or one-line spec")
-    _input_arg(p, "input size (a number or a symbol; default: none, so sizes and MACs stay unknown)")
+    _input_arg(p, "input size: a number, 224x160, a symbol n, or none (default: a zoo entry's or file's "
+                  "own, else none, so sizes and MACs stay unknown)")
     p.add_argument("--in-channels", metavar="C", help="input channels (a number or a symbol)")
     p.add_argument("--format", "-f", choices=("text", "latex", "json"), default="text")
     p.add_argument("--steps", action="store_true", help="write the derivation out step by step")
