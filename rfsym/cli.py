@@ -162,6 +162,8 @@ def _parse_size(text, what="--input"):
     syms = _Symbols()
     parts = re.split(r"\s*x\s*(?=[\w(])", text.strip()) if re.fullmatch(r"[\w()*+\-/ ]+(x[\w()*+\-/ ]+)+",
                                                                      text.strip()) else [text]
+    if len(parts) == 1 and "," in text and not text.strip().startswith("("):
+        parts = [f"({text})"]  # 224,160
     values = [_parse_value_text(p, syms, f"{what} {text!r}: ") for p in parts]
     if len(values) == 1:
         return values[0]

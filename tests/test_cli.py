@@ -73,6 +73,9 @@ def test_analyze_json_per_axis_lists_and_rationals(capsys):
     assert d["input_size"] == [17, 9]
     assert d["total"]["rf"] == [7, 9] and d["total"]["out_size"] == [6, 1]
     assert d["layers"][0]["center"] == [1, 2]
+    for size in ("17,9", "(17, 9)", "17 x 9"):
+        rc, out, _ = run(capsys, "analyze", "conv3x5/2, conv3", "--input", size, "--format", "json")
+        assert json.loads(out)["input_size"] == [17, 9]
     graph = pytest.importorskip("rfsym.graph")
     d = to_dict(analyze(graph.ConvTranspose(3, stride=2), input_size=4))
     assert d["total"]["jump"] == "1/2" and sp.sympify(d["total"]["jump"]) == sp.Rational(1, 2)
