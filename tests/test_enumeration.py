@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rfsym as R
@@ -275,6 +275,7 @@ def small_chains(draw):
     return R.Sequential(*layers), draw(st.integers(12, 40))
 
 
+@settings(max_examples=max(20, settings.default.max_examples // 5))
 @given(small_chains())
 def test_vectorised_enumeration_equals_naive_recursion(case):
     """On random 1-D chains, the vectorised dependency sets, masks and path counts equal a naive
@@ -289,7 +290,7 @@ def test_vectorised_enumeration_equals_naive_recursion(case):
     for level, layer in enumerate(e.layers):
         for o in range(len(layer.per_axis[0].lo)):
             assert layer.positions(o).tolist() == sorted(_naive_set(chain, level, o)), (level, o)
-        for o in range(layer.out_size):
+        for o in sorted({0, layer.out_size // 2, layer.out_size - 1}):
             for real in (True, False):
                 want = _naive_counts(chain, sizes, level, o, real)
                 got = dependency_mask(net, n, o, layer=level, counts=True, through_padding=not real, ndim=1)

@@ -17,8 +17,10 @@ from strategies import architectures, graph_architectures, symbolic_stacks
 import rfsym as R
 from rfsym.enumeration import enumerate_network
 
-#: the expensive symbolic properties run on a fifth of the profile's examples
+#: the expensive properties run on a fraction of the profile's examples (CI: 2000 -> 1000, 400, 200)
+HALF = max(20, settings.default.max_examples // 2)
 FEWER = max(20, settings.default.max_examples // 5)
+FEWEST = max(20, settings.default.max_examples // 10)
 
 
 @given(architectures())
@@ -63,6 +65,7 @@ def _count(layers, sizes, channels):
     return params, macs
 
 
+@settings(max_examples=HALF)
 @given(architectures())
 def test_params_and_macs_match_independent_count(arch):
     """Trainable parameters and MACs, in total and layer by layer, equal a hand-written count
@@ -90,7 +93,7 @@ def _exact(v):
 QUANTITIES = ("rf", "jump", "start", "center", "out_size")
 
 
-@settings(max_examples=FEWER)
+@settings(max_examples=FEWEST)
 @given(symbolic_stacks())
 def test_evaluate_equals_subs(stack):
     """``Result.evaluate`` on numpy arrays of configurations gives, configuration by
