@@ -232,7 +232,9 @@ def _upsample(layer, sizes, ndim):
     fs = _per_axis(layer.scale_factor, ndim, "scale_factor")
     maps = []
     for axis, f in enumerate(fs):
-        if layer.mode == "nearest":  # output o reads floor(o/f)
+        if f == 1:  # every mode copies the input
+            maps.append(IDENTITY_MAP)
+        elif layer.mode == "nearest":  # output o reads floor(o/f)
             maps.append(Taps(lambda o, f=f: ((o // f)[:, None], None), period=f))
         elif not layer.align_corners:  # x = (o + 0.5)/f - 0.5 = (2o + 1 - f)/(2f), unclamped
             maps.append(Taps(lambda o, f=f: _linear_taps(2 * o + 1 - f, 2 * f), period=f))

@@ -258,10 +258,17 @@ def size_preserving(draw, ndim):
 @st.composite
 def blocks(draw, ndim):
     """A residual block (identity, 1×1 or a second body as shortcut; or a strided body with a
-    strided 1×1 shortcut, as ResNet downsamples) or an Inception-like concatenation."""
-    kind = draw(st.sampled_from(["residual", "down", "concat"]))
+    strided 1×1 shortcut, as ResNet downsamples), an Inception-like concatenation, a repeated
+    block (``Repeat`` with an integer count, 0 included) or nested merges."""
+    kind = draw(st.sampled_from(["residual", "down", "concat", "repeat", "nested"]))
+
     def body():
         return R.Sequential(*draw(st.lists(size_preserving(ndim), min_size=1, max_size=3)))
+
+    if kind == "repeat":
+        return R.Repeat(body(), draw(st.integers(0, 3))), 1
+    if kind == "nested":
+        return R.Residual(R.Concat(body(), R.Residual(body()))), 1
     if kind == "residual":
         shortcut = draw(st.sampled_from(["identity", "conv1", "body"]))
         short = {"identity": R.Identity(), "conv1": R.Conv(1)}.get(shortcut) or body()
