@@ -9,7 +9,7 @@
 from .engine import LayerResult, Result, analyze
 from .enumeration import dependency_mask
 from .erf import ERF, discrete_erf, erf
-from .graph import Concat, ConvTranspose, Crop, Repeat, Residual, Upsample, repetition_index
+from .graph import Concat, ConvTranspose, Crop, Graph, Repeat, Residual, Upsample, repetition_index
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
 from .layers import (
     ELU, GELU, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, Dropout, Elementwise,
@@ -27,7 +27,7 @@ __all__ = [
     "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise", "Identity", "ReLU",
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
-    "Residual", "Concat", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
+    "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
     "verify", "dependency_mask", "from_torch",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]

@@ -58,6 +58,7 @@ Conventions (full text in ``docs/conventions.md``):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +73,7 @@ from .maps import IDENTITY, AxisMap, _reduce, merge
 from .ops import NumOps, SymOps
 from .symbols import as_expr
 
-__all__ = ["Residual", "Concat", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index"]
+__all__ = ["Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index"]
 
 
 def _as_seq(layer):
@@ -378,6 +379,137 @@ class Upsample(L.Layer):
                              param="align_corners")
 
 
+@dataclass(frozen=True, init=False, repr=False)
+class Graph(L.Layer):
+    """A general DAG, given node by node: ``Graph(("name", layer, "input_name"), ...,
+    ("sum", "add", ("a", "b")), ...)``. The graph's input is called ``"input"``; a node reads one
+    earlier node, or several through a merge (``"add"`` or ``"concat"`` in place of the layer).
+    The last node is the output unless ``output=`` names another.
+
+    rfsym analyses the graph as the equivalent nesting of :class:`Residual`, :class:`Concat` and
+    :class:`~rfsym.layers.Sequential` (:meth:`to_tree`): each merge's branches start at the merge's
+    immediate dominator (the last node every path to it passes through). Graphs that are not
+    series-parallel — an intermediate node feeding two branches of one merge — are refused, since
+    nesting would duplicate that node's parameters. Layer names are node names, nested under the
+    merges they feed (``"cat1.c1"``), under the graph's own name unless it is ``""``.
+
+    >>> from rfsym import analyze, Conv, ReLU
+    >>> g = Graph(("conv1", Conv(3, padding=1), "input"), ("relu", ReLU(), "conv1"),
+    ...           ("conv2", Conv(3, padding=1), "relu"), ("sum", "add", ("conv2", "input")))
+    >>> r = analyze(g, input_size=8)
+    >>> r.rf, [layer.type for layer in r.layers]
+    (5, ['Conv', 'ReLU', 'Conv', 'Identity', 'Add'])
+    """
+
+    nodes: tuple = ()
+    output: Any = None
+
+    def __init__(self, *nodes, output: str | None = None, name: str | None = None):
+        if len(nodes) == 1 and isinstance(nodes[0], (list, tuple)) and nodes[0] and \
+                isinstance(nodes[0][0], (list, tuple)):
+            nodes = tuple(nodes[0])
+        if not nodes:
+            raise LayerError("needs at least one node", where="Graph", param="nodes")
+        norm, seen = [], {"input"}
+        for j, node in enumerate(nodes):
+            if not isinstance(node, (list, tuple)) or len(node) != 3:
+                raise LayerError(f"node {j} must be (name, layer or 'add'/'concat', inputs), got {node!r}",
+                                 where="Graph", param="nodes")
+            label, op, inputs = node
+            if not isinstance(label, str) or not label or label in seen:
+                raise LayerError(f"node {j}: names must be unique non-empty strings other than 'input', "
+                                 f"got {label!r}", where="Graph", param="nodes")
+            inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+            missing = [u for u in inputs if u not in seen]
+            if missing:
+                raise LayerError(f"node {label!r} reads {missing[0]!r}, which is not an earlier node "
+                                 "(list nodes in topological order; the graph input is 'input')",
+                                 where="Graph", param="nodes")
+            if isinstance(op, str):
+                if op not in ("add", "concat") or len(inputs) < 2:
+                    raise LayerError(f"node {label!r}: a merge is 'add' or 'concat' over two or more "
+                                     f"inputs, got {op!r} over {len(inputs)}", where="Graph", param="nodes")
+            elif not isinstance(op, L.Layer) or len(inputs) != 1:
+                raise LayerError(f"node {label!r}: a layer reads exactly one input; merge several with "
+                                 f"'add' or 'concat', got {op!r} over {len(inputs)}", where="Graph",
+                                 param="nodes")
+            seen.add(label)
+            norm.append((label, op, inputs))
+        output = norm[-1][0] if output is None else output
+        if output not in seen:
+            raise LayerError(f"output {output!r} is not a node", where="Graph", param="output")
+        object.__setattr__(self, "nodes", tuple(norm))
+        object.__setattr__(self, "output", output)
+        object.__setattr__(self, "name", name)
+
+    def subs(self, mapping):
+        nodes = tuple((a, op if isinstance(op, str) else op.subs(mapping), ins) for a, op, ins in self.nodes)
+        return Graph(*nodes, output=self.output, name=self.name)
+
+    @property
+    def free_symbols(self):
+        return set().union(*(op.free_symbols for _, op, _ in self.nodes if not isinstance(op, str)))
+
+    @property
+    def ndim(self):
+        return _ndim_of("Graph", [op for _, op, _ in self.nodes if not isinstance(op, str)])
+
+    def to_tree(self) -> L.Sequential:
+        """The equivalent nesting of Sequential, Residual and Concat (see the class docstring)."""
+        table = {label: (op, ins) for label, op, ins in self.nodes}
+        order = ["input"] + [label for label, _, _ in self.nodes]
+        rank = {label: j for j, label in enumerate(order)}
+        dom = {"input": {"input"}}
+        for label, _, ins in self.nodes:
+            dom[label] = {label} | set.intersection(*(dom[u] for u in ins))
+        built = {}
+
+        def idom(v):
+            return max(dom[v] - {v}, key=rank.__getitem__)
+
+        def build(v, stop):
+            if v == stop:
+                return []
+            if v in built:
+                raise GraphError(f"Graph: node {v!r} feeds two branches of a merge (reached from "
+                                 f"{built[v]!r} and {stop!r}); rfsym handles series-parallel graphs only")
+            built[v] = stop
+            op, ins = table[v]
+            if not isinstance(op, str):
+                return build(ins[0], stop) + [_renamed(op, v)]
+            d = idom(v)
+            branches = [L.Sequential(*build(u, d), name="") for u in ins]
+            branches = [b if len(b) else L.Sequential(L.Identity(), name="") for b in branches]
+            if op == "concat":
+                block = Concat(*branches, name=v)
+            else:
+                block = branches[-1]
+                for b in reversed(branches[:-1]):
+                    block = Residual(b, block, name=v)
+            return build(d, stop) + [block]
+
+        return L.Sequential(*build(self.output, "input"), name="")
+
+    def __repr__(self):
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Graph({', '.join(map(repr, self.nodes))}, output={self.output!r}{name})"
+
+
+def _renamed(layer, name):
+    """``layer`` carrying the node name ``name``."""
+    if layer.name == name:
+        return layer
+    if isinstance(layer, L.Sequential):
+        return L.Sequential(*layer.layers, name=name)
+    if isinstance(layer, Concat):
+        return Concat(*layer.branches, name=name)
+    if isinstance(layer, Repeat):
+        return Repeat(layer.block, layer.n, layer.index, name=name)
+    if isinstance(layer, Graph):
+        return Graph(*layer.nodes, output=layer.output, name=name)
+    return dataclasses.replace(layer, name=name)
+
+
 # =========================================================================== merges
 def _label(layer, part):
     base = type(layer).__name__ + (f" {layer.name!r}" if layer.name else "")
@@ -474,6 +606,12 @@ def _merge_block(layer, state, ctx, walk, parts, merge_type):
 @register_block(Residual)
 def _residual(layer, state, ctx, walk):
     return _merge_block(layer, state, ctx, walk, [("body", layer.body), ("shortcut", layer.shortcut)], "Add")
+
+
+@register_block(Graph)
+def _graph(layer, state, ctx, walk):
+    out, chain = walk(layer.to_tree(), state, "")
+    return out, (lambda ops: _branch_maps(chain, ctx.ndim)), None, 0, 0
 
 
 @register_block(Concat)
@@ -995,6 +1133,10 @@ def _register_index_maps():
         maps = tuple(E.Sliding(1, -left, 1) for left, _ in pairs)
         out = None if sizes is None else tuple(n - a - b for n, (a, b) in zip(sizes, pairs))
         return E.Leaf(maps, out)
+
+    @E.register_index_map(Graph)
+    def _graph_index_map(layer, sizes, ndim):
+        return E.Branches((layer.to_tree(),), None)
 
 
 _register_index_maps()

@@ -69,7 +69,8 @@ def _concrete(x, ops, what):
     if c is None:
         raise RfsymError(
             f"a position-dependent receptive field (period > 1) needs a concrete {what}, got {x}; "
-            "give the strides, paddings and kernel sizes of transposed/upsampling layers as numbers")
+            "give the strides, paddings and kernel sizes of transposed/upsampling layers, and of the "
+            "layers after them, as numbers")
     return c
 
 

@@ -18,6 +18,7 @@ from rfsym import (
     Conv,
     ConvTranspose,
     Crop,
+    Graph,
     GraphError,
     Identity,
     LayerError,
@@ -199,6 +200,74 @@ def test_random_dags_match_enumeration(net, size):
     except (SizeError, GraphError):
         assume(False)
     _ok(net, size, ndim=1)
+
+
+# --------------------------------------------------------------------------- general DAGs
+def _flatten(layer, src, nodes):
+    """The nodes of ``Graph`` equivalent to a nested tree of Sequential/Residual/Concat."""
+    if isinstance(layer, Sequential):
+        for item in layer.layers:
+            src = _flatten(item, src, nodes)
+        return src
+    if isinstance(layer, (Residual, Concat)):
+        parts = (layer.body, layer.shortcut) if isinstance(layer, Residual) else layer.branches
+        ends = [_flatten(part, src, nodes) for part in parts]
+        nodes.append((f"n{len(nodes)}", "add" if isinstance(layer, Residual) else "concat", tuple(ends)))
+        return nodes[-1][0]
+    nodes.append((f"n{len(nodes)}", layer, src))
+    return nodes[-1][0]
+
+
+@settings(max_examples=min(settings().max_examples, 300))
+@given(branchy(), st.integers(4, 24))
+def test_graph_form_equals_the_nested_form(net, size):
+    """A DAG given node by node analyses exactly like the nested Residual/Concat it describes,
+    and agrees with enumeration."""
+    try:
+        tree = analyze(net, input_size=size, ndim=1)
+        tree.rf  # noqa: B018 - the merges are checked lazily
+    except (SizeError, GraphError):
+        assume(False)
+    nodes = []
+    _flatten(net, "input", nodes)
+    assume(nodes)
+    g = analyze(Graph(*nodes), input_size=size, ndim=1)
+    for q in ("rf", "rf_min", "jump", "start", "period", "out_size", "aligned"):
+        assert getattr(g, q) == getattr(tree, q), q
+    assert len(g.layers) == len(tree.layers)
+    _ok(Graph(*nodes), size, ndim=1)
+
+
+def test_graph_dense_and_inception():
+    # DenseNet-style: every layer reads the concatenation of all earlier features
+    g = Graph(("c1", Conv(3, padding=1, out_channels=4), "input"), ("cat1", "concat", ("input", "c1")),
+              ("c2", Conv(3, padding=1, out_channels=4), "cat1"), ("cat2", "concat", ("cat1", "c2")))
+    r = analyze(g, input_size=8, in_channels=3)
+    assert (r.rf, r.out_channels) == (5, 11)
+    assert [layer.name for layer in r.layers if layer.type == "Concat"] == ["0.cat1", "0.cat2"]
+    named = analyze(Graph(*g.nodes, name=""), input_size=8, in_channels=3)  # no prefix segment
+    assert [layer.name for layer in named.layers] == ["cat1.0", "cat1.c1", "cat1", "cat2.0", "cat2.c2", "cat2"]
+    _ok(g, 8, in_channels=3)
+    # three-way add nests two residual merges
+    g = Graph(("a", Conv(1), "input"), ("b", Conv(3, padding=1), "input"), ("c", Conv(5, padding=2), "input"),
+              ("sum", "add", ("a", "b", "c")))
+    r = analyze(g, input_size=8)
+    assert r.rf == 5 and [layer.type for layer in r.layers].count("Add") == 2
+
+
+def test_graph_errors():
+    with pytest.raises(GraphError, match="node 'a' feeds two branches of a merge"):
+        g = Graph(("a", Conv(3, padding=1), "input"), ("b", Conv(3, padding=1), "input"),
+                  ("m1", "add", ("a", "b")), ("m2", "add", ("a", "m1")))
+        analyze(g, input_size=8)
+    with pytest.raises(LayerError, match="node 'b' reads 'z', which is not an earlier node"):
+        Graph(("b", Conv(3), "z"))
+    with pytest.raises(LayerError, match="a merge is 'add' or 'concat' over two or more inputs"):
+        Graph(("m", "mul", ("input", "input")))
+    with pytest.raises(LayerError, match="a layer reads exactly one input"):
+        Graph(("a", Conv(3), ("input", "input")))
+    with pytest.raises(LayerError, match="names must be unique"):
+        Graph(("a", Conv(3), "input"), ("a", Conv(3), "a"))
 
 
 # =========================================================================== repeat
