@@ -21,7 +21,8 @@ Conventions:
   pools, ``BatchNorm``, the activations rfsym has a layer for, dropout, ``Identity``, ``Linear``
   (on a flattened input), ``Flatten``, ``Upsample`` (nearest, (bi/tri)linear, integer factors);
   functions ``+``, ``torch.cat`` along channels, ``torch.flatten``/``view``/``reshape`` to
-  ``(N, -1)``, ``F.interpolate``, functional pools and activations, ``mean`` over all spatial axes.
+  ``(N, -1)``, ``F.interpolate``, functional pools and activations, ``mean`` over all spatial axes,
+  slicing of the spatial axes (``x[:, :, 2:-2, 2:-2]``, a ``Crop``).
 * Any other module or function is an error that lists **every** unsupported operation with its
   path, unless it provably has no spatial effect (an elementwise function such as ``Mish``,
   ``x * 0.5``, or a product of two tensors of the same shape): then a single warning lists what
@@ -135,6 +136,8 @@ def _trace_fx(module, x):
     def convert(a):
         if isinstance(a, fx.Node):
             return _Ref(index[a]) if a in index else values.get(a)
+        if isinstance(a, slice):
+            return slice(convert(a.start), convert(a.stop), convert(a.step))
         if isinstance(a, (list, tuple)):
             return type(a)(convert(v) for v in a)
         if isinstance(a, dict):
@@ -542,6 +545,8 @@ class _Converter:
             return self._flatten(op, name)
         if fn in ("view", "reshape"):
             return self._flatten(op, name)
+        if fn == "getitem":
+            return self._crop(op, name)
         if fn in ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d"):
             return self._pool(fn, args, kwargs, name)
         if fn.startswith(("adaptive_avg_pool", "adaptive_max_pool")):
@@ -564,6 +569,33 @@ class _Converter:
             pool = (L.GlobalAvgPool if fn == "mean" else L.GlobalMaxPool)(name=name)
             return _Converted("layers", [pool] if keep else [pool, L.Flatten(name=f"{name}.flatten")])
         raise _Unsupported(fn)
+
+    def _crop(self, op, name):
+        """``x[:, :, a:b, c:d]``: slices of the spatial axes (step 1) are a ``Crop``."""
+        from .graph import Crop
+
+        shape_in = self.in_shape(op)
+        rank = len(shape_in)
+        idx = op.args[1] if isinstance(op.args[1], tuple) else (op.args[1],)
+        if any(i is Ellipsis for i in idx):
+            e = next(j for j, i in enumerate(idx) if i is Ellipsis)
+            idx = idx[:e] + (slice(None),) * (rank - len(idx) + 1) + idx[e + 1:]
+        idx = idx + (slice(None),) * (rank - len(idx))
+        if len(idx) != rank or not all(isinstance(i, slice) for i in idx):
+            raise _Unsupported("indexing other than slicing the spatial axes")
+        if any(i != slice(None) for i in idx[:2]):
+            raise _Unsupported("slicing the batch or channel axis")
+        amounts = []
+        for i, n in zip(idx[2:], shape_in[2:]):
+            if i.step not in (None, 1):
+                raise _Unsupported(f"slice step {i.step}")
+            a, b, _ = i.indices(n)
+            if b <= a:
+                raise _Unsupported("an empty slice")
+            amounts.append((a, n - b))
+        if all(a == amounts[0] for a in amounts) and amounts[0][0] == amounts[0][1] and self.nd == 2:
+            return _Converted("layers", [Crop(amounts[0][0], name=name)])
+        return _Converted("layers", [Crop(tuple(amounts), name=name)])
 
     def _pool(self, fn, args, kwargs, name):
         nd = self.nd

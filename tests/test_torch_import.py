@@ -417,6 +417,32 @@ def test_unet_like():
     assert r.layer("head").out_channels == 2
 
 
+class CroppingUNet(nn.Module):
+    """Ronneberger et al.'s original U-Net shape: unpadded convolutions, the skip connection
+    centre-cropped (by slicing) to the upsampled size."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.mid = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU())
+        self.up = nn.ConvTranspose2d(4, 2, 2, stride=2)
+        self.dec = nn.Sequential(nn.Conv2d(4, 2, 3), nn.ReLU(), nn.Conv2d(2, 1, 1))
+
+    def forward(self, x):
+        e = self.enc(x)
+        u = self.up(self.mid(self.pool(e)))
+        top, left = (e.shape[2] - u.shape[2]) // 2, (e.shape[3] - u.shape[3]) // 2
+        return self.dec(torch.cat([e[:, :, top:top + u.shape[2], left:left + u.shape[3]], u], dim=1))
+
+
+def test_unet_with_cropping():
+    net, r = both(CroppingUNet(), (1, 1, 28, 30), limit=16)
+    crop = r.layer("getitem")
+    assert crop.type == "Crop" and crop.axes("out_size") == (16, 18)
+    assert r.out_size == (14, 16)
+
+
 def test_functional_forms():
     class Functional(nn.Module):
         def __init__(self):
