@@ -128,7 +128,8 @@ class Residual(L.Layer):
 class Concat(L.Layer):
     """Channel concatenation of parallel branches (merge type ``"Concat"``), Inception-style.
 
-    Branches must produce the same spatial size and jump; channels add.
+    Branches must produce the same spatial size and jump; channels add. (With a symbolic input
+    size, sizes that cannot be shown equal are assumed equal: the first branch's is reported.)
 
     >>> from rfsym import analyze, Conv, MaxPool
     >>> r = analyze(Concat(Conv(1, out_channels=8), Conv(5, padding=2, out_channels=4),

@@ -581,6 +581,15 @@ def test_unet_end_to_end():
     assert r.period == 16 and r.jump == 1  # four stride-2 up-convolutions: 16 output phases
     assert r.aligned is False  # the deep path is centred half a pixel off the skip (even kernels)
     _ok(net, 572, in_channels=1)
+    # a symbolic input size: the crop paths' size (the deep paths agree where designed, e.g. 572)
+    sym = analyze(net, input_size=x, in_channels=1)
+    assert sym.out_size == x - 184 and sym.out_size.subs(x, 572) == 388
+    # parameters by hand: ten double 3x3 convolutions, four 2x2 up-convolutions, the 1x1 head
+    def double(a, c):
+        return 9 * a * c + c + 9 * c * c + c
+    by_hand = (sum(double(a, c) for a, c in ((1, 64), (64, 128), (128, 256), (256, 512), (512, 1024)))
+               + sum(double(2 * c, c) + 4 * 2 * c * c + c for c in (512, 256, 128, 64)) + 64 * 2 + 2)
+    assert sym.params == r.params == by_hand == 31030658
 
 
 def test_crop():
