@@ -22,7 +22,7 @@ errors read ``layer 3 (Conv): stride must be a positive integer, got 0``.
 >>> from rfsym import Conv, symbols
 >>> C = symbols("C")
 >>> Conv(kernel_size=7, in_channels=C, out_channels=C, bias=False)
-Conv(kernel_size=7, in_channels=C, out_channels=C, bias=False)
+Conv(kernel_size=7, bias=False, in_channels=C, out_channels=C)
 """
 
 from __future__ import annotations
