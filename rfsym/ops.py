@@ -5,7 +5,7 @@ and the vectorised numeric evaluation cannot drift apart. :class:`SymOps` keeps 
 decide symbolic (``floor``, ``Max``, ``Piecewise``); :class:`NumOps` computes the same values
 elementwise on ``int64`` arrays.
 
->>> SymOps.floordiv(7, 2), NumOps.floordiv(7, 2)
+>>> SymOps.floordiv(7, 2), int(NumOps.floordiv(7, 2))
 (3, 3)
 """
 
@@ -28,13 +28,37 @@ class SymOps:
     def num(x):
         return sp.sympify(x)
 
-    @staticmethod
-    def floordiv(a, b):
-        return sp.floor(sp.sympify(a) / b)
+    @classmethod
+    def floordiv(cls, a, b):
+        """``floor(a/b)``, with nested floors of deep stacks merged into one.
 
-    @staticmethod
-    def ceildiv(a, b):
-        return sp.ceiling(sp.sympify(a) / b)
+        For integers ``X``, ``c`` and positive integers ``D``, ``b``,
+        ``floor((floor(X/D) + c)/b) = floor((X + c·D)/(D·b))`` (and ``ceiling(X/D) =
+        floor((X + D - 1)/D)``), so the output size of L layers on a symbolic input is one floor
+        of a sum instead of L nested floors (which sympy evaluates in quadratic time, and prints
+        and lambdifies only up to a few hundred levels).
+
+        >>> n = sp.Symbol("n", integer=True, positive=True)
+        >>> SymOps.floordiv(SymOps.floordiv(n - 1, 2) + 1, 2)
+        floor(n/4 + 1/4)
+        """
+        a, b = sp.sympify(a), sp.sympify(b)
+        if b == 1 and a.is_integer:
+            return a
+        merged = _merge_floor(a, b)
+        if merged is not None:
+            return merged
+        return _register(sp.floor(a / b), a, b)
+
+    @classmethod
+    def ceildiv(cls, a, b):
+        a, b = sp.sympify(a), sp.sympify(b)
+        if b == 1 and a.is_integer:
+            return a
+        merged = _merge_floor(a + b - 1, b) if b.is_integer and b.is_positive else None
+        if merged is not None:
+            return merged
+        return _register(sp.ceiling(a / b), a + b - 1, b)
 
     @staticmethod
     def max(*xs):
@@ -100,6 +124,60 @@ class SymOps:
         """Python int of a numeric value, or None when symbolic."""
         x = sp.sympify(x)
         return int(x) if x.is_Integer else None
+
+
+# floor(X/D) or ceiling(...) created by SymOps -> (X', D) with the value floor(X'/D), X' an integer
+# expression and D a positive integer expression (bounded: cleared when it grows large)
+_FLOOR_PARTS: dict = {}
+_SMALL = 40  # expressions up to this many nodes are left to sympy's own floor evaluation
+
+
+def _register(expr, numer, denom):
+    if isinstance(expr, (sp.floor, sp.ceiling)) and numer.is_integer and denom.is_integer and denom.is_positive:
+        if len(_FLOOR_PARTS) > 100_000:
+            _FLOOR_PARTS.clear()
+        _FLOOR_PARTS[expr] = (numer, denom)
+    return expr
+
+
+def _nodes_at_most(expr, limit):
+    stack, count = [expr], 0
+    while stack:
+        count += 1
+        if count > limit:
+            return False
+        stack.extend(stack.pop().args)
+    return True
+
+
+def _merge_floor(a, b):
+    """``floor(a/b)`` as one floor when ``a = floor(X/D) + c`` came from SymOps, else None."""
+    if not (b.is_integer and b.is_positive):
+        return None
+    terms = a.args if isinstance(a, sp.Add) else (a,)
+    inner = [t for t in terms if t in _FLOOR_PARTS]
+    if len(inner) != 1:
+        return None
+    rest = a - inner[0]
+    if rest.has(sp.floor, sp.ceiling) or not rest.is_integer:
+        return None
+    numer, denom = _FLOOR_PARTS[inner[0]]
+    if _nodes_at_most(numer, _SMALL):
+        numer, denom = numer + rest * denom, denom * b
+        out = sp.floor(numer / denom)
+    else:
+        # a long sum of products (L terms for L layers): build it flat without sympy's sorting
+        # and merging of every term and factor (which compares big products, O(L^2 log L) per
+        # layer), and skip sympy's floor evaluation, which queries assumptions over the whole
+        # argument; the expression stays a flat sum of products of the strides
+        factors = denom.args if isinstance(denom, sp.Mul) else (denom,)
+        term = sp.Mul(rest, *factors, evaluate=False)
+        numer = sp.Add(*(numer.args if isinstance(numer, sp.Add) else (numer,)), term, evaluate=False)
+        denom = sp.Mul(*factors, b, evaluate=False)
+        out = sp.floor(sp.Mul(numer, sp.Pow(denom, -1, evaluate=False), evaluate=False), evaluate=False)
+    if isinstance(out, sp.floor):
+        _FLOOR_PARTS[out] = (numer, denom)
+    return out
 
 
 class NumOps:

@@ -200,3 +200,29 @@ def test_ten_thousand_layers_shared_symbols_in_a_repeating_block():
     for c, kv in enumerate((1, 2, 3)):
         expected = recurrence(concrete(kv, 1))[-1]
         assert (int(rf[c]), int(start[c])) == (expected[0], expected[2])
+
+
+# --------------------------------------------------------------------------- symbolic input size at depth
+def test_symbolic_input_size_at_depth():
+    """Output sizes on a symbolic input nest one floor per layer; the engine merges them
+    (floor((floor(X/D) + c)/s) = floor((X + cD)/(Ds)) for integers), so 200 layers give one floor
+    of a sum rather than 200 nested floors, and the value is exact."""
+    depth = 200
+    ks, ss, n = symbols(f"k1:{depth + 1}"), symbols(f"s1:{depth + 1}"), symbols("n")
+    r = analyze(Sequential(*[Conv(k, stride=s, padding=1) for k, s in zip(ks, ss)]), input_size=n)
+    out = r.out_size
+    assert sum(1 for e in sp.preorder_traversal(out) if isinstance(e, sp.floor)) == 1
+    assert sp.latex(out)
+    rng = random.Random(4)
+    kv = [rng.randint(1, 5) for _ in range(depth)]
+    sv = [1] * depth
+    for i in rng.sample(range(depth), 12):
+        sv[i] = rng.choice([2, 3])
+    size, sizes = 10**7, []
+    for kk, st in zip(kv, sv):
+        size = (size + 2 - kk) // st + 1
+        sizes.append(size)
+    at = {**dict(zip(ks, map(sp.Integer, kv))), **dict(zip(ss, map(sp.Integer, sv))), n: sp.Integer(10**7)}
+    assert out.xreplace(at) == sizes[-1]
+    values = {**{k.name: v for k, v in zip(ks, kv)}, **{s.name: v for s, v in zip(ss, sv)}, "n": 10**7}
+    assert int(r.evaluate(values).out_size) == sizes[-1]

@@ -422,3 +422,17 @@ def test_evaluate_accepts_integral_floats_and_names():
     a = r.evaluate({"k": [3.0, 5.0], "s": 2, "n": np.array([11, 12], dtype=np.int32)})
     assert a.out_size.tolist() == [5, 4]
     assert a.out_size.dtype == np.int64
+
+
+@pytest.mark.parametrize("net", [
+    Sequential(Conv(3, stride=2), Conv(3, stride=2), MaxPool(2)),
+    Sequential(Conv(5, stride=3, padding=2), MaxPool(3, stride=2, padding=1), Conv(1, stride=2)),
+    Sequential(Conv(3, stride=2, padding="tf_same"), Conv(3, stride=2, padding="tf_same"), Conv(2, stride=3)),
+    Sequential(Conv(7, stride=2, padding=3), MaxPool(3, stride=2, padding=1), *[Conv(3, stride=2, padding=1)] * 4),
+], ids=["two-strided", "pool-in-between", "tf_same", "resnet-like"])
+def test_symbolic_output_size_of_a_chain_matches_numbers(net):
+    """The symbolic out_size of a chain (nested floors merged into one) equals the size derived
+    with each number, for every input size large enough."""
+    r = analyze(net, input_size=n)
+    for size in range(40, 140):
+        assert r.out_size.subs(n, size) == analyze(net, input_size=size).out_size, size
