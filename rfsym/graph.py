@@ -67,7 +67,7 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
-from .engine import LeafOut, State, analyze, register_block, register_layer
+from .engine import LeafOut, State, _channels, _check_size, _prod, analyze, register_block, register_layer
 from .errors import GraphError, LayerError
 from .maps import IDENTITY, AxisMap, _reduce, merge
 from .ops import NumOps, SymOps
@@ -277,25 +277,12 @@ class ConvTranspose(L._Windowed, L.Layer):
         if isinstance(self.padding, str):
             raise LayerError(f"ConvTranspose takes integer padding (PyTorch), got {self.padding!r}",
                              param="padding")
-        self._set("kernel_size", L._axis_tuple(self.kernel_size, "kernel_size"))
-        self._set("stride", L._axis_tuple(self.stride, "stride"))
-        self._set("dilation", L._axis_tuple(self.dilation, "dilation"))
-        self._set("padding", L._padding(self.padding))
+        L.Conv._normalise(self)  # the same arguments, validated the same way
         if isinstance(self.output_padding, (tuple, list)):
             self._set("output_padding", tuple(as_expr(v, "output_padding", minimum=0)
                                               for v in self.output_padding))
         else:
             self._set("output_padding", as_expr(self.output_padding, "output_padding", minimum=0))
-        self._set("groups", as_expr(self.groups, "groups"))
-        if not isinstance(self.bias, bool):
-            raise LayerError(f"bias must be True or False, got {self.bias!r}", param="bias")
-        self._set("in_channels", as_expr(self.in_channels, "in_channels", allow_none=True))
-        self._set("out_channels", as_expr(self.out_channels, "out_channels", allow_none=True))
-        for attr in ("in_channels", "out_channels"):
-            c = getattr(self, attr)
-            if c is not None and (c / self.groups).is_integer is False:
-                raise LayerError(f"{attr} must be divisible by groups={self.groups}, got {c}", param=attr)
-        self._check_tuple_lengths()
         ops_ = self.output_padding if isinstance(self.output_padding, tuple) else (self.output_padding,)
         ss = self.stride if isinstance(self.stride, tuple) else (self.stride,)
         ds = self.dilation if isinstance(self.dilation, tuple) else (self.dilation,)
@@ -690,13 +677,11 @@ def _conv_transpose(layer, state, ctx):
         n = state.sizes[axis] if state.sizes else None
         if n is not None:
             out = (n - 1) * s - pl - pr + d * (k - 1) + 1 + op
-            _check_out(out, ctx, axis, n)
+            _check_size(out, ctx, axis, n)
             sizes.append(out)
     groups = ctx.val(layer.groups, "groups", 1)
-    cin = _channels(ctx, layer.in_channels, state.channels)
+    cin = _channels(ctx, layer.in_channels, state.channels, "in_channels")
     cout = ctx.val(layer.out_channels, "out_channels", 1)
-    if cout is None:
-        cout = cin
     params = macs = None
     if cin is not None and cout is not None:
         weights = cin * cout * kprod
@@ -705,23 +690,6 @@ def _conv_transpose(layer, state, ctx):
         if state.sizes is not None:
             macs = _prod(state.sizes) * per
     return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, cout), params, macs)
-
-
-def _prod(xs):
-    out = 1
-    for x in xs:
-        out = out * x
-    return out
-
-
-def _check_out(out, ctx, axis, n):
-    from .engine import _check_size
-    _check_size(out, ctx, axis, n)
-
-
-def _channels(ctx, given, incoming):
-    from .engine import _channels as engine_channels
-    return engine_channels(ctx, given, incoming, "in_channels")
 
 
 def _upsample_axis(ctx, f, mode, align_corners, n):
@@ -772,7 +740,7 @@ def _crop(layer, state, ctx):
         n = state.sizes[axis] if state.sizes else None
         if n is not None:
             out = n - left - right
-            _check_out(out, ctx, axis, n)
+            _check_size(out, ctx, axis, n)
             sizes.append(out)
     return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
 
