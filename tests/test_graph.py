@@ -356,6 +356,37 @@ def test_symbolic_n_equals_unrolling(block, c):
         assert got == [exact.rf, exact.jump, exact.start, exact.out_size, exact.params, exact.macs]
 
 
+@st.composite
+def indexed_blocks(draw):
+    """A 1-D block whose parameters change with the repetition index i: dilation a·2^i or a + b·i,
+    kernel k or k + i, channels C·2^i -> C·2^(i+1) or constant."""
+    layers = []
+    for _ in range(draw(st.integers(1, 2))):
+        a, b = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+        dil = draw(st.sampled_from([a * 2**i, a + b * i, a]))
+        kern = draw(st.sampled_from([draw(st.integers(1, 4)), 2 + i]))
+        chans = draw(st.sampled_from(["double", "same"]))
+        cin, cout = (C * 2**i, C * 2 ** (i + 1)) if chans == "double" else (C, C)
+        layers.append(Conv(kern, stride=draw(st.integers(1, 2)), dilation=dil, padding=draw(st.integers(0, 2)),
+                           in_channels=cin, out_channels=cout, bias=draw(st.booleans())))
+        if chans == "double":
+            break  # one channel-doubling layer per block keeps the chain consistent
+    return Sequential(*layers)
+
+
+@settings(max_examples=40)
+@given(indexed_blocks())
+def test_indexed_repeat_equals_unrolling(block):
+    """Geometric and arithmetic index dependence: the summation closed forms of rf, jump, start
+    and params equal the unrolled chain (repetition t gets i = t) for n = 1..6."""
+    r = analyze(Repeat(block, n, index=i), ndim=1)
+    for m in range(1, 7):
+        u = analyze(Repeat(block, m, index=i), ndim=1)
+        assert len(u.layers) == m * len(block.layers)
+        for q in ("rf", "jump", "start", "params"):
+            assert _same(getattr(r, q).subs(n, m), getattr(u, q)), q
+
+
 def test_macs_divisibility_assumption():
     """Halving blocks: macs are exact when the sizes divide as the module docstring states."""
     # 3x3 stride-2 'same' conv rounds up: exact for x divisible by 2^n
