@@ -218,7 +218,7 @@ def _flatten(layer, src, nodes):
     return nodes[-1][0]
 
 
-@settings(max_examples=min(settings().max_examples, 300))
+@settings(max_examples=min(settings().max_examples, 200))
 @given(branchy(), st.integers(4, 24))
 def test_graph_form_equals_the_nested_form(net, size):
     """A DAG given node by node analyses exactly like the nested Residual/Concat it describes,
