@@ -8,7 +8,7 @@ import re
 
 import pytest
 import sympy as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rfsym
@@ -249,6 +249,10 @@ _values = st.recursive(
     max_leaves=20)
 
 
+_HALF = settings(max_examples=max(1, settings.default.max_examples // 2))  # the slower parsers: half the profile
+
+
+@_HALF
 @given(_values)
 def test_fuzz_yaml_structures_raise_only_rfsym_errors(value):
     """Random YAML documents built from the format's own keys: a Spec or an rfsym error."""
@@ -301,6 +305,7 @@ _spec_text = st.recursive(
     max_leaves=6)
 
 
+@_HALF
 @given(_spec_text)
 def test_fuzz_structured_specs_raise_only_rfsym_errors(text):
     """Well-formed specs with random (often invalid) values: a layer or a located rfsym error."""
