@@ -23,7 +23,8 @@ Conventions (full text in ``docs/conventions.md``):
   ``U·(J^n - 1)/(J - 1)`` and rf ``1 + (R - 1)(J^n - 1)/(J - 1)``, the ``J = 1`` case kept as a
   ``Piecewise`` branch. Layer parameters may contain an *index symbol* (``index=i``, the
   repetition number ``0..n-1``); the closed forms are then sums/products over ``i`` (sympy
-  summation), e.g. WaveNet's dilations ``2**i``.
+  summation), e.g. WaveNet's dilations ``2**i``; where sympy finds no closed form the ``Sum``
+  stays unevaluated (``.doit()`` it after substituting ``n``).
 
   ``result.layers`` lists, for an integer ``n``, every layer of every repetition (unrolled, the
   index replaced by ``0..n-1``, names ``<repeat>.<k>.<j>``); for a symbolic ``n`` one node of type
@@ -751,8 +752,8 @@ def _size_symbols(ndim):
 
 
 _CHANNELS = sp.Symbol("_rfsym_c", integer=True, positive=True)
-_T = sp.Symbol("_rfsym_t", integer=True, nonnegative=True)
-_Q = sp.Symbol("_rfsym_q", integer=True, nonnegative=True)
+_T = sp.Dummy("t", integer=True, nonnegative=True)  # the repetition number in sums and products
+_Q = sp.Dummy("q", integer=True, nonnegative=True)
 
 
 def _floor_form(e, x):
@@ -814,7 +815,8 @@ def _prod_upto(f, i, t):
     """``Π_{q < t} f(q)`` (``f`` an expression in ``i``)."""
     if not f.has(i):
         return f ** t
-    return sp.product(f.subs(i, _Q), (_Q, 0, t - 1))
+    q = sp.Dummy("q", integer=True, nonnegative=True)
+    return sp.product(f.subs(i, q), (q, 0, t - 1))
 
 
 def _sum_upto(term, t, lo, hi):

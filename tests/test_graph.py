@@ -456,6 +456,12 @@ def test_index_symbol_and_channel_doubling():
     assert analyze(rep).rf == n**2 + n + 1
     assert rep.free_symbols == {n}
     assert analyze(rep.subs({n: 4})).rf == 21
+    # strides 1, 2, 3, ...: jump n!, no closed-form sum for the field (kept as a Sum)
+    r = analyze(Repeat(Conv(3, stride=i + 1), n, index=i), input_size=x, ndim=1)
+    assert r.jump == sp.factorial(n) and r.rf.has(sp.Sum)
+    for m in range(1, 5):
+        u = analyze(Repeat(Conv(3, stride=i + 1), m, index=i), input_size=200, ndim=1)
+        assert (r.rf.subs(n, m).doit(), r.out_size.subs({n: m, x: 200}).doit()) == (u.rf, u.out_size)
     with pytest.raises(LayerError, match="n must not contain the index symbol i"):
         Repeat(Conv(3), i + 1, index=i)
 
