@@ -85,6 +85,26 @@ def _eval_net():
     )
 
 
+@section("depth-size", "Depth with a symbolic input size n: output size closed form vs L", order=15)
+def depth_size(ctx):
+    depths = (10, 100) if ctx.quick else (10, 100, 1000)
+    table = Table(["L", "derive incl. out_size (s)", "out_size tree nodes", "nested floors", "LaTeX (s)",
+                   "LaTeX chars", "runs"])
+    for depth_ in depths:
+        ks, ss, n = rfsym.symbols(f"k1:{depth_ + 1}"), rfsym.symbols(f"s1:{depth_ + 1}"), rfsym.symbols("n")
+        net = Sequential(*[Conv(k, stride=s, padding=1) for k, s in zip(ks, ss)])
+        runs = 1 if depth_ >= 1000 else ctx.repeat
+        t_derive, out = median_time(lambda net=net, n=n: analyze(net, input_size=n).out_size, runs)
+        t_latex, text = median_time(lambda out=out: sp.latex(out), runs)
+        floors = sum(1 for e in sp.preorder_traversal(out) if isinstance(e, sp.floor))
+        table.add(depth_, t_derive, _nodes(out), floors, t_latex, len(text), runs)
+    table.note = ("Layer i is `Conv(k_i, stride=s_i, padding=1)` on a symbolic input size n. The L nested floors "
+                  "are merged into one (floor((floor(X/D) + c)/s) = floor((X + cD)/(Ds))), so nothing recurses "
+                  "L levels deep, but the numerator is a flat sum of L products of up to L strides: the size "
+                  "grows quadratically (a balanced composition of sizes, like the one used for rf, would not).")
+    return table
+
+
 @section("evaluate", "Numeric evaluation: Result.evaluate on 10^6 configurations vs a Result.subs loop", order=20)
 def evaluate(ctx):
     size = 10**5 if ctx.quick else 10**6
