@@ -899,7 +899,12 @@ class Result(_Quantities):
     def evaluate(self, values) -> "Result":
         """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
-        a Python int) equal to what :meth:`subs` gives, configuration by configuration."""
+        a Python int) equal to what :meth:`subs` gives, configuration by configuration.
+
+        ``center`` (and ``jump`` when the output grid is finer than the input) may be a
+        half-integer or a fraction: those come as float64, exact for half-integers. Values must
+        stay below 2**63: int64 arithmetic wraps around silently (a stack of 63 stride-2 layers
+        already overflows the jump); use :meth:`subs` for exact big integers."""
         m = self._mapping(values)
         named = {s.name: _int_values(s.name, v) for s, v in m.items()}
         try:
