@@ -283,3 +283,19 @@ def test_progress_only_on_a_terminal():
         p.close()
     assert "[1/2] a" in tty.getvalue() and "[2/2] b" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize("argv, module", [
+    (["compare", "conv7(in=C, c=C, bias=false)", "conv3(in=C, c=C, bias=false) x 3"], "rfsym.compare"),
+    (["plot", "growth", "conv3 x 3", "conv3/2 x 3", "-o", "PLOT.png"], "rfsym.plot"),
+])
+def test_compare_and_plot_work_or_say_they_are_missing(argv, module, capsys, tmp_path):
+    """Before issue 5's modules land these say so cleanly; after, they run."""
+    import importlib.util
+
+    argv = [a.replace("PLOT.png", str(tmp_path / "plot.png")) for a in argv]
+    rc, out, err = run(capsys, *argv)
+    if importlib.util.find_spec(module) is None:
+        assert rc == 2 and err.startswith("rfsym: error: ") and "is not available" in err
+    else:
+        assert rc == 0, err
