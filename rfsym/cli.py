@@ -288,6 +288,13 @@ def _cmd_derive(args) -> int:
         return 0
     syms = sorted(result.free_symbols, key=lambda s: s.name)
     if args.format == "latex":
+        try:
+            to_latex = _optional("latex", "to_latex", "LaTeX formulas")
+        except RfsymError:
+            to_latex = None
+        if to_latex is not None:  # the structured (sum/product) form, then the closed form
+            print(to_latex(result, tuple(values), env=None).join([r"\begin{align*}" "\n", "\n" r"\end{align*}"]))
+            return 0
         print(r"\begin{align*}")
         rows = []
         for attr, label in _DERIVED:
