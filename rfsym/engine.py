@@ -733,7 +733,9 @@ class LayerResult(_Quantities):
         """The grid this layer (or merge) reads, with the same quantities as a result: its
         ``rf``, ``jump``, ``start`` with respect to the network input and its ``out_size`` (the
         layer's input size)."""
-        return _InputView(self._node, self._ops)
+        if "_input" not in self.__dict__:
+            self._input = _InputView(self._node, self._ops)
+        return self._input
 
     @property
     def in_size(self):
