@@ -41,7 +41,7 @@ from pathlib import Path
 import sympy as sp
 
 from . import layers as L
-from .steps import _is_one, _small
+from .steps import WINDOW_TYPES, _is_one, _small
 
 __all__ = ["latex", "to_latex", "repr_latex", "structured", "table", "report", "cell"]
 
@@ -168,7 +168,7 @@ def is_chain(result) -> bool:
     classes alone, so it costs nothing on deep networks."""
     if not hasattr(result, "network"):
         return False
-    return all(isinstance(layer, (L._Windowed,) + _IDENTITY_TYPES) for layer in _flat_layers(result.network))
+    return all(isinstance(layer, WINDOW_TYPES + _IDENTITY_TYPES) for layer in _flat_layers(result.network))
 
 
 @dataclass
@@ -287,7 +287,7 @@ def structured(result, axis=0) -> Structured | None:
         return None
     terms, strides = [], []
     for layer in _flat_layers(result.network):
-        if isinstance(layer, L._Windowed):
+        if isinstance(layer, WINDOW_TYPES):
             w = layer.windows(result.ndim)[axis]
             pad = None if w.pad == "tf_same" else w.pad[0]
             terms.append(WindowTerm(w.kernel, w.stride, w.dilation, pad, strides, len(strides)))

@@ -39,6 +39,10 @@ from . import layers as L
 
 __all__ = ["derivation", "Derivation", "Step", "layer_steps"]
 
+#: sliding-window layers whose receptive field follows the recurrence (transposed convolutions,
+#: although windowed, do not: their output grid is finer than their input)
+WINDOW_TYPES = (L.Conv, L.MaxPool, L.AvgPool)
+
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -184,7 +188,7 @@ def layer_kind(lr) -> str:
         return "merge"
     if any(p != 1 for p in lr.axes("period")):
         return "other"
-    if isinstance(lr.layer, L._Windowed):
+    if isinstance(lr.layer, WINDOW_TYPES):
         return "window"
     if all(_is_identity(lr, a) for a in range(len(lr.axes("rf")))):
         return "identity"
