@@ -1,0 +1,293 @@
+r"""Figures: receptive-field growth, the parameter/receptive-field trade-off, dependency masks,
+receptive-field boxes. matplotlib (the ``plot`` extra) is imported only when a function runs,
+and figures are drawn on the Agg canvas (no display, no global pyplot state). Every function
+returns the :class:`matplotlib.figure.Figure` and, given ``path``, saves it as PNG, SVG or PDF
+(by the file name's suffix). Every value drawn comes from the engine's results (evaluated over
+numpy arrays) or from :func:`rfsym.enumeration.dependency_mask`.
+
+>>> from rfsym import Conv, Repeat, symbols
+>>> n = symbols("n")
+>>> fig = growth({"3×3, stride 1": Repeat(Conv(3, padding=1), n)}, depths=range(1, 5))
+>>> [round(v) for v in fig.axes[0].lines[0].get_ydata()]
+[3, 5, 7, 9]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+
+from .engine import Result, analyze
+from .errors import RfsymError
+from .layers import Layer, Sequential
+
+__all__ = ["growth", "tradeoff", "mask", "boxes", "plot", "save"]
+
+_LABELS = {
+    "rf": r"receptive field $R$ (input pixels)",
+    "jump": r"jump $J$ (input pixels per output step)",
+    "start": r"start $u$ (input pixel)",
+    "params": r"parameters (count)",
+    "macs": r"multiply–accumulates (MACs)",
+    "flops": r"FLOPs ($2\times$MACs)",
+    "out_size": r"output size (pixels)",
+}
+_FORMATS = (".png", ".svg", ".pdf")
+_STYLES = ("o-", "s-", "^-", "D-", "v-", "P-", "X-", "*-")
+
+
+def _figure(figsize=(5.2, 3.6)):
+    try:
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError:
+        raise RfsymError("plotting needs matplotlib: pip install 'rfsym[plot]'") from None
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def save(fig, path):
+    """Save ``fig`` to ``path`` (``.png`` at 200 dpi, ``.svg``, ``.pdf``)."""
+    path = Path(path)
+    if path.suffix.lower() not in _FORMATS:
+        raise RfsymError(f"figure files are PNG, SVG or PDF; got {path.name!r}")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=200)
+    return path
+
+
+def _finish(fig, path):
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def _named(items):
+    if isinstance(items, dict):
+        return list(items.items())
+    out = []
+    for i, it in enumerate(items):
+        name = getattr(it, "name", None) or f"net{i + 1}"
+        out.append((str(name), getattr(it, "network", it)))
+    return out
+
+
+def _depth_curve(item, depths, symbol, quantity, values):
+    """Values of ``quantity`` at each depth: ``item`` is a network with a free depth symbol, a
+    block without symbols (repeated ``L`` times), a function ``L -> network``, or a result."""
+    depths = np.asarray(list(depths), dtype=np.int64)
+    if callable(item) and not isinstance(item, (Layer, Result)):
+        return np.array([_scalar(getattr(analyze(item(int(L_))), quantity)) for L_ in depths], dtype=float)
+    if isinstance(item, Layer) and not (item.free_symbols - set(_keys(values))):
+        from .graph import Repeat
+        item = Repeat(item, sp.Symbol("L", integer=True, positive=True))
+    result = item if isinstance(item, Result) else analyze(item)
+    free = {s.name: s for s in result.free_symbols}
+    fixed = {k if isinstance(k, str) else k.name: v for k, v in (values or {}).items()}
+    rest = [s for name, s in free.items() if name not in fixed]
+    if symbol is None:
+        if len(rest) != 1:
+            raise RfsymError(f"say which symbol is the depth (free symbols: {sorted(free) or 'none'})")
+        symbol = rest[0]
+    name = symbol if isinstance(symbol, str) else symbol.name
+    vals = {**fixed, name: depths}
+    for k in free:
+        vals.setdefault(k, np.ones_like(depths))
+    ev = result.evaluate(vals)
+    v = ev.axes(quantity) if quantity not in ("params", "macs", "flops") else (getattr(ev, quantity),)
+    arr = np.max(np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in v]), axis=0)
+    return np.broadcast_to(arr, depths.shape).astype(float)
+
+
+def _keys(values):
+    return [] if not values else [sp.Symbol(k) if isinstance(k, str) else k for k in values]
+
+
+def _scalar(v):
+    if isinstance(v, tuple):
+        return max(float(x) for x in v)
+    return float(v)
+
+
+def growth(families, depths=range(1, 11), *, symbol=None, quantity="rf", log=False, values=None,
+           path=None, title=None):
+    r"""Receptive field (or ``quantity``) against depth for several architectures on one axis.
+
+    ``families``: a dict ``name -> item`` or a list of items (named by their ``name``); an item
+    is a network with a free depth symbol (``Repeat(block, n)``), a block without symbols (it is
+    repeated ``L`` times), a function ``L -> network``, or a result. ``values`` fixes other
+    symbols. ``log``: logarithmic y axis (base 2), where stride and dilation grow as lines.
+    """
+    fig, ax = _figure()
+    depths = list(depths)
+    for j, (name, item) in enumerate(_named(families)):
+        ys = _depth_curve(item, depths, symbol, quantity, values)
+        ax.plot(depths, ys, _STYLES[j % len(_STYLES)], label=name, markersize=4, linewidth=1.4)
+    ax.set_xlabel(r"depth $L$ (number of blocks)")
+    _integer_ticks(ax, y=False)
+    ax.set_ylabel(_LABELS.get(quantity, quantity))
+    if log:
+        ax.set_yscale("log", base=2)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(frameon=False)
+    ax.set_title(title or ("Growth of the receptive field with depth" if quantity == "rf" else None))
+    return _finish(fig, path)
+
+
+def tradeoff(items, *, x="rf", y="params", values=None, depths=None, symbol=None, log=False, path=None,
+             title=None):
+    r"""``y`` (parameters or MACs) against ``x`` (receptive field): the trade-off behind the notes'
+    7×7 vs 3×3 table. ``items`` as in :func:`growth`; with ``depths`` each item is a family drawn
+    as a curve over its depth symbol, otherwise one point each. ``values`` fixes symbols such
+    as the channel count ``C`` (shown in the axis label).
+    """
+    fig, ax = _figure()
+    for j, (name, item) in enumerate(_named(items)):
+        if depths is not None:
+            xs = _depth_curve(item, depths, symbol, x, values)
+            ys = _depth_curve(item, depths, symbol, y, values)
+            ax.plot(xs, ys, _STYLES[j % len(_STYLES)], label=name, markersize=4)
+        else:
+            r = item if isinstance(item, Result) else analyze(item)
+            if values:
+                r = r.subs({k: v for k, v in values.items()
+                            if (k if isinstance(k, str) else k.name) in {s.name for s in r.free_symbols}})
+            xv, yv = _scalar(getattr(r, x)), _scalar(getattr(r, y))
+            ax.plot([xv], [yv], _STYLES[j % len(_STYLES)][0], markersize=8, label=name)
+    suffix = ""
+    if values:
+        suffix = " for " + ", ".join(f"${sp.latex(k if not isinstance(k, str) else sp.Symbol(k))} = {v}$"
+                                     for k, v in values.items())
+    ax.set_xlabel(_LABELS.get(x, x))
+    ax.set_ylabel(_LABELS.get(y, y) + suffix)
+    _integer_ticks(ax, y=False)
+    if log:
+        ax.set_yscale("log")
+    else:
+        from matplotlib.ticker import StrMethodFormatter
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False)
+    ax.set_title(title)
+    return _finish(fig, path)
+
+
+def _integer_ticks(ax, y=True):
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if y:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _grid_2d(a):
+    return a.reshape(1, -1) if a.ndim == 1 else a
+
+
+def mask(net, input_size, output, *, counts=False, layer=None, through_padding=False, annotate=None,
+         path=None, title=None):
+    r"""Heatmap of which input pixels feed output ``output`` (the notes' 5×5 example), from
+    :func:`rfsym.enumeration.dependency_mask`; with ``counts`` the number of paths through each
+    pixel. Cells are annotated with their values when the grid is small (``annotate``).
+    """
+    from .enumeration import dependency_mask
+
+    net = getattr(net, "network", net)
+    m = dependency_mask(net, input_size, output, layer=layer, counts=counts, through_padding=through_padding)
+    grid = _grid_2d(np.asarray(m, dtype=float))
+    h, w = grid.shape
+    fig, ax = _figure((min(1.0 + 0.55 * w, 9), min(0.9 + 0.55 * h, 9)) if h > 1 else (min(1 + 0.3 * w, 10), 2.0))
+    im = ax.imshow(grid, cmap="Blues" if counts else "Greys", vmin=0, vmax=max(grid.max(), 1),
+                   origin="upper", interpolation="nearest")
+    if annotate is None:
+        annotate = h * w <= 400
+    if annotate:
+        for (i, j), v in np.ndenumerate(grid):
+            text = str(int(v)) if counts else ("1" if v else "0")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if v > 0.6 * grid.max() else "black")
+    ax.set_xticks(range(w))
+    ax.set_yticks(range(h))
+    ax.set_xticks(np.arange(-0.5, w), minor=True)
+    ax.set_yticks(np.arange(-0.5, h), minor=True)
+    ax.grid(which="minor", color="0.6", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel(r"input column $x$ (pixel)")
+    ax.set_ylabel(r"input row $y$ (pixel)" if h > 1 else "")
+    if counts:
+        fig.colorbar(im, ax=ax, shrink=0.8, label="paths through the pixel")
+    pos = tuple(output) if isinstance(output, (tuple, list)) else (output,)
+    ax.set_title(title or f"Input pixels feeding output {pos if len(pos) > 1 else pos[0]}", fontsize=10)
+    return _finish(fig, path)
+
+
+def boxes(item, outputs, *, input_size=None, layer=None, path=None, title=None):
+    r"""Receptive-field boxes of chosen ``outputs`` drawn over the input grid (dashed: the input;
+    boxes may extend into the padding). Boxes come from :meth:`Result.span` (of ``layer``, a
+    layer index, when given).
+    """
+    from matplotlib.patches import Rectangle
+
+    result = item if isinstance(item, Result) else analyze(getattr(item, "network", item), input_size)
+    if result.input_size is None:
+        raise RfsymError("boxes need the input size (pass input_size)")
+    target = result if layer is None else result.layers[layer]
+    sizes = [int(n) for n in result.input_size]
+    one_d = len(sizes) == 1
+    fig, ax = _figure((5.2, 5.6) if not one_d else (7, 2.8))
+    h, w = (1, sizes[0]) if one_d else (sizes[0], sizes[1])
+    for i in range(h):
+        for j in range(w):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.93", edgecolor="0.75", linewidth=0.4))
+    ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="black", linestyle="--", linewidth=1,
+                           label=f"input ({'×'.join(map(str, sizes))}); outside it: padding"))
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    lo_x, hi_x, lo_y, hi_y = -0.5, w - 0.5, -0.5, h - 0.5
+    for c, out in enumerate(outputs):
+        span = target.span(out)
+        (r0, r1), (c0, c1) = ((0, 0), span[0]) if one_d else span[:2]
+        r0, r1, c0, c1 = int(r0), int(r1), int(c0), int(c1)
+        colour = colours[c % len(colours)]
+        pos = tuple(out) if isinstance(out, (tuple, list)) else (out,) * len(sizes)
+        label = (f"output {pos[0]}: pixels {c0}…{c1}" if one_d else
+                 f"output {pos}: rows {r0}…{r1}, cols {c0}…{c1}")
+        ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0 + 1, r1 - r0 + 1, fill=True, alpha=0.18,
+                               facecolor=colour, edgecolor=colour, linewidth=2, label=label))
+        lo_x, hi_x = min(lo_x, c0 - 0.5), max(hi_x, c1 + 0.5)
+        lo_y, hi_y = min(lo_y, r0 - 0.5), max(hi_y, r1 + 0.5)
+    ax.set_xlim(lo_x - 0.5, hi_x + 0.5)
+    ax.set_ylim(hi_y + 0.5, lo_y - 0.5)
+    ax.set_aspect("equal")
+    _integer_ticks(ax)
+    ax.set_xlabel(r"input column $x$ (pixel)")
+    if not one_d:
+        ax.set_ylabel(r"input row $y$ (pixel)")
+    else:
+        ax.set_yticks([])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False, fontsize=8)
+    fig.suptitle(title or f"Receptive fields: $R = {sp.latex(target.rf)}$, $J = {sp.latex(target.jump)}$",
+                 fontsize=10)
+    return _finish(fig, path)
+
+
+def plot(kind, targets, output=None, *, input_size=None, log=False, **options):
+    """One entry point (the ``rfsym plot`` command): ``kind`` is ``growth``, ``tradeoff``,
+    ``mask`` or ``boxes``; ``targets`` networks (or zoo/spec targets with ``network``/``name``).
+    ``mask`` and ``boxes`` use the first target and, unless ``outputs``/``output_index`` say
+    otherwise, its central output."""
+    targets = list(targets)
+    if kind == "growth":
+        return growth(targets, log=log, path=output, **options)
+    if kind == "tradeoff":
+        return tradeoff(targets, log=log, path=output, **options)
+    if kind in ("mask", "boxes"):
+        if input_size is None:
+            raise RfsymError(f"plot {kind} needs the input size (--input N)")
+        net = getattr(targets[0], "network", targets[0])
+        r = analyze(net if isinstance(net, Layer) else Sequential(*net), input_size)
+        centre = tuple(int(n) // 2 for n in r.axes("out_size"))
+        if kind == "mask":
+            return mask(net, input_size, options.pop("output_index", centre), path=output, **options)
+        return boxes(r, options.pop("outputs", [centre]), path=output, **options)
+    raise RfsymError(f"unknown plot kind {kind!r}; choose growth, tradeoff, mask or boxes")
