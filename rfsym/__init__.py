@@ -18,6 +18,7 @@ from .layers import (
 )
 from .symbols import symbols
 from .verify import verify
+from .compare import compare, crossover, smallest  # the function rfsym.compare shadows the module
 
 __version__ = "0.1.0"
 
@@ -28,7 +29,7 @@ __all__ = [
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
-    "verify", "dependency_mask", "from_torch",
+    "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
 
