@@ -28,6 +28,15 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   window: a convolution's window must lie inside the padded input; with pooling's
   ``ceil_mode`` a window may also stick out past the padded end by less than one stride, as
   long as it starts inside the input or the left padding (PyTorch).
+* Graph layers and finer grids (:mod:`rfsym.graph`): a transposed convolution's output ``o``
+  reads input ``i`` when ``i·s - p_left + t·d = o``; nearest upsampling by ``f`` reads
+  ``floor(o/f)``; linear upsampling reads ``floor(x)`` and ``floor(x) + 1`` at
+  ``x = (o + 1/2)/f - 1/2`` (unclamped, like padding) or, with aligned corners,
+  ``x = o(n - 1)/(nf - 1)``; ``Repeat`` is unrolled. Other layers plug in with
+  :func:`register_index_map`.
+* Which outputs are enumerated: the first ``positions`` (default 64, or all) of every layer and
+  at least two periods of every phase; sets are bit rows packed into bytes, so a ResNet-50 at
+  224 enumerates in a few hundredths of a second per axis.
 
 >>> from rfsym import Conv, Sequential
 >>> e = enumerate_network(Sequential(Conv(3, padding=1), Conv(3, padding=1)), 5)
