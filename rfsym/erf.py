@@ -47,7 +47,7 @@ from . import layers as L
 from .engine import analyze
 from .errors import RfsymError
 
-__all__ = ["erf", "ERF", "discrete_erf", "register_erf_block"]
+__all__ = ["erf", "ERF", "discrete_erf", "discrete_erf_map", "register_erf_block"]
 
 
 @dataclass(frozen=True)
@@ -303,8 +303,8 @@ def discrete_erf(net, input_size=None, *, profiles=None, branch_weights=None, nd
 
     Returns a list (one per axis) of ``(positions, weights)`` numpy arrays: input coordinates
     (padding positions included) and the weight of each, summing to 1: the *marginal* of the
-    impulse response on that axis. For chains the 2-D response is the outer product of the
-    marginals; merges mix 2-D responses, so for graphs only the marginals are separable.
+    impulse response on that axis (:func:`discrete_erf_map` gives the joint N-D response; for
+    chains it is the outer product of the marginals, merges mix joint responses).
     Independent of the closed forms; used to verify them.
 
     >>> from rfsym import Conv, Sequential
@@ -312,14 +312,28 @@ def discrete_erf(net, input_size=None, *, profiles=None, branch_weights=None, nd
     >>> pos.tolist(), (w * 9).round(6).tolist()
     ([0, 1, 2, 3, 4], [1.0, 2.0, 3.0, 2.0, 1.0])
     """
+    origin, w = discrete_erf_map(net, input_size, profiles=profiles, branch_weights=branch_weights, ndim=ndim)
+    out = []
+    for axis in range(w.ndim):
+        marginal = w.sum(axis=tuple(a for a in range(w.ndim) if a != axis))
+        out.append((np.arange(origin[axis], origin[axis] + len(marginal)), marginal))
+    return out
+
+
+def discrete_erf_map(net, input_size=None, *, profiles=None, branch_weights=None, ndim=None):
+    """The joint impulse response of output 0: ``(origin, weights)`` with ``weights`` an N-D array
+    whose element ``[0, 0]`` sits at input coordinates ``origin`` (padding included).
+
+    >>> from rfsym import Conv, Residual, Sequential
+    >>> origin, w = discrete_erf_map(Residual(Sequential(Conv(3, padding=1))))
+    >>> origin, (w * 18).round(6).tolist()
+    ((-1, -1), [[1.0, 1.0, 1.0], [1.0, 10.0, 1.0], [1.0, 1.0, 1.0]])
+    """
     result = analyze(net, input_size, ndim=ndim)
     walker = _Walker(result, profiles, branch_weights)
-    out = []
-    for axis in range(result.ndim):
-        lo, w = _propagate_chain(result.network, walker, axis, 0, np.array([1.0]))
-        out.append((np.arange(lo, lo + len(w)), w))
-        walker.nodes = iter(result.layers)
-    return out
+    plan = [_plan(layer, walker) for layer in result.network.layers]
+    lo, w = (0,) * result.ndim, np.ones((1,) * result.ndim)
+    return _apply("seq", plan, walker, lo, w)
 
 
 def _leaf_kernel(layer, node, walker, axis):
@@ -336,16 +350,8 @@ def _leaf_kernel(layer, node, walker, axis):
     return U, J, np.arange(k) * d, weights
 
 
-def _propagate_chain(seq, walker, axis, lo, w):
-    """Push a weight vector over upper positions lo.. down through ``seq`` (top to bottom)."""
-    # collect the items' leaf nodes in forward order first (nodes are consumed in order)
-    plan = [_plan(layer, walker) for layer in seq.layers]
-    for kind, payload in reversed(plan):
-        lo, w = _apply(kind, payload, walker, axis, lo, w)
-    return lo, w
-
-
 def _plan(layer, walker):
+    """The network's structure with each leaf paired with its engine node (consumed in order)."""
     if isinstance(layer, L.Sequential):
         return "seq", [_plan(x, walker) for x in layer.layers]
     for cls in type(layer).__mro__:
@@ -359,37 +365,37 @@ def _plan(layer, walker):
     return "leaf", (layer, next(walker.nodes))
 
 
-def _apply(kind, payload, walker, axis, lo, w):
+def _apply(kind, payload, walker, lo, w):
+    """Push weights ``w`` (N-D, element 0 at upper coordinates ``lo``) down through one item."""
     if kind == "seq":
         for k, p in reversed(payload):
-            lo, w = _apply(k, p, walker, axis, lo, w)
+            lo, w = _apply(k, p, walker, lo, w)
         return lo, w
     if kind == "block":
         branches, weights = payload
-        results = []
-        for plan in branches:
-            blo, bw = lo, w
-            for k, p in reversed(plan):
-                blo, bw = _apply(k, p, walker, axis, blo, bw)
-            results.append((blo, bw))
+        results = [_apply("seq", plan, walker, lo, w) for plan in branches]
+        new_lo = tuple(min(r[0][a] for r in results) for a in range(w.ndim))
+        hi = tuple(max(r[0][a] + r[1].shape[a] for r in results) for a in range(w.ndim))
+        acc = np.zeros(tuple(h - low for h, low in zip(hi, new_lo)))
         total = float(sum(weights))
-        new_lo = min(r[0] for r in results)
-        hi = max(r[0] + len(r[1]) for r in results)
-        acc = np.zeros(hi - new_lo)
         for (blo, bw), wt in zip(results, weights):
-            acc[blo - new_lo: blo - new_lo + len(bw)] += bw * (float(wt) / total)
+            idx = tuple(slice(b - low, b - low + n) for b, low, n in zip(blo, new_lo, bw.shape))
+            acc[idx] += bw * (float(wt) / total)
         return new_lo, acc
     layer, node = payload
-    U, J, offsets, weights = _leaf_kernel(layer, node, walker, axis)
-    if J == 1 and len(offsets) == 1 and U == 0:
-        return lo, w
-    new_lo = U + J * lo
-    size = J * (len(w) - 1) + offsets[-1] + 1
-    acc = np.zeros(size)
-    base = np.arange(len(w)) * J
-    for off, tw in zip(offsets, weights):
-        np.add.at(acc, base + off, w * tw)
-    return new_lo, acc
+    lo = list(lo)
+    for axis in range(w.ndim):
+        U, J, offsets, taps = _leaf_kernel(layer, node, walker, axis)
+        if J == 1 and len(offsets) == 1 and U == 0:
+            continue
+        moved = np.moveaxis(w, axis, 0)
+        acc = np.zeros((J * (moved.shape[0] - 1) + offsets[-1] + 1,) + moved.shape[1:])
+        base = np.arange(moved.shape[0]) * J
+        for off, tw in zip(offsets, taps):
+            acc[base + off] += moved * tw
+        w = np.moveaxis(acc, 0, axis)
+        lo[axis] = U + J * lo[axis]
+    return tuple(lo), w
 
 
 # ----------------------------------------------------------------- graph layers

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import rfsym  # noqa: E402
-from rfsym.erf import discrete_erf, erf  # noqa: E402
+from rfsym.erf import discrete_erf, discrete_erf_map, erf  # noqa: E402
 
 
 def _uniform(module):
@@ -66,8 +66,12 @@ def test_gradient_equals_discrete_erf_and_closed_form(name):
     assert grad.sum() == pytest.approx(1.0)  # the chosen output sees no padding
     np.testing.assert_allclose(grad.sum(axis=1), m0, atol=1e-12)
     np.testing.assert_allclose(grad.sum(axis=0), m1, atol=1e-12)
-    if not branch_weights:
-        np.testing.assert_allclose(grad, np.outer(m0, m1), atol=1e-12)
+    # the joint 2-D response, graphs included
+    (o0, o1), joint = discrete_erf_map(net, input_size=n, branch_weights=branch_weights)
+    full = np.zeros_like(grad)
+    full[o0 + oi * int(jump0): o0 + oi * int(jump0) + joint.shape[0],
+         o1 + oj * int(jump1): o1 + oj * int(jump1) + joint.shape[1]] = joint
+    np.testing.assert_allclose(grad, full, atol=1e-12)
 
     e = erf(net, input_size=n, branch_weights=branch_weights)
     rows, cols = np.indices(grad.shape)
