@@ -23,7 +23,7 @@ from .engine import Result, analyze
 from .errors import RfsymError
 from .layers import Layer, Sequential
 
-__all__ = ["growth", "tradeoff", "mask", "boxes", "plot", "save"]
+__all__ = ["growth", "tradeoff", "mask", "boxes", "erf_map", "erf_ratio", "plot", "save"]
 
 _LABELS = {
     "rf": r"receptive field $R$ (input pixels)",
@@ -198,15 +198,15 @@ def mask(net, input_size, output, *, counts=False, layer=None, through_padding=F
     grid = _grid_2d(np.asarray(m, dtype=float))
     h, w = grid.shape
     fig, ax = _figure((min(1.0 + 0.55 * w, 9), min(0.9 + 0.55 * h, 9)) if h > 1 else (min(1 + 0.3 * w, 10), 2.0))
-    im = ax.imshow(grid, cmap="Blues" if counts else "Greys", vmin=0, vmax=max(grid.max(), 1),
-                   origin="upper", interpolation="nearest")
+    vmax = max(grid.max(), 1) if counts else 1.6  # binary: a mid blue, black text stays legible
+    im = ax.imshow(grid, cmap="Blues", vmin=0, vmax=vmax, origin="upper", interpolation="nearest")
     if annotate is None:
         annotate = h * w <= 400
     if annotate:
         for (i, j), v in np.ndenumerate(grid):
             text = str(int(v)) if counts else ("1" if v else "0")
             ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                    color="white" if v > 0.6 * grid.max() else "black")
+                    color="white" if v > 0.6 * vmax else "black")
     ax.set_xticks(range(w))
     ax.set_yticks(range(h))
     ax.set_xticks(np.arange(-0.5, w), minor=True)
@@ -291,3 +291,78 @@ def plot(kind, targets, output=None, *, input_size=None, log=False, **options):
             return mask(net, input_size, options.pop("output_index", centre), path=output, **options)
         return boxes(r, options.pop("outputs", [centre]), path=output, **options)
     raise RfsymError(f"unknown plot kind {kind!r}; choose growth, tradeoff, mask or boxes")
+
+
+def erf_map(net, input_size=None, *, profiles=None, branch_weights=None, path=None, title=None, log=False):
+    r"""Heatmap of the effective receptive field of output 0 (the exact impulse response,
+    :func:`rfsym.erf.discrete_erf_map`) with the theoretical receptive field outlined and the
+    Gaussian approximation's :math:`2\sigma` ellipse; axes in input pixels (padding included).
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Ellipse, Rectangle
+
+    from .erf import discrete_erf_map, erf
+
+    net = getattr(net, "network", net)
+    e = erf(net, input_size, profiles=profiles, branch_weights=branch_weights)
+    origin, w = discrete_erf_map(net, input_size, profiles=profiles, branch_weights=branch_weights)
+    if w.ndim == 1:
+        w, origin = w.reshape(1, -1), (0,) + tuple(origin)
+    if w.ndim != 2:
+        raise RfsymError("erf_map draws 1-D and 2-D networks")
+    fig, ax = _figure((5.4, 4.6))
+    extent = (origin[1] - 0.5, origin[1] + w.shape[1] - 0.5, origin[0] + w.shape[0] - 0.5, origin[0] - 0.5)
+    norm = LogNorm(vmin=max(w[w > 0].min(), w.max() * 1e-6), vmax=w.max()) if log else None
+    im = ax.imshow(np.where(w > 0, w, np.nan) if log else w, cmap="magma", extent=extent,
+                   interpolation="nearest", norm=norm)
+    fig.colorbar(im, ax=ax, shrink=0.85, label="weight of the input pixel (sums to 1)")
+    r = e.result
+    starts, rfs = r.axes("start"), r.axes("rf")
+    if len(starts) == 1:
+        starts, rfs = (0,) + starts, (1,) + rfs
+    (s0, s1), (r0, r1) = [int(v) for v in starts], [int(v) for v in rfs]
+    ax.add_patch(Rectangle((s1 - 0.5, s0 - 0.5), r1, r0, fill=False, edgecolor="tab:cyan", linewidth=1.5,
+                           linestyle="--", label=f"theoretical receptive field {r0}×{r1}" if r0 > 1 else
+                           f"theoretical receptive field {r1}"))
+    means = [float(v) for v in e.axes("mean")]
+    stds = [float(v) for v in e.axes("std")]
+    if len(means) == 1:
+        means, stds = [0.0] + means, [0.0] + stds
+    ax.add_patch(Ellipse((means[1], means[0]), 4 * stds[1], max(4 * stds[0], 0.3), fill=False,
+                         edgecolor="limegreen", linewidth=1.5, label=r"Gaussian $2\sigma$ region"))
+    ax.set_facecolor("black")
+    ax.set_xlim(extent[0] - 2, extent[1] + 2)
+    ax.set_ylim(extent[2] + 2, extent[3] - 2)
+    ax.set_xlabel(r"input column $x$ (pixel)")
+    ax.set_ylabel(r"input row $y$ (pixel)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False, fontsize=8)
+    var = e.axes("variance")
+    ax.set_title(title or rf"Effective receptive field: $\sigma^2 = {sp.latex(var[-1])}$, $R = {r1}$",
+                 fontsize=10)
+    return _finish(fig, path)
+
+
+def erf_ratio(families, depths=range(1, 33), *, sigmas=2, path=None, title=None):
+    r"""ERF diameter (:math:`2\cdot` ``sigmas`` :math:`\cdot\sigma`) over the theoretical receptive
+    field against depth, for each family (``name -> function depth -> network``, or a block
+    repeated ``depth`` times); Luo et al.'s :math:`1/\sqrt{n}` shrinkage."""
+    from .erf import erf
+
+    fig, ax = _figure()
+    depths = list(depths)
+    for style, (name, item) in zip(_STYLES * 4, _named(families)):
+        ys = []
+        for d in depths:
+            net = item(d) if callable(item) and not isinstance(item, Layer) else Sequential(*[item] * d)
+            ratio = erf(net, ndim=1 if net.ndim in (None, 1) else None).ratio(sigmas)
+            ys.append(float(ratio[-1] if isinstance(ratio, tuple) else ratio))
+        ax.plot(depths, ys, style, markersize=3, label=name)
+    ref = [ys[0] * np.sqrt(depths[0] / d) for d in depths]
+    ax.plot(depths, ref, ":", color="0.5", label=r"$\propto 1/\sqrt{n}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"depth $n$ (layers or blocks)")
+    ax.set_ylabel(rf"ERF diameter $/$ receptive field (${2 * sigmas}\sigma / R$)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Effective vs theoretical receptive field", fontsize=10)
+    return _finish(fig, path)
