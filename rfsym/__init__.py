@@ -6,19 +6,42 @@
 2*k - 1
 """
 
+from .compare import compare, crossover, smallest  # the function rfsym.compare shadows the module
 from .engine import LayerResult, Result, analyze
 from .enumeration import dependency_mask
 from .erf import ERF, discrete_erf, erf
-from .graph import Concat, ConvTranspose, Crop, Graph, Repeat, Residual, Upsample, repetition_index
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
+from .graph import Concat, ConvTranspose, Crop, Graph, Repeat, Residual, Upsample, repetition_index
 from .layers import (
-    ELU, GELU, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, Dropout, Elementwise,
-    Flatten, GlobalAvgPool, GlobalMaxPool, Hardsigmoid, Hardswish, Identity, Layer, LeakyReLU,
-    Linear, MaxPool, ReLU, ReLU6, Sequential, Sigmoid, SiLU, Softmax, Tanh,
+    ELU,
+    GELU,
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    AvgPool,
+    BatchNorm,
+    Conv,
+    Dropout,
+    Elementwise,
+    Flatten,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    Hardsigmoid,
+    Hardswish,
+    Identity,
+    Layer,
+    LeakyReLU,
+    Linear,
+    MaxPool,
+    ReLU,
+    ReLU6,
+    Sequential,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
 )
 from .symbols import symbols
 from .verify import verify
-from .compare import compare, crossover, smallest  # the function rfsym.compare shadows the module
 
 __version__ = "0.1.0"
 

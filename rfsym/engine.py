@@ -53,7 +53,7 @@ import sympy as sp
 
 from . import layers as L
 from .errors import LayerError, RfsymError, SizeError
-from .maps import IDENTITY, AxisMap, compose, merge, power
+from .maps import IDENTITY, AxisMap, compose, power
 from .ops import NumOps, SymOps
 
 __all__ = ["analyze", "Result", "LayerResult", "register_layer", "register_block"]
@@ -800,7 +800,7 @@ class Result(_Quantities):
     def out_channels(self):
         return self._state.channels
 
-    def layer(self, name: str) -> "LayerResult":
+    def layer(self, name: str) -> LayerResult:
         """The last layer called ``name`` (its full path, e.g. ``layer4.2.conv3``).
 
         >>> from rfsym import Conv, Sequential
@@ -880,7 +880,7 @@ class Result(_Quantities):
                 return inner.located(_where(lr.layer, lr.index))
         return err
 
-    def subs(self, mapping) -> "Result":
+    def subs(self, mapping) -> Result:
         """The result for the network with symbols replaced by values (exact, re-derived).
 
         Keys are symbols or their names.
@@ -898,7 +898,7 @@ class Result(_Quantities):
         ch = None if self.in_channels is None else sp.sympify(self.in_channels).subs(m)
         return analyze(net, input_size=size, ndim=self.ndim, in_channels=ch)
 
-    def evaluate(self, values) -> "Result":
+    def evaluate(self, values) -> Result:
         """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
         a Python int) equal to what :meth:`subs` gives, configuration by configuration.

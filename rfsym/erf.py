@@ -271,7 +271,7 @@ class ERF:
         m, v = self.axes("mean")[axis], self.axes("variance")[axis]
         return sp.exp(-((x - m) ** 2) / (2 * v)) / sp.sqrt(2 * sp.pi * v)
 
-    def subs(self, mapping) -> "ERF":
+    def subs(self, mapping) -> ERF:
         """Substitute symbols (keys may be names) in every moment."""
         by_name = {s.name: s for m in self._moments for e in (m.mean, m.var, m.jump)
                    for s in sp.sympify(e).free_symbols}

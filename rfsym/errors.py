@@ -28,7 +28,7 @@ class LayerError(RfsymError):
         self.detail = message
         super().__init__(f"{where}: {message}" if where else message)
 
-    def located(self, where: str) -> "LayerError":
+    def located(self, where: str) -> LayerError:
         """The same error, located at ``where`` (for example ``layer 3 (Conv)``)."""
         return type(self)(self.detail, where=where, param=self.param)
 

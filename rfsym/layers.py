@@ -143,7 +143,7 @@ class Layer:
                 if isinstance(v := getattr(self, f.name), tuple) and f.name != "layers"}
         return dims.pop() if len(dims) == 1 else None
 
-    def subs(self, mapping) -> "Layer":
+    def subs(self, mapping) -> Layer:
         """The same layer with symbols replaced (values validated again)."""
         changes = {}
         for f in dataclasses.fields(self):
