@@ -79,7 +79,7 @@ def causal_conv(k, dilation=1, out_channels=None, name=None):
                 name=name)
 
 
-@register("wavenet", input_size=(16000,), in_channels=256, ndim=1, family="papers",
+@register("wavenet", input_size=(4096,), in_channels=256, ndim=1, family="papers",
           source="van den Oord et al., 'WaveNet: A Generative Model for Raw Audio', arXiv 1609.03499 "
                  "(2016), sec. 2.1 and Fig. 4; r9y9/wavenet_vocoder (1x1 input conv)")
 def wavenet(stacks=3, layers_per_stack=10, residual_channels=64, skip_channels=256, classes=256):
@@ -92,7 +92,8 @@ def wavenet(stacks=3, layers_per_stack=10, residual_channels=64, skip_channels=2
     field. Not modelled: the per-layer 1x1 *skip* convolutions and their sum (a chain holds one
     output per layer); their outputs have the receptive field of the last layer, which the head
     sees here too, but their ``S·R + S`` parameters per layer are not counted. The output head
-    is ReLU, 1x1 conv to S, ReLU, 1x1 conv to the classes.
+    is ReLU, 1x1 conv to S, ReLU, 1x1 conv to the classes. The default input, 4096 samples
+    (a quarter second at 16 kHz), is arbitrary: the network takes any length.
     """
     i = symbols("i", nonnegative=True)
     R = residual_channels
