@@ -223,7 +223,19 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
-def _substituted(target, args):
+def _all_substituted(texts, args):
+    """Several targets with ``--set``: each takes the names it has; every name must be used."""
+    targets = [resolve(t) for t in texts]
+    names = {s.name for t in targets for s in t.network.free_symbols}
+    for pair in getattr(args, "set", None) or []:
+        name = pair.partition("=")[0].strip()
+        if name and name not in names:
+            raise SpecError(f"--set {pair}: no network has a symbol {name!r} "
+                            f"(their symbols: {', '.join(sorted(names)) or 'none'})")
+    return [_substituted(t, args, strict=False) for t in targets]
+
+
+def _substituted(target, args, strict=True):
     """The target with ``--set name=value`` substitutions applied to its network."""
     pairs = getattr(args, "set", None) or []
     if not pairs:
@@ -237,6 +249,8 @@ def _substituted(target, args):
         name = name.strip()
         if not eq or not name:
             raise SpecError(f"--set takes name=value, got {pair!r}")
+        if name not in by_name and eq and not strict:
+            continue
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "none"
             raise SpecError(f"--set {pair}: the network has no symbol {name!r} (its symbols: {known})")
@@ -331,9 +345,9 @@ def _latex(v):
 
 def _cmd_compare(args) -> int:
     compare = _optional("compare", "compare", "comparison")
-    targets = [resolve(t) for t in args.networks]
+    targets = _all_substituted(args.networks, args)
     size = _parse_size(args.input)
-    results = [t.analyze(size) if size != "default" else t.analyze() for t in targets]
+    results = [t.analyze(size) for t in targets]
     kwargs = {}
     if "names" in _params(compare):
         kwargs["names"] = [t.name for t in targets]
@@ -381,7 +395,7 @@ def _cmd_verify(args) -> int:
 
 def _cmd_plot(args) -> int:
     plot = _optional("plot", "plot", "plotting")
-    targets = [resolve(t) for t in args.networks]
+    targets = _all_substituted(args.networks, args)
     kwargs = {"output": args.output}
     if args.input is not None:
         kwargs["input_size"] = _parse_size(args.input)
@@ -478,9 +492,16 @@ _EXAMPLES = {
   rfsym verify resnet18
   rfsym verify --zoo                 every zoo entry at its default input (progress on a terminal)
 """,
-    "plot": """examples:
-  rfsym plot growth "conv3 x 1" "conv3/2 x 1" -o growth.png
-  rfsym plot mask "conv3, conv3" --input 5 -o mask.png
+    "plot": """kinds:
+  growth     receptive field against depth (each network is one block, repeated), --log for a log axis
+  tradeoff   parameters against receptive field (numeric networks: use --set for symbols)
+  mask       which input pixels feed the central output (first network, needs --input)
+  boxes      receptive-field boxes of outputs over the input grid (first network, needs --input)
+
+examples:
+  rfsym plot growth "conv3" "conv3/2" "conv3(d=2)" -o growth.png
+  rfsym plot tradeoff "conv7(in=C, c=C)" "conv3(in=C, c=C) x 3" --set C=64 -o tradeoff.svg
+  rfsym plot mask "conv3(p=1), conv3(p=1)" --input 5 -o mask.png
 """,
     "zoo": """examples:
   rfsym zoo
@@ -537,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("networks", nargs="+", metavar="MODEL|SPEC")
     _input_arg(p)
     p.add_argument("--format", "-f", choices=("text", "markdown", "latex", "json"), default="text")
+    _set_arg(p)
 
     p = _sub(sub, "verify", "cross-check the closed forms against brute-force enumeration", _cmd_verify)
     p.add_argument("networks", nargs="*", metavar="MODEL|SPEC")
@@ -550,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     _input_arg(p)
     p.add_argument("--log", action="store_true", help="logarithmic y axis")
+    _set_arg(p)
 
     p = _sub(sub, "zoo", "list the model zoo (or describe one entry)", _cmd_zoo)
     p.add_argument("name", nargs="?", metavar="NAME")

@@ -297,5 +297,20 @@ def test_compare_and_plot_work_or_say_they_are_missing(argv, module, capsys, tmp
     rc, out, err = run(capsys, *argv)
     if importlib.util.find_spec(module) is None:
         assert rc == 2 and err.startswith("rfsym: error: ") and "is not available" in err
-    else:
+    elif argv[0] == "compare":  # one 7x7 against three 3x3: same rf, weights 49C^2 vs 27C^2
         assert rc == 0, err
+        assert out.splitlines()[1].split() == ["rf", "7", "7", "0", "1"]
+        assert out.splitlines()[3].split()[-1] == "27/49"
+    else:
+        pytest.importorskip("matplotlib")
+        assert rc == 0, err
+        png = (tmp_path / "plot.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_compare_with_set_and_formats(capsys):
+    pytest.importorskip("rfsym.compare")
+    rc, out, _ = run(capsys, "compare", "conv7(in=C, c=C)", "conv3 x 3", "--set", "C=64", "--format", "json")
+    assert rc == 0 and json.loads(out)["names"] == ["conv7(in=C, c=C)", "conv3 x 3"]
+    rc, _, err = run(capsys, "compare", "conv7(in=C, c=C)", "conv3 x 3", "--set", "D=64")
+    assert rc == 2 and "no network has a symbol 'D' (their symbols: C)" in err
