@@ -1,7 +1,7 @@
 """The documentation site: it builds strictly, and every example in docs/ runs.
 
-* ```python blocks of one page run in order, in one namespace (so a page reads as one script);
-* ```pycon blocks and ``>>>`` lines run as doctests;
+* ```python blocks (run as scripts) and ```pycon blocks (run as doctests) of one page run in
+  order, in one namespace, so a page reads as one session;
 * ```yaml blocks are architecture files: each must load with ``rfsym.spec.loads``;
 * ```console blocks are command-line sessions: each ``$ rfsym ...`` line runs through
   ``rfsym.cli.main`` and must print exactly what the page shows (stdout and stderr).
@@ -40,31 +40,35 @@ def _ids(page):
 def test_there_are_pages_and_examples():
     assert {"index.md", "getting-started.md", "comparison.md", "conventions.md", "outputs.md", "zoo.md"} <= {
         p.name for p in PAGES}
-    assert sum(len(_blocks(p, "python")) for p in PAGES) >= 15
+    assert sum(len(_runnable(p)) for p in PAGES) >= 15
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if _blocks(p, "python")], ids=_ids)
-def test_python_examples_run(page, tmp_path, monkeypatch):
+def _runnable(page):
+    return [(m.group(1), m.group(2)) for m in _FENCE.finditer(page.read_text(encoding="utf-8"))
+            if m.group(1) in ("python", "pycon")]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if _runnable(p)], ids=_ids)
+def test_examples_run(page, tmp_path, monkeypatch):
+    """```python and ```pycon blocks of a page, in order, in one namespace (a page is one session)."""
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     namespace = {"__name__": f"docs_{page.stem}"}
-    for i, code in enumerate(_blocks(page, "python")):
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for i, (language, code) in enumerate(_runnable(page)):
+        where = f"{page.relative_to(ROOT)} ({language} block {i + 1})"
         try:
-            exec(compile(code, f"{page.relative_to(ROOT)} (python block {i + 1})", "exec"), namespace)
+            if language == "python":
+                exec(compile(code, where, "exec"), namespace)
+                continue
+            test = doctest.DocTestParser().get_doctest(code, namespace, where, str(page), 0)
+            out = io.StringIO()
+            runner.run(test, out=out.write, clear_globs=False)
+            assert runner.failures == 0, out.getvalue()
+            namespace.update(test.globs)
         except ImportError as err:  # an optional extra that this environment lacks
             if err.name and err.name.split(".")[0] in ("matplotlib", "torch", "yaml"):
                 pytest.skip(f"needs {err.name}")
             raise
-
-
-def test_doctest_examples_run():
-    """``>>>`` examples anywhere in the pages (most pages use ```python blocks instead)."""
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    out = io.StringIO()
-    for page in PAGES:
-        text = page.read_text(encoding="utf-8")
-        if ">>>" in text:
-            runner.run(doctest.DocTestParser().get_doctest(text, {}, page.name, str(page), 0), out=out.write)
-    assert runner.failures == 0, out.getvalue()
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if _blocks(p, "yaml")], ids=_ids)
