@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rfsym import AvgPool, Conv, MaxPool, ReLU, Sequential, analyze, symbols
@@ -53,7 +53,6 @@ def _layer(k, s, d, p, kind):
     return ReLU()
 
 
-@settings(max_examples=150)
 @given(st.lists(windows, min_size=1, max_size=7))
 def test_structured_sum_equals_engine_rf_and_start(spec):
     """For any chain of windows, 1 + Σ (κ_i − 1) J_{i−1} and −Σ p_i J_{i−1} equal the engine's rf and start."""

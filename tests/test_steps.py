@@ -41,7 +41,7 @@ def test_identity_layers_skipped_and_out_size():
 step_layers = st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2))
 
 
-@settings(max_examples=100)
+@settings(max_examples=500)
 @given(st.lists(step_layers, min_size=1, max_size=6), st.integers(12, 40))
 def test_each_step_arithmetic_equals_engine(spec, n):
     """Evaluating the written-out arithmetic of every step gives the engine's value."""
