@@ -66,6 +66,11 @@ def _compose(lower: _Moments, upper: _Moments) -> _Moments:
 
 def _mix(parts, weights) -> _Moments:
     jumps = {sp.simplify(p.jump) for p in parts}
+    if len(jumps) > 1 and 0 in jumps:
+        raise RfsymError("a global branch (jump 0: every output reads the same field, e.g. a "
+                         "squeeze-and-excitation gate) cannot be mixed with a local branch in the "
+                         "Gaussian model (the response is no longer jump·o + A); discrete_erf gives "
+                         "the numeric response")
     if len(jumps) > 1:
         raise RfsymError(f"branches with different jumps cannot be mixed: {sorted(map(str, jumps))}")
     total = sum(weights)
@@ -163,7 +168,11 @@ class _Walker:
                 if len(weights) != len(branches):
                     raise RfsymError(f"branch weights for {key!r} give {len(weights)} values for "
                                      f"{len(branches)} branches")
-                return tuple(_mix([b[a] for b in branches], weights) for a in range(self.ndim))
+                try:
+                    return tuple(_mix([b[a] for b in branches], weights) for a in range(self.ndim))
+                except RfsymError as err:
+                    where = merge_node.name if merge_node is not None else key
+                    raise RfsymError(f"{type(layer).__name__} {where!r}: {err}") from None
         node = next(self.nodes)
         return self.leaf(layer, node)
 

@@ -8,7 +8,10 @@ Conventions (full text in ``docs/conventions.md``):
   branches' receptive fields, each placed by its own ``start``:
   ``start = min_b start_b`` and ``rf = max_b (start_b + rf_b) - start``. Branches must have the
   same jump (effective stride), otherwise :class:`~rfsym.errors.GraphError` names the branches
-  and their jumps. Symbolic ``Max``/``Min`` stay symbolic when undecidable.
+  and their jumps — except *global* branches (jump 0: every output sees the same field, e.g. a
+  body with a squeeze-and-excitation gate), which merge with local ones into a global map whose
+  field is the bounding box over the merge's real outputs (:func:`~rfsym.maps.merge`; such a
+  merge is not aligned). Symbolic ``Max``/``Min`` stay symbolic when undecidable.
 * **Alignment** (Araujo, Norris, Sim, Distill 2019): a graph is aligned when every path from the
   input to the output has the same jump and the same centre. ``LayerResult.aligned`` of a merge
   says whether its branches' centres agree (True, False, or None when undecidable) and
@@ -525,6 +528,9 @@ def _alignment(branch_maps, ops):
         period = math.lcm(*(m.period for m in axis_maps))
         cs = [_centres(m, period, ops) for m in axis_maps]
         centres.append(tuple(c[0] for c in cs))
+        strides = [ops.div(m.jump, m.period) for m in axis_maps]
+        if any(ops.equal(st, strides[0]) is False for st in strides[1:]):
+            verdict = False  # a global branch (jump 0) beside a local one
         for c in cs[1:]:
             for a, b in zip(cs[0], c):
                 same = ops.equal(a, b)
@@ -575,8 +581,10 @@ def _merge_block(layer, state, ctx, walk, parts, merge_type):
         if "maps" not in cache:
             bm = [_branch_maps(c, ctx.ndim) for c in chains]
             cache["branches"] = bm
+            out = next((s.sizes for s in states if s.sizes is not None), None)
+            lasts = (None,) * ctx.ndim if out is None else tuple(n - 1 for n in out)
             try:
-                cache["maps"] = tuple(merge(axis, ops, names) for axis in zip(*bm))
+                cache["maps"] = tuple(merge(axis, ops, names, last) for axis, last in zip(zip(*bm), lasts))
             except GraphError as err:
                 raise GraphError(f"{where}: {err}") from None
         return cache["maps"]
@@ -979,6 +987,13 @@ def _repeat_symbolic(layer, state, ctx):
         raise LayerError(f"a block whose receptive field depends on the output position (period "
                          f"{periods}) can only be repeated an integer number of times, got n={n}",
                          where=ctx.where, param="n")
+    if xs is not None and all(sp.sympify(j) == 0 for j in jumps):
+        # a global block (jump 0, e.g. squeeze-and-excitation): repetitions after the first add
+        # nothing, so its field at the actual input size is the whole story (geom(0, n) = 1, n >= 1)
+        first = dict(zip(xs, state.sizes))
+        if i is not None:
+            first[i] = 0
+        starts, rfs = ([sp.sympify(v).subs(first, simultaneous=True) for v in vs] for vs in (starts, rfs))
     if xs is not None and any(sp.sympify(v).has(*xs) for v in (*starts, *jumps, *rfs)):
         raise LayerError(f"the repeated block's receptive field depends on its input size (TensorFlow "
                          f"SAME padding, global or adaptive pooling), which changes from repetition "

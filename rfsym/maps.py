@@ -79,6 +79,8 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
     if lower.period == 1:
         # lo(y) = U + J y is affine: compose symbolically, phase by phase.
         U, J, R = lower.starts[0], lower.jump, lower.rfs[0]
+        if _is_zero(J, ops):  # global lower map: every upper position sees the same field
+            return AxisMap(1, J, (U,), (R,))
         starts = tuple(U + J * u for u in upper.starts)
         rfs = tuple(R + J * (r - 1) for r in upper.rfs)
         return AxisMap(upper.period, J * upper.jump, starts, rfs)
@@ -141,16 +143,44 @@ def _eq(a, b, ops):
     return ops.equal(a, b) is True
 
 
-def merge(maps, ops, names=None) -> AxisMap:
+def _is_zero(x, ops) -> bool:
+    """True when a jump is provably 0 (a global map: every output reads the same field)."""
+    return ops.concrete(x) == 0 and ops.equal(x, 0) is True
+
+
+def merge(maps, ops, names=None, last=None) -> AxisMap:
     """Bounding box of the union of branch maps that read the same lower grid.
 
     Branches must agree on the effective stride ``jump/period``; the merged receptive field of
     each output spans from the smallest start to the largest end over the branches.
+
+    **Global branches** (jump 0, e.g. a body holding a squeeze-and-excitation gate: every output
+    reads the same field) merge with local ones into a global map (jump 0) whose interval is the
+    bounding box of the global branches' fields and of what the local branches read at output 0
+    and, when ``last`` (the merge's last output index) is given, at output ``last``. This is
+    exact — every output reads exactly this interval — when the global field covers what the
+    local branches read at the real outputs (a squeeze-and-excitation body behind a padded
+    convolution and an identity shortcut: the gate reads every position the shortcut reads).
+    Otherwise the outputs' true fields differ near the ends; with ``last`` the interval is the
+    smallest one holding every real output's field (``0 .. last``), without it only output 0's.
+    Positions of the merge's grid outside ``0 .. last`` (padding read by a later layer) are
+    given the same field: the global convention.
+
+    >>> from rfsym.ops import SymOps
+    >>> gate = AxisMap(1, 0, (-1,), (10,))                   # reads [-1, 8] for every output
+    >>> m = merge([gate, IDENTITY], SymOps, last=7)
+    >>> m.jump, m.starts, m.rfs
+    (0, (-1,), (10,))
+    >>> merge([AxisMap(1, 0, (0,), (2,)), IDENTITY], SymOps, last=7).rfs   # outputs 0..7 read 0..7
+    (8,)
     """
     maps = list(maps)
     if len(maps) == 1:
         return maps[0]
     strides = [ops.div(m.jump, m.period) for m in maps]
+    flat = [_is_zero(st, ops) for st in strides]
+    if any(flat) and not all(flat):
+        return _merge_global(maps, flat, ops, last)
     for i, st in enumerate(strides[1:], 1):
         same = ops.equal(st, strides[0])
         if same is not True:
@@ -172,6 +202,22 @@ def merge(maps, ops, names=None) -> AxisMap:
         rfs.append(ops.max(*his) - lo + 1)
     jump = ops.div(maps[0].jump * period, maps[0].period)
     return AxisMap(period, jump, tuple(starts), tuple(rfs))
+
+
+def _merge_global(maps, flat, ops, last):
+    """Merge of global (jump 0) and local branches: one interval for every output."""
+    los, his = [], []
+    for m, glob in zip(maps, flat):
+        los.extend(m.starts)  # outputs 0 .. period - 1 (the first and lowest for jump >= 0)
+        if glob or last is None:
+            his.extend(st + r - 1 for st, r in zip(m.starts, m.rfs))
+        elif m.period == 1:
+            his.append(m.hi(last, ops))
+        else:
+            y = _concrete(last, ops, "output size")
+            his.extend(m.hi(x, ops) for x in range(max(0, y - m.period + 1), y + 1))
+    lo = ops.min(*los)
+    return AxisMap(1, 0, (lo,), (ops.max(*his) - lo + 1,))
 
 
 def power(m: AxisMap, n, ops) -> AxisMap:

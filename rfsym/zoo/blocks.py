@@ -1,10 +1,13 @@
 """Two layers the zoo's architectures need beyond rfsym's core: a squeeze-and-excitation gate
 (EfficientNet) and WaveNet's gated activation. Both are registered with the engine like any layer.
 
->>> from rfsym import analyze
+>>> from rfsym import Conv, Sequential, analyze
 >>> r = analyze(SqueezeExcitation(96, 4), input_size=8)
->>> r.params, r.macs, r.rf
-(868, 768, 1)
+>>> r.params, r.macs, r.rf, r.jump
+(868, 768, 8, 0)
+>>> r = analyze(Sequential(Conv(3, padding=1, in_channels=8), SqueezeExcitation(squeeze_channels=2)), 8)
+>>> r.rf, r.start, r.jump                 # the whole padded input [-1, 8], for every output
+(10, -1, 0)
 >>> analyze(GatedActivation(), input_size=8, in_channels=64).out_channels
 32
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from ..engine import LeafOut, State, _channels, register_layer
@@ -33,11 +37,14 @@ class SqueezeExcitation(Layer):
     Parameters ``2·C·S + C + S``; MACs ``2·C·S`` (the 1x1 convolutions at 1x1 spatial size; the
     pooling and the product count 0, torchvision's convention).
 
-    Receptive field: the gate reads the whole feature map, so strictly every output after an SE
-    block sees the whole input (see REFERENCE.md). rfsym's index maps are bounding boxes with one
-    jump per merge; a global branch merged with the local path has jump 0 and no affine map, so
-    this layer reports the receptive field of the *convolutional path* (identity map: the gate
-    multiplies position by position). Results of networks with SE blocks say so.
+    Receptive field: **global**. The gate averages the whole feature map, so every output reads
+    every position of the layer's input: per axis the index map is ``AxisMap(1, 0, (0,), (n,))``
+    (jump 0, start 0, rf ``n``, the input size; ``rf = oo`` without an input size). After an SE
+    layer the jump (effective stride) is 0 and every output of every later layer sees the same
+    field: the SE input's real positions ``0 .. n - 1`` seen through the layers before it (the
+    whole padded input when those are padded convolutions). A residual around an SE body merges
+    the global body with the local shortcut into a global map (:func:`rfsym.maps.merge`).
+    The enumerator models it independently as "output ``o`` reads every input position".
     """
 
     channels: Any = None
@@ -53,7 +60,9 @@ class SqueezeExcitation(Layer):
 def _squeeze_excitation(layer, state, ctx):
     c = _channels(ctx, layer.channels, state.channels, "channels")
     s = ctx.val(layer.squeeze_channels, "squeeze_channels", 1)
-    maps = tuple(AxisMap.affine(0, 1, 1) for _ in range(ctx.ndim))
+    # global: every output reads the whole input (jump 0; the output keeps n positions)
+    maps = tuple(AxisMap(1, 0, (0,), (sp.oo if n is None else n,))
+                 for n in (state.sizes or (None,) * ctx.ndim))
     if c is None:
         return LeafOut(maps, state, None, None)
     macs = 2 * c * s if state.sizes is not None else None
@@ -79,14 +88,30 @@ def _gated(layer, state, ctx):
 
 
 def _identity_index_map(layer, sizes, ndim):
-    # both gates act position by position (the SE gate's global context is documented above)
+    # the gated activation acts position by position
     from ..enumeration import IDENTITY_MAP, Leaf
     return Leaf((IDENTITY_MAP,) * ndim, sizes)
 
 
+def _every_position(n):
+    """Output ``o`` reads input positions ``0 .. n - 1``, whatever ``o`` (padding included)."""
+    def taps(o):
+        return np.tile(np.arange(n, dtype=np.int64), (len(o), 1)), None
+    return taps
+
+
+def _se_index_map(layer, sizes, ndim):
+    # the gate averages the whole map: every output position reads every input position
+    from ..enumeration import Leaf, Taps
+    if sizes is None:
+        raise LayerError("a squeeze-and-excitation gate reads the whole input: enumeration needs "
+                         "the input size", param="input_size")
+    return Leaf(tuple(Taps(_every_position(n)) for n in sizes), sizes)
+
+
 def _register_index_maps():
     from ..enumeration import register_index_map
-    register_index_map(SqueezeExcitation)(_identity_index_map)
+    register_index_map(SqueezeExcitation)(_se_index_map)
     register_index_map(GatedActivation)(_identity_index_map)
 
 

@@ -102,8 +102,9 @@ def efficientnet(phi=0, width=None, depth=None, num_classes=1000):
     given as *symbols* they are formal multipliers without rounding (channels ``c·width``,
     repeats ``n·depth``), which is how :func:`compound_scaling` derives params and MACs as
     polynomials. Note that torchvision's B1-B7 use the paper's hand-picked (width, depth,
-    resolution) table, not ``α^φ, β^φ, γ^φ``. The receptive field is that of the convolution
-    path (the squeeze-and-excitation gates are global).
+    resolution) table, not ``α^φ, β^φ, γ^φ``. The receptive field is global (jump 0): the
+    squeeze-and-excitation gates read the whole feature map, so every output sees the whole
+    (padded) input.
     """
     w = BETA ** phi if width is None else width
     d = ALPHA ** phi if depth is None else depth

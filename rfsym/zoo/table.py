@@ -28,8 +28,10 @@ range min–max where it depends on the output position), effective stride (jump
 padding (`-start`) and spatial size are given at the entry's last feature layer (before global
 pooling or the classifier, whose outputs see the whole input) or at the output of fully
 convolutional models; parameters and multiply-accumulates (convolutions and linear layers,
-torchvision's "GFLOPS" convention) are for the whole network. Families are shown at their
-default symbols; `rfsym.zoo.get(name, ...)` takes their keyword arguments.
+torchvision's "GFLOPS" convention) are for the whole network. Jump 0 means a global field: every
+output sees the same input positions (EfficientNet's squeeze-and-excitation gates read the whole
+map, so its field is the whole padded input). Families are shown at their default symbols;
+`rfsym.zoo.get(name, ...)` takes their keyword arguments.
 
 """
 

@@ -310,12 +310,14 @@ def efficientnet_features(stages, width=1.0, depth=1.0, last=1280):
           source="Tan, Le, 'EfficientNet: Rethinking Model Scaling for CNNs', ICML 2019; "
                  + _TV + "efficientnet.py")
 def efficientnet_b0(num_classes=1000):
-    """torchvision EfficientNet-B0 (rf of the convolution path; its SE gates are global).
+    """torchvision EfficientNet-B0 (global receptive field: its SE gates read the whole map).
 
-    The squeeze-and-excitation gates read the whole feature map, so every output after the first
-    MBConv block strictly sees the whole input; the receptive field reported is that of the
-    convolutional path (see :class:`~rfsym.zoo.blocks.SqueezeExcitation`). Parameters and MACs
-    are exact (the SE 1x1 convolutions count, as in torchvision's 0.386 GFLOPS).
+    The squeeze-and-excitation gates read the whole feature map, so from the first MBConv
+    block's gate on every output sees the whole input: jump 0 and, at 224, rf 229 (input
+    positions -3 .. 225, the input with the stem's and first depthwise convolution's padding),
+    the same for every later layer (see :class:`~rfsym.zoo.blocks.SqueezeExcitation`; the
+    convolutional path alone would span 851 positions, most of them padding). Parameters and
+    MACs are exact (the SE 1x1 convolutions count, as in torchvision's 0.386 GFLOPS).
     """
     return Sequential(
         efficientnet_features(EFFICIENTNET_B0_STAGES), AdaptiveAvgPool(1, name="avgpool"),
