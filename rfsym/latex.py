@@ -41,6 +41,7 @@ from pathlib import Path
 import sympy as sp
 
 from . import layers as L
+from .errors import RfsymError
 from .steps import WINDOW_TYPES, _is_one, _small
 
 __all__ = ["latex", "to_latex", "repr_latex", "structured", "table", "report", "cell"]
@@ -316,9 +317,17 @@ def _value(v, max_chars):
     return rf"\text{{(closed form of {len(s):,} characters omitted)}}"
 
 
+def require_exact(result, what):
+    """Raise a clear error for results of :meth:`Result.evaluate` (numpy arrays, not expressions)."""
+    if not getattr(result, "_ops", None) or not result._ops.symbolic:
+        raise RfsymError(f"{what} needs an exact result; this one comes from evaluate() and holds numpy "
+                         "arrays (use result.subs({...}) for one configuration)")
+
+
 def formula_rows(result, quantities=DEFAULT_QUANTITIES, form="both", max_terms=8, max_chars=None,
                  wrap=6) -> list[str]:
     """The rows of :func:`to_latex` (``lhs &= rhs``), for an ``aligned`` or ``align*`` block."""
+    require_exact(result, "LaTeX")
     rows = []
     ndim = len(result.axes("rf"))
     sts = [structured(result, a) for a in range(ndim)] if form in ("both", "structured") else [None] * ndim
@@ -482,6 +491,7 @@ def table(result, format="markdown", columns=None, *, env="tabular", total=True,
     """
     if format not in ("markdown", "latex"):
         raise ValueError(f"format must be 'markdown' or 'latex', got {format!r}")
+    require_exact(result, "a table")
     cols = _columns(result, columns)
     head = [_HEAD[format].get(c, c) for c in cols]
     rows = [[_cells(lr, c, format, max_chars) for c in cols] for lr in result.layers]

@@ -431,4 +431,6 @@ def derivation(result, quantities=("rf", "jump"), *, headers=False, max_chars=30
     2. MaxPool 2×2, stride 2
        R₂ = 3 + (2 − 1) = 4,  J₂ = 1·2 = 2,  n₂ = ⌊(8 + 0 − 2)/2⌋ + 1 = 4
     """
+    from .latex import require_exact
+    require_exact(result, "a derivation")
     return Derivation(result, layer_steps(result, quantities), headers=headers, max_chars=max_chars)

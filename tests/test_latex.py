@@ -146,3 +146,16 @@ def test_report_compiles_with_pdflatex(tmp_path):
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", deep.name],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_evaluated_results_are_refused_clearly():
+    import numpy as np
+
+    from rfsym import RfsymError
+    from rfsym.steps import derivation
+
+    k = symbols("k")
+    e = analyze(Sequential(Conv(k, stride=2), Conv(3))).evaluate({"k": np.array([3, 5])})
+    for fn in (lambda: e.to_latex(), lambda: table(e), lambda: derivation(e)):
+        with pytest.raises(RfsymError, match="evaluate"):
+            fn()
