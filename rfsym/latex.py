@@ -447,8 +447,7 @@ def _cells(lr, col, style, max_chars=None):
     if col == "index":
         return str(lr.index)
     if col == "name":
-        name = str(lr.name).replace("_", r"\_") if style == "latex" else str(lr.name)
-        return name
+        return _tex_escape(str(lr.name)) if style == "latex" else str(lr.name)
     if col == "type":
         return lr.type
     if col in ("kernel", "stride", "padding", "dilation"):
