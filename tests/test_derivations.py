@@ -59,6 +59,9 @@ def test_derivation_runs_and_claims_hold(stem, tmp_path):
     for fig in (tmp_path / "figures").glob("*.png"):
         assert fig.read_bytes()[:4] == b"\x89PNG"
         assert f"figures/{fig.name}" in text
+    committed = DIR / f"{stem}.md"
+    assert committed.exists() and committed.read_text(encoding="utf-8") == text, \
+        f"derivations/{stem}.md is stale: run python derivations/{stem}.py and commit the page"
     for key, value in EXPECTED[stem].items():
         got = claims[key]
         if isinstance(value, sp.Basic) and value.free_symbols:
