@@ -50,6 +50,15 @@ def _simplify(e):
     return e if e.is_number else sp.simplify(e)
 
 
+def _ratio_cell(r, style, cell):
+    """Exact ratios with small denominators print exactly (27/49); others as ``≈ 1.865``."""
+    e = None if r is None or isinstance(r, tuple) else sp.sympify(r)
+    if e is not None and e.is_Rational and e.q > 100:
+        approx = f"{float(e):.4g}"
+        return rf"$\approx {approx}$" if style == "latex" else f"≈ {approx}"
+    return cell(r, style)
+
+
 class Comparison:
     """Results side by side (see :func:`compare`). The first is the baseline of differences
     (``other − baseline``) and ratios (``other / baseline``)."""
@@ -117,7 +126,7 @@ class Comparison:
         for q, values, diffs, ratios in self.rows():
             row = [q] + [cell(v, style) for v in values]
             for d, r in zip(diffs, ratios):
-                row += [cell(d, style), cell(r, style)]
+                row += [cell(d, style), _ratio_cell(r, style, cell)]
             out.append(row)
         return out
 

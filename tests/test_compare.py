@@ -73,3 +73,10 @@ def test_errors():
         smallest(n + k, 10)
     with pytest.raises(RfsymError, match="does not reach"):
         smallest(sp.Integer(3) + 0 * n, 10, n, upper=100)
+
+
+def test_ratios_with_large_denominators_print_approximately():
+    c = compare(Conv(3, in_channels=7, out_channels=101), Conv(3, in_channels=7, out_channels=103))
+    assert c.ratio("params") == sp.Rational(103, 101)  # exact in the data
+    assert c.to_text().splitlines()[3].endswith("≈ 1.02")
+    assert c.to_dict()["quantities"]["params"]["ratios"] == ["103/101"]
