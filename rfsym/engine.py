@@ -235,7 +235,7 @@ def _windowed(layer, state, ctx):
         else:
             pl, pr = ctx.val(w.pad[0], "padding", 0), ctx.val(w.pad[1], "padding", 0)
         extent = d * (k - 1) + 1
-        maps.append(AxisMap.affine(-pl, s, extent))
+        maps.append(AxisMap.affine(-pl, s, extent, step=d))
         if n is not None:
             if w.pad == "tf_same":
                 out = ops.ceildiv(n, s)

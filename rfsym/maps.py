@@ -43,11 +43,13 @@ class AxisMap:
     jump: Any
     starts: tuple
     rfs: tuple
+    step: Any = 1  # positions read inside an interval: start + step·t (a dilation's holes)
 
     @classmethod
-    def affine(cls, start, jump, rf) -> AxisMap:
-        """The ordinary period-1 map ``o -> [start + jump·o, start + jump·o + rf - 1]``."""
-        return cls(1, jump, (start,), (rf,))
+    def affine(cls, start, jump, rf, step=1) -> AxisMap:
+        """The ordinary period-1 map ``o -> [start + jump·o, start + jump·o + rf - 1]``; ``step``
+        > 1 says that only every ``step``-th position of the interval is read (dilation)."""
+        return cls(1, jump, (start,), (rf,), step)
 
     def lo(self, y, ops):
         """First lower position read by output ``y`` (``y`` concrete when the period > 1)."""
@@ -83,21 +85,26 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
             return AxisMap(1, J, (U,), (R,))
         starts = tuple(U + J * u for u in upper.starts)
         rfs = tuple(R + J * (r - 1) for r in upper.rfs)
-        return AxisMap(upper.period, J * upper.jump, starts, rfs)
+        # single positions read at spacing step·J keep their holes; wider windows fill them
+        step = J * upper.step if ops.concrete(R) == 1 and ops.concrete(J * upper.step) else 1
+        return AxisMap(upper.period, J * upper.jump, starts, rfs, step)
     ju = _concrete(upper.jump, ops, "jump")
     reps = lower.period // math.gcd(ju, lower.period)
     period = upper.period * reps
     starts, rfs = [], []
     scan = not _monotone(lower, ops)
     P = lower.period
+    step = ops.concrete(upper.step) or 1
     for psi in range(period):
         m, phi = divmod(psi, upper.period)
         a = _concrete(upper.starts[phi], ops, "start") + ju * m
         b = a + _concrete(upper.rfs[phi], ops, "receptive field") - 1
         if scan:
-            # lo(y + P) = lo(y) + jump: the extremes over [a, b] lie within one period of its ends
-            lo = ops.min(*(lower.lo(y, ops) for y in range(a, min(b, a + P - 1) + 1)))
-            hi = ops.max(*(lower.hi(y, ops) for y in range(max(a, b - P + 1), b + 1)))
+            # the positions read are a, a + step, ..., b; lo(y + P) = lo(y) + jump, so the
+            # extremes lie among the first (last) P of them: every residue mod P appears there
+            taps = range(a, b + 1, step)
+            lo = ops.min(*(lower.lo(y, ops) for y in taps[:P]))
+            hi = ops.max(*(lower.hi(y, ops) for y in taps[-P:]))
         else:
             lo, hi = lower.lo(a, ops), lower.hi(b, ops)
         starts.append(lo)

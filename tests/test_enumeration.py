@@ -298,12 +298,10 @@ def test_vectorised_enumeration_equals_naive_recursion(case):
                                                                        if 0 <= i < n}, (level, o, real)
 
 
-@pytest.mark.xfail(strict=True, reason="known engine limitation: interval maps have no holes")
 def test_graph_limitations():
     """A dilated convolution over a transposed convolution whose dilation exceeds its stride
     reads every other phase of an interleaved (non-monotone) map; the enumerated set is
-    {-2, -1} (rf 2) while the engine's interval composition also spans the skipped phase (rf 3).
-    Strict xfail: this test starts failing, as it should, once the engine tracks holes."""
+    {-2, -1} (rf 2), and the engine, which tracks a dilated layer's holes (AxisMap.step), agrees."""
     net = R.Sequential(R.ConvTranspose(2, stride=2, dilation=3), R.Conv(2, dilation=2, padding="same"))
     assert dependency_set(net, 4, 0, ndim=1).tolist() == [-2, -1]
     assert R.verify(net, 4, ndim=1).ok

@@ -518,12 +518,15 @@ def test_conv_transpose_every_phase():
 
 @settings(max_examples=300)
 @given(st.integers(1, 6), st.integers(1, 4), st.integers(0, 3), st.integers(1, 3), st.integers(0, 3),
-       st.integers(2, 9), st.sampled_from([None, Conv(3), Conv(2, stride=2), ConvTranspose(2, stride=2)]))
+       st.integers(2, 9), st.sampled_from([None, Conv(3), Conv(2, stride=2), ConvTranspose(2, stride=2),
+                                           Conv(2, dilation=2), MaxPool(2, stride=1, dilation=3),
+                                           Sequential(Conv(1), Conv(3, dilation=2))]))
 def test_conv_transpose_matches_enumeration(kk, ss, pp, dd, op, size, after):
-    """Random transposed convolutions (and a layer after): every phase equals the enumerator."""
+    """Random transposed convolutions (and a layer after, dilated ones reading only some of the
+    interleaved phases when dilation > stride): every phase equals the enumerator."""
     import math
     assume(op < max(ss, dd) and math.gcd(ss, dd) == 1 and kk >= ss)
-    assume((size - 1) * ss - 2 * pp + dd * (kk - 1) + 1 + op >= 4)
+    assume((size - 1) * ss - 2 * pp + dd * (kk - 1) + 1 + op >= 6)
     layers = [ConvTranspose(kk, stride=ss, padding=pp, output_padding=op, dilation=dd)]
     if after is not None:
         layers.append(after)
