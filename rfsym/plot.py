@@ -107,7 +107,11 @@ def _keys(values):
 
 def _scalar(v):
     if isinstance(v, tuple):
-        return max(float(x) for x in v)
+        return max(_scalar(x) for x in v)
+    if v is None or (isinstance(v, sp.Basic) and v.free_symbols):
+        shown = "unknown" if v is None else f"{v} (symbolic)"
+        raise RfsymError(f"a plotted value is {shown}: give numbers for its symbols (values=..., or "
+                         "--set on the command line) and the input size or channels it needs")
     return float(v)
 
 

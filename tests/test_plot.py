@@ -59,3 +59,15 @@ def test_dispatch_and_errors(tmp_path):
         growth([Conv(3)], path=tmp_path / "x.jpg")
     with pytest.raises(RfsymError, match="unknown plot kind"):
         plot("pie", [Conv(3)], tmp_path / "b.png")
+
+
+def test_tradeoff_of_symbolic_or_unknown_values_is_a_clear_error():
+    from rfsym import Conv, Sequential, symbols
+    from rfsym.errors import RfsymError
+    from rfsym.plot import tradeoff
+
+    k = symbols("k")
+    with pytest.raises(RfsymError, match=r"a plotted value is 3\*k - 2 \(symbolic\): give numbers"):
+        tradeoff([Sequential(*[Conv(k)] * 3)])
+    with pytest.raises(RfsymError, match="a plotted value is unknown"):
+        tradeoff([Sequential(*[Conv(3)] * 3)])  # no channels: params unknown
