@@ -43,9 +43,11 @@ k*s + k - s
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import numbers
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -54,7 +56,7 @@ import sympy as sp
 from . import layers as L
 from .errors import LayerError, RfsymError, SizeError
 from .maps import IDENTITY, AxisMap, compose, power
-from .ops import NumOps, SymOps
+from .ops import ExactOps, NumOps, SymOps
 
 __all__ = ["analyze", "Result", "LayerResult", "register_layer", "register_block"]
 
@@ -105,7 +107,7 @@ class Context:
                 out = _numeric(expr, self.values)
             except RfsymError as err:
                 raise LayerError(f"{param} = {expr}: {err}", where=self.where, param=param) from None
-        if minimum is not None and np.any(np.asarray(out) < minimum):
+        if minimum is not None and (out < minimum if isinstance(out, int) else np.any(np.asarray(out) < minimum)):
             bad = np.asarray(out)[np.asarray(out) < minimum].flat[0]
             what = "a positive integer" if minimum == 1 else "a nonnegative integer"
             raise LayerError(f"{param} must be {what}, got {bad} for some of the given values",
@@ -377,11 +379,13 @@ class _Chain:
         self._base = base  # callable -> per-axis maps at the chain's input
         self._seg = {}
         self._groups = None
+        self._prefix = {}
 
     def add(self, fn, key=None):
         self.items.append(fn)
         self.keys.append(key)
         self._groups = None
+        self._prefix = {}
 
     def groups(self):
         """(first item, count) of each group: a run of >= RUN identical leaves, or one item."""
@@ -443,12 +447,16 @@ class _Chain:
         return _compose_axes(before, self._group_maps(g, t - first), self.ops)
 
     def prefix(self, t):
-        """Maps from the network input to the output of items[t - 1]."""
-        base = self._base()
-        local = self.local_prefix(t)
-        if local is None:
-            return base
-        return local if base is None else _compose_axes(base, local, self.ops)
+        """Maps from the network input to the output of items[t - 1] (cached: the layers of a
+        nested block share their parents' prefix)."""
+        if t not in self._prefix:
+            base = self._base()
+            local = self.local_prefix(t)
+            if local is None:
+                self._prefix[t] = base
+            else:
+                self._prefix[t] = local if base is None else _compose_axes(base, local, self.ops)
+        return self._prefix[t]
 
     def full(self):
         return self.seg(0, len(self.groups())) if self.items else None
@@ -467,7 +475,28 @@ def _compose_axes(lower, upper, ops):
         return upper
     if upper is None:
         return lower
-    return tuple(compose(a, b, ops) for a, b in zip(lower, upper))
+    out = []
+    for i, (a, b) in enumerate(zip(lower, upper)):
+        if i and not ops.symbolic and _same_map(a, lower[i - 1]) and _same_map(b, upper[i - 1]):
+            out.append(out[-1])  # square kernels: the axes agree, compose once (numeric backends)
+        else:
+            out.append(compose(a, b, ops))
+    return tuple(out)
+
+
+def _same_map(a, b) -> bool:
+    """``a == b`` for maps of numbers; array fields count as equal only when identical."""
+    if a is b:
+        return True
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        xs, ys = (x, y) if isinstance(x, tuple) else ((x,), (y,))
+        if len(xs) != len(ys):
+            return False
+        for u, v in zip(xs, ys):
+            if u is not v and (isinstance(u, np.ndarray) or isinstance(v, np.ndarray) or u != v):
+                return False
+    return True
 
 
 @dataclass
@@ -585,6 +614,12 @@ def _join(path, segment):
 
 # --------------------------------------------------------------------------- results
 def _tidy(value, ops):
+    if ops is ExactOps:  # Python ints and Fractions of the fast path: sympy numbers, as SymOps gives
+        if isinstance(value, int):
+            return sp.Integer(value)
+        if isinstance(value, Fraction):
+            return sp.Rational(value.numerator, value.denominator)
+        return value if value is None else sp.sympify(value)
     if not ops.symbolic:
         if isinstance(value, np.ndarray):
             return value
@@ -599,6 +634,15 @@ def _tidy(value, ops):
     return value
 
 
+def _fast_out(value, ops):
+    """Values handed out as they are: sympy numbers for the exact fast path (nested tuples too)."""
+    if ops is not ExactOps or value is None:
+        return value
+    if isinstance(value, tuple):
+        return tuple(_fast_out(v, ops) for v in value)
+    return _tidy(value, ops)
+
+
 def _small(expr, limit):
     for i, _ in enumerate(sp.preorder_traversal(expr)):
         if i >= limit:
@@ -609,7 +653,7 @@ def _small(expr, limit):
 def _collapse(values, ops):
     first = values[0]
     for v in values[1:]:
-        if ops.symbolic:
+        if ops.exact:
             if sp.sympify(v) != sp.sympify(first):
                 return tuple(values)
         elif not np.array_equal(np.asarray(v), np.asarray(first)):
@@ -617,13 +661,23 @@ def _collapse(values, ops):
     return first
 
 
-def _axis_quantities(m: AxisMap, ops):
-    rf = ops.max(*m.rfs)
-    rf_min = ops.min(*m.rfs)
-    start = m.starts[0]
-    center = start + ops.div(m.rfs[0] - 1, 2)
-    return {"rf": rf, "rf_min": rf_min, "jump": ops.div(m.jump, m.period), "start": start,
-            "center": center, "period": m.period}
+def _axis_quantity(m: AxisMap, name, ops):
+    """One quantity of one axis's map (computed on demand: on numpy arrays each costs a pass)."""
+    if name == "rf":
+        return ops.max(*m.rfs)
+    if name == "rf_min":
+        return ops.min(*m.rfs)
+    if name == "jump":
+        if m.period == 1 and isinstance(m.jump, np.ndarray):
+            return m.jump  # an integer array: dividing by 1 would cost a pass
+        return ops.div(m.jump, m.period)
+    if name == "start":
+        return m.starts[0]
+    if name == "center":
+        return m.starts[0] + ops.div(m.rfs[0] - 1, 2)
+    if name == "period":
+        return m.period
+    raise KeyError(name)
 
 
 class _Quantities:
@@ -637,8 +691,7 @@ class _Quantities:
     def _q(self, name):
         cache = self.__dict__.setdefault("_qcache", {})
         if name not in cache:
-            maps = self._maps()
-            cache[name] = tuple(_tidy(_axis_quantities(m, self._ops)[name], self._ops) for m in maps)
+            cache[name] = tuple(_tidy(_axis_quantity(m, name, self._ops), self._ops) for m in self._maps())
         return cache[name]
 
     def axes(self, name):
@@ -676,7 +729,7 @@ class _Quantities:
         index, or a per-axis tuple); padding positions count, so they may lie outside the input."""
         maps = self._maps()
         pos = tuple(position) if isinstance(position, (tuple, list)) else (position,) * len(maps)
-        return tuple((m.lo(p, self._ops), m.hi(p, self._ops)) for m, p in zip(maps, pos))
+        return _fast_out(tuple((m.lo(p, self._ops), m.hi(p, self._ops)) for m, p in zip(maps, pos)), self._ops)
 
     def to_latex(self, **options):
         """LaTeX of the closed forms (and, for chains, the structured Σ/Π form); see
@@ -699,8 +752,8 @@ class LayerResult(_Quantities):
         self.name = node.name
         self.type = node.type
         self.layer = node.layer
-        self.in_channels = node.in_channels
-        self.out_channels = node.out_channels
+        self.in_channels = _fast_out(node.in_channels, ops)
+        self.out_channels = _fast_out(node.out_channels, ops)
 
     def _maps(self):
         return self._node.composite()
@@ -720,7 +773,7 @@ class LayerResult(_Quantities):
         """For a merge: each branch's per-axis centre of output 0 relative to the merge's input
         grid (None for other layers)."""
         f = self._node.extra.get("branch_centers")
-        return None if f is None else f()
+        return None if f is None else _fast_out(f(), self._ops)
 
     @property
     def own_maps(self):
@@ -798,7 +851,7 @@ class Result(_Quantities):
 
     @property
     def out_channels(self):
-        return self._state.channels
+        return _fast_out(self._state.channels, self._ops)
 
     def layer(self, name: str) -> LayerResult:
         """The last layer called ``name`` (its full path, e.g. ``layer4.2.conv3``).
@@ -829,11 +882,16 @@ class Result(_Quantities):
         return verdict
 
     def _total(self, attr):
-        total = 0
+        total, arrays = 0, []
         for layer in self.layers:
             v = getattr(layer._node, attr)
             if v is None:
                 return None
+            if isinstance(v, np.ndarray) and v.ndim:
+                arrays.append(v)  # added last: a scalar plus an array costs a pass over the array
+            else:
+                total = total + v
+        for v in arrays:
             total = total + v
         return _tidy(total, self._ops)
 
@@ -989,12 +1047,32 @@ def analyze(net, input_size=None, *, ndim=None, in_channels=None, _ops=SymOps, _
         sizes = None
     if in_channels is not None:
         in_channels = _input_value(in_channels, "in_channels")
-    ctx = Context(_ops, nd, _values)
+    if _ops is SymOps and _all_numbers(net, sizes, in_channels):
+        # fast path: the same rules on Python ints and Fractions, sympy numbers at the boundary
+        # (_tidy); on any error the sympy path below runs again and raises its own message
+        try:
+            return _derive(net, sizes, nd, in_channels, ExactOps, None)
+        except Exception:  # noqa: BLE001 - re-raised, with the canonical message, by the sympy path
+            pass
+    return _derive(net, sizes, nd, in_channels, _ops, _values)
+
+
+def _all_numbers(net, sizes, in_channels) -> bool:
+    """Whether ``analyze`` may take the exact fast path: numeric input size, no symbols."""
+    if sizes is None or not all(getattr(n, "is_Integer", False) for n in sizes):
+        return False
+    if in_channels is not None and not getattr(in_channels, "is_Integer", False):
+        return False
+    return not net.free_symbols
+
+
+def _derive(net, sizes, nd, in_channels, ops, values) -> Result:
+    ctx = Context(ops, nd, values)
     state = State(None if sizes is None else tuple(ctx.val(n, "input_size", 1) for n in sizes),
                   ctx.val(in_channels, "in_channels", 1))
     builder = _Builder(ctx)
     final, top = builder.walk(net, state, "", lambda: None)
-    return Result(net, sizes, nd, in_channels, _ops, builder.nodes, top, final, _values)
+    return Result(net, sizes, nd, in_channels, ops, builder.nodes, top, final, values)
 
 
 def _input_value(n, param="input_size"):

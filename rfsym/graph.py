@@ -74,7 +74,7 @@ from . import layers as L
 from .engine import LeafOut, State, _channels, _check_size, _prod, analyze, register_block, register_layer
 from .errors import GraphError, LayerError
 from .maps import IDENTITY, AxisMap, _reduce, merge
-from .ops import NumOps, SymOps
+from .ops import NumOps, Rows, SymOps
 from .symbols import as_expr
 
 __all__ = ["Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index"]
@@ -1046,6 +1046,39 @@ _SAFE_SIZE = 1 << 20
 
 
 def _repeat_numeric(layer, state, ctx):
+    """A symbolic n evaluated on numpy arrays: on the distinct configurations of what the
+    repetition depends on (its symbols, input sizes and channels; :class:`~rfsym.ops.Rows`),
+    spread back to every configuration."""
+    from .engine import Context
+
+    names = sorted({s.name for s in layer.free_symbols} & set(ctx.values))
+    sizes = tuple(state.sizes or ())
+    rows = Rows.of([ctx.values[k] for k in names] + [*sizes, state.channels])
+    if rows is None:
+        return _repeat_unrolled(layer, state, ctx)
+    cols = rows.columns
+    sub = Context(ctx.ops, ctx.ndim, dict(zip(names, cols)))
+    sub.where = ctx.where
+    k = len(names)
+    sub_state = State(tuple(cols[k:k + len(sizes)]) if state.sizes is not None else None, cols[-1],
+                      state.flattened)
+    out_state, maps_fn, kind, params, macs, extra = _repeat_unrolled(layer, sub_state, sub)
+    e = rows.expand
+    maps, previous = [], None
+    for m in maps_fn(ctx.ops):
+        fields = (m.starts[0], m.jump, m.rfs[0])
+        if previous is not None and all(np.array_equal(a, b) for a, b in zip(fields, previous)):
+            maps.append(maps[-1])  # the axes agree: one map object, composed once downstream
+        else:
+            maps.append(AxisMap.affine(*(e(v) for v in fields)))
+        previous = fields
+    maps = tuple(maps)
+    sizes = None if out_state.sizes is None else tuple(e(v) for v in out_state.sizes)
+    return (State(sizes, e(out_state.channels), out_state.flattened), (lambda ops_: maps), kind,
+            e(params), e(macs), extra)
+
+
+def _repeat_unrolled(layer, state, ctx):
     """A symbolic n evaluated on numpy arrays: masked unrolling up to max(n), exact."""
     n = np.asarray(ctx.val(layer.n, "n", 0))
     nd = ctx.ndim
@@ -1055,8 +1088,10 @@ def _repeat_numeric(layer, state, ctx):
     macs = 0 if sizes is not None else None
     aligned = True
     xs = _size_symbols(nd) if sizes is not None else None
+    same_block = layer.index is None or layer.index not in layer.block.free_symbols
     for k in range(int(n.max()) if n.size else 0):
         active = k < n
+        before = sizes, chans
         values = dict(ctx.values)
         if xs is not None:
             for x, v in zip(xs, sizes):
@@ -1080,11 +1115,32 @@ def _repeat_numeric(layer, state, ctx):
             chans = r.out_channels if chans is None else np.where(active, r.out_channels, chans)
         if not r.aligned:
             aligned = False
+        if same_block and _fixed_point(before, (sizes, chans), active):
+            # repetition k + 1 reads what repetition k read: so do all the others, in closed form
+            m = np.maximum(n - (k + 1), 0)
+            for a, (u, j, rf) in enumerate(zip(r.axes("start"), r.axes("jump"), r.axes("rf"))):
+                g = NumOps.geom(j, m)
+                U[a] = U[a] + J[a] * u * g
+                R[a] = R[a] + J[a] * (rf - 1) * g
+                J[a] = J[a] * NumOps.pow(np.asarray(j, dtype=np.int64), m)
+            params = None if params is None else params + m * r.params
+            macs = None if macs is None else macs + m * r.macs
+            break
     maps = tuple(AxisMap.affine(_int(u), _int(j), _int(rf)) for u, j, rf in zip(U, J, R))
     extra = {"aligned": lambda: aligned}
     sizes = None if sizes is None else tuple(_int(s) for s in sizes)
     return (State(sizes, None if chans is None else _int(chans)), (lambda ops_: maps), "Repeat",
             _int(params), _int(macs), extra)
+
+
+def _fixed_point(before, after, active):
+    """Whether sizes and channels after a repetition equal those before it (where active)."""
+    for old, new in zip((*(before[0] or ()), before[1]), (*(after[0] or ()), after[1])):
+        if (old is None) != (new is None):
+            return False
+        if old is not None and not np.all((np.asarray(old) == np.asarray(new)) | ~active):
+            return False
+    return (before[0] is None) == (after[0] is None)
 
 
 def _int(v):

@@ -319,7 +319,7 @@ def _value(v, max_chars):
 
 def require_exact(result, what):
     """Raise a clear error for results of :meth:`Result.evaluate` (numpy arrays, not expressions)."""
-    if not getattr(result, "_ops", None) or not result._ops.symbolic:
+    if not getattr(getattr(result, "_ops", None), "exact", False):
         raise RfsymError(f"{what} needs an exact result; this one comes from evaluate() and holds numpy "
                          "arrays (use result.subs({...}) for one configuration)")
 

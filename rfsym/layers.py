@@ -227,6 +227,14 @@ class _Windowed:
 
     def windows(self, ndim: int) -> tuple[Window, ...]:
         """One :class:`Window` per spatial axis."""
+        cached = self.__dict__.get("_windows_cache")  # layers are immutable: computed once per ndim
+        if cached is not None and cached[0] == ndim:
+            return cached[1]
+        out = self._windows(ndim)
+        object.__setattr__(self, "_windows_cache", (ndim, out))
+        return out
+
+    def _windows(self, ndim):
         ks = _per_axis(self.kernel_size, ndim, "kernel_size", self)
         ss = _per_axis(self.stride, ndim, "stride", self)
         ds = _per_axis(getattr(self, "dilation", sp.Integer(1)), ndim, "dilation", self)

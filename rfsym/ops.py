@@ -16,13 +16,14 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-__all__ = ["SymOps", "NumOps"]
+__all__ = ["SymOps", "NumOps", "ExactOps"]
 
 
 class SymOps:
     """Exact sympy arithmetic."""
 
     symbolic = True
+    exact = True  # results are exact values (sympy), not numpy arrays
 
     @staticmethod
     def num(x):
@@ -184,6 +185,7 @@ class NumOps:
     """Elementwise int64 arithmetic on numpy arrays (or Python ints)."""
 
     symbolic = False
+    exact = False
 
     @staticmethod
     def num(x):
@@ -265,3 +267,166 @@ class NumOps:
         if arr.size and (arr == arr.flat[0]).all():
             return int(arr.flat[0])
         return None
+
+
+def _frac(f):
+    return f.numerator if f.denominator == 1 else f
+
+
+class ExactOps(NumOps):
+    """Exact arithmetic on Python ints and Fractions: the fast path for networks without symbols.
+
+    Same results as :class:`SymOps` on numbers (the engine turns them into sympy numbers at the
+    boundary), without building a sympy object per operation: a ResNet-152 at 224 derives about
+    ten times faster.
+
+    >>> ExactOps.div(3, 6), ExactOps.geom(2, 10), ExactOps.ceildiv(-7, 2)
+    (Fraction(1, 2), 1023, -3)
+    """
+
+    exact = True
+
+    @staticmethod
+    def floordiv(a, b):
+        return a // b
+
+    @staticmethod
+    def ceildiv(a, b):
+        return -((-a) // b)
+
+    @staticmethod
+    def max(*xs):
+        return max(xs)
+
+    @staticmethod
+    def min(*xs):
+        return min(xs)
+
+    @staticmethod
+    def ge(a, b):
+        return a >= b
+
+    @staticmethod
+    def where(cond, a, b):
+        return a if cond else b
+
+    @staticmethod
+    def div(a, b):
+        if type(a) is int and type(b) is int:
+            q, r = divmod(a, b)
+            if not r:
+                return q
+        return _frac(Fraction(a) / b)
+
+    @staticmethod
+    def pow(a, b):
+        return _frac(Fraction(a) ** b) if isinstance(a, Fraction) else a**b
+
+    @staticmethod
+    def geom(j, n):
+        if j == 1:
+            return n
+        return _frac((Fraction(j) ** n - 1) / (j - 1))
+
+    @staticmethod
+    def is_true(cond):
+        return bool(cond)
+
+    @staticmethod
+    def equal(a, b):
+        return a == b
+
+    @staticmethod
+    def concrete(x):
+        if type(x) is int:
+            return x
+        if isinstance(x, Fraction):
+            return x.numerator if x.denominator == 1 else None
+        try:
+            return int(x)
+        except TypeError:  # a sympy infinity (size unknown)
+            return None
+
+
+class Rows:
+    """The distinct configurations among broadcast integer arrays, and how to spread results back.
+
+    A sweep of 10⁶ configurations often holds far fewer distinct ones for one part of a network
+    (a repeated block sees only the values of its own symbols): that part is evaluated on
+    :attr:`columns` (one entry per distinct configuration) and :meth:`expand` gives every
+    configuration its value. :meth:`of` returns None when compressing would not pay.
+
+    >>> rows = Rows.of([np.array([2, 3, 2, 2]), 5], min_size=1, max_fraction=1)
+    >>> rows.count, rows.columns[0].tolist(), rows.columns[1]
+    (2, [2, 3], 5)
+    >>> rows.expand(rows.columns[0] ** 2).tolist()
+    [4, 9, 4, 4]
+    """
+
+    #: fewer configurations than this are evaluated as they are
+    MIN_SIZE = 4096
+
+    def __init__(self, columns, inverse, shape, count):
+        self.columns, self.inverse, self.shape, self.count = columns, inverse, shape, count
+
+    @classmethod
+    def of(cls, values, min_size=MIN_SIZE, max_fraction=0.25):
+        """Rows of ``values`` (ints, or integer arrays broadcasting together; scalars pass through
+        as they are), or None when there are fewer than ``min_size`` configurations or more than
+        ``max_fraction`` of them are distinct."""
+        arrays = [i for i, v in enumerate(values) if np.ndim(v) > 0]
+        if not arrays:
+            return None
+        shape = np.broadcast_shapes(*(np.shape(values[i]) for i in arrays))
+        size = int(np.prod(shape))
+        if size < min_size:
+            return None
+        cols = [np.broadcast_to(np.asarray(values[i], dtype=np.int64), shape).ravel() for i in arrays]
+        los = [int(c.min()) for c in cols]
+        spans = [int(c.max()) - lo + 1 for c, lo in zip(cols, los)]
+        total = 1
+        for s in spans:
+            total *= s
+        if total < 1 << 62:  # one mixed-radix key per configuration
+            key = np.zeros(size, dtype=np.int64)
+            radix = 1
+            for c, lo, s in zip(cols, los, spans):
+                key += (c - lo) * radix
+                radix *= s
+            if total <= 8 * size:  # a presence table instead of a sort
+                present = np.zeros(total, dtype=bool)
+                present[key] = True
+                uniq = np.flatnonzero(present)
+                if len(uniq) > max_fraction * size:
+                    return None
+                rank = np.cumsum(present, dtype=np.int64) - 1
+                inverse = rank[key]
+            else:
+                uniq, inverse = np.unique(key, return_inverse=True)
+                if len(uniq) > max_fraction * size:
+                    return None
+            out, radix = [], 1
+            for lo, s in zip(los, spans):
+                out.append((uniq // radix) % s + lo)
+                radix *= s
+        else:
+            uniq, inverse = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
+            if len(uniq) > max_fraction * size:
+                return None
+            out = list(uniq.T)
+        columns = list(values)
+        for i, col in zip(arrays, out):
+            columns[i] = np.ascontiguousarray(col, dtype=np.int64)
+        return cls(columns, np.asarray(inverse).ravel(), shape, len(out[0]))
+
+    def expand(self, value):
+        """A result computed on :attr:`columns`, for every configuration: None and scalars stay
+        as they are, an array equal everywhere becomes one int."""
+        if value is None or np.ndim(value) == 0:
+            return value
+        arr = np.asarray(value)
+        if arr.shape != (self.count,):
+            arr = np.broadcast_to(arr, (self.count,))
+        if (arr == arr[0]).all():
+            return int(arr[0]) if arr.dtype.kind in "iu" else arr[0].item()
+        return arr[self.inverse].reshape(self.shape)
