@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                     # every section, medians over 3 runs
     python benchmarks/run.py --only depth        # one section (comma-separated list)
+    python benchmarks/run.py sweeps zoo          # the same, sections as arguments
     python benchmarks/run.py --repeat 5 --quick  # more runs, smaller sizes
     python benchmarks/run.py --list              # the sections available
 
@@ -33,6 +34,7 @@ def discover():
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", help="section names (default: all; see --list)")
     parser.add_argument("--only", help="comma-separated section names")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (medians); default 3")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
@@ -44,8 +46,8 @@ def main(argv=None) -> int:
         for s in sections:
             print(f"{s.name:12s} {s.title}")
         return 0
-    if args.only:
-        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    if args.only or args.sections:
+        wanted = [w.strip() for w in (args.only or "").split(",") + args.sections if w.strip()]
         unknown = sorted(set(wanted) - set(REGISTRY))
         if unknown:
             parser.error(f"unknown section(s): {', '.join(unknown)} (available: {', '.join(sorted(REGISTRY))})")

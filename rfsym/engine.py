@@ -382,7 +382,7 @@ class _Chain:
         self._prefix = {}
 
     def add(self, fn, key=None):
-        self.items.append(fn)
+        self.items.append(_Once(fn))
         self.keys.append(key)
         self._groups = None
         self._prefix = {}
@@ -460,6 +460,24 @@ class _Chain:
 
     def full(self):
         return self.seg(0, len(self.groups())) if self.items else None
+
+
+class _Once:
+    """A zero-argument callable evaluated once; then it drops the function. Items of a chain
+    refer to nested chains, which refer back to their parent for prefixes: releasing the
+    function after its first call breaks that reference cycle, so the (possibly huge) arrays of
+    an evaluated result are freed as soon as the result is dropped, not at the next full
+    garbage collection."""
+
+    __slots__ = ("fn", "value")
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self):
+        if self.fn is not None:
+            self.value, self.fn = self.fn(), None
+        return self.value
 
 
 def _hashable(maps):

@@ -831,6 +831,7 @@ def dependency_mask(net, input_size, output_index, *, layer=None, counts=False,
     for a, (i, n) in enumerate(zip(idx, sizes)):
         if not (isinstance(i, numbers.Integral) and 0 <= i < n):
             raise RfsymError(f"output_index {tuple(idx)} is outside the output (size {tuple(sizes)}) on axis {a}")
+    idx = tuple(int(i) for i in idx)  # numpy or sympy integers index as plain ints
     ranges = _mask_ranges(graph, t, idx, through_padding)
     weights = _propagate(graph, t, idx, ranges, float)
     if counts and weights is None:
