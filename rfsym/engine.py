@@ -251,19 +251,26 @@ def _windowed(layer, state, ctx):
     sizes = tuple(sizes) if state.sizes else None
     if not isinstance(layer, L.Conv):
         return LeafOut(tuple(maps), State(sizes, state.channels))
+    cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
+    return LeafOut(tuple(maps), State(sizes, cout), params, macs)
+
+
+def conv_counts(layer, state, ctx, kprod, positions_of):
+    """``(out_channels, params, macs)`` of a (transposed) convolution: weights
+    ``c_in·c_out·Πk / groups`` plus biases; MACs are the weights times the positions of
+    ``positions_of`` (per-axis sizes: the output's for a convolution, the input's for a transposed
+    one), None where channels or sizes are unknown."""
+    ops = ctx.ops
     groups = ctx.val(layer.groups, "groups", 1)
     cin = _channels(ctx, layer.in_channels, state.channels, "in_channels")
     cout = ctx.val(layer.out_channels, "out_channels", 1)
-    params = macs = None
-    if cin is not None and cout is not None:
-        weights = cin * cout * kprod
-        params = ops.floordiv(weights, groups) if not ops.symbolic else weights / groups
-        if layer.bias:
-            params = params + cout
-        if sizes is not None:
-            positions = _prod(sizes)
-            macs = positions * (ops.floordiv(weights, groups) if not ops.symbolic else weights / groups)
-    return LeafOut(tuple(maps), State(sizes, cout), params, macs)
+    if cin is None or cout is None:
+        return cout, None, None
+    weights = cin * cout * kprod
+    per = ops.floordiv(weights, groups) if not ops.symbolic else weights / groups
+    params = per + (cout if layer.bias else 0)
+    macs = None if positions_of is None else _prod(positions_of) * per
+    return cout, params, macs
 
 
 def _prod(xs):

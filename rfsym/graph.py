@@ -71,7 +71,7 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
-from .engine import LeafOut, State, _channels, _check_size, _prod, analyze, register_block, register_layer
+from .engine import LeafOut, State, _check_size, analyze, conv_counts, register_block, register_layer
 from .errors import GraphError, LayerError
 from .maps import IDENTITY, AxisMap, _reduce, merge
 from .ops import NumOps, Rows, SymOps
@@ -671,7 +671,6 @@ def _transposed_axis(ctx, k, s, d, pl):
 
 @register_layer(ConvTranspose)
 def _conv_transpose(layer, state, ctx):
-    ops = ctx.ops
     maps, sizes = [], []
     kprod = 1
     ops_pad = layer.output_paddings(ctx.ndim)
@@ -688,16 +687,7 @@ def _conv_transpose(layer, state, ctx):
             out = (n - 1) * s - pl - pr + d * (k - 1) + 1 + op
             _check_size(out, ctx, axis, n)
             sizes.append(out)
-    groups = ctx.val(layer.groups, "groups", 1)
-    cin = _channels(ctx, layer.in_channels, state.channels, "in_channels")
-    cout = ctx.val(layer.out_channels, "out_channels", 1)
-    params = macs = None
-    if cin is not None and cout is not None:
-        weights = cin * cout * kprod
-        per = ops.floordiv(weights, groups) if not ops.symbolic else weights / groups
-        params = per + (cout if layer.bias else 0)
-        if state.sizes is not None:
-            macs = _prod(state.sizes) * per
+    cout, params, macs = conv_counts(layer, state, ctx, kprod, state.sizes)
     return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, cout), params, macs)
 
 
