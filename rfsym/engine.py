@@ -57,6 +57,7 @@ from . import layers as L
 from .errors import LayerError, RfsymError, SizeError
 from .maps import IDENTITY, AxisMap, compose, power
 from .ops import ExactOps, NumOps, SymOps
+from .symbols import exceeds
 
 __all__ = ["analyze", "Result", "LayerResult", "register_layer", "register_block"]
 
@@ -669,10 +670,7 @@ def _fast_out(value, ops):
 
 
 def _small(expr, limit):
-    for i, _ in enumerate(sp.preorder_traversal(expr)):
-        if i >= limit:
-            return False
-    return True
+    return not exceeds(expr, limit)
 
 
 def _collapse(values, ops):

@@ -43,6 +43,7 @@ import sympy as sp
 from . import layers as L
 from .errors import RfsymError
 from .steps import WINDOW_TYPES, _is_one, _small
+from .symbols import exceeds
 
 __all__ = ["latex", "to_latex", "repr_latex", "structured", "table", "report", "cell"]
 
@@ -94,23 +95,12 @@ def latex(value, **options) -> str:
     expr = sp.sympify(value)
     if expr.is_Integer:
         return _group(int(expr), r"\,")
-    if "order" not in options and _large(expr):
+    if "order" not in options and exceeds(expr, 2000):
         options["order"] = "none"  # sorting the terms of a huge sum costs more than printing it
     try:
         return sp.latex(expr, **options)
     except RecursionError:
         return _run_deep(lambda: sp.latex(expr, **options))
-
-
-def _large(expr, limit=2000) -> bool:
-    """More than ``limit`` nodes (a deep network's closed form)."""
-    stack, seen = [expr], 0
-    while stack:  # iterative: deep expressions must not recurse here
-        seen += 1
-        if seen > limit:
-            return True
-        stack.extend(stack.pop().args)
-    return False
 
 
 def _group(n: int, sep: str) -> str:

@@ -36,6 +36,7 @@ from typing import Any
 import sympy as sp
 
 from . import layers as L
+from .symbols import exceeds
 
 __all__ = ["derivation", "Derivation", "Step", "layer_steps"]
 
@@ -131,10 +132,7 @@ def _is_one(x) -> bool:
 
 
 def _small(expr, limit=200) -> bool:
-    for i, _ in enumerate(sp.preorder_traversal(sp.sympify(expr))):
-        if i >= limit:
-            return False
-    return True
+    return not exceeds(sp.sympify(expr), limit)
 
 
 def agrees(a, b) -> bool:

@@ -21,7 +21,7 @@ import sympy as sp
 
 from .errors import LayerError
 
-__all__ = ["symbols", "as_expr", "is_symbolic", "to_int"]
+__all__ = ["symbols", "as_expr", "is_symbolic", "to_int", "exceeds"]
 
 
 def symbols(names: str, **assumptions):
@@ -152,3 +152,20 @@ def to_int(value):
     if isinstance(value, sp.Integer):
         return int(value)
     return value
+
+
+def exceeds(expr, limit: int) -> bool:
+    """True when ``expr`` has more than ``limit`` nodes; counted iteratively, so expressions of
+    any depth are safe.
+
+    >>> import sympy as sp
+    >>> exceeds(sp.Symbol("x") + 1, 2), exceeds(sp.Symbol("x") + 1, 3)
+    (True, False)
+    """
+    stack, seen = [expr], 0
+    while stack:
+        seen += 1
+        if seen > limit:
+            return True
+        stack.extend(stack.pop().args)
+    return False
