@@ -843,7 +843,11 @@ def _sum_upto(term, t, lo, hi):
         else:
             out += c * sp.summation(t**p * B**t, (t, lo, hi))
     if rest:
-        out += sp.summation(sp.Add(*rest), (t, lo, hi))
+        rest = sp.Add(*rest)
+        if rest.has(sp.floor, sp.ceiling, sp.Piecewise, sp.Max, sp.Min):
+            out += sp.Sum(rest, (t, lo, hi))  # sympy's summation can stall on these: keep it unevaluated
+        else:
+            out += sp.summation(rest, (t, lo, hi))
     return out
 
 

@@ -638,3 +638,13 @@ def test_crop():
     with pytest.raises(SizeError):
         analyze(Crop(5), input_size=10)
     _ok(Sequential(Conv(3), Crop(((1, 2), 0)), Conv(2)), (10, 10))
+
+
+def test_symbolic_stride_in_symbolic_repeat_with_numeric_size_finishes():
+    # sympy's summation could stall on floor-valued MACs sums; those now stay an unevaluated Sum
+    s, n, C = symbols("s n C")
+    r = analyze(Repeat(Conv(3, stride=s, padding=1, out_channels=C), n), input_size=64, in_channels=C)
+    plain = analyze(Sequential(*[Conv(3, stride=2, padding=1, out_channels=8)] * 3), input_size=64,
+                    in_channels=8)
+    assert r.subs({s: 2, n: 3, C: 8}).macs == plain.macs
+    assert sp.sympify(r.macs.subs({s: 2, C: 8, n: 3})).doit() == plain.macs
