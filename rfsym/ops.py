@@ -16,6 +16,8 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
+from .symbols import exceeds
+
 __all__ = ["SymOps", "NumOps", "ExactOps"]
 
 
@@ -141,16 +143,6 @@ def _register(expr, numer, denom):
     return expr
 
 
-def _nodes_at_most(expr, limit):
-    stack, count = [expr], 0
-    while stack:
-        count += 1
-        if count > limit:
-            return False
-        stack.extend(stack.pop().args)
-    return True
-
-
 def _merge_floor(a, b):
     """``floor(a/b)`` as one floor when ``a = floor(X/D) + c`` came from SymOps, else None."""
     if not (b.is_integer and b.is_positive):
@@ -163,7 +155,7 @@ def _merge_floor(a, b):
     if rest.has(sp.floor, sp.ceiling) or not rest.is_integer:
         return None
     numer, denom = _FLOOR_PARTS[inner[0]]
-    if _nodes_at_most(numer, _SMALL):
+    if not exceeds(numer, _SMALL):
         numer, denom = numer + rest * denom, denom * b
         out = sp.floor(numer / denom)
     else:
