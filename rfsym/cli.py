@@ -421,30 +421,41 @@ def _cmd_zoo(args) -> int:
 
 
 def _demo(args) -> int:
-    from . import Conv, Sequential, analyze, symbols
+    from . import Conv, Sequential, analyze, symbols, verify
+    from .latex import to_latex
+    from .steps import derivation
 
-    print("rfsym demo: stacked 3x3 convolutions (stride 1, padding 1), as in the receptive-field notes\n")
+    print("rfsym demo: the receptive-field notes, derived\n")
     stack = Sequential(*[Conv(3, padding=1, name=f"conv{i + 1}") for i in range(4)])
     result = analyze(stack, input_size=5)
-    print("Recurrence (Araujo et al., Distill 2019):  r_l = r_{l-1} + (k_l - 1) * j_{l-1},  j_l = j_{l-1} * s_l")
-    prev = 1
+    print("Stacked 3x3 convolutions (stride 1, padding 1), recurrence of Araujo et al. (Distill 2019):")
+    print(_indent(derivation(result, headers=True).text()))
+    print("\n  layer   rf  jump  start  center  out_size(5)")
     for layer in result.layers:
-        print(f"  {layer.name}: R = {prev} + (3 - 1) = {layer.rf}   jump = {layer.jump}   start = {layer.start}"
-              f"   out_size(5) = {layer.out_size}")
-        prev = layer.rf
-    k, s, C, L = symbols("k s C L")
-    ks = symbols("k1:5")
-    ss = symbols("s1:5")
+        print(f"  {layer.name:6} {layer.rf!s:>3} {layer.jump!s:>5} {layer.start!s:>6} {layer.center!s:>7} "
+              f"{layer.out_size!s:>12}")
+    check = verify(stack, 5)
+    print(f"  enumeration of the index maps agrees: {check.ok} ({check.checked} comparisons)")
+
+    ks, ss = symbols("k1:5"), symbols("s1:5")
     general = analyze(Sequential(*[Conv(ki, stride=si) for ki, si in zip(ks, ss)]))
-    print("\nGeneral formula, four layers with symbolic kernels and strides:")
+    print("\nGeneral formula, four layers with symbolic kernels k_i and strides s_i:")
     print(f"  R_4 = {sp.factor_terms(general.rf)}")
+    print("  as LaTeX (rfsym.latex.to_latex):")
+    print(_indent(to_latex(general, quantities=("rf",)), "    "))
+
+    C = symbols("C")
     one = analyze(Conv(7, in_channels=C, out_channels=C, bias=False))
     three = analyze(Sequential(*[Conv(3, in_channels=C, out_channels=C, bias=False)] * 3))
     print("\nOne 7x7 conv vs three 3x3 convs (C channels, no bias):")
-    print(f"  receptive field: {one.rf} vs {three.rf}")
+    print(f"  receptive field: {one.rf} vs {three.rf} (difference {sp.simplify(one.rf - three.rf)})")
     print(f"  weights:         {one.params} vs {three.params}  (ratio {sp.simplify(three.params / one.params)})")
     print("\nMore: rfsym --help, rfsym analyze resnet50, rfsym derive \"conv(k, s=s) x n\"")
     return 0
+
+
+def _indent(text, pad="  "):
+    return "\n".join(pad + line for line in text.splitlines())
 
 
 # --------------------------------------------------------------------------- parser

@@ -181,7 +181,10 @@ def test_zoo_family_arguments():
 
 def test_demo_still_works(capsys):
     rc, out, _ = run(capsys, "demo")
-    assert rc == 0 and "R = 7 + (3 - 1) = 9" in out
+    # the notes' numbers: 3, 5, 7, 9; 49C^2 vs 27C^2; and the enumeration check
+    assert rc == 0 and "R₄ = 7 + (3 − 1) = 9" in out and "R₂ = 3 + (3 − 1) = 5" in out
+    assert "49*C**2 vs 27*C**2  (ratio 27/49)" in out
+    assert "enumeration of the index maps agrees: True" in out
 
 
 # --------------------------------------------------------------------------- errors
