@@ -39,7 +39,9 @@ Conventions (full text in ``docs/conventions.md``):
   divisions are exact: when ``0 <= c < S`` (padding that rounds up, e.g. a 3×3 stride-2 conv with
   padding 1) the input size ``x`` is assumed divisible by ``S^n``, so repetition ``t`` sees
   ``x/S^t``; otherwise ``x + C_t`` is assumed divisible by ``S^t`` (the unpadded U-Net:
-  ``x + 4`` divisible by ``2^t``). ``evaluate`` and integer ``n`` are exact without assumption.
+  ``x + 4`` divisible by ``2^t``). When ``0 <= c < S`` is undecidable (a symbolic kernel with a
+  fixed padding) ``macs`` is a ``Piecewise`` over the two assumptions, never a guess.
+  ``evaluate`` and integer ``n`` are exact without assumption.
 
 >>> from rfsym import analyze, Conv, Sequential, symbols
 >>> n, k, s = symbols("n k s")
@@ -891,6 +893,9 @@ class _SizeLaw:
     """The size of one axis before repetition ``t``: exact (``size``) and with the stated
     divisibility assumption (``assumed``, floor-free, used for MACs)."""
 
+    condition = None  # set when whether the padding rounds up is undecidable
+    assumed_if = None  # the size under the other assumption, used when ``condition`` holds
+
     def __init__(self, f, x, i, x0):
         self.x0 = x0
         self.divisible = True
@@ -912,6 +917,9 @@ class _SizeLaw:
                 else sp.And(sp.Ge(c, 0), sp.Lt(c, S))
             self.divisible = rounds_up is sp.true
             self.assumed = x0 / P if self.divisible else (x0 + C) / P
+            if rounds_up is not sp.true and rounds_up is not sp.false:
+                # undecidable (symbolic kernel or padding): keep both assumptions, chosen by a Piecewise
+                self.condition, self.assumed_if = rounds_up, x0 / P
             return
         af = _affine_form(f, x)
         if af is not None:
@@ -1016,7 +1024,9 @@ def _repeat_symbolic(layer, state, ctx):
     if channels is not None and cin is None and channels.has(i):
         channels = channels.subs(i, n - 1)
 
-    def per_rep(expr):
+    def per_rep(expr, rounding=False):
+        """One repetition's value under the divisibility assumption; with ``rounding`` the laws
+        whose rounding is undecidable take the other assumption."""
         if expr is None:
             return None
         expr = sp.sympify(expr)
@@ -1024,14 +1034,25 @@ def _repeat_symbolic(layer, state, ctx):
             return None
         expr = expr.subs(i, _T)
         if xs is not None:
-            expr = _drop_floors(expr, xs, [law.divisible for law in laws])
-            expr = expr.subs({x: law.assumed for x, law in zip(xs, laws)}, simultaneous=True)
+            flip = [rounding and law.condition is not None for law in laws]
+            expr = _drop_floors(expr, xs, [law.divisible or f for law, f in zip(laws, flip)])
+            expr = expr.subs({x: (law.assumed_if if f else law.assumed)
+                              for x, law, f in zip(xs, laws, flip)}, simultaneous=True)
         return expr
 
-    p_term = per_rep(probe.params)
-    m_term = per_rep(probe.macs)
-    params = None if p_term is None else _sum_reps(p_term, n, c_law)
-    macs = None if m_term is None else _sum_reps(m_term, n, c_law)
+    def total(expr):
+        term = per_rep(expr)
+        if term is None:
+            return None
+        out = _sum_reps(term, n, c_law)
+        conds = [law.condition for law in laws or () if law.condition is not None]
+        if conds:  # never guess an undecidable assumption: keep both, as a Piecewise
+            alt = _sum_reps(per_rep(expr, rounding=True), n, c_law)
+            out = sp.Piecewise((alt, sp.And(*conds).subs(_T, 0)), (out, True))
+        return out
+
+    params = total(probe.params)
+    macs = total(probe.macs)
     extra = {"aligned": lambda: probe.aligned}
     return State(sizes, channels), (lambda ops_: tuple(maps)), "Repeat", params, macs, extra
 

@@ -648,3 +648,15 @@ def test_symbolic_stride_in_symbolic_repeat_with_numeric_size_finishes():
                     in_channels=8)
     assert r.subs({s: 2, n: 3, C: 8}).macs == plain.macs
     assert sp.sympify(r.macs.subs({s: 2, C: 8, n: 3})).doit() == plain.macs
+
+
+def test_undecidable_rounding_keeps_both_mac_assumptions():
+    # with a symbolic kernel, whether padding 1 rounds up (0 <= c < S) is undecidable: the MACs of a
+    # symbolic Repeat keep both divisibility assumptions as a Piecewise instead of guessing one
+    k, n, C = symbols("k n C")
+    r = analyze(Repeat(Conv(k, stride=2, padding=1, out_channels=C), n), input_size=64, in_channels=C)
+    assert isinstance(r.macs, sp.Piecewise)
+    for kk in (3, 4):  # c = 4 - k in [0, 2): 64 is divisible by 2^t, the assumption holds: exact
+        plain = analyze(Sequential(*[Conv(kk, stride=2, padding=1, out_channels=8)] * 3), input_size=64,
+                        in_channels=8)
+        assert sp.sympify(r.macs.subs({k: kk, C: 8, n: 3})).doit() == plain.macs
