@@ -54,7 +54,7 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
-from .errors import LayerError, RfsymError, SizeError
+from .errors import LayerError, RfsymError, SizeError, layer_label
 from .maps import IDENTITY, AxisMap, compose, power
 from .ops import ExactOps, NumOps, SymOps
 from .symbols import exceeds
@@ -555,7 +555,7 @@ class _Builder:
         self.nodes: list[_Node] = []
 
     def where(self, layer, index):
-        return _where(layer, index)
+        return layer_label(layer, index)
 
     def walk(self, seq, state, path, base):
         """Analyse a Sequential; returns (state, chain).
@@ -623,14 +623,6 @@ class _Builder:
                                 position, state.sizes, out.state.sizes, in_ch,
                                 out.state.channels, out.params, out.macs, own=out.maps))
         return out.state
-
-
-def _where(layer, index):
-    """``layer 3 (Conv)`` or ``layer 3 (Conv 'stem')``: how errors locate a layer."""
-    label = type(layer).__name__
-    if layer.name:
-        label += f" {layer.name!r}"
-    return f"layer {index} ({label})"
 
 
 def _join(path, segment):
@@ -958,7 +950,7 @@ class Result(_Quantities):
             try:
                 lr.layer.subs(mapping)
             except LayerError as inner:
-                return inner.located(_where(lr.layer, lr.index))
+                return inner.located(layer_label(lr.layer, lr.index))
         return err
 
     def subs(self, mapping) -> Result:

@@ -62,7 +62,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import layers as L
-from .errors import GraphError, LayerError, RfsymError, SizeError
+from .errors import GraphError, LayerError, RfsymError, SizeError, layer_label
 
 __all__ = [
     "enumerate_network", "dependency_mask", "dependency_set", "register_index_map",
@@ -430,10 +430,7 @@ class _Graph:
         self.end = end
 
     def _where(self, layer):
-        label = type(layer).__name__
-        if layer.name:
-            label += f" {layer.name!r}"
-        return f"layer {len(self.reported)} ({label})"
+        return layer_label(layer, len(self.reported))
 
     def _add(self, node):
         self.nodes.append(node)

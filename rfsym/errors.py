@@ -12,7 +12,7 @@ rfsym.errors.LayerError: Conv: stride must be a positive integer, got 0
 
 from __future__ import annotations
 
-__all__ = ["RfsymError", "LayerError", "GraphError", "SizeError", "SpecError"]
+__all__ = ["RfsymError", "LayerError", "GraphError", "SizeError", "SpecError", "layer_label"]
 
 
 class RfsymError(ValueError):
@@ -43,3 +43,11 @@ class SizeError(RfsymError):
 
 class SpecError(RfsymError):
     """An architecture file or one-line spec is malformed."""
+
+
+def layer_label(layer, index) -> str:
+    """How errors locate a layer: ``layer 3 (Conv)`` or ``layer 3 (Conv 'stem')``."""
+    label = type(layer).__name__
+    if layer.name:
+        label += f" {layer.name!r}"
+    return f"layer {index} ({label})"
