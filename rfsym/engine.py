@@ -56,7 +56,10 @@ k*s + k - s
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import math
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +93,7 @@ class _Cached:
 
 def _label(node, layer, index):
     kind = node.kind
-    name = layer.name if getattr(layer, "name", None) else None
+    name = node.label or getattr(layer, "name", None)
     return f"layer {index} ({kind} {name!r})" if name else f"layer {index} ({kind})"
 
 
@@ -132,6 +135,15 @@ def _alignment(branch_maps, ops):
     return verdict, per_branch
 
 
+def _key(layer):
+    """A hashable key of a layer's configuration, its name left out (computed once per object)."""
+    cache = layer.__dict__
+    if "_key" not in cache:
+        cache["_key"] = (type(layer),) + tuple(getattr(layer, f.name) for f in dataclasses.fields(layer)
+                                               if f.name != "name")
+    return cache["_key"]
+
+
 class _Pass:
     """The topological pass over a lowered network."""
 
@@ -146,6 +158,8 @@ class _Pass:
         self.consumers = dag.consumers()
         self.input_readers = sum(1 for n in dag.nodes for u in n.inputs if u == INPUT)
         self.input_chain = Chain(ctx.ops, lambda: None)
+        self.cache = {}  # (layer, input state) -> (rule output, group key): repeated layers
+        self.seen = {}  # the same by object identity (cheaper to hash)
 
     def composite(self, u):
         return self.identity if u == INPUT else self.records[u].composite()
@@ -179,19 +193,36 @@ class _Pass:
         u = node.inputs[0]
         state = self.state(u)
         index = node.index
-        ctx.where = _label(node, layer, index)
-        rule = rule_for(layer)
-        if rule is None:
-            raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
-        try:
-            out = rule(layer, state, ctx)
-        except LayerError as err:
-            raise (err if err.where else err.located(ctx.where)) from None
-        except GraphError as err:
-            raise GraphError(f"{ctx.where}: {err}") from None
+        fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
+        hit = self.seen.get(fast)
+        key = None
+        if hit is None:
+            try:
+                key = (_key(layer), state)
+                hit = self.cache.get(key)
+            except TypeError:  # arrays (numeric evaluation): no cache
+                key = hit = None
+        if hit is None:
+            ctx.where = _label(node, layer, index)
+            rule = rule_for(layer)
+            if rule is None:
+                raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
+            try:
+                out = rule(layer, state, ctx)
+            except LayerError as err:
+                raise (err if err.where else err.located(ctx.where)) from None
+            except GraphError as err:
+                raise GraphError(f"{ctx.where}: {err}") from None
+            hit = (out, hashable_maps(out.maps))
+            if key is not None and not out.extra:
+                self.cache[key] = hit
+        if key is not None or fast not in self.seen:
+            if not hit[0].extra:
+                self.seen[fast] = hit
+        out, group = hit
         chain = self.chain_for(u)
         position = len(chain.items)
-        chain.add(lambda out=out: out.maps, hashable_maps(out.maps))
+        chain.add(lambda out=out: out.maps, group)
         in_ch = state.channels
         if in_ch is None:
             in_ch = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
@@ -286,7 +317,8 @@ def _infer_ndim(net, input_size, ndim):
     return dims.pop() if dims else 2
 
 
-def analyze(net, input_size=None, *, ndim=None, in_channels=None, strict=False) -> Result:
+def analyze(net: Any, input_size: Any = None, *, ndim: int | None = None, in_channels: Any = None,
+            strict: bool = False) -> Result:
     """Derive rf, jump, start, center, out_size, params and macs of every node of ``net``.
 
     Args:
@@ -311,12 +343,16 @@ def analyze(net, input_size=None, *, ndim=None, in_channels=None, strict=False) 
     return derive(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
 
 
-def derive(net, input_size=None, *, ndim=None, in_channels=None, strict=False, ops=None,
-           numeric_values=None) -> Result:
+def derive(net: Any, input_size: Any = None, *, ndim: int | None = None, in_channels: Any = None,
+           strict: bool = False, ops: Any = None, numeric_values: dict | None = None) -> Result:
     """:func:`analyze` with a chosen arithmetic backend (for rules and :meth:`Result.evaluate`).
 
     Args:
-        net, input_size, ndim, in_channels, strict: as for :func:`analyze`.
+        net: as for :func:`analyze`.
+        input_size: as for :func:`analyze`.
+        ndim: as for :func:`analyze`.
+        in_channels: as for :func:`analyze`.
+        strict: as for :func:`analyze`.
         ops: the backend (:class:`~rfsym.ops.SymOps` default, :class:`~rfsym.ops.NumOps`).
         numeric_values: symbol names to integer arrays, for :class:`~rfsym.ops.NumOps`.
 
@@ -332,8 +368,7 @@ def derive(net, input_size=None, *, ndim=None, in_channels=None, strict=False, o
             if any(c.__module__.startswith(("torch", "keras", "onnx")) for c in type(net).__mro__):
                 hint = ("; import framework models first with rfsym.from_torch, rfsym.from_keras or "
                         "rfsym.from_onnx, or call rfsym.summary(model, input_size)")
-            raise RfsymError(f"analyze expects an rfsym layer or Sequential, got {kind} "
-                             f"from {type(net).__module__}{hint}")
+            raise RfsymError(f"analyze expects an rfsym layer or Sequential, got {kind}{hint}")
     if not isinstance(net, L.Sequential):
         net = L.Sequential(net)
     if not isinstance(strict, bool):
@@ -368,6 +403,16 @@ def _all_numbers(net, sizes, in_channels) -> bool:
 
 
 def _derive(net, sizes, nd, in_channels, strict, ops, values) -> Result:
+    enabled = gc.isenabled()
+    gc.disable()  # the pass allocates many small objects and frees none: collections only cost time
+    try:
+        return _derive_nodes(net, sizes, nd, in_channels, strict, ops, values)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _derive_nodes(net, sizes, nd, in_channels, strict, ops, values) -> Result:
     ctx = Context(ops, nd, values, strict, derive)
     state = State(None if sizes is None else tuple(ctx.val(n, "input_size", 1) for n in sizes),
                   ctx.val(in_channels, "in_channels", 1))

@@ -10,7 +10,7 @@ subclasses inherit their base class's rule. Conventions are stated in :mod:`rfsy
 >>> from rfsym.ops import SymOps
 >>> out = rule_for(Conv(3, stride=2))(Conv(3, stride=2, out_channels=4), State((9,), 2), Context(SymOps, 1))
 >>> out.state.sizes, out.params, out.macs
-((4,), 76, 288)
+((4,), 28, 96)
 """
 
 from __future__ import annotations
