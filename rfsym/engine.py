@@ -62,6 +62,7 @@ import math
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
 from . import depth  # noqa: F401 - registers the rule of Repeat
 from . import layers as L
@@ -71,7 +72,7 @@ from .errors import GraphError, LayerError, RfsymError
 from .maps import IDENTITY, merge
 from .ops import ExactOps, SymOps
 from .result import LayerResult, NodeRecord, Result
-from .rules import BROADCAST, Context, State, rule_for
+from .rules import BROADCAST, Context, NeedsInputSize, State, rule_for
 from .symbols import as_expr
 
 __all__ = ["analyze", "derive", "Result", "LayerResult"]
@@ -383,6 +384,29 @@ def derive(net: Any, input_size: Any = None, *, ndim: int | None = None, in_chan
         sizes = None
     if in_channels is not None:
         in_channels = _input_value(in_channels, "in_channels")
+    try:
+        return _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values)
+    except NeedsInputSize:
+        if sizes is not None:
+            raise
+    # global layers and no input size: derive in terms of a symbolic one (never an infinite field)
+    sizes = _size_symbols(net, nd)
+    result = _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values)
+    names = ", ".join(str(n) for n in sizes)
+    result.notes = result.notes + (f"no input size was given and the network has global layers: sizes "
+                                   f"and fields are in terms of the input size {names}",)
+    return result
+
+
+def _size_symbols(net, nd):
+    taken = {s.name for s in net.free_symbols}
+    base = ("n",) if nd == 1 else ("H", "W") if nd == 2 else ("D", "H", "W") if nd == 3 else \
+        tuple(f"n{a}" for a in range(nd))
+    names = [b if b not in taken else f"{b}_in" for b in base]
+    return tuple(sp.Symbol(b, integer=True, positive=True) for b in names)
+
+
+def _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values):
     if ops is None and _all_numbers(net, sizes, in_channels):
         # fast path: the same rules on Python ints and Fractions, sympy numbers at the boundary;
         # on any error the sympy path below runs again and raises its own message
