@@ -319,7 +319,7 @@ def _infer_ndim(net, input_size, ndim):
 
 
 def analyze(net: Any, input_size: Any = None, *, ndim: int | None = None, in_channels: Any = None,
-            strict: bool = False) -> Result:
+            strict: bool = False, features: str | None = None) -> Result:
     """Derive rf, jump, start, center, out_size, params and macs of every node of ``net``.
 
     Args:
@@ -328,6 +328,9 @@ def analyze(net: Any, input_size: Any = None, *, ndim: int | None = None, in_cha
         ndim: the number of spatial axes (default: from the input size or the layers, else 2).
         in_channels: the input's channels when the first layers do not say.
         strict: make norms whose statistics span positions (GroupNorm, ...) global.
+        features: the name of the reference feature layer or block (the backbone number that
+            summaries show); default: the Graph's ``features=``, else the layer a classification
+            head (global pooling, flatten, linear) reads.
 
     Returns:
         The :class:`~rfsym.result.Result`.
@@ -341,7 +344,10 @@ def analyze(net: Any, input_size: Any = None, *, ndim: int | None = None, in_cha
     >>> analyze(Sequential(*[Conv(3, padding=1)] * 4)).rf
     9
     """
-    return derive(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
+    result = derive(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
+    if features is not None:
+        result.set_features(features)
+    return result
 
 
 def derive(net: Any, input_size: Any = None, *, ndim: int | None = None, in_channels: Any = None,
@@ -447,8 +453,32 @@ def _derive_nodes(net, sizes, nd, in_channels, strict, ops, values) -> Result:
         if len(dag.outputs) == 1:
             name = "input" if index == INPUT else records[index].name
         outputs.append((name, None if index == INPUT else index))
-    return Result(net, sizes, nd, in_channels, ops, records, outputs, dag.features, dag.aliases,
+    features = dag.features
+    if features is None and len(dag.outputs) == 1:
+        features = _head_input(dag, records)
+    return Result(net, sizes, nd, in_channels, ops, records, outputs, features, dag.aliases,
                   _notes(ctx), strict, derive, values)
+
+
+_HEAD = (L.AdaptiveAvgPool, L.Flatten, L.Linear)
+_PASSIVE = (L.Elementwise, L.Dropout, L.Identity)
+
+
+def _head_input(dag, records):
+    """The node a classification head reads (the backbone's last feature map): walking back from
+    the output through global pooling, flattening, linear layers and activations, the first
+    other node; None when the network has no such head."""
+    v, seen_head = dag.outputs[0], False
+    while v != INPUT:
+        node = dag.nodes[v]
+        if node.is_merge or not isinstance(node.op, _HEAD + _PASSIVE):
+            break
+        if isinstance(node.op, L.AdaptiveAvgPool) and records[v].out_sizes is not None and \
+                any(not (getattr(n, "is_Integer", isinstance(n, int)) and n == 1) for n in records[v].out_sizes):
+            break  # an adaptive pool to a larger grid is part of the trunk
+        seen_head = seen_head or isinstance(node.op, _HEAD)
+        v = node.inputs[0]
+    return v if seen_head and v != INPUT else None
 
 
 def _notes(ctx):

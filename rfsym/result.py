@@ -366,6 +366,18 @@ class Result(_Quantities):
         as a :class:`LayerResult`, or None."""
         return None if self._features is None else self._layer_at(self._features)
 
+    def set_features(self, name: str) -> None:
+        """Make the layer or block called ``name`` the reference feature map (:attr:`features`).
+
+        Args:
+            name: a layer's or block's path.
+
+        Raises:
+            RfsymError: no such layer.
+        """
+        lr = self.layer(name)
+        self._features = lr.index
+
     def layer(self, name: str) -> LayerResult:
         """The layer called ``name`` (its full path, e.g. ``layer4.2.conv3``), or the node that
         produces the output of the block called ``name`` (e.g. ``layer4``).

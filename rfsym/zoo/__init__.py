@@ -63,7 +63,7 @@ class ZooEntry:
 
         size = self.input_size if isinstance(input_size, str) and input_size == "default" else input_size
         return _analyze(self.build(**symbols), input_size=size, ndim=self.ndim,
-                        in_channels=self.in_channels)
+                        in_channels=self.in_channels, features=self.features)
 
 
 _REGISTRY: dict[str, ZooEntry] = {}
