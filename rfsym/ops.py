@@ -65,11 +65,11 @@ class SymOps:
 
     @staticmethod
     def max(*xs):
-        return sp.Max(*xs) if len(xs) > 1 else sp.sympify(xs[0])
+        return _extreme(xs, sp.Max) if len(xs) > 1 else sp.sympify(xs[0])
 
     @staticmethod
     def min(*xs):
-        return sp.Min(*xs) if len(xs) > 1 else sp.sympify(xs[0])
+        return _extreme(xs, sp.Min) if len(xs) > 1 else sp.sympify(xs[0])
 
     @staticmethod
     def ge(a, b):
@@ -178,6 +178,39 @@ def _merge_floor(a, b):
     if isinstance(out, sp.floor):
         _FLOOR_PARTS[id(out)] = (out, numer, denom)
     return out
+
+
+def _extreme(xs, cls):
+    """``Max``/``Min`` of ``xs``, built without sympy's own argument comparisons (which grow
+    without bound for merges deep in a symbolic DAG): arguments flattened; terms every argument
+    shares taken out (``Max(C + a, C + b) = C + Max(a, b)``, so merges of branches with a common
+    ancestor do not repeat its expression); duplicates and provably dominated arguments dropped
+    (their difference is a number, or a small expression whose sign the symbols' assumptions
+    decide); the rest kept as one unevaluated ``Max``/``Min`` (equal to sympy's evaluated one)."""
+    xs = [sp.sympify(x) for x in xs]
+    if all(x.is_Number for x in xs):
+        return max(xs) if cls is sp.Max else min(xs)
+    args = list(dict.fromkeys(a for x in xs for a in (x.args if isinstance(x, cls) else (x,))))
+    if len(args) == 1:
+        return args[0]
+    parts = [a.as_coefficients_dict() for a in args]
+    common = {t for t, c in parts[0].items() if t != 1 and all(p.get(t) == c for p in parts[1:])}
+    if common:
+        shared = sp.Add(*(parts[0][t] * t for t in common))
+        rest = [sp.Add(*(c * t for t, c in p.items() if t not in common)) for p in parts]
+        return shared + _extreme(rest, cls)
+
+    def at_most(a, b):  # provably a <= b (for Max: a is redundant beside b)
+        d = (b - a) if cls is sp.Max else (a - b)
+        if d.is_number:
+            return bool(d >= 0)
+        return not exceeds(d, 20) and d.is_nonnegative is True
+
+    keep = []
+    for i, a in enumerate(args):
+        if not any(j != i and at_most(a, b) and (j < i or not at_most(b, a)) for j, b in enumerate(args)):
+            keep.append(a)
+    return keep[0] if len(keep) == 1 else cls(*keep, evaluate=False)
 
 
 class NumOps:
