@@ -431,7 +431,7 @@ def _identity(layer, sizes, ndim):
     return Leaf((IDENTITY_MAP,) * ndim, sizes)
 
 
-for _cls in (L.Elementwise, L.BatchNorm, L.Flatten):
+for _cls in (L.Elementwise, L.BatchNorm, L.Flatten, L.Pointwise, L.Params):
     register_index_map(_cls)(_identity)
 
 
