@@ -18,7 +18,14 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   position ``o`` only.
 * The **dependency set** of an output position is the exact set of network-input positions
   that influence it, holes from dilation included; composing layers takes the union over the
-  positions read. Graph layers (residual, concatenation) take the union over branches.
+  positions read.
+* The network is its DAG (:func:`rfsym.dag.lower`, the same lowering the engine reads, which is
+  pure data): every node's sets are computed once, from its inputs' sets, and kept until its
+  last reader (fan-out); a merge (``"add"``, ``"concat"``, ``"mul"``, Residual, Concat) reads
+  position ``o`` of every input and unites their sets (fan-in), except that an ``"add"`` or
+  ``"mul"`` input of spatial size 1 on every axis (a gate after global pooling) is broadcast:
+  every output reads its one position. Work is linear in nodes + edges times the enumerated
+  positions times the span of the input.
 * From the sets: ``start`` = smallest position of output 0's set; ``rf`` = largest
   ``max - min + 1`` over output positions (``rf_min`` the smallest); ``period`` = the smallest
   ``P`` after which the bounding intervals repeat shifted (1 for ordinary layers);
@@ -28,12 +35,17 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   window: a convolution's window must lie inside the padded input; with pooling's
   ``ceil_mode`` a window may also stick out past the padded end by less than one stride, as
   long as it starts inside the input or the left padding (PyTorch).
-* Graph layers and finer grids (:mod:`rfsym.graph`): a transposed convolution's output ``o``
-  reads input ``i`` when ``i·s - p_left + t·d = o``; nearest upsampling by ``f`` reads
+* Finer grids: a transposed convolution's output ``o`` reads input ``i`` when
+  ``i·s - p_left + t·d = o``; nearest upsampling by ``f`` and ``PixelShuffle(f)`` read
   ``floor(o/f)``; linear upsampling reads ``floor(x)`` and ``floor(x) + 1`` at
   ``x = (o + 1/2)/f - 1/2`` (unclamped, like padding) or, with aligned corners,
-  ``x = o(n - 1)/(nf - 1)``; ``Repeat`` is unrolled. Other layers plug in with
-  :func:`register_index_map`.
+  ``x = o(n - 1)/(nf - 1)``; ``PixelUnshuffle(f)`` reads ``f·o .. f·o + f - 1``; ``Pad`` reads
+  ``o - before``; ``Repeat`` is unrolled.
+* Position-wise: ``Pointwise``, ``Params`` and ``Norm`` read position ``o`` only; a ``Norm`` with
+  ``spatial=True`` under ``strict=True`` reads every real position ``0 .. n - 1``, as does global
+  ``Attention`` (or a window at least as large as the axis). Window attention ``(w, shift)``:
+  output ``o`` reads ``[o - ((o - shift) mod w), ... + w - 1]`` clipped to ``0 .. n - 1`` (Swin's
+  masked cyclic shift). Other layers plug in with :func:`register_index_map` (by class).
 * Which outputs are enumerated: the first ``positions`` (default 64, or all) of every layer and
   at least two periods of every phase; sets are bit rows packed into bytes, so a ResNet-50 at
   224 enumerates in a few hundredths of a second per axis.
