@@ -79,7 +79,7 @@ from .errors import GraphError, LayerError, RfsymError, SizeError, layer_label
 
 __all__ = [
     "enumerate_network", "dependency_mask", "dependency_set", "register_index_map",
-    "Leaf", "Branches", "Sliding", "Scatter", "Intervals", "Taps", "IDENTITY_MAP",
+    "Leaf", "Branches", "Sliding", "Scatter", "Intervals", "Taps", "IDENTITY_MAP", "every_position",
     "Enumeration", "EnumeratedLayer", "AxisCount", "concrete_int",
 ]
 
@@ -293,8 +293,13 @@ def _pad(layer, sizes, ndim):
     return Leaf(maps, out)
 
 
-def _every_position(n):
-    """Output ``o`` reads the real input positions ``0 .. n - 1``, whatever ``o``."""
+def every_position(n):
+    """The index map of a global layer: output ``o`` reads the real input positions ``0 .. n - 1``,
+    whatever ``o`` (padding positions of the output included).
+
+    >>> every_position(3).taps(np.arange(2))[0].tolist()
+    [[0, 1, 2], [0, 1, 2]]
+    """
     def taps(o):
         return np.tile(np.arange(n, dtype=np.int64), (len(o), 1)), None
     return Taps(taps)
@@ -312,7 +317,7 @@ def _window(n, w, shift):
 def _norm(layer, sizes, ndim, strict=False):
     if layer.spatial and strict:  # statistics over positions: every output reads the whole input
         _need_sizes(sizes, f"{layer.kind} with strict=True")
-        return Leaf(tuple(_every_position(n) for n in sizes), sizes)
+        return Leaf(tuple(every_position(n) for n in sizes), sizes)
     return Leaf((IDENTITY_MAP,) * ndim, sizes)
 
 
@@ -322,10 +327,10 @@ _norm.strict_aware = True
 def _attention(layer, sizes, ndim):
     _need_sizes(sizes, "Attention")
     if layer.window is None:
-        return Leaf(tuple(_every_position(n) for n in sizes), sizes)
+        return Leaf(tuple(every_position(n) for n in sizes), sizes)
     ws = _per_axis(layer.window, ndim, "window")
     shifts = _per_axis(layer.shift, ndim, "shift", 0)
-    maps = tuple(_every_position(n) if w >= n else _window(n, w, sh) for n, w, sh in zip(sizes, ws, shifts))
+    maps = tuple(every_position(n) if w >= n else _window(n, w, sh) for n, w, sh in zip(sizes, ws, shifts))
     return Leaf(maps, sizes)
 
 
