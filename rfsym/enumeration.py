@@ -866,8 +866,8 @@ class Enumeration(_PerAxis):
                 f"start={self.start}, out_size={self.out_size}>")
 
 
-def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False, positions=POSITIONS,
-                      strict=False) -> Enumeration:
+def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = None, keep_sets: bool = False,
+                      positions: Any = POSITIONS, strict: bool = False) -> Enumeration:
     """Enumerate the dependency sets of every node's outputs and count rf, jump, start, centre,
     period and out_size from them (see the module docstring).
 

@@ -296,7 +296,8 @@ class ERF:
         return f"<ERF mean={self.mean}, variance={self.variance}, rf={self.rf}>"
 
 
-def erf(net, input_size=None, *, profiles=None, branch_weights=None, ndim=None, in_channels=None) -> ERF:
+def erf(net: Any, input_size: Any = None, *, profiles: Any = None, branch_weights: dict | None = None,
+        ndim: int | None = None, in_channels: Any = None) -> ERF:
     """Derive the effective receptive field of ``net`` (mean and variance per axis).
 
     ``profiles`` maps a layer index, layer name, layer class name or ``"default"`` to a profile:
@@ -310,7 +311,8 @@ def erf(net, input_size=None, *, profiles=None, branch_weights=None, ndim=None, 
         input_size: the input size (needed for global layers).
         profiles: tap-weight profiles, as above.
         branch_weights: merge name -> weights of its inputs.
-        ndim, in_channels: as in :func:`rfsym.analyze`.
+        ndim: the number of spatial axes, as in :func:`rfsym.analyze`.
+        in_channels: the input's channels, as in :func:`rfsym.analyze`.
 
     Returns:
         The :class:`ERF` of the network's (first) output.

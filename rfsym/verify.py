@@ -95,14 +95,17 @@ def _label(index, type_, name):
     return f"{index} ({type_} {name!r})" if name else f"{index} ({type_})"
 
 
-def verify(net, input_size, *, ndim=None, in_channels=None, positions=POSITIONS, strict=False) -> VerifyReport:
+def verify(net: Any, input_size: Any, *, ndim: int | None = None, in_channels: Any = None,
+           positions: Any = POSITIONS, strict: bool = False) -> VerifyReport:
     """Compare :func:`rfsym.analyze` with enumeration on every node of the network's DAG and on
     every output.
 
     Args:
         net: an rfsym layer (a Sequential, a Graph with any fan-out, fan-in and outputs).
         input_size: an int or per-axis tuple of ints.
-        ndim, in_channels, strict: as in :func:`rfsym.analyze`.
+        ndim: the number of spatial axes, as in :func:`rfsym.analyze`.
+        in_channels: the input's channels, as in :func:`rfsym.analyze`.
+        strict: norms whose statistics span positions are global, as in :func:`rfsym.analyze`.
         positions: as in :func:`~rfsym.enumeration.enumerate_network`: how many outputs per node
             are enumerated, ``"all"`` for every one.
 
