@@ -978,14 +978,17 @@ def _edge_matrix(m, out_range, in_range):
 def dependency_mask(net, input_size, output_index, *, layer=None, counts=False,
                     through_padding=False, ndim=None):
     """Which real input pixels (``0 .. n - 1`` on every axis) feed output ``output_index`` of
-    ``layer`` (default: the network output): a boolean numpy array of the input's shape.
+    ``layer`` (a node index as in ``analyze(...).layers``, a node name, or None: the network's
+    first output): a boolean numpy array of the input's shape.
 
     A pixel feeds an output when a path of layer taps joins them through **real** positions
     (zero padding carries no signal; this is what a gradient shows). ``through_padding=True``
     instead follows the unbounded-grid convention of the receptive field, so a padding position of
     an intermediate layer passes on what its index map reads. ``counts=True`` returns the number
     of such paths through each pixel (one per kernel tap and layer; channels are not counted) as
-    integers, exact at any size.
+    integers, exact at any size. On a DAG the paths through every branch add up (a node read by
+    several merges passes on each reader's count), and a broadcast input (size 1 in an
+    ``"add"``/``"mul"``) receives the count of every output position.
 
     >>> from rfsym import Conv, Sequential
     >>> net = Sequential(Conv(3, padding=1), Conv(3, padding=1))
