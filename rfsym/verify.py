@@ -1,10 +1,10 @@
-"""Engine against enumeration, layer by layer.
+"""Engine against enumeration, node by node.
 
 :func:`verify` runs the derivation engine (:func:`rfsym.analyze`) and the brute-force enumerator
 (:mod:`rfsym.enumeration`, which shares no code with the engine) on the same network and input
-size, and compares, for every layer's output and every spatial axis, ``rf``, ``jump``,
-``start``, ``center`` and ``out_size`` — and ``rf_min`` and ``period`` where the receptive field
-depends on the output position.
+size, and compares, for every node of the network's DAG, every output and every spatial axis,
+``rf``, ``jump``, ``start``, ``center`` and ``out_size`` — and ``rf_min`` and ``period`` where the
+receptive field depends on the output position.
 
 >>> from rfsym import Conv, MaxPool, Sequential
 >>> report = verify(Sequential(Conv(3, padding=1), Conv(3, stride=2), MaxPool(3, ceil_mode=True)), 32)
@@ -95,11 +95,25 @@ def _label(index, type_, name):
     return f"{index} ({type_} {name!r})" if name else f"{index} ({type_})"
 
 
-def verify(net, input_size, *, ndim=None, in_channels=None, positions=POSITIONS) -> VerifyReport:
-    """Compare :func:`rfsym.analyze` with enumeration on every layer (``ndim`` and
-    ``in_channels`` as in ``analyze``; ``positions`` as in
-    :func:`~rfsym.enumeration.enumerate_network`: how many outputs per layer are enumerated,
-    ``"all"`` for every one). Every layer parameter must be a number.
+def verify(net: Any, input_size: Any, *, ndim: int | None = None, in_channels: Any = None,
+           positions: Any = POSITIONS, strict: bool = False) -> VerifyReport:
+    """Compare :func:`rfsym.analyze` with enumeration on every node of the network's DAG and on
+    every output.
+
+    Args:
+        net: an rfsym layer (a Sequential, a Graph with any fan-out, fan-in and outputs).
+        input_size: an int or per-axis tuple of ints.
+        ndim: the number of spatial axes, as in :func:`rfsym.analyze`.
+        in_channels: the input's channels, as in :func:`rfsym.analyze`.
+        strict: norms whose statistics span positions are global, as in :func:`rfsym.analyze`.
+        positions: as in :func:`~rfsym.enumeration.enumerate_network`: how many outputs per node
+            are enumerated, ``"all"`` for every one.
+
+    Returns:
+        The :class:`VerifyReport`.
+
+    Raises:
+        LayerError: a symbolic parameter (every layer parameter must be a number).
 
     >>> from rfsym import Conv, symbols
     >>> verify(Conv(symbols("k")), 8)
@@ -107,19 +121,27 @@ def verify(net, input_size, *, ndim=None, in_channels=None, positions=POSITIONS)
     ...
     rfsym.errors.LayerError: layer 0 (Conv): kernel_size is k: enumeration needs numbers; substitute values first (layer.subs({...}))
     """
-    result = analyze(net, input_size, ndim=ndim, in_channels=in_channels)
-    enum = enumerate_network(net, input_size, ndim=result.ndim, positions=positions)
+    result = analyze(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
+    enum = enumerate_network(net, input_size, ndim=result.ndim, positions=positions, strict=strict)
     mismatches, checked = [], 0
     pairs = list(zip(result.layers, enum.layers))
     if len(result.layers) != len(enum.layers):
         mismatches.append(Mismatch("network", "number of layers", len(result.layers), len(enum.layers)))
     multi = result.ndim > 1
     targets = [(_label(er.index, er.type, er.name), er, en) for er, en in pairs]
-    if enum.layers:
-        targets.append(("output", result, enum))
+    engine_outputs, counted_outputs = result.outputs, enum.outputs
+    if list(engine_outputs) != list(counted_outputs):
+        mismatches.append(Mismatch("network", "outputs", tuple(engine_outputs), tuple(counted_outputs)))
+    single = len(engine_outputs) == 1
+    for name, eng in engine_outputs.items():
+        if name in counted_outputs:
+            targets.append(("output" if single else f"output {name!r}", eng, counted_outputs[name]))
     for label, eng, cnt in targets:
         if getattr(eng, "type", None) is not None and eng.type != cnt.type:
             mismatches.append(Mismatch(label, "type", eng.type, cnt.type))
+            continue
+        if getattr(eng, "name", None) is not None and eng.name != cnt.name:
+            mismatches.append(Mismatch(label, "name", eng.name, cnt.name))
             continue
         names = list(_ALWAYS)
         periods = tuple(_value(p) for p in eng.axes("period")) + cnt.axes("period")
