@@ -74,10 +74,10 @@ import sympy as sp
 
 from . import layers as L
 from .engine import LeafOut, State, _check_size, analyze, conv_counts, register_block, register_layer
-from .errors import GraphError, LayerError
+from .errors import GraphError, LayerError, RfsymError
 from .maps import IDENTITY, AxisMap, _reduce, merge
 from .ops import NumOps, Rows, SymOps
-from .symbols import as_expr
+from .symbols import as_expr, bounded_subs, subs
 
 __all__ = ["Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index"]
 
@@ -236,7 +236,7 @@ class Repeat(L.Layer):
     def subs(self, mapping):
         mapping = {k: v for k, v in dict(mapping).items()
                    if not (k == self.index or getattr(k, "name", k) == self.index.name)}
-        return Repeat(self.block.subs(mapping), sp.sympify(self.n).subs(mapping), self.index, name=self.name)
+        return Repeat(self.block.subs(mapping), subs(self.n, mapping), self.index, name=self.name)
 
     @property
     def free_symbols(self):
@@ -1057,6 +1057,28 @@ def _repeat_symbolic(layer, state, ctx):
     return State(sizes, channels), (lambda ops_: tuple(maps)), "Repeat", params, macs, extra
 
 
+def _repeat_large(layer, state, ctx):
+    """An integer n above MAX_UNROLL: the closed form for a symbolic n, then n substituted
+    (refused when a value would be astronomically large, see :func:`~rfsym.symbols.bounded_subs`)."""
+    big = sp.Dummy("n", integer=True, positive=True)
+    out_state, maps_fn, kind, params, macs, extra = _repeat_symbolic(
+        Repeat(layer.block, big, layer.index, name=layer.name), state, ctx)
+    at = {big: layer.n}
+    try:
+        sub = (lambda e, what: bounded_subs(e, at, f"{what} after n={layer.n} repetitions"))
+        maps = tuple(AxisMap.affine(*(sub(v, w) for v, w in zip((m.starts[0], m.jump, m.rfs[0]),
+                                                                 ("start", "jump", "rf"))))
+                     for m in maps_fn(ctx.ops))
+        sizes = None if out_state.sizes is None else tuple(sub(v, "out_size") for v in out_state.sizes)
+        out_state = State(sizes, sub(out_state.channels, "out_channels"), out_state.flattened)
+        params, macs = sub(params, "params"), sub(macs, "macs")
+    except RfsymError as err:
+        raise LayerError(str(err), where=ctx.where, param="n") from None
+    for axis, size in enumerate(sizes or ()):
+        _check_size(size, ctx, axis, state.sizes[axis])
+    return out_state, (lambda ops_: maps), kind, params, macs, extra
+
+
 _SAFE_SIZE = 1 << 20
 
 
@@ -1165,8 +1187,18 @@ def _int(v):
     return arr if arr.ndim else int(arr)
 
 
+#: integer repeat counts above this use the closed form (with n substituted), not unrolling
+MAX_UNROLL = 1000
+
+
 @register_block(Repeat)
 def _repeat(layer, state, ctx, walk):
+    if sp.sympify(layer.n).is_Integer and int(layer.n) > MAX_UNROLL:
+        if not ctx.ops.symbolic:  # the exact fast path re-runs on sympy; evaluate loops boundedly
+            if ctx.ops.exact:
+                raise LayerError("large repeat count: closed form on the sympy path", where=ctx.where)
+            return _repeat_numeric(layer, state, ctx)
+        return _repeat_large(layer, state, ctx)
     if sp.sympify(layer.n).is_Integer:
         out, chain = walk(layer.unrolled(), state, "")
         return out, (lambda ops: _branch_maps(chain, ctx.ndim)), None, 0, 0

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import sympy as sp
 
 from .errors import LayerError
-from .symbols import as_expr
+from .symbols import as_expr, subs
 
 __all__ = [
     "Layer", "Window", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
@@ -190,15 +190,7 @@ def _same(v, default):
 
 def _subs_value(v, mapping):
     if isinstance(v, sp.Basic):
-        if not v.free_symbols:
-            return v
-        if isinstance(mapping, dict) and all(isinstance(key, sp.Symbol) for key in mapping):
-            # only the pairs this value needs: sympy's subs walks every pair it is given, so a
-            # 2,000-symbol mapping over a 1,000-layer network would cost O(layers × symbols)
-            mapping = {sym: mapping[sym] for sym in v.free_symbols if sym in mapping}
-            if not mapping:
-                return v
-        new = v.subs(mapping)
+        new = subs(v, mapping)  # values checked at the value boundary (never sympified)
         return v if new == v else new
     if isinstance(v, tuple):
         items = tuple(_subs_value(x, mapping) for x in v)

@@ -55,7 +55,7 @@ import sympy as sp
 
 from . import layers as L
 from .errors import RfsymError, SpecError
-from .symbols import symbols as _make_symbols
+from .expr import INDEX, MAX_BITS, Ident, Lexer, SymbolTable, ValueParser, parse_value
 
 __all__ = ["parse_line", "load", "loads", "Spec", "WORDS", "ALIASES", "INDEX"]
 
@@ -87,10 +87,7 @@ _STRING_PARAMS = {"mode", "name"}
 _PAD_MODES = {"same", "valid", "tf_same", "SAME", "VALID"}
 _TRUE, _FALSE = {"true", "True", "yes", "on"}, {"false", "False", "no", "off"}
 _MAX_UNROLL = 1000   # larger integer repeats become Repeat blocks
-_MAX_DEPTH = 50      # nesting of parentheses / blocks
-_MAX_EXPONENT = 64
-#: inside a repeated item, ``i`` is the repetition index 0, 1, ..., n - 1 (``conv(2, d=2^i) x 10``)
-INDEX = _make_symbols("i", nonnegative=True)
+_MAX_DEPTH = 50      # nesting of layer groups and blocks
 
 
 def _suggest(word, options):
@@ -122,200 +119,13 @@ def _fields(cls):
 
 
 # --------------------------------------------------------------------------- values
-class _Symbols:
-    """One sympy symbol per name (positive integers) for a whole spec."""
-
-    def __init__(self):
-        self.table = {}
-
-    def __call__(self, name):
-        if name not in self.table:
-            if name == INDEX.name:
-                self.table[name] = INDEX
-            else:
-                self.table[name] = _make_symbols(name)
-        return self.table[name]
-
-
-def _power(base, exp, where):
-    if exp.is_Integer:
-        if not 0 <= int(exp) <= _MAX_EXPONENT:
-            raise SpecError(f"{where}: exponent {exp} is out of range (0..{_MAX_EXPONENT})")
-    elif exp.is_number:
-        raise SpecError(f"{where}: exponent {exp} must be an integer")
-    if base == 0 and exp.is_number is not True:
-        raise SpecError(f"{where}: 0 to a symbolic power is not a layer parameter")
-    return base ** exp
-
-
-def _divide(a, b, where):
-    if b == 0:
-        raise SpecError(f"{where}: division by zero")
-    return a / b
-
-
-class _Lexer:
-    """Tokens of the one-line form, with their columns (1-based)."""
-
-    _TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_.]*)|(\*\*|//|->|[-+*/^()\[\],;|=:]))")
-
-    def __init__(self, text, origin):
-        self.text = text
-        self.origin = origin
-        self.tokens = []  # (kind, value, column)
-        pos = 0
-        while True:
-            m = self._TOKEN.match(text, pos)
-            if not m or m.end() == pos:
-                rest = text[pos:]
-                if rest.strip():
-                    col = pos + len(rest) - len(rest.lstrip()) + 1
-                    self.fail(f"unexpected character {text[col - 1]!r}", col)
-                break
-            col = m.start() + len(m.group(0)) - len(m.group(0).lstrip()) + 1
-            if m.group(1):
-                self.tokens.append(("num", m.group(1), col))
-            elif m.group(2):
-                self.tokens.append(("id", m.group(2), col))
-            else:
-                self.tokens.append(("op", m.group(3), col))
-            pos = m.end()
-        self.tokens.append(("end", "", len(text) + 1))
-        self.i = 0
-
-    def fail(self, message, col=None):
-        if col is None:
-            col = self.peek()[2]
-        caret = " " * (col - 1) + "^"
-        raise SpecError(f"{self.origin}column {col}: {message}\n  {self.text}\n  {caret}")
-
-    def peek(self, ahead=0):
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
-
-    def next(self):
-        tok = self.peek()
-        self.i = min(self.i + 1, len(self.tokens) - 1)
-        return tok
-
-    def accept(self, op):
-        if self.peek()[0] == "op" and self.peek()[1] == op:
-            return self.next()
-        return None
-
-    def expect(self, op, what):
-        if not self.accept(op):
-            kind, value, col = self.peek()
-            got = "the end of the spec" if kind == "end" else repr(value)
-            self.fail(f"expected {op!r} {what}, got {got}", col)
-
-
-@dataclass(frozen=True)
-class _Ident:
-    """A bare word in a value position: a symbol, or a mode (``same``, ``true``)."""
-
-    name: str
-
-
-class _ValueParser:
-    """Arithmetic on numbers and symbols: ``+ - * / // ** ^`` and parentheses; tuples in
-    parentheses give per-axis values."""
-
-    def __init__(self, lex: _Lexer, syms: _Symbols, depth=0):
-        self.lex = lex
-        self.syms = syms
-        self.depth = depth
-
-    def where(self):
-        return f"{self.lex.origin}column {self.lex.peek()[2]}"
-
-    def value(self):
-        """A value: an expression, a bare word, or a parenthesised tuple."""
-        kind, val, _ = self.lex.peek()
-        nxt = self.lex.peek(1)
-        if kind == "id" and (nxt[0] != "op" or nxt[1] in (",", ")", "|", "]")):
-            self.lex.next()
-            return _Ident(val)
-        return self.expr()
-
-    def expr(self):
-        out = self.term()
-        while True:
-            if self.lex.accept("+"):
-                out = out + self._scalar(self.term())
-            elif self.lex.accept("-"):
-                out = out - self._scalar(self.term())
-            else:
-                return out
-
-    def _scalar(self, v):
-        if isinstance(v, tuple):
-            self.lex.fail("arithmetic on a per-axis tuple")
-        return v
-
-    def term(self):
-        out = self.unary()
-        while True:
-            where = self.where()
-            if self.lex.accept("*"):
-                out = self._scalar(out) * self._scalar(self.unary())
-            elif self.lex.accept("//"):
-                b = self._scalar(self.unary())
-                out = sp.floor(_divide(self._scalar(out), b, where))
-            elif self.lex.accept("/"):
-                out = _divide(self._scalar(out), self._scalar(self.unary()), where)
-            else:
-                return out
-
-    def unary(self):
-        if self.lex.accept("-"):
-            return -self._scalar(self.unary())
-        if self.lex.accept("+"):
-            return self._scalar(self.unary())
-        return self.power()
-
-    def power(self):
-        base = self.primary()
-        where = self.where()
-        if self.lex.accept("**") or self.lex.accept("^"):
-            return _power(self._scalar(base), self._scalar(self.unary()), where)
-        return base
-
-    def primary(self):
-        kind, val, col = self.lex.next()
-        if kind == "num":
-            return sp.Integer(int(val))
-        if kind == "id":
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", val):
-                self.lex.fail(f"{val!r} is not a valid symbol name", col)
-            return self.syms(val)
-        if kind == "op" and val == "(":
-            if self.depth >= _MAX_DEPTH:
-                self.lex.fail("too deeply nested", col)
-            inner = _ValueParser(self.lex, self.syms, self.depth + 1)
-            items = [inner.value()]
-            tuple_ = False
-            while self.lex.accept(","):
-                tuple_ = True
-                if self.lex.peek()[1] == ")":
-                    break
-                items.append(inner.value())
-            self.lex.expect(")", "to close '('")
-            if tuple_:
-                return tuple(items)
-            if isinstance(items[0], _Ident):
-                return self.syms(items[0].name)
-            return items[0]
-        got = "the end of the spec" if kind == "end" else repr(val)
-        self.lex.fail(f"expected a number or a symbol, got {got}", col)
-
-
 # --------------------------------------------------------------------------- layer construction
 def _convert(param, raw, syms, where):
     """A parameter value from the one-line form or YAML into what the layer class takes."""
     if param in _BOOL_PARAMS:
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, _Ident) and raw.name in _TRUE | _FALSE:
+        if isinstance(raw, Ident) and raw.name in _TRUE | _FALSE:
             return raw.name in _TRUE
         if isinstance(raw, str) and raw in _TRUE | _FALSE:
             return raw in _TRUE
@@ -323,7 +133,7 @@ def _convert(param, raw, syms, where):
             return bool(int(raw))
         raise SpecError(f"{where}: {param} must be true or false, got {_show(raw)}")
     if param in _STRING_PARAMS:
-        if isinstance(raw, _Ident):
+        if isinstance(raw, Ident):
             return raw.name
         if isinstance(raw, str):
             return raw
@@ -331,7 +141,7 @@ def _convert(param, raw, syms, where):
             return str(raw)
         raise SpecError(f"{where}: {param} must be a word, got {_show(raw)}")
     if param == "padding":
-        if isinstance(raw, _Ident) and raw.name in _PAD_MODES:
+        if isinstance(raw, Ident) and raw.name in _PAD_MODES:
             return raw.name
         if isinstance(raw, str) and raw.strip() in _PAD_MODES:
             return raw.strip()
@@ -341,37 +151,29 @@ def _convert(param, raw, syms, where):
 def _number(raw, syms, where, param):
     if isinstance(raw, bool):
         raise SpecError(f"{where}: {param} must be a number or an expression, got {_show(raw)}")
-    if isinstance(raw, _Ident):
+    if isinstance(raw, Ident):
         return syms(raw.name)
     if isinstance(raw, (list, tuple)):
         if not raw:
             raise SpecError(f"{where}: {param} must not be an empty list")
         return tuple(_number(x, syms, where, param) for x in raw)
     if isinstance(raw, int):
+        if raw.bit_length() > MAX_BITS:
+            raise SpecError(f"{where}: {param}: a number of more than {MAX_BITS} bits is not a layer parameter")
         return sp.Integer(raw)
     if isinstance(raw, float):
-        if raw.is_integer():
+        if raw.is_integer() and abs(raw) < 2**53:
             return sp.Integer(int(raw))
         raise SpecError(f"{where}: {param} must be an integer, got {raw!r}")
     if isinstance(raw, sp.Basic):
         return raw
     if isinstance(raw, str):
-        return _parse_value_text(raw, syms, f"{where}: {param}: ")
+        return parse_value(raw, syms, f"{where}: {param}: ")
     raise SpecError(f"{where}: {param} must be a number or an expression, got {_show(raw)}")
 
 
-def _parse_value_text(text, syms, origin):
-    lex = _Lexer(text, origin)
-    if lex.peek()[0] == "end":
-        lex.fail("expected a number or an expression, got nothing")
-    value = _ValueParser(lex, syms).value()
-    if lex.peek()[0] != "end":
-        lex.fail(f"unexpected {lex.peek()[1]!r} after the value")
-    return syms(value.name) if isinstance(value, _Ident) else value
-
-
 def _show(raw):
-    if isinstance(raw, _Ident):
+    if isinstance(raw, Ident):
         return raw.name
     return repr(raw)
 
@@ -483,9 +285,9 @@ def _block(kind, branches, name, where):
 # --------------------------------------------------------------------------- one-line form
 class _LineParser:
     def __init__(self, text, syms, origin=""):
-        self.lex = _Lexer(text, origin)
+        self.lex = Lexer(text, origin)
         self.syms = syms
-        self.values = _ValueParser(self.lex, syms)
+        self.values = ValueParser(self.lex, syms)
 
     def parse(self):
         if self.lex.peek()[0] == "end":
@@ -532,7 +334,7 @@ class _LineParser:
                 count = sp.Integer(int(m.group(1)))
             else:
                 return node
-            if isinstance(count, _Ident):  # pragma: no cover - power() never returns one
+            if isinstance(count, Ident):  # pragma: no cover - power() never returns one
                 count = self.syms(count.name)
             node = self.located(col, _repeat, node, count, f"x {count}")
 
@@ -654,7 +456,7 @@ def parse_line(text: str, *, symbols: dict | None = None, origin: str = "") -> L
     """
     if not isinstance(text, str):
         raise SpecError(f"a spec must be text, got {type(text).__name__}")
-    syms = _Symbols()
+    syms = SymbolTable()
     if symbols:
         syms.table.update({str(k): v for k, v in symbols.items()})
     return _LineParser(text, syms, origin).parse()
@@ -870,7 +672,7 @@ def loads(text: str, *, origin: str = "<spec>") -> Spec:
         raise SpecError(f"{origin}: too deeply nested") from None
     if node is None:
         raise SpecError(f"{origin}: the file is empty; it needs 'layers' (a list of layers)")
-    syms = _Symbols()
+    syms = SymbolTable()
     reader = _YamlReader(origin, syms)
     if isinstance(node, yaml.ScalarNode):
         if node.tag.endswith(":str"):
