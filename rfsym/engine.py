@@ -56,7 +56,7 @@ import sympy as sp
 from . import layers as L
 from .errors import LayerError, RfsymError, SizeError, layer_label
 from .maps import IDENTITY, AxisMap, compose, power
-from .ops import ExactOps, NumOps, SymOps
+from .ops import ExactOps, NumOps, SymOps, checked, exact_values
 from .symbols import exceeds
 
 __all__ = ["analyze", "Result", "LayerResult", "register_layer", "register_block"]
@@ -127,19 +127,27 @@ def _numeric(expr, values):
         if s.name not in values:
             raise RfsymError(f"no value given for symbol {s.name} (needed by {expr})")
         args.append(values[s.name])
-    return _as_int_array(_lambdified(expr, tuple(syms))(*args), expr)
+    out = _lambdified(expr, tuple(syms))(*args)
+    if np.asarray(out).dtype.kind in "fO" and any(np.asarray(a).dtype == object or np.any(
+            np.abs(np.asarray(a, dtype=float)) >= 2.0**52) for a in args):
+        out = exact_values(expr, tuple(syms), args)  # floats would not be exact
+    return _as_int_array(out, expr)
 
 
 def _as_int_array(out, expr):
     arr = np.asarray(out)
+    if arr.dtype == object:
+        bad = [v for v in arr.flat if not isinstance(v, (int, np.integer))]
+        if bad:
+            raise RfsymError(f"{expr} must be an integer, got {bad[0]} for some of the given values")
+        return checked(arr)
     if arr.dtype.kind == "f":
         rounded = np.rint(arr)
         if not np.all(rounded == arr):
             bad = arr[rounded != arr].flat[0]
             raise RfsymError(f"{expr} must be an integer, got {bad} for some of the given values")
         arr = rounded
-    arr = arr.astype(np.int64)
-    return arr if arr.ndim else int(arr)
+    return checked(arr)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1009,6 +1017,9 @@ def _int_values(name, value):
         if not ok.all():
             raise RfsymError(f"evaluate: the values for {name} must be integers, got {arr[~ok].flat[0]}")
         return arr.astype(np.int64)
+    if arr.dtype == object and arr.size and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                                for v in arr.flat):
+        return arr  # Python ints beyond int64: exact arithmetic
     if arr.dtype.kind not in "iu":
         shown = value if arr.ndim == 0 else arr.flat[0] if arr.size else value
         raise RfsymError(f"evaluate: the values for {name} must be integers (a number or an integer "

@@ -76,7 +76,7 @@ from . import layers as L
 from .engine import LeafOut, State, _check_size, analyze, conv_counts, register_block, register_layer
 from .errors import GraphError, LayerError, RfsymError
 from .maps import IDENTITY, AxisMap, _reduce, merge
-from .ops import NumOps, Rows, SymOps
+from .ops import NumOps, Rows, SymOps, checked
 from .symbols import as_expr, bounded_subs, subs
 
 __all__ = ["Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index"]
@@ -1183,8 +1183,7 @@ def _fixed_point(before, after, active):
 def _int(v):
     if v is None:
         return None
-    arr = np.asarray(v).astype(np.int64)
-    return arr if arr.ndim else int(arr)
+    return checked(v)
 
 
 #: integer repeat counts above this use the closed form (with n substituted), not unrolling

@@ -54,7 +54,10 @@ def save(fig, path):
         raise RfsymError(f"figure files are PNG, SVG or PDF; got {path.name!r}")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=200)
+    try:
+        fig.savefig(path, dpi=200)
+    except OSError as err:
+        raise RfsymError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
     return path
 
 
@@ -91,6 +94,10 @@ def _depth_curve(item, depths, symbol, quantity, values):
         if len(rest) != 1:
             raise RfsymError(f"say which symbol is the depth (free symbols: {sorted(free) or 'none'})")
         symbol = rest[0]
+        if symbol not in _repeat_counts(result.network):
+            raise RfsymError(f"{symbol} is not a depth: it is no repeat count of the network (a depth is "
+                             f"the n of 'block x n' or Repeat(block, n)); give such a network, or fix "
+                             f"{symbol} with values=/--set")
     name = symbol if isinstance(symbol, str) else symbol.name
     vals = {**fixed, name: depths}
     for k in free:
@@ -99,6 +106,27 @@ def _depth_curve(item, depths, symbol, quantity, values):
     v = ev.axes(quantity) if quantity not in ("params", "macs", "flops") else (getattr(ev, quantity),)
     arr = np.max(np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in v]), axis=0)
     return np.broadcast_to(arr, depths.shape).astype(float)
+
+
+def _repeat_counts(network) -> set:
+    """Free symbols of the repeat counts anywhere in ``network`` (walked without recursion)."""
+    import dataclasses
+
+    from .graph import Repeat
+    out, stack = set(), [network]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, Repeat):
+            out |= sp.sympify(layer.n).free_symbols
+        if dataclasses.is_dataclass(layer):
+            for f in dataclasses.fields(layer):
+                v = getattr(layer, f.name)
+                for x in (v if isinstance(v, tuple) else (v,)):
+                    if isinstance(x, Layer):
+                        stack.append(x)
+                    elif isinstance(x, tuple):  # graph nodes: (name, layer, inputs)
+                        stack.extend(y for y in x if isinstance(y, Layer))
+    return out
 
 
 def _keys(values):
