@@ -1031,6 +1031,8 @@ def _int_values(name, value):
 def _infer_ndim(net, input_size, ndim):
     dims = set()
     if ndim is not None:
+        if isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral) or not 1 <= ndim <= 3:
+            raise LayerError(f"ndim must be 1, 2 or 3, got {ndim!r}", where="analyze", param="ndim")
         dims.add(int(ndim))
     if isinstance(input_size, (tuple, list)):
         dims.add(len(input_size))

@@ -119,6 +119,7 @@ class Residual(L.Layer):
     def _normalise(self):
         _check_layer(self.body, "body", "Residual")
         _check_layer(self.shortcut, "shortcut", "Residual")
+        L.check_nesting(self, (self.body, self.shortcut), "Residual")
 
     @property
     def ndim(self):
@@ -155,6 +156,7 @@ class Concat(L.Layer):
             _check_layer(b, "branches", "Concat")
         object.__setattr__(self, "branches", tuple(branches))
         object.__setattr__(self, "name", name)
+        L.check_nesting(self, self.branches, "Concat")
 
     def subs(self, mapping):
         return Concat(*(b.subs(mapping) for b in self.branches), name=self.name)
@@ -220,6 +222,7 @@ class Repeat(L.Layer):
         object.__setattr__(self, "n", n)
         object.__setattr__(self, "index", index)
         object.__setattr__(self, "name", name)
+        L.check_nesting(self, (block,), "Repeat")
 
     def at(self, k) -> L.Layer:
         """The block of repetition ``k`` (the index replaced by ``k``)."""
@@ -292,13 +295,17 @@ class ConvTranspose(L._Windowed, L.Layer):
         ops_ = self.output_padding if isinstance(self.output_padding, tuple) else (self.output_padding,)
         ss = self.stride if isinstance(self.stride, tuple) else (self.stride,)
         ds = self.dilation if isinstance(self.dilation, tuple) else (self.dilation,)
-        for op in ops_:
-            for s in ss:
-                for d in ds:
-                    if (op - s).is_nonnegative and (op - d).is_nonnegative:
-                        raise LayerError(f"output_padding must be smaller than stride or dilation "
-                                         f"(PyTorch's rule), got output_padding={op}, stride={s}, "
-                                         f"dilation={d}", param="output_padding")
+        axes = max(len(ops_), len(ss), len(ds))
+        if len({len(t) for t in (ops_, ss, ds)} - {1}) > 1:
+            raise LayerError(f"output_padding has {len(ops_)} axes but stride has {len(ss)}",
+                             param="output_padding")
+        for a in range(axes):  # per axis, as PyTorch checks it
+            op, s, d = (t[a] if len(t) > 1 else t[0] for t in (ops_, ss, ds))
+            if (op - s).is_nonnegative and (op - d).is_nonnegative:
+                raise LayerError(f"output_padding must be smaller than stride or dilation "
+                                 f"(PyTorch's rule), got output_padding={op}, stride={s}, "
+                                 f"dilation={d}" + (f" on axis {a}" if axes > 1 else ""),
+                                 param="output_padding")
 
     def output_paddings(self, ndim):
         return L._per_axis(self.output_padding, ndim, "output_padding", self)
@@ -435,6 +442,7 @@ class Graph(L.Layer):
         object.__setattr__(self, "nodes", tuple(norm))
         object.__setattr__(self, "output", output)
         object.__setattr__(self, "name", name)
+        L.check_nesting(self, [op for _, op, _ in norm if not isinstance(op, str)], "Graph")
 
     def subs(self, mapping):
         nodes = tuple((a, op if isinstance(op, str) else op.subs(mapping), ins) for a, op, ins in self.nodes)

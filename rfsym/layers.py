@@ -40,7 +40,7 @@ __all__ = [
     "Layer", "Window", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
     "GlobalAvgPool", "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise",
     "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish",
-    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES",
+    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES", "MAX_NESTING", "check_nesting",
 ]
 
 PADDING_MODES = ("valid", "same", "tf_same")
@@ -109,6 +109,27 @@ def _per_axis(value, ndim, param, owner):
                              param=param)
         return value
     return (value,) * ndim
+
+
+#: deepest nesting of blocks (Sequential, Residual, Concat, Repeat, Graph) a network may have
+MAX_NESTING = 100
+
+
+def check_nesting(layer, children, where: str) -> None:
+    """Record ``layer``'s nesting depth (one more than its deepest child's) and refuse more than
+    :data:`MAX_NESTING` levels with a :class:`~rfsym.errors.LayerError` (analysis, ``repr`` and
+    ``==`` walk nested blocks; Python's recursion limit would otherwise end them).
+
+    >>> inner = Sequential(Conv(3))
+    >>> inner.depth, Sequential(inner).depth
+    (1, 2)
+    """
+    depth = 1 + max((c.__dict__.get("depth", 0) for c in children), default=0)
+    if depth > MAX_NESTING + 1:  # one level more for the Sequential analyze wraps a network in
+        raise LayerError(f"blocks are nested more than {MAX_NESTING} levels deep; flatten the network "
+                         "(a Sequential of Sequentials is one Sequential) or use Repeat", where=where,
+                         param="layers")
+    object.__setattr__(layer, "depth", depth)
 
 
 def _fmt(v):
@@ -476,6 +497,7 @@ class Sequential(Layer):
                                  param="layers")
         object.__setattr__(self, "layers", tuple(layers))
         object.__setattr__(self, "name", name)
+        check_nesting(self, self.layers, "Sequential")
 
     def __iter__(self):
         return iter(self.layers)

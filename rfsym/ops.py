@@ -75,12 +75,30 @@ class SymOps:
     def ge(a, b):
         return sp.Ge(a, b)
 
-    @staticmethod
-    def where(cond, a, b):
+    @classmethod
+    def where(cls, cond, a, b):
+        """``a`` where ``cond`` holds, else ``b``. A Piecewise inside the condition (the ``j = 1``
+        branch of a repeated block's closed form) is lifted out, so each branch's condition is
+        only evaluated where that branch applies: substituting ``s = 1`` never meets the ``0/0``
+        of the other branch (sympy would raise "Invalid NaN comparison").
+
+        >>> s = sp.Symbol("s", integer=True, positive=True)
+        >>> g = sp.Piecewise((2, sp.Eq(s, 1)), ((s**2 - 1)/(s - 1), True))
+        >>> SymOps.where(sp.Ge(g, 3), 10, 20).subs(s, 1)
+        20
+        """
         if cond is sp.true:
             return sp.sympify(a)
         if cond is sp.false:
             return sp.sympify(b)
+        inner = next((p for p in sp.preorder_traversal(cond) if isinstance(p, sp.Piecewise)), None)
+        if inner is not None:
+            pieces = []
+            for e, c in inner.args:
+                rep = {inner: e}
+                branch = cls.where(cond.xreplace(rep), sp.sympify(a).xreplace(rep), sp.sympify(b).xreplace(rep))
+                pieces.append((branch, c))
+            return sp.Piecewise(*pieces)
         return sp.Piecewise((a, cond), (b, True))
 
     @staticmethod

@@ -56,8 +56,9 @@ import sympy as sp
 from . import layers as L
 from .errors import RfsymError, SpecError
 from .expr import INDEX, MAX_BITS, Ident, Lexer, SymbolTable, ValueParser, parse_value
+from .symbols import as_expr
 
-__all__ = ["parse_line", "load", "loads", "Spec", "WORDS", "ALIASES", "INDEX"]
+__all__ = ["parse_line", "load", "loads", "Spec", "WORDS", "ALIASES", "INDEX", "YAML_TAGS", "MAX_YAML_NODES"]
 
 #: layer words of the one-line form and of YAML files (lower case) -> rfsym class name
 WORDS = {
@@ -233,16 +234,37 @@ def _sequence(items, name=None):
     return L.Sequential(*items, name=name)
 
 
-def _count(layer):
-    if isinstance(layer, L.Sequential):
-        return sum(_count(x) for x in layer.layers)
-    return 1
+def _count(layer) -> int:
+    """Leaf layers of ``layer`` once unrolled (a Repeat of a symbolic count counts one copy),
+    walked without recursion."""
+    total, stack = 0, [(layer, 1)]
+    while stack:
+        node, times = stack.pop()
+        children = []
+        if dataclasses.is_dataclass(node):
+            for f in dataclasses.fields(node):
+                v = getattr(node, f.name)
+                for x in (v if isinstance(v, tuple) else (v,)):
+                    if isinstance(x, L.Layer):
+                        children.append(x)
+                    elif isinstance(x, tuple):
+                        children.extend(y for y in x if isinstance(y, L.Layer))
+        if not children:
+            total += times
+            continue
+        n = getattr(node, "n", None) if type(node).__name__ == "Repeat" else None
+        factor = int(n) if isinstance(n, sp.Integer) else 1
+        stack.extend((c, times * factor) for c in children)
+    return total
 
 
 def _repeat(item, n, where):
     if isinstance(n, tuple) or (isinstance(n, sp.Basic) and n.is_number and not n.is_Integer):
         raise SpecError(f"{where}: a repeat count must be a positive integer or a symbol, got {n}")
-    n = sp.sympify(n)
+    try:
+        n = as_expr(n, "n", minimum=None)
+    except RfsymError as err:
+        raise SpecError(f"{where}: a repeat count must be a positive integer or a symbol: {err}") from None
     if n.is_number and n < 1:
         raise SpecError(f"{where}: a repeat count must be a positive integer, got {n}")
     indexed = INDEX in item.free_symbols
@@ -662,7 +684,7 @@ def loads(text: str, *, origin: str = "<spec>") -> Spec:
     if not isinstance(text, str):
         raise SpecError(f"a spec must be text, got {type(text).__name__}")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_loader())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -672,6 +694,10 @@ def loads(text: str, *, origin: str = "<spec>") -> Spec:
         raise SpecError(f"{origin}: too deeply nested") from None
     if node is None:
         raise SpecError(f"{origin}: the file is empty; it needs 'layers' (a list of layers)")
+    size = _expanded_size(node)
+    if size > MAX_YAML_NODES:
+        raise SpecError(f"{origin}: the file expands to {size if size < 10**15 else 'more than 10^15'} "
+                        f"YAML nodes (aliases included); at most {MAX_YAML_NODES} are read")
     syms = SymbolTable()
     reader = _YamlReader(origin, syms)
     if isinstance(node, yaml.ScalarNode):
@@ -683,6 +709,52 @@ def loads(text: str, *, origin: str = "<spec>") -> Spec:
         spec = reader.top(node)
     spec.symbols = dict(syms.table)
     return spec
+
+
+#: YAML tags an architecture file may use (plain values, lists and mappings); any other, such as
+#: ``!!python/object``, is refused
+YAML_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map",
+                                                                 "timestamp", "merge"))
+#: largest number of YAML nodes a file may expand to, each alias counting its whole value again
+MAX_YAML_NODES = 100_000
+_LOADER = []
+
+
+def _loader():
+    """PyYAML's SafeLoader, refusing every tag outside :data:`YAML_TAGS` as it composes."""
+    if not _LOADER:
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            def compose_node(self, parent, index):
+                node = super().compose_node(parent, index)
+                if node.tag not in YAML_TAGS:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the tag {node.tag!r} is not allowed (architecture files hold "
+                        "plain values, lists and mappings)", node.start_mark)
+                return node
+
+        _LOADER.append(Loader)
+    return _LOADER[0]
+
+
+def _expanded_size(root) -> int:
+    """Nodes of a composed YAML document once aliases are expanded (iterative; shared nodes are
+    counted once per reference, computed once)."""
+    sizes: dict = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = [x for pair in node.value for x in (pair if isinstance(pair, tuple) else (pair,))] \
+            if isinstance(node.value, list) else []
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+    return sizes[id(root)]
 
 
 def load(path) -> Spec:
