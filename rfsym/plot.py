@@ -223,7 +223,7 @@ def mask(net, input_size, output, *, counts=False, layer=None, through_padding=F
     :func:`rfsym.enumeration.dependency_mask`; with ``counts`` the number of paths through each
     pixel. Cells are annotated with their values when the grid is small (``annotate``).
     """
-    from .enumeration import dependency_mask
+    from .verify import dependency_mask
 
     net = getattr(net, "network", net)
     m = dependency_mask(net, input_size, output, layer=layer, counts=counts, through_padding=through_padding)
