@@ -24,7 +24,7 @@ import sympy as sp
 
 from .errors import LayerError
 
-__all__ = ["symbols", "as_expr", "subs", "is_symbolic", "to_int", "exceeds", "magnitude_bits", "bounded_subs",
+__all__ = ["symbols", "as_expr", "subs", "to_sympy", "is_symbolic", "to_int", "exceeds", "magnitude_bits", "bounded_subs",
            "MAX_RESULT_BITS"]
 
 
@@ -253,6 +253,35 @@ def subs(expr, mapping):
             continue
         pairs[sym] = as_expr(value, f"the value for {sym.name}", minimum=None)
     return expr.subs(pairs) if pairs else expr
+
+
+def to_sympy(value):
+    """A number or sympy object as sympy, for formatting and comparing computed values: ints,
+    floats, Fractions, Decimals, numpy scalars and sympy objects are converted; text and anything
+    else are refused (:func:`sympy.sympify` would evaluate text).
+
+    >>> to_sympy(3), to_sympy(0.5)
+    (3, 0.500000000000000)
+    >>> to_sympy("__import__('os')")
+    Traceback (most recent call last):
+    ...
+    rfsym.errors.RfsymError: expected a number or a sympy expression, got "__import__('os')"
+    """
+    from .errors import RfsymError
+
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (numbers.Number, decimal.Decimal)) and not isinstance(value, bool):
+        return sp.sympify(value)  # numbers only: never text
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        return sp.sympify(value.item()) if not isinstance(value.item(), (str, bytes, bool)) else _refuse(value)
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:60] + "..."
+    raise RfsymError(f"expected a number or a sympy expression, got {shown}")
+
+
+def _refuse(value):
+    from .errors import RfsymError
+    raise RfsymError(f"expected a number or a sympy expression, got {value!r}")
 
 
 def is_symbolic(value) -> bool:
