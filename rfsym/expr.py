@@ -88,7 +88,7 @@ class Lexer:
                     self.fail(f"unexpected character {text[col - 1]!r}", col)
                 break
             col = m.start() + len(m.group(0)) - len(m.group(0).lstrip()) + 1
-            if re.search(r"\d{%d}" % (_MAX_DIGITS + 1), m.group(0)):
+            if re.search(rf"\d{{{_MAX_DIGITS + 1}}}", m.group(0)):
                 self.fail(f"a number of more than {_MAX_DIGITS} digits (numbers have at most {MAX_BITS} bits)", col)
             if m.group(1):
                 self.tokens.append(("num", m.group(1), col))
@@ -187,14 +187,19 @@ class ValueParser:
         vals, ops = [], []  # ops: (op, precedence, column) ; unary ops as ("neg"/"pos", 3, col)
         parens: list[_Paren] = []
         item_start = True  # a bare word is an Ident here
+        signs = 0  # prefix signs in a row (each one a level of nesting)
         while True:
             # ---- an operand (after prefix operators)
             kind, val, col = lex.peek()
             if kind == "op" and val in "+-" and not (power_only and not parens and not ops):
+                signs += 1
+                if signs > MAX_DEPTH:
+                    lex.fail(f"too deeply nested (more than {MAX_DEPTH} signs in a row)", col)
                 lex.next()
                 ops.append(("neg" if val == "-" else "pos", _UNARY, col))
                 item_start = False
                 continue
+            signs = 0
             if kind == "op" and val == "(":
                 if self.depth + len(parens) >= MAX_DEPTH:
                     lex.fail(f"too deeply nested (more than {MAX_DEPTH} levels of parentheses)", col)

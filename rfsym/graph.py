@@ -1072,8 +1072,11 @@ def _repeat_large(layer, state, ctx):
     out_state, maps_fn, kind, params, macs, extra = _repeat_symbolic(
         Repeat(layer.block, big, layer.index, name=layer.name), state, ctx)
     at = {big: layer.n}
+
+    def sub(e, what):
+        return bounded_subs(e, at, f"{what} after n={layer.n} repetitions")
+
     try:
-        sub = (lambda e, what: bounded_subs(e, at, f"{what} after n={layer.n} repetitions"))
         maps = tuple(AxisMap.affine(*(sub(v, w) for v, w in zip((m.starts[0], m.jump, m.rfs[0]),
                                                                  ("start", "jump", "rf"))))
                      for m in maps_fn(ctx.ops))

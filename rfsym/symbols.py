@@ -161,7 +161,7 @@ def as_expr(value, param: str, *, minimum: int | None = 1, allow_none: bool = Fa
         from .expr import parse_value
 
         try:
-            expr = parse_value(value, origin=f"{param} {value[:40]!r}: ")
+            expr = parse_value(value, origin=f"{param}: ")
         except RfsymError as err:
             raise LayerError(str(err), param=param) from None
         if isinstance(expr, tuple):

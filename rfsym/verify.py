@@ -22,8 +22,8 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .engine import analyze
-from .errors import RfsymError
 from .enumeration import POSITIONS, enumerate_network
+from .errors import RfsymError
 
 __all__ = ["verify", "VerifyReport", "Mismatch", "dependency_mask", "enumeration_cost", "check_cost", "MAX_CELLS"]
 

@@ -17,9 +17,9 @@ import math
 
 import sympy as sp
 
+from ..errors import LayerError
 from ..graph import Repeat
 from ..layers import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, MaxPool, ReLU, Sequential
-from ..errors import LayerError
 from ..symbols import as_expr, symbols
 from . import register
 from .torchvision import (
