@@ -288,6 +288,9 @@ class ConvTranspose(L._Windowed, L.Layer):
                              param="padding")
         L.Conv._normalise(self)  # the same arguments, validated the same way
         if isinstance(self.output_padding, (tuple, list)):
+            if not 1 <= len(self.output_padding) <= 3:
+                raise LayerError(f"output_padding must be a scalar or a tuple of 1 to 3 values, got "
+                                 f"{tuple(self.output_padding)!r}", param="output_padding")
             self._set("output_padding", tuple(as_expr(v, "output_padding", minimum=0)
                                               for v in self.output_padding))
         else:
