@@ -106,7 +106,8 @@ def enumeration_cost(result, positions=POSITIONS, *, mask=False):
     """Estimated work (array cells) of enumerating the network of ``result`` (an analysis at a
     numeric input size): per layer and axis the layer's input grid plus the dependency sets of
     the enumerated outputs (rows up to ``positions`` + rf, bit-packed over the input range); with
-    ``mask`` the grids :func:`dependency_mask` propagates. None when a value is symbolic.
+    ``mask`` the grids :func:`dependency_mask` propagates. None when a value is symbolic; the
+    estimate stops early once it exceeds :data:`MAX_CELLS`.
 
     >>> from rfsym import Conv, Sequential, analyze
     >>> enumeration_cost(analyze(Sequential(*[Conv(3)] * 10), 100)) < 10**6
@@ -134,6 +135,8 @@ def enumeration_cost(result, positions=POSITIONS, *, mask=False):
                 for n_in in grid_in:
                     cells *= n_in
                 total += 10 * cells
+            if total > MAX_CELLS:
+                return total  # over the budget already: the rest need not be estimated
     except (TypeError, ValueError, AttributeError):
         return None  # symbolic: the enumeration refuses with its own message
     return total

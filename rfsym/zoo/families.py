@@ -18,8 +18,7 @@ import math
 import sympy as sp
 
 from ..errors import LayerError
-from ..graph import Repeat
-from ..layers import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, MaxPool, ReLU, Sequential
+from ..layers import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, MaxPool, ReLU, Repeat, Sequential
 from ..symbols import as_expr, symbols
 from . import register
 from .torchvision import (
