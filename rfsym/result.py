@@ -489,7 +489,10 @@ class Result(_Quantities):
     def evaluate(self, values) -> Result:
         """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
-        a Python int) equal to what :meth:`subs` gives, configuration by configuration.
+        a Python int) equal to what :meth:`subs` gives, configuration by configuration. Nothing
+        wraps around: an operation that could overflow int64 is recomputed exactly on Python
+        ints, and values beyond int64 come back in an object array of Python ints
+        (:class:`~rfsym.ops.Checked`).
 
         ``center`` (and ``jump`` when the output grid is finer than the input) may be a
         half-integer or a fraction: those come as float64, exact for half-integers.
