@@ -448,7 +448,7 @@ def _repeat_unrolled(layer, state, ctx):
                 g = NumOps.geom(j, m)
                 U[a] = U[a] + J[a] * u * g
                 R[a] = R[a] + J[a] * (rf - 1) * g
-                J[a] = J[a] * NumOps.pow(np.asarray(j, dtype=np.int64), m)
+                J[a] = J[a] * NumOps.pow(checked(j), m)
             params = None if params is None else params + m * r.params
             macs = None if macs is None else macs + m * r.macs
             break

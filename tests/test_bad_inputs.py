@@ -18,6 +18,9 @@ import textwrap
 
 import pytest
 
+import rfsym.spec  # noqa: F401 - R.spec in the in-process tests below
+import rfsym.zoo  # noqa: F401
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEMORY = 2 * 2**30  # address-space cap of the child (bytes)
 CPU = 150  # CPU-seconds cap of the child
@@ -379,3 +382,103 @@ def test_cli_bounded_work_answers(outcomes, cid, argv):
     res = outcomes[cid]
     assert res["time"] < SLOW, f"took {res['time']:.1f} s"
     assert res.get("error") is None and res["status"] == 0, res
+
+
+# --------------------------------------------------------------------------- issue findings
+# One regression test per numbered finding (the catalogue above holds the same cases and more,
+# under resource limits; these run in-process so a failure shows its traceback).
+def test_finding_1_no_code_execution_through_the_api(tmp_path):
+    import rfsym as R
+    from rfsym import BatchNorm, Conv, Repeat, analyze, smallest
+
+    mark = tmp_path / "PWNED"
+    pay = f"__import__('os').system('touch {mark}')"
+    k = R.symbols("k")
+    calls = [lambda: analyze(Conv(3), input_size=[[pay]]), lambda: Conv(3, groups=[pay]),
+             lambda: Repeat(Conv(3), [pay]), lambda: BatchNorm([pay]), lambda: analyze(Conv(3), in_channels=[pay]),
+             lambda: Conv(k).subs({k: pay}), lambda: smallest(pay, 10), lambda: R.spec.parse_line(f"conv({pay})")]
+    for call in calls:
+        with pytest.raises(R.RfsymError):
+            call()
+    assert not mark.exists()
+
+
+def test_finding_2_evaluate_is_exact():
+    import numpy as np
+
+    import rfsym as R
+    from rfsym import Conv, Sequential, analyze
+
+    s, k = R.symbols("s k")
+    assert analyze(Sequential(*[Conv(3, stride=s)] * 16), ndim=1).evaluate({s: 16}).rf == 2_459_565_876_494_606_883
+    r = analyze(Conv(k, dilation=k), ndim=1)
+    big = 3_037_000_501
+    assert r.evaluate({k: big}).rf == int(r.evaluate({k: np.array([big, 3])}).rf[0]) == r.subs({k: big}).rf
+
+
+def test_finding_3_bounded_work():
+    import time
+
+    import rfsym as R
+    from rfsym import Conv, Sequential, analyze
+
+    t = time.time()
+    assert analyze(R.spec.parse_line("conv3 x 10^12")).rf == 2 * 10**12 + 1
+    with pytest.raises(R.SpecError, match="has more than 256 bits"):
+        R.spec.parse_line("conv(((((2^64)^64)^64)^64)^64)")
+    bomb = "a: &a [conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3]\n"
+    for i in range(1, 9):
+        bomb += f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 10)}]\n"
+    with pytest.raises(R.SpecError, match="YAML nodes"):
+        R.spec.loads(bomb + "layers: [*i]\n")
+    with pytest.raises(R.RfsymError, match="would take about"):
+        R.verify(Sequential(*[Conv(3)] * 10000), 20010)
+    with pytest.raises(R.RfsymError, match="would take about"):
+        R.dependency_mask(Conv(3), 10**9, 0, ndim=1)
+    assert time.time() - t < 30
+
+
+def test_finding_4_stray_exceptions(tmp_path, capsys):
+    import rfsym as R
+    from rfsym import Conv, MaxPool, Repeat, Residual, Sequential, analyze
+    from rfsym.cli import main
+
+    x = Conv(3)
+    with pytest.raises(R.LayerError, match="nested more than 100 levels"):
+        for _ in range(150):
+            x = Sequential(x, Conv(3))
+    x = Conv(3, padding=1)
+    with pytest.raises(R.LayerError, match="nested more than 100 levels"):
+        for _ in range(150):
+            x = Residual(x)
+    with pytest.raises(R.SpecError, match="more than 1000 signs"):
+        R.spec.parse_line("conv(" + "-" * 20000 + "3)")
+    for bad in (0, 2.5, True):
+        with pytest.raises(R.LayerError, match="ndim must be 1, 2 or 3"):
+            analyze(Conv(3), ndim=bad)
+    assert main(["plot", "growth", "conv3 x n", "-o", str(tmp_path / "missing" / "x.png")]) == 2
+    assert capsys.readouterr().err.startswith("rfsym: error: cannot write")
+    s, n, k = R.symbols("s n k")
+    r = analyze(Sequential(Repeat(Conv(3, stride=s), n), MaxPool(3, stride=2, ceil_mode=True)), input_size=k)
+    assert r.out_size.subs({s: 1, n: 3, k: 10}) == 2
+
+
+def test_finding_5_wrong_answers(tmp_path, capsys):
+    import sympy as sp
+
+    import rfsym as R
+    from rfsym import Conv, ConvTranspose
+    from rfsym.cli import main
+
+    assert ConvTranspose((3, 3), stride=(2, 1), output_padding=(1, 0)).output_padding == (1, 0)
+    with pytest.raises(R.LayerError, match="depths must have 5 entries"):
+        R.zoo.get("vgg", depths=(1, 2))
+    for blocks in ((0, 0, 0, 0), (3, -1, 6, 3)):
+        with pytest.raises(R.LayerError, match="must be a positive integer"):
+            R.zoo.get("resnet", blocks=blocks)
+    assert main(["plot", "growth", "conv(k)", "-o", str(tmp_path / "x.png")]) == 2
+    assert "k is not a depth" in capsys.readouterr().err
+    with pytest.raises(R.SpecError, match="is not allowed"):
+        R.spec.loads("layers:\n  - !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(R.LayerError, match="declared non-integer"):
+        Conv(sp.Symbol("k", integer=False))
