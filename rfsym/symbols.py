@@ -19,6 +19,7 @@ import math
 import numbers
 import warnings
 from fractions import Fraction
+from typing import Any
 
 import sympy as sp
 
@@ -95,8 +96,8 @@ def _user_stacklevel() -> int:
     return 1
 
 
-def as_expr(value, param: str, *, minimum: int | None = 1, allow_none: bool = False, text: bool = False,
-            integer: bool = True):
+def as_expr(value: Any, param: str, *, minimum: int | None = 1, allow_none: bool = False, text: bool = False,
+            integer: bool = True) -> sp.Expr | None:
     """The value boundary: every number a user gives rfsym passes through here.
 
     Accepted: Python and numpy integers, integral floats below 2**53 (``3.0``), sympy integers and

@@ -135,8 +135,9 @@ def efficientnet(phi=0, width=None, depth=None, num_classes=1000):
     squeeze-and-excitation gates read the whole feature map, so every output sees the whole
     (padded) input.
     """
-    w = BETA ** phi if width is None else width
-    d = ALPHA ** phi if depth is None else depth
+    phi = _coefficient(phi)
+    w = BETA ** phi if width is None else _multiplier(width, "width")
+    d = ALPHA ** phi if depth is None else _multiplier(depth, "depth")
     formal = _is_symbolic(w) or _is_symbolic(d)
     if formal:
         def ch(c):
@@ -171,6 +172,31 @@ def efficientnet(phi=0, width=None, depth=None, num_classes=1000):
     return Sequential(Sequential(*feats, name="features"), AdaptiveAvgPool(1, name="avgpool"),
                       Flatten(name="flatten"), Sequential(Dropout(), Linear(last, num_classes), name="classifier"),
                       name="efficientnet")
+
+
+#: largest numeric compound coefficient φ (B7 is about φ = 6; 1.2^64 channels are absurd already)
+MAX_PHI = 64
+
+
+def _coefficient(phi):
+    """φ checked at the value boundary: a nonnegative integer up to :data:`MAX_PHI`, or a symbol."""
+    try:
+        e = as_expr(phi, "phi", minimum=0)
+    except LayerError as err:
+        raise LayerError(err.detail, where="efficientnet", param="phi") from None
+    if e.is_Integer and int(e) > MAX_PHI:
+        raise LayerError(f"phi must be at most {MAX_PHI}, got {e}", where="efficientnet", param="phi")
+    return int(e) if e.is_Integer else e
+
+
+def _multiplier(value, param):
+    """A width or depth multiplier: a positive number (floats allowed: 1.1) or a symbol."""
+    if isinstance(value, sp.Basic) and value.free_symbols:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, sp.Basic)) or not 0 < float(value) <= 64:
+        raise LayerError(f"{param} must be a positive number up to 64 or a symbol, got {value!r}",
+                         where="efficientnet", param=param)
+    return value
 
 
 def _silu():
