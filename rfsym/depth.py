@@ -371,6 +371,8 @@ def _repeat_large(layer, state, ctx):
 
 
 _SAFE_SIZE = 1 << 20
+#: repetitions :meth:`Result.evaluate` runs one by one before giving up (each is an analysis)
+MAX_EVALUATED_REPETITIONS = 4096
 
 
 def _repeat_numeric(layer, state, ctx):
@@ -416,6 +418,11 @@ def _repeat_unrolled(layer, state, ctx):
     xs = _size_symbols(nd) if sizes is not None else None
     same_block = layer.index is None or layer.index not in layer.block.free_symbols
     for k in range(int(n.max()) if n.size else 0):
+        if k >= MAX_EVALUATED_REPETITIONS:  # bounded work: no fixed point reached so far
+            raise LayerError(f"evaluate repeats this block up to n={int(n.max())} times one by one (its "
+                             f"sizes change every repetition); more than {MAX_EVALUATED_REPETITIONS} is "
+                             "refused: use subs, which solves the repetition in closed form",
+                             where=ctx.where, param="n")
         active = k < n
         before = sizes, chans
         values = dict(ctx.values)

@@ -150,6 +150,10 @@ CASES += [
      "rfsym does not build numbers that large"),
     ("repeat 10^12 too small", "analyze(R.spec.parse_line('conv3 x 10^12'), 100)", "SizeError",
      "output size must be at least 1"),
+    ("evaluate a 10^6 repeat", "analyze(Sequential(Conv(k), Repeat(Conv(3), 10**6)), input_size=n)"
+     ".evaluate({k: 3, n: 10**9})", "LayerError", "more than 4096 is refused: use subs"),
+    ("subs a 10^6 repeat", "assert analyze(Sequential(Conv(k), Repeat(Conv(3), 10**6)), input_size=n)"
+     ".subs({k: 3, n: 10**9}).out_size == 10**9 - 2 * 10**6 - 2", None, ""),
     ("power tower", "R.spec.parse_line('conv(((((2^64)^64)^64)^64)^64)')", "SpecError", "has more than 256 bits"),
     ("product of powers", "R.spec.parse_line('conv(2^64*2^64*2^64*2^64*2^64)')", "SpecError",
      "a number of more than 256 bits"),
