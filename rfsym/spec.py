@@ -88,7 +88,9 @@ _STRING_PARAMS = {"mode", "name"}
 _PAD_MODES = {"same", "valid", "tf_same", "SAME", "VALID"}
 _TRUE, _FALSE = {"true", "True", "yes", "on"}, {"false", "False", "no", "off"}
 _MAX_UNROLL = 1000   # larger integer repeats become Repeat blocks
-_MAX_DEPTH = 50      # nesting of layer groups and blocks
+_MAX_DEPTH = 50      # nesting of YAML blocks
+#: deepest nesting of groups and blocks in the one-line form
+MAX_NESTING_DEPTH = 1000
 
 
 def _suggest(word, options):
@@ -299,6 +301,23 @@ def _block(kind, branches, name, where):
 
 
 # --------------------------------------------------------------------------- one-line form
+class _Frame:
+    """An open sequence of the one-line parser: the top level, a group or a block."""
+
+    __slots__ = ("kind", "data", "depth", "items", "kwargs", "branches", "earlier")
+
+    def __init__(self, kind, data, depth):
+        self.kind, self.data, self.depth = kind, data, depth
+        self.items, self.kwargs, self.branches, self.earlier = [], [], [], []  # earlier: kwargs of past branches
+
+
+def _sequence_checked(items, name):
+    try:
+        return _sequence(items, name) if name else _sequence(items)
+    except RfsymError as err:
+        raise SpecError(str(err)) from None
+
+
 class _LineParser:
     def __init__(self, text, syms, origin=""):
         self.lex = Lexer(text, origin)
@@ -308,7 +327,7 @@ class _LineParser:
     def parse(self):
         if self.lex.peek()[0] == "end":
             self.lex.fail("the spec is empty; try for example 'conv3 x3'")
-        items, kwargs = self.seq(0)
+        items, kwargs = self.seq()
         if kwargs:
             self.lex.fail("name=... belongs inside a block, as in res(conv3, conv3, name=block1)",
                           kwargs[0][2])
@@ -321,24 +340,74 @@ class _LineParser:
         col = self.lex.peek()[2] if col is None else col
         return f"{self.lex.origin}column {col}"
 
-    def seq(self, depth):
-        """Items separated by ',' (or ';' or '->'), plus trailing ``key=value`` pairs."""
-        items, kwargs = [], []
+    def seq(self):
+        """Items separated by ',' (or ';' or '->'), plus trailing ``key=value`` pairs; groups
+        ``(...)``/``[...]`` and blocks ``res(... | ...)`` nest up to :data:`MAX_NESTING_DEPTH`
+        levels, parsed with an explicit stack (no recursion)."""
+        lex = self.lex
+        top = _Frame("top", None, 0)
+        stack = [top]
         while True:
-            kind, val, col = self.lex.peek()
-            if kind == "id" and self.lex.peek(1)[:2] == ("op", "="):
-                self.lex.next()
-                self.lex.next()
-                kwargs.append((val, self.values.value(), col))
+            frame = stack[-1]
+            kind, val, col = lex.peek()
+            node = None
+            if kind == "id" and lex.peek(1)[:2] == ("op", "="):
+                lex.next()
+                lex.next()
+                frame.kwargs.append((val, self.values.value(), col))
             else:
-                if kwargs:
-                    self.lex.fail("layers must come before key=value pairs", col)
-                items.append(self.item(depth))
-            if not (self.lex.accept(",") or self.lex.accept(";") or self.lex.accept("->")):
-                return items, kwargs
+                if frame.kwargs:
+                    lex.fail("layers must come before key=value pairs", col)
+                if frame.depth > MAX_NESTING_DEPTH:
+                    lex.fail(f"too deeply nested (more than {MAX_NESTING_DEPTH} levels of groups and blocks)")
+                if kind == "op" and val in "([":
+                    lex.next()
+                    stack.append(_Frame("group", (")" if val == "(" else "]", val), frame.depth + 1))
+                    continue
+                if kind != "id":
+                    got = "the end of the spec" if kind == "end" else repr(val)
+                    lex.fail(f"expected a layer (for example conv3, maxpool2, relu), got {got}", col)
+                lex.next()
+                if val.lower() in BLOCKS:
+                    word = val.lower()
+                    if BLOCKS[word] == "Repeat":
+                        lex.fail("write repeats as 'item x n' or 'item * n', for example (conv3, relu) x n", col)
+                    lex.expect("(", f"after {word}")
+                    stack.append(_Frame("block", (word, col), frame.depth + 1))
+                    continue
+                node = self.leaf(val, col)
+            while True:  # the end of an item: repeats; the end of a sequence: close its frame
+                if node is not None:
+                    frame.items.append(self.repeats(node))
+                    node = None
+                if lex.accept(",") or lex.accept(";") or lex.accept("->"):
+                    break
+                if frame.kind == "top":
+                    return frame.items, frame.kwargs
+                if frame.kind == "block" and lex.accept("|"):
+                    frame.branches.append(frame.items)
+                    frame.earlier += frame.kwargs
+                    frame.items, frame.kwargs = [], []
+                    break
+                node = self.close(frame)
+                stack.pop()
+                frame = stack[-1]
 
-    def item(self, depth):
-        node = self.atom(depth)
+    def close(self, frame):
+        """The layer a finished group or block frame stands for."""
+        if frame.kind == "group":
+            close, opened = frame.data
+            self.lex.expect(close, f"to close {opened!r}")
+            name = self._name(frame.kwargs, "a group")
+            col = self.lex.peek()[2]
+            return self.located(col, _sequence_checked, frame.items, name)
+        word, col = frame.data
+        self.lex.expect(")", f"to close {word}(")
+        name = self._name(frame.earlier + frame.kwargs, word)
+        return self.located(col, _block, BLOCKS[word], frame.branches + [frame.items], name, word)
+
+    def repeats(self, node):
+        """``item x n`` / ``item * n`` / ``item x3`` after an item."""
         while True:
             kind, val, col = self.lex.peek()
             m = re.fullmatch(r"x(\d+)", val) if kind == "id" else None
@@ -354,25 +423,9 @@ class _LineParser:
                 count = self.syms(count.name)
             node = self.located(col, _repeat, node, count, f"x {count}")
 
-    def atom(self, depth):
-        if depth > _MAX_DEPTH:
-            self.lex.fail("too deeply nested")
-        kind, val, col = self.lex.peek()
-        if kind == "op" and val in "([":
-            self.lex.next()
-            close = ")" if val == "(" else "]"
-            items, kwargs = self.seq(depth + 1)
-            self.lex.expect(close, f"to close {val!r}")
-            name = self._name(kwargs, "a group")
-            return _sequence(items, name) if name else _sequence(items)
-        if kind != "id":
-            got = "the end of the spec" if kind == "end" else repr(val)
-            self.lex.fail(f"expected a layer (for example conv3, maxpool2, relu), got {got}", col)
-        self.lex.next()
+    def leaf(self, val, col):
+        """A layer word (``conv3x5/2``) with its arguments."""
         token = val
-        lower = val.lower()
-        if lower in BLOCKS:
-            return self.block(lower, col, depth)
         word, shape, stride = self._split(val, col)
         positional, keywords = [], []
         if shape is not None:
@@ -436,22 +489,6 @@ class _LineParser:
             if self.lex.accept(")"):
                 return positional, keywords
             self.lex.expect(",", "between arguments")
-
-    def block(self, word, col, depth):
-        kind = BLOCKS[word]
-        if kind == "Repeat":
-            self.lex.fail("write repeats as 'item x n' or 'item * n', for example (conv3, relu) x n", col)
-        self.lex.expect("(", f"after {word}")
-        branches, kwargs = [], []
-        while True:
-            items, kw = self.seq(depth + 1)
-            branches.append(items)
-            kwargs += kw
-            if not self.lex.accept("|"):
-                break
-        self.lex.expect(")", f"to close {word}(")
-        name = self._name(kwargs, word)
-        return self.located(col, _block, kind, branches, name, word)
 
     def _name(self, kwargs, what):
         name = None

@@ -170,9 +170,13 @@ CASES += [
      "too deeply nested (more than 1000 levels of parentheses)"),
     ("100000 nested parentheses", "R.spec.parse_line('conv(' + '(' * 100000 + '3' + ')' * 100000 + ')')",
      "SpecError", "too deeply nested"),
-    ("deep layer groups", "R.spec.parse_line('[' * 200 + 'conv3' + ']' * 200)", "SpecError", "too deeply nested"),
-    ("deep residuals in the spec", "R.spec.parse_line('res(' * 200 + 'conv3' + ')' * 200)", "SpecError",
+    ("1000 nested groups", "assert R.spec.parse_line('[' * 1000 + 'conv3' + ']' * 1000) == Conv(3)", None, ""),
+    ("1001 nested groups", "R.spec.parse_line('[' * 1001 + 'conv3' + ']' * 1001)", "SpecError",
+     "too deeply nested (more than 1000 levels of groups and blocks)"),
+    ("100000 nested groups", "R.spec.parse_line('(' * 100000 + 'conv3' + ')' * 100000)", "SpecError",
      "too deeply nested"),
+    ("deep residuals in the spec", "R.spec.parse_line('res(' * 200 + 'conv3' + ')' * 200)", "SpecError",
+     "blocks are nested more than 100 levels deep"),
     ("YAML alias bomb", "bomb = 'a: &a [conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3]\\n'\n"
      "for i in range(1, 9):\n"
      "    bomb += chr(97 + i) + ': &' + chr(97 + i) + ' [' + ', '.join(['*' + chr(96 + i)] * 10) + ']\\n'\n"
@@ -246,7 +250,7 @@ CLI_CASES = [  # (id, argv, message fragment); every one must exit 2 with 'rfsym
     ("cli in-channels payload", ["analyze", "conv3", "--in-channels", "open('x')"], "unexpected character"),
     ("cli power tower", ["analyze", "conv(((((2^64)^64)^64)^64)^64)"], "has more than 256 bits"),
     ("cli minus signs", ["analyze", "conv(" + "-" * 20000 + "3)"], "more than 1000 signs in a row"),
-    ("cli deep groups", ["analyze", "[" * 100 + "conv3" + "]" * 100], "too deeply nested"),
+    ("cli deep groups", ["analyze", "[" * 1001 + "conv3" + "]" * 1001], "too deeply nested"),
     ("cli repeat strided", ["analyze", "conv3/2 x 10^12"], "rfsym does not build numbers that large"),
     ("cli verify 10^9", ["verify", "conv3", "--input", "10^9"], "would take about"),
     ("cli unknown layer", ["analyze", "cnov3"], "unknown model or layer 'cnov3'"),
