@@ -17,7 +17,7 @@ import sympy as sp
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
-from .symbols import exceeds
+from .symbols import as_expr, exceeds
 
 __all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES"]
 
@@ -132,6 +132,9 @@ class _Quantities:
         if name == "out_size":
             sizes = self._sizes()
             return None if sizes is None else tuple(_tidy(s, self._ops) for s in sizes)
+        if name not in ("rf", "rf_min", "jump", "start", "center", "period"):
+            raise RfsymError(f"unknown per-axis quantity {name!r}; one of rf, rf_min, jump, start, center, "
+                             "period, out_size")
         return self._q(name)
 
     def _one(self, name):
@@ -162,6 +165,9 @@ class _Quantities:
         index, or a per-axis tuple); padding positions count, so they may lie outside the input."""
         maps = self._maps()
         pos = tuple(position) if isinstance(position, (tuple, list)) else (position,) * len(maps)
+        if len(pos) != len(maps):
+            raise RfsymError(f"position has {len(pos)} axes but the network has {len(maps)}")
+        pos = tuple(int(e) if e.is_Integer else e for e in (as_expr(p, "position", minimum=None) for p in pos))
         return _fast_out(tuple((m.lo(p, self._ops), m.hi(p, self._ops)) for m, p in zip(maps, pos)), self._ops)
 
     def to_latex(self, **options):
@@ -398,6 +404,8 @@ class Result(_Quantities):
         >>> analyze(Sequential(Conv(3, name="a"), Sequential(Conv(3), name="b"))).layer("b.0").rf
         5
         """
+        if not isinstance(name, str):
+            raise RfsymError(f"a layer is named by its path (a string), got {name!r}")
         for layer in reversed(self.layers):
             if layer.name == name:
                 return layer

@@ -112,6 +112,13 @@ CASES += [
     ("Result.evaluate shapes", "r.evaluate({k: [3, 5], s: [1, 2, 3], n: 9})", "RfsymError", "must broadcast together"),
     ("Result.evaluate missing", "r.evaluate({k: 3})", "RfsymError", "missing: n, s"),
     ("Result.evaluate stride 0", "r.evaluate({k: 3, s: [1, 0], n: 9})", "LayerError", "stride must be a positive integer"),
+    ("Result.axes unknown", "r.axes(PAY)", "RfsymError", "unknown per-axis quantity"),
+    ("Result.span payload", "r.span(PAY)", "LayerError", "position must be an integer"),
+    ("Result.span axes", "analyze(Conv(3), 8).span((1, 2, 3))", "RfsymError", "position has 3 axes"),
+    ("Result.layer list", "r.layer([PAY])", "RfsymError", "a layer is named by its path"),
+    ("Result.layer payload", "r.layer(PAY)", "RfsymError", "no layer named"),
+    ("analyze features payload", "analyze(Conv(3), features=PAY)", "RfsymError", "no layer named"),
+    ("analyze strict payload", "analyze(Conv(3), strict=PAY)", "RfsymError", "strict must be True or False"),
     # ---- compare, smallest, crossover
     ("smallest payload", "smallest(PAY, 10)", "LayerError", "the expression:"),
     ("smallest target payload", "smallest(2 * n + 1, PAY2)", "LayerError", "target"),
