@@ -129,6 +129,8 @@ class _Quantities:
 
     def axes(self, name):
         """The per-axis tuple of a quantity, whatever the collapse rule would give."""
+        if not isinstance(name, str):
+            raise RfsymError(f"a quantity is named by a string, got {name!r}")
         if name == "out_size":
             sizes = self._sizes()
             return None if sizes is None else tuple(_tidy(s, self._ops) for s in sizes)

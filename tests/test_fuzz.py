@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import rfsym as R
 import rfsym.latex
+import rfsym.spec
 from rfsym import (
     AdaptiveAvgPool,
     BatchNorm,
@@ -85,7 +86,16 @@ ENTRY_POINTS = {
     "crossover": lambda v: crossover(v, 2 * n, upper=64),
     "as_expr": lambda v: as_expr(v, "x", minimum=None),
     "latex": lambda v: R.latex.latex(v),
+    "Result.span": lambda v: _R8.span(v),
+    "Result.axes": lambda v: _R8.axes(v),
+    "Result.layer": lambda v: _R8.layer(v),
+    "analyze.features": lambda v: analyze(Conv(3), features=v),
+    "verify.input_size": lambda v: R.verify(Conv(3), v),
+    "dependency_mask.output": lambda v: R.dependency_mask(Conv(3), 8, v),
+    "erf.radius": lambda v: R.erf(Conv(3)).radius(v),
+    "parse_line": lambda v: R.spec.parse_line(v),
 }
+_R8 = analyze(Conv(3), 8)
 
 
 def _call(fn, value):
