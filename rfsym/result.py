@@ -435,6 +435,38 @@ class Result(_Quantities):
                 verdict = None
         return verdict
 
+    @property
+    def exact(self):
+        """Whether every quantity is exact: False when some may be an upper bound, None when
+        that depends on the symbols.
+
+        After a transposed convolution with both a stride and a dilation above 1 (its output
+        phases interleave and some read sparse sets), the layers that follow may be given a
+        bounding interval larger than what they read: their ``rf`` (and ``start``, ``rf_min``)
+        may exceed what enumeration finds; :func:`rfsym.verify` gives the exact values. The
+        flag is conservative (False may be given where the values happen to be exact).
+
+        >>> from rfsym import ConvTranspose, Sequential, analyze
+        >>> analyze(Sequential(ConvTranspose(3, stride=2, dilation=3), ConvTranspose(3, dilation=3))).exact
+        False
+        >>> analyze(Sequential(ConvTranspose(4, stride=2), ConvTranspose(3))).exact
+        True
+        """
+        verdict = True
+        last = max((lr.index for lr in self.layers), default=-1)
+        for lr in self.layers:
+            windows = getattr(lr.layer, "output_paddings", None) and lr.layer.windows(self.ndim)
+            if not windows or lr.index == last:
+                continue
+            for w in windows:
+                k, st, d = (v if isinstance(v, int) else v.p if getattr(v, "is_Integer", False) else None
+                            for v in (w.kernel, w.stride, w.dilation))
+                if None in (k, st, d):
+                    verdict = None
+                elif d > 1 and st > 1 and k > 1:
+                    return False
+        return verdict
+
     def _total(self, attr):
         total, arrays = 0, []
         for node in self._records:

@@ -500,3 +500,9 @@ def test_finding_5_wrong_answers(tmp_path, capsys):
         R.spec.loads("layers:\n  - !!python/object/apply:os.system ['true']\n")
     with pytest.raises(R.LayerError, match="declared non-integer"):
         Conv(sp.Symbol("k", integer=False))
+    # rf after a dilated transposed convolution is a bound: verify finds the exact value, the
+    # result says so
+    net = R.Sequential(ConvTranspose(2, stride=2, dilation=3), ConvTranspose(2, dilation=2), R.MaxPool(2))
+    report = R.verify(net, 40, ndim=1)
+    assert not report.ok and report.result.exact is False
+    assert R.analyze(R.Sequential(Conv(3, dilation=2), ConvTranspose(4, stride=2)), 16).exact is True

@@ -138,3 +138,24 @@ def test_evaluate_is_exact_and_agrees_with_subs(size, depth, stride):
         want = getattr(exact, q)
         assert getattr(one, q) == want, q
         assert int(np.broadcast_to(np.asarray(getattr(many, q)), (2,))[0]) == want, q
+
+
+_layer = st.one_of(
+    st.builds(lambda k, s_, d: ConvTranspose(k, stride=s_, dilation=d), st.integers(1, 4), st.integers(1, 3),
+              st.integers(1, 3)),
+    st.builds(lambda k, s_, d, p: Conv(k, stride=s_, dilation=d, padding=p), st.integers(1, 4), st.integers(1, 3),
+              st.integers(1, 3), st.integers(0, 2)),
+    st.builds(lambda s_: MaxPool(2, stride=s_), st.integers(1, 2)))
+
+
+@settings(max_examples=60)
+@given(st.lists(_layer, min_size=1, max_size=4))
+def test_result_exact_flags_every_bound(layers):
+    """Wherever the engine's values differ from enumeration (a dilated, strided transposed
+    convolution upstream), ``Result.exact`` is False: no unflagged wrong number."""
+    try:
+        report = R.verify(R.Sequential(*layers), 40, ndim=1)
+    except R.RfsymError:
+        return
+    if not report.ok:
+        assert report.result.exact is False, report
