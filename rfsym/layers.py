@@ -40,7 +40,7 @@ __all__ = [
     "Layer", "Window", "Windowed", "per_axis", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
     "GlobalAvgPool", "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise",
     "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish",
-    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES", "MAX_NESTING", "check_nesting",
+    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES", "MAX_NESTING", "check_nesting", "sublayers",
     "Residual", "Concat", "Repeat", "repetition_index", "ConvTranspose", "Crop", "Upsample", "Graph",
     "MERGES", "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
 ]
@@ -133,6 +133,25 @@ def check_nesting(layer, children, where: str) -> None:
                          "(a Sequential of Sequentials is one Sequential) or use Repeat", where=where,
                          param="layers")
     object.__setattr__(layer, "depth", depth)
+
+
+def sublayers(layer) -> list:
+    """The layers directly inside ``layer`` (a Sequential's items, a block's branches, a Repeat's
+    block, a Graph's node layers); empty for a leaf layer.
+
+    >>> sublayers(Sequential(Conv(3), ReLU()))
+    [Conv(kernel_size=3), ReLU()]
+    """
+    out = []
+    if dataclasses.is_dataclass(layer):
+        for f in dataclasses.fields(layer):
+            v = getattr(layer, f.name)
+            for x in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(x, Layer):
+                    out.append(x)
+                elif isinstance(x, tuple):  # graph nodes: (name, layer, inputs)
+                    out.extend(y for y in x if isinstance(y, Layer))
+    return out
 
 
 def _fmt(v):

@@ -110,22 +110,14 @@ def _depth_curve(item, depths, symbol, quantity, values):
 
 def _repeat_counts(network) -> set:
     """Free symbols of the repeat counts anywhere in ``network`` (walked without recursion)."""
-    import dataclasses
+    from .layers import Repeat, sublayers
 
-    from .layers import Repeat
     out, stack = set(), [network]
     while stack:
         layer = stack.pop()
         if isinstance(layer, Repeat):
             out |= sp.sympify(layer.n).free_symbols
-        if dataclasses.is_dataclass(layer):
-            for f in dataclasses.fields(layer):
-                v = getattr(layer, f.name)
-                for x in (v if isinstance(v, tuple) else (v,)):
-                    if isinstance(x, Layer):
-                        stack.append(x)
-                    elif isinstance(x, tuple):  # graph nodes: (name, layer, inputs)
-                        stack.extend(y for y in x if isinstance(y, Layer))
+        stack.extend(sublayers(layer))
     return out
 
 

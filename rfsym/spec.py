@@ -236,19 +236,11 @@ def _count(layer) -> int:
     total, stack = 0, [(layer, 1)]
     while stack:
         node, times = stack.pop()
-        children = []
-        if dataclasses.is_dataclass(node):
-            for f in dataclasses.fields(node):
-                v = getattr(node, f.name)
-                for x in (v if isinstance(v, tuple) else (v,)):
-                    if isinstance(x, L.Layer):
-                        children.append(x)
-                    elif isinstance(x, tuple):
-                        children.extend(y for y in x if isinstance(y, L.Layer))
+        children = L.sublayers(node)
         if not children:
             total += times
             continue
-        n = getattr(node, "n", None) if type(node).__name__ == "Repeat" else None
+        n = node.n if isinstance(node, L.Repeat) else None
         factor = int(n) if isinstance(n, sp.Integer) else 1
         stack.extend((c, times * factor) for c in children)
     return total
