@@ -8,7 +8,6 @@
 
 from .compare import compare, crossover, smallest  # the function rfsym.compare shadows the module
 from .engine import LayerResult, Result, analyze
-from .enumeration import dependency_mask
 from .erf import ERF, discrete_erf, erf
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
 from .layers import (
@@ -55,7 +54,7 @@ from .layers import (
     repetition_index,
 )
 from .symbols import symbols
-from .verify import verify
+from .verify import dependency_mask, verify
 
 __version__ = "0.1.0"
 

@@ -84,12 +84,12 @@ def _zoo():
 
 def _zoo_args(name, text):
     """``key=value, ...`` family arguments of a zoo call (values as in the one-line form)."""
-    from .spec import _Lexer, _Symbols, _ValueParser
+    from .expr import Lexer, SymbolTable, ValueParser
 
     if text is None or not text.strip():
         return {}
-    lex = _Lexer(text, f"{name}(...): ")
-    values = _ValueParser(lex, _Symbols())
+    lex = Lexer(text, f"{name}(...): ")
+    values = ValueParser(lex, SymbolTable())
     out = {}
     while True:
         kind, key, col = lex.next()
@@ -103,12 +103,12 @@ def _zoo_args(name, text):
 
 def _plain(value):
     """Bare words of a zoo call as symbols (``true``/``false`` as booleans), tuples kept."""
-    from .spec import _Ident
+    from .expr import Ident
     from .symbols import symbols
 
     if isinstance(value, tuple):
         return tuple(_plain(v) for v in value)
-    if isinstance(value, _Ident):
+    if isinstance(value, Ident):
         if value.name in ("true", "True", "false", "False"):
             return value.name in ("true", "True")
         return symbols(value.name)
@@ -153,27 +153,27 @@ def resolve(text: str) -> Target:
 
 def _parse_size(text, what="--input"):
     """``224``, ``224x224``, ``n``, ``(h, w)``, ``none``."""
-    from .spec import _parse_value_text, _Symbols
+    from .expr import SymbolTable, parse_value
 
     if text is None:
         return "default"
     if text.strip().lower() in ("none", "-"):
         return None
-    syms = _Symbols()
+    syms = SymbolTable()
     parts = re.split(r"\s*x\s*(?=[\w(])", text.strip()) if re.fullmatch(r"[\w()*+\-/ ]+(x[\w()*+\-/ ]+)+",
                                                                      text.strip()) else [text]
     if len(parts) == 1 and "," in text and not text.strip().startswith("("):
         parts = [f"({text})"]  # 224,160
-    values = [_parse_value_text(p, syms, f"{what} {text!r}: ") for p in parts]
+    values = [parse_value(p, syms, f"{what} {text!r}: ") for p in parts]
     if len(values) == 1:
         return values[0]
     return tuple(values)
 
 
 def _value(text, what):
-    from .spec import _parse_value_text, _Symbols
+    from .expr import SymbolTable, parse_value
 
-    return None if text is None else _parse_value_text(text, _Symbols(), f"{what} {text!r}: ")
+    return None if text is None else parse_value(text, SymbolTable(), f"{what} {text!r}: ")
 
 
 def _optional(module, attr, feature):
@@ -240,7 +240,7 @@ def _substituted(target, args, strict=True):
     pairs = getattr(args, "set", None) or []
     if not pairs:
         return target
-    from .spec import _parse_value_text, _Symbols
+    from .expr import SymbolTable, parse_value
 
     by_name = {s.name: s for s in target.network.free_symbols}
     mapping = {}
@@ -254,7 +254,7 @@ def _substituted(target, args, strict=True):
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "none"
             raise SpecError(f"--set {pair}: the network has no symbol {name!r} (its symbols: {known})")
-        mapping[by_name[name]] = _parse_value_text(value, _Symbols(), f"--set {pair!r}: ")
+        mapping[by_name[name]] = parse_value(value, SymbolTable(), f"--set {pair!r}: ")
     try:
         network = target.network.subs(mapping)
     except RfsymError as err:
