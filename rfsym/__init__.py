@@ -40,6 +40,7 @@ from .layers import (
     Softmax,
     Tanh,
 )
+from .sizes import Sizes, TilingPlan, sizes, tiling  # the function rfsym.sizes shadows the module
 from .symbols import symbols
 from .verify import verify
 
@@ -52,7 +53,7 @@ __all__ = [
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
-    "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
+    "verify", "dependency_mask", "sizes", "tiling", "Sizes", "TilingPlan", "from_torch", "compare", "smallest", "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
 
