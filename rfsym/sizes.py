@@ -228,12 +228,21 @@ def sizes(net, *, ndim=None, in_channels=None, symmetric_same=False) -> Sizes:
     >>> s.min_input, s.first(3), s.is_valid(572)
     (188, [188, 204, 220], True)
     """
-    nd = analyze(net, ndim=ndim).ndim
+    nd = _ndim(net, ndim)
     n = sp.Symbol("n", integer=True, positive=True)
     if net.free_symbols:
         return Sizes(_symbolic_axis(net, a, nd, n, in_channels, symmetric_same) for a in range(nd))
     thresholds = _thresholds(net, nd, in_channels)
     return Sizes(_numeric_axes(net, nd, in_channels, thresholds, symmetric_same, n))
+
+
+def _ndim(net, ndim):
+    if not isinstance(net, L.Layer):
+        raise RfsymError(f"sizes expects an rfsym layer, Sequential or Graph, got {type(net).__name__}")
+    fixed = net.ndim
+    if ndim is not None and fixed is not None and int(ndim) != fixed:
+        raise LayerError(f"ndim={ndim} but the layers have {fixed} spatial axes", where="sizes", param="ndim")
+    return int(ndim) if ndim is not None else (fixed or 2)
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -389,13 +398,39 @@ def _stride_product(rows, nd):
     return prod
 
 
+def _leaves(layer):
+    """The leaf layers of a network (graphs as their nesting, integer repeats unrolled)."""
+    if isinstance(layer, L.Sequential):
+        for item in layer.layers:
+            yield from _leaves(item)
+    elif isinstance(layer, Graph):
+        yield from _leaves(layer.to_tree())
+    elif isinstance(layer, Residual):
+        yield from _leaves(layer.body)
+        yield from _leaves(layer.shortcut)
+    elif isinstance(layer, Concat):
+        for b in layer.branches:
+            yield from _leaves(b)
+    elif isinstance(layer, Repeat) and sp.sympify(layer.n).is_Integer:
+        yield from _leaves(layer.unrolled())
+    else:
+        yield layer
+
+
 def _numeric_axes(net, nd, in_channels, thresholds, symmetric_same, n):
-    joint = _first_runnable(net, nd, in_channels, list(thresholds), range(nd))
+    # merge agreement repeats with the product of every divisor: scanning that far decides it
+    bound = 1
+    for leaf in _leaves(net):
+        for a in range(nd):
+            for _, d, _ in _divisions(leaf, a, nd, None, False):
+                bound *= d
+    bound = min(bound, MAX_MODULUS)
+    joint = _first_runnable(net, nd, in_channels, list(thresholds), range(nd), bound)
     axes = []
     for a in range(nd):
         start = list(joint)
         start[a] = thresholds[a]
-        start = _first_runnable(net, nd, in_channels, start, (a,))
+        start = _first_runnable(net, nd, in_channels, start, (a,), bound)
         _, rows0 = _layer_sizes(net, tuple(start), nd, in_channels)
         period0 = _stride_product(rows0, nd)[a]
         later = list(start)
@@ -421,12 +456,12 @@ def _numeric_axes(net, nd, in_channels, thresholds, symmetric_same, n):
     return axes
 
 
-def _first_runnable(net, nd, in_channels, size, axes):
-    """The sizes >= ``size``, raising ``axes`` together one step at a time, at which the network
-    runs (every merge's branches agree)."""
+def _first_runnable(net, nd, in_channels, size, axes, bound):
+    """The sizes >= ``size``, raising ``axes`` together one step at a time (at most ``bound``
+    steps), at which the network runs (every merge's branches agree)."""
     size = list(size)
     last = None
-    for _ in range(MAX_MODULUS + 1):
+    for _ in range(bound):
         try:
             analyze(net, input_size=tuple(size), ndim=nd, in_channels=in_channels)
             return size
