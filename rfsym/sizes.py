@@ -49,9 +49,10 @@ from typing import Any
 import sympy as sp
 
 from . import layers as L
+from .dag import INPUT, lower
 from .engine import analyze
 from .errors import GraphError, LayerError, RfsymError, SizeError
-from .graph import Concat, ConvTranspose, Crop, Graph, Repeat, Residual, Upsample
+from .layers import ConvTranspose, Crop, Graph, Upsample
 
 __all__ = ["sizes", "Sizes", "AxisSizes", "tiling", "TilingPlan", "AxisTiling", "Tile", "MAX_MODULUS"]
 
@@ -293,22 +294,28 @@ def _axis_value(value, axis):
     return value[axis] if isinstance(value, tuple) else value
 
 
-def _required(layer, axis, nd, m):
-    """The smallest input size on ``axis`` for which ``layer`` gives at least ``m`` outputs."""
-    if isinstance(layer, L.Sequential):
-        for item in reversed(layer.layers):
-            m = _required(item, axis, nd, m)
-        return _req(m)
-    if isinstance(layer, Graph):
-        return _required(layer.to_tree(), axis, nd, m)
-    if isinstance(layer, Residual):
-        return sp.Max(_required(layer.body, axis, nd, m), _required(layer.shortcut, axis, nd, m))
-    if isinstance(layer, Concat):
-        return sp.Max(*(_required(b, axis, nd, m) for b in layer.branches))
-    if isinstance(layer, Repeat):
-        if not sp.sympify(layer.n).is_Integer:
-            raise _Unknown
-        return _required(layer.unrolled(), axis, nd, m)
+def _required(net, axis, nd, m):
+    """The smallest input size on ``axis`` for which every node of ``net`` gives at least ``m``
+    outputs (every output node ``m``): each node's size law inverted, from the outputs back."""
+    dag = lower(net)
+    need = [None] * len(dag.nodes)
+    for i in dag.outputs:
+        if i != INPUT:
+            need[i] = sp.Integer(m)
+    at_input = sp.Integer(m) if INPUT in dag.outputs else sp.Integer(1)
+    for node in reversed(dag.nodes):
+        out = need[node.index] if need[node.index] is not None else sp.Integer(1)
+        req = out if node.is_merge else _inverse(node.op, axis, nd, out)
+        for u in node.inputs:
+            if u == INPUT:
+                at_input = sp.Max(at_input, req)
+            else:
+                need[u] = req if need[u] is None else sp.Max(need[u], req)
+    return at_input
+
+
+def _inverse(layer, axis, nd, m):
+    """The smallest input size for which one leaf layer gives at least ``m`` outputs."""
     if isinstance(layer, ConvTranspose):
         w = layer.windows(nd)[axis]
         op = _axis_value(layer.output_paddings(nd), axis)
@@ -324,23 +331,17 @@ def _required(layer, axis, nd, m):
         return _req((m - 1) * s + e - pl - pr)
     if isinstance(layer, Upsample):
         return _req(sp.ceiling(sp.Rational(1, 1) * m / _axis_value(layer.scale_factor, axis)))
-    if isinstance(layer, Crop):
-        left, right = layer.amounts(nd)[axis]
-        return _req(m + left + right)
+    if isinstance(layer, (Crop, L.Pad)):
+        before, after = layer.amounts(nd)[axis]
+        return _req(m + before + after) if isinstance(layer, Crop) else _req(m - before - after)
+    if isinstance(layer, L.PixelShuffle):
+        return _req(sp.ceiling(sp.Rational(1, 1) * m / layer.factor))
+    if isinstance(layer, L.PixelUnshuffle):
+        return _req(m * layer.factor)
     if isinstance(layer, (L.AdaptiveAvgPool, L.Linear, L.Flatten)):
         return sp.Integer(1)  # any input gives its fixed output size
-    pad = getattr(layer, "padding", None) if type(layer).__name__ == "Pad" else None
-    if pad is not None:
-        per = pad[axis] if isinstance(pad, tuple) and len(pad) == nd else pad
-        before, after = per if isinstance(per, tuple) else (per, per)
-        return _req(m - before - after)
-    factor = getattr(layer, "factor", None)
-    if type(layer).__name__ == "PixelShuffle":
-        return _req(sp.ceiling(sp.Rational(1, 1) * m / factor))
-    if type(layer).__name__ == "PixelUnshuffle":
-        return _req(m * factor)
-    if not getattr(layer, "spatial", True) or isinstance(layer, (L.BatchNorm, L.Elementwise)) or \
-            type(layer).__name__ in ("Norm", "Pointwise", "Params", "SqueezeExcitation", "GatedActivation"):
+    if isinstance(layer, (L.Elementwise, L.BatchNorm, L.Norm, L.Pointwise, L.Params, L.Attention)) or \
+            type(layer).__name__ in ("SqueezeExcitation", "GatedActivation"):
         return _req(m)
     raise _Unknown
 
@@ -371,8 +372,8 @@ def _divisions(layer, axis, nd, n_in, symmetric_same):
         mm = int(ms[axis])
         if mm > 1:
             out.append((0, mm, f"divisible by the {mm} adaptive-pooling outputs"))
-    elif type(layer).__name__ == "PixelUnshuffle":
-        f = int(getattr(layer, "factor"))
+    elif isinstance(layer, L.PixelUnshuffle):
+        f = int(layer.factor)
         out.append((0, f, f"divisible by the unshuffle factor {f}"))
     return out
 
@@ -398,23 +399,9 @@ def _stride_product(rows, nd):
     return prod
 
 
-def _leaves(layer):
-    """The leaf layers of a network (graphs as their nesting, integer repeats unrolled)."""
-    if isinstance(layer, L.Sequential):
-        for item in layer.layers:
-            yield from _leaves(item)
-    elif isinstance(layer, Graph):
-        yield from _leaves(layer.to_tree())
-    elif isinstance(layer, Residual):
-        yield from _leaves(layer.body)
-        yield from _leaves(layer.shortcut)
-    elif isinstance(layer, Concat):
-        for b in layer.branches:
-            yield from _leaves(b)
-    elif isinstance(layer, Repeat) and sp.sympify(layer.n).is_Integer:
-        yield from _leaves(layer.unrolled())
-    else:
-        yield layer
+def _leaves(net):
+    """The leaf layers of a network (its DAG's non-merge nodes)."""
+    return [node.op for node in lower(net).nodes if not node.is_merge]
 
 
 def _numeric_axes(net, nd, in_channels, thresholds, symmetric_same, n):
@@ -564,6 +551,11 @@ class AxisTiling:
     field: tuple  # (first, last) input positions read by the first period of outputs
     sizes: AxisSizes
 
+    @property
+    def reads(self) -> tuple:
+        """``(first, last)`` tile positions read by the kept outputs (tight: both are read)."""
+        return (self.margin[0] - self.halo[0], self.tile - 1 - (self.margin[1] - self.halo[1]))
+
     def tiles(self, image: int) -> list:
         """The tiles covering an image of ``image`` positions (a valid size) on this axis."""
         image = int(image)
@@ -692,7 +684,7 @@ def tiling(net, tile, *, layer=None, ndim=None, in_channels=None, round="down") 
     >>> import rfsym
     >>> plan = rfsym.tiling(rfsym.zoo.get("unet"), 572, in_channels=1)
     >>> plan.tile, plan.halo, plan.step, plan.crop
-    (572, (92, 92), 384, (0, 4))
+    (572, (94, 94), 384, (0, 4))
     """
     net = _subnetwork(net, layer)
     if round not in ("down", "up"):
