@@ -449,7 +449,9 @@ def _cmd_tile(args) -> int:
               "crop": "crop (outputs)", "margin": "tile margin", "quantum": "alignment"}
     for k in keys:
         print(f"  {labels[k].ljust(21)} {getattr(plan, k)}")
-    print(f"  {'kept outputs'.ljust(21)} {plan._one('out_tile')} per tile, minus the crop")
+    outs = [(a.out_tile, a.out_tile - a.crop[0] - a.crop[1]) for a in plan.axes]
+    out, kept = outs[0] if len(set(outs)) == 1 else tuple(zip(*outs))
+    print(f"  {'outputs per tile'.ljust(21)} {out}, {kept} kept (the first and last tiles keep their border)")
     return 0
 
 

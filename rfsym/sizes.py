@@ -715,13 +715,15 @@ def tiling(net, tile, *, layer=None, ndim=None, in_channels=None, round="down") 
 
 
 def _check_local(r, r2):
-    for lr, lr2 in zip(r.layers, r2.layers):
+    for k, (lr, lr2) in enumerate(zip(r.layers, r2.layers)):
         if lr.own_maps is not None and lr.own_maps != lr2.own_maps:
+            before = r.layers[k - 1].name.split(".")[0] if k else None
+            hint = f", e.g. layer={before!r}" if before and before != lr.name.split(".")[0] else ""
             raise RfsymError(
                 f"tiling: layer {lr.name!r} ({lr.type}) reads a window that depends on its input size "
                 "(global or adaptive pooling, squeeze-excitation, attention, a Linear head): no finite halo "
-                "makes tiles agree with the whole image; tile a feature map before it with layer=... "
-                "(a top-level item or graph node)")
+                "makes tiles agree with the whole image; tile a feature map before it with layer= "
+                f"(a top-level item or graph node){hint}")
 
 
 def _reads_outside(layer, nd):
