@@ -394,7 +394,7 @@ def _stride_product(rows, nd):
     prod = [1] * nd
     for lr, _, _ in rows:
         for a in range(nd):
-            for off, d, _ in _divisions(lr.layer, a, nd, None, False):
+            for _, d, _ in _divisions(lr.layer, a, nd, None, False):
                 prod[a] *= d
     return prod
 
@@ -409,7 +409,7 @@ def _numeric_axes(net, nd, in_channels, thresholds, symmetric_same, n):
     bound = 1
     for leaf in _leaves(net):
         for a in range(nd):
-            for _, d, _ in _divisions(leaf, a, nd, None, False):
+            for _, d, _what in _divisions(leaf, a, nd, None, False):
                 bound *= d
     bound = min(bound, MAX_MODULUS)
     joint = _first_runnable(net, nd, in_channels, list(thresholds), range(nd), bound)
@@ -774,7 +774,7 @@ def _axis_plan(r, a, tile, ax):
         if q.is_Rational and q > 0:
             quantum = math.lcm(quantum, int(sp.fraction(q)[0]))
     out = int(r.axes("out_size")[a])
-    first = -(-(-lo) // jp)  # ceil(-lo / jp): the first group of outputs whose field starts in the tile
+    first = -(lo // jp)  # ceil(-lo / jp): the first group of outputs whose field starts in the tile
     last = (tile - 1 - hi) // jp
     groups = last - first + 1
     step = groups * jp // quantum * quantum
