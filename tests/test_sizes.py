@@ -210,7 +210,9 @@ NOT_MINIMAL = {}
 def _from_torch_works():
     """None when from_torch imports a one-layer module, else why not (it is being rewritten)."""
     try:
-        R.from_torch(torch.nn.Conv2d(1, 1, 1), (1, 1, 4, 4))
+        R.from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)), (1, 1, 4, 4))
+    except R.RfsymError as err:
+        return str(err)
     except ImportError as err:
         if (err.name or "").startswith("rfsym") or "rfsym" in str(err):
             return str(err)
