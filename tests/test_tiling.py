@@ -212,3 +212,22 @@ def test_global_layers_are_refused():
         R.tiling(net, 512)
     plan = R.tiling(net, 512, layer="layer4")
     assert plan.step % 32 == 0 and plan.quantum == 32
+
+
+def tf_same(cin, cout, k, s):
+    """TensorFlow SAME: on valid sizes (the input divisible by s) its padding is the constant
+    max(k - s, 0), the extra position at the end: a fixed asymmetric pad in PyTorch."""
+    total = max(k - s, 0)
+    pad = (total // 2, total - total // 2)
+    module = nn.Sequential(nn.ZeroPad2d((pad[0], pad[1], pad[0], pad[1])),
+                           nn.Conv2d(cin, cout, k, stride=s, dtype=torch.float64))
+    return ("layer", module, R.Conv(k, stride=s, padding="tf_same", in_channels=cin, out_channels=cout))
+
+
+def test_tf_same_asymmetric_halo():
+    desc = [tf_same(1, 2, 3, 2), tanh(), tf_same(2, 2, 4, 2), tf_same(2, 1, 3, 1)]
+    plan = _check(desc, 1, 64, 3)
+    net = R.Sequential(*_rfsym(desc))
+    r = R.analyze(net, plan.tile, in_channels=1)
+    assert sum(plan.halo) == r.rf - r.jump  # the context beyond each output's own jump-wide cell
+    assert plan.halo[0] != plan.halo[1]  # the extra SAME padding sits at the end
