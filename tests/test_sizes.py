@@ -71,8 +71,7 @@ def check(net, nd=1, symmetric_same=False):
     assert ax.first(len(valid)) == valid
     members = set(range(1, N + 1)) & {int(x) for x in _members(ax.valid_inputs, N)}
     assert sorted(members) == valid
-    if min(ax.residues, default=N + 1) > runs[0]:  # the threshold is <= min_input always
-        assert ax.threshold <= ax.min_input
+    assert ax.threshold <= ax.min_input
     return ax
 
 
@@ -133,7 +132,8 @@ def test_merges_that_disagree_on_some_sizes():
     # an even kernel with padding k//2 against a 1x1 shortcut: sizes agree only when s does not divide n
     net = R.Sequential(R.Conv(3), R.Residual(R.Conv(4, stride=2, padding=2), R.Conv(1, stride=2)))
     ax = check(net)
-    assert ax.residues == () and "disagree" in " ".join(ax.reasons) + "disagree"
+    assert ax.residues == ()  # the body needs n even there, the shortcut n odd
+    assert any("body" in r for r in ax.reasons) and any("shortcut" in r for r in ax.reasons)
     assert ax.valid_inputs == sp.S.EmptySet
 
 
