@@ -229,3 +229,38 @@ def test_tf_same_asymmetric_halo():
     r = R.analyze(net, plan.tile, in_channels=1)
     assert sum(plan.halo) == r.rf - r.jump  # the context beyond each output's own jump-wide cell
     assert plan.halo[0] != plan.halo[1]  # the extra SAME padding sits at the end
+
+
+def test_graph_with_fan_out_and_fan_in():
+    torch.manual_seed(4)
+    a = nn.Conv2d(1, 2, 3, padding=1, dtype=torch.float64)
+    b = nn.Conv2d(2, 2, 3, stride=2, padding=1, dtype=torch.float64)
+    c = nn.Conv2d(2, 2, 1, stride=2, dtype=torch.float64)
+    e = nn.Conv2d(2, 2, 3, padding=2, dilation=2, dtype=torch.float64)
+    net = R.Graph(("a", R.Conv(3, padding=1, in_channels=1, out_channels=2), "input"),
+                  ("b", R.Conv(3, stride=2, padding=1, out_channels=2), "a"),
+                  ("c", R.Conv(1, stride=2, out_channels=2), "a"),
+                  ("d", "add", ("b", "c")),
+                  ("t", R.Tanh(), "d"),
+                  ("e", R.Conv(3, padding=2, dilation=2, out_channels=2), "t"),
+                  ("f", "concat", ("d", "e")))
+
+    def model(x):
+        y = a(x)
+        d = b(y) + c(y)
+        return torch.cat([d, e(torch.tanh(d))], dim=1)
+
+    plan = R.tiling(net, 41, in_channels=1)
+    x = torch.randn(1, 1, 41 + 3 * plan.step, 41 + 2 * plan.step, dtype=torch.float64)
+    with torch.no_grad():
+        assert (plan.apply(model, x) - model(x)).abs().max().item() < 1e-9
+        ax = plan.axes[0]
+        t = x[..., ax.step:ax.step + ax.tile, :ax.tile]
+        base = model(t)[..., ax.crop[0]:ax.out_tile - ax.crop[1], :]
+        for pos, needed in ((ax.reads[0], True), (ax.reads[0] - 1, False), (ax.reads[1], True),
+                            (ax.reads[1] + 1, False)):
+            if 0 <= pos < ax.tile:
+                bumped = t.clone()
+                bumped[..., pos, :] += 1.0
+                out = model(bumped)[..., ax.crop[0]:ax.out_tile - ax.crop[1], :]
+                assert ((out - base).abs().max().item() > 1e-9) == needed
