@@ -53,6 +53,7 @@ from .layers import (
     Upsample,
     repetition_index,
 )
+from .sizes import Sizes, TilingPlan, sizes, tiling  # the function rfsym.sizes shadows the module
 from .symbols import symbols
 from .verify import dependency_mask, verify
 
@@ -66,7 +67,8 @@ __all__ = [
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
     "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
-    "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
+    "verify", "dependency_mask", "sizes", "tiling", "Sizes", "TilingPlan", "from_torch", "compare", "smallest",
+    "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
 

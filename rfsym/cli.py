@@ -406,6 +406,55 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_sizes(args) -> int:
+    from .sizes import sizes
+
+    target = _substituted(resolve(args.network), args)
+    s = sizes(target.network, ndim=target.ndim, in_channels=target.in_channels,
+              symmetric_same=args.symmetric_same)
+    if args.format == "json":
+        from .report import jsonable
+
+        axes = [{"axis": a.axis, "min_input": jsonable(a.min_input), "output_stride": jsonable(a.output_stride),
+                 "modulus": a.modulus, "first_valid": None if a.symbolic else a.first(args.count),
+                 "valid": a.describe()} for a in s.axes]
+        print(json.dumps({"name": target.name, "axes": axes}, indent=2))
+        return 0
+    print(target.name)
+    axes = s.axes if len({(a.min_input, a.modulus, a.residues) for a in s.axes}) > 1 else s.axes[:1]
+    for a in axes:
+        pre = f"  axis {a.axis}: " if len(axes) > 1 else "  "
+        print(f"{pre}min input      {a.min_input}")
+        print(f"{pre}valid inputs   {a.describe()}")
+        if not a.symbolic:
+            print(f"{pre}smallest valid {', '.join(map(str, a.first(args.count))) or '-'}")
+        print(f"{pre}output stride  {a.output_stride}")
+    return 0
+
+
+def _cmd_tile(args) -> int:
+    from .sizes import tiling
+
+    target = _substituted(resolve(args.network), args)
+    tile = _parse_size(args.tile, "--tile")
+    plan = tiling(target.network, tile, layer=args.layer, ndim=target.ndim, in_channels=target.in_channels,
+                  round=args.round)
+    keys = ("tile", "halo", "step", "crop", "margin", "quantum")
+    if args.format == "json":
+        axes = [{k: getattr(a, k) for k in (*keys, "out_tile")} | {"axis": a.axis} for a in plan.axes]
+        print(json.dumps({"name": target.name, "layer": args.layer, "axes": axes}, indent=2))
+        return 0
+    print(target.name + (f" (tiling the output of {args.layer})" if args.layer else ""))
+    labels = {"tile": "tile (input)", "halo": "halo (before, after)", "step": "step",
+              "crop": "crop (outputs)", "margin": "tile margin", "quantum": "alignment"}
+    for k in keys:
+        print(f"  {labels[k].ljust(21)} {getattr(plan, k)}")
+    outs = [(a.out_tile, a.out_tile - a.crop[0] - a.crop[1]) for a in plan.axes]
+    out, kept = outs[0] if len(set(outs)) == 1 else tuple(zip(*outs))
+    print(f"  {'outputs per tile'.ljust(21)} {out}, {kept} kept (the first and last tiles keep their border)")
+    return 0
+
+
 def _cmd_zoo(args) -> int:
     zoo = _zoo()
     if args.name:
@@ -514,6 +563,15 @@ examples:
   rfsym plot tradeoff "conv7(in=C, c=C)" "conv3(in=C, c=C) x 3" --set C=64 -o tradeoff.svg
   rfsym plot mask "conv3(p=1), conv3(p=1)" --input 5 -o mask.png
 """,
+    "sizes": """examples:
+  rfsym sizes unet                   smallest input, valid sizes (572 -> 388)
+  rfsym sizes resnet50 --format json
+  rfsym sizes "conv(k, s=2), conv3/2"  symbolic: a closed form
+""",
+    "tile": """examples:
+  rfsym tile unet --tile 572
+  rfsym tile resnet50 --tile 512 --layer layer4
+""",
     "zoo": """examples:
   rfsym zoo
   rfsym zoo resnet50
@@ -583,6 +641,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     _input_arg(p)
     p.add_argument("--log", action="store_true", help="logarithmic y axis")
+    _set_arg(p)
+
+    p = _sub(sub, "sizes", "smallest input size and the input sizes that never truncate", _cmd_sizes)
+    p.add_argument("network", metavar="MODEL|SPEC")
+    p.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    p.add_argument("--count", type=int, default=5, metavar="K", help="how many valid sizes to list (default 5)")
+    p.add_argument("--symmetric-same", action="store_true", help="also require symmetric TensorFlow SAME padding")
+    _set_arg(p)
+
+    p = _sub(sub, "tile", "a tiling plan: tile, halo, step and crop for tiled inference", _cmd_tile)
+    p.add_argument("network", metavar="MODEL|SPEC")
+    p.add_argument("--tile", "-t", required=True, metavar="N", help="wanted tile size (rounded to a valid one)")
+    p.add_argument("--layer", metavar="NAME", help="tile the output of this top-level layer or graph node")
+    p.add_argument("--round", choices=("down", "up"), default="down")
+    p.add_argument("--format", "-f", choices=("text", "json"), default="text")
     _set_arg(p)
 
     p = _sub(sub, "zoo", "list the model zoo (or describe one entry)", _cmd_zoo)
