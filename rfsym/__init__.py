@@ -54,6 +54,7 @@ from .layers import (
     Upsample,
     repetition_index,
 )
+from .symbolize import Rule, repeats, symbolize  # the function rfsym.symbolize shadows the module
 from .symbols import symbols
 from .verify import verify
 
@@ -69,6 +70,7 @@ __all__ = [
     "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
     "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
+    "symbolize", "repeats", "Rule",
 ]
 
 
