@@ -236,8 +236,8 @@ def _where(rule, node):
     return f"rule {rule!r} at {node.name!r} ({type(node.op).__name__})"
 
 
-def _apply(rule, node, set_attrs):
-    """Set the rule's attributes on one node's layer."""
+def _apply(rule, node, original, set_attrs):
+    """Set the rule's attributes on one node's layer (``original``: its layer before any rule)."""
     layer = node.op
     fields = {f.name for f in dataclasses.fields(layer) if f.name != "name"}
     changes, keep = {}, False
@@ -265,7 +265,7 @@ def _apply(rule, node, set_attrs):
     try:
         layer = dataclasses.replace(layer, **changes) if changes else layer
         if keep:
-            layer = dataclasses.replace(layer, padding=_kept_padding(node.op, layer))
+            layer = dataclasses.replace(layer, padding=_kept_padding(original, layer))
             set_attrs.add("padding")
     except LayerError as err:
         raise LayerError(err.detail, where=_where(rule, node), param=err.param) from None
@@ -308,8 +308,8 @@ def _kept_padding(old, new):
 
 
 def _apply_rules(flat, rules):
-    """Apply the rules in order (on ``flat``, in place) and let channels follow."""
-    set_attrs = {}
+    """Apply the rules in order (on ``flat``, in place); returns node -> attributes set."""
+    set_attrs, originals = {}, {n.name: n.op for n in flat.nodes}
     for rule in rules:
         hits = [n for n in flat.nodes if not isinstance(n.op, str) and rule.matches(n.path, n.op)]
         if not hits:
@@ -318,7 +318,7 @@ def _apply_rules(flat, rules):
             kind = "" if rule.type is None else f" of type {rule.type if isinstance(rule.type, str) else rule.type.__name__}"
             raise LayerError(f"the pattern matches no node{kind}{hint}", where=f"rule {rule!r}", param="pattern")
         for n in hits:
-            _apply(rule, n, set_attrs.setdefault(n.name, set()))
+            _apply(rule, n, originals[n.name], set_attrs.setdefault(n.name, set()))
     return set_attrs
 
 
@@ -496,8 +496,8 @@ def _runs(flat):
         count = len(blocks) - k
         if count == 1 and k == 0:
             continue
-        if count == 1 and len(blocks[k][1][0]) < 3:  # single layers after a different one: not a stage
-            continue
+        if count == 1 and (_stem or len(blocks[k][1][0]) < 3):
+            continue  # one block after different ones: a stage only among indexed blocks (layer2.1)
         run = Run(parent, count, k, tuple(p for p, _ in blocks[k:]))
         out.append((run, [b for _, b in blocks[k:]], sig))
     return out
