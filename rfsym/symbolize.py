@@ -317,9 +317,14 @@ def _apply_rules(flat, rules):
             hint = f" (names like it: {', '.join(close)})" if close else ""
             kind = "" if rule.type is None else f" of type {rule.type if isinstance(rule.type, str) else rule.type.__name__}"
             raise LayerError(f"the pattern matches no node{kind}{hint}", where=f"rule {rule!r}", param="pattern")
-        for n in hits:
+        able = [n for n in hits if all(_has(n.op, attr) for attr, _ in rule.attrs)]
+        for n in able or hits[:1]:  # a glob may match layers without the attribute: only none is an error
             _apply(rule, n, originals[n.name], set_attrs.setdefault(n.name, set()))
     return set_attrs
+
+
+def _has(layer, attr):
+    return attr != "name" and attr in {f.name for f in dataclasses.fields(layer)}
 
 
 def _near(name, pattern):
@@ -404,11 +409,15 @@ def _followed(node, old, c_old, c_new, fixed):
     return dataclasses.replace(op, **changes) if changes else op
 
 
-def _channel_table(flat):
+def _channel_table(flat, input_size):
     """Every node's output channels in ``flat`` (by analysing it; None where unknown)."""
     from .engine import analyze
 
-    r = analyze(flat.graph())
+    try:
+        r = analyze(flat.graph(), input_size=input_size)
+    except LayerError as err:  # a layer that needs the input size (adaptive pooling, TensorFlow SAME)
+        raise LayerError(f"to let channels follow, the network is analysed, which needs input_size here: {err}",
+                         where="symbolize", param="input_size") from None
     table = {"input": r.in_channels}
     names = {lr.name: lr.out_channels for lr in r.layers}
     for n in flat.nodes:
@@ -558,35 +567,33 @@ def _collapse(flat, key, n, runs):
 
 # =========================================================================== checks
 def _check(graph, before, input_size, in_channels):
-    """Analyse ``graph`` (symbolically, then at probe values of its new symbols); the first
-    merge a probe breaks is a GraphError."""
+    """Analyse ``graph`` (symbolically at ``input_size`` when given, then numerically with its
+    new symbols at small probe values); a merge that a probe breaks is a GraphError."""
     from .engine import analyze
 
-    analyze(graph, input_size=input_size, in_channels=in_channels)
+    if input_size is not None:
+        analyze(graph, input_size=input_size, in_channels=in_channels)
     new = sorted(graph.free_symbols - before, key=lambda s: s.name)
-    if not new:
-        return
-    size = input_size if input_size is not None and not sp.sympify(
-        input_size if not isinstance(input_size, tuple) else input_size[0]).free_symbols else _PROBE_SIZE
-    for v in _PROBES:
+    first = input_size[0] if isinstance(input_size, tuple) else input_size
+    size = input_size if first is not None and not sp.sympify(first).free_symbols else _PROBE_SIZE
+    for v in _PROBES if new else (None,):
         mapping = {s: v for s in new}
         try:
-            probe = graph.subs(mapping)
-            analyze(probe, input_size=size, in_channels=in_channels)
+            analyze(graph.subs(mapping) if new else graph, input_size=size, in_channels=in_channels)
         except GraphError as err:
             values = ", ".join(f"{s}={v}" for s in new)
-            raise GraphError(f"{err} (at {values})") from None
+            raise GraphError(f"{err}{f' (at {values})' if new else ''}") from None
         except (LayerError, SizeError):
             continue  # the values are not valid for this network: no evidence either way
 
 
-def _build(net, rules, depth):
+def _build(net, rules, depth, input_size=None):
     flat = _Flat.of(net)
     if rules:
         old = flat.copy()
         set_attrs = _apply_rules(flat, rules)
         if any({"out_channels", "in_channels", "out_features", "groups"} & s for s in set_attrs.values()):
-            _follow(flat, old, set_attrs, _channel_table(old))
+            _follow(flat, old, set_attrs, _channel_table(old, input_size))
     if depth:
         for key, n in dict(depth).items():
             _collapse(flat, key, n, _runs(flat))
@@ -626,7 +633,7 @@ def symbolize(net, rules=None, *, depth=None, input_size=None, in_channels=None)
         raise LayerError(f"depth is a dict {{module path: n}}, got {depth!r}", where="symbolize", param="depth")
     before = net.free_symbols
     try:
-        graph = _build(net, rules, depth)
+        graph = _build(net, rules, depth, input_size)
         _check(graph, before, input_size, in_channels)
         return graph
     except GraphError as err:
@@ -638,7 +645,7 @@ def _culprit(net, rules, depth, before, input_size, in_channels):
     """The first rule (or depth entry) after which the network no longer checks."""
     for j in range(1, len(rules) + 1):
         try:
-            _check(_build(net, rules[:j], None), before, input_size, in_channels)
+            _check(_build(net, rules[:j], None, input_size), before, input_size, in_channels)
         except GraphError:
             return f"rule {rules[j - 1]!r} breaks a merge"
     return f"depth {depth!r} breaks a merge" if depth else "the rules break a merge"
