@@ -52,7 +52,7 @@ blocks (``layer4``) become ``Identity`` nodes, as the importers write them, so
 ...                 input_size=16)
 >>> r = rfsym.analyze(new, input_size=16)
 >>> r.rf, r.out_size, r.params
-(k + 2, 16, 64*k**2*w**2 + 8*w + 224*w)
+(k + 2, 16, 8*w*(8*k**2*w + 29))
 >>> r.subs({k: 3, w: 1}).params == rfsym.analyze(net, input_size=16).params
 True
 """

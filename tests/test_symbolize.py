@@ -19,13 +19,12 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import architectures, graph_architectures
 
 import rfsym
 from rfsym import Conv, Rule, analyze, repeats, symbolize, zoo
 from rfsym.dag import lower
 from rfsym.zoo.torchvision import basic_block, bottleneck, resnet_network
-
-from strategies import architectures, graph_architectures
 
 QUANTITIES = ("rf", "jump", "start", "out_size", "out_channels", "params", "macs")
 B = rfsym.symbols("b1:5")
