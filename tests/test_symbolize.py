@@ -402,3 +402,17 @@ def test_doc_example_is_exact():
     net = rfsym.Sequential(Conv(3, padding=1, in_channels=3, out_channels=8, name="a"))
     sym = symbolize(net, {"a": {"kernel_size": K, "padding": "keep"}})
     assert dataclasses.replace(sym.nodes[0][1], name=None) == Conv(K, padding=(K - 1) / 2, in_channels=3, out_channels=8)
+
+
+def test_a_flat_graph_with_path_names_symbolizes_like_the_tree(resnet50):
+    """The importers' form: one Graph, nodes named by module paths, block paths as Identity nodes."""
+    net, _, r = resnet50
+    flat = symbolize(net)
+    assert isinstance(flat, rfsym.Graph) and "layer4" in [name for name, _, _ in flat.nodes]
+    again = symbolize(flat, {"layer4.*.conv2": {"kernel_size": K, "padding": "keep"}},
+                      depth={f"layer{s}": b for s, b in enumerate(B, start=1)})
+    got = analyze(again, input_size=224, in_channels=3)
+    for q in ("params", "macs"):
+        assert sp.expand(getattr(got, q) - getattr(r, q)) == 0
+    assert sp.expand(got.layer("layer4").rf - r.layer("layer4").rf) == 0
+    assert [(x.path, x.first, x.count) for x in repeats(flat)] == [(x.path, x.first, x.count) for x in repeats(net)]
