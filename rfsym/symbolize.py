@@ -33,9 +33,11 @@ identical blocks that ends the sequence (torchvision's stages: ``layer3.0`` down
 ``Repeat`` of the block ``n - first`` times, where ``first`` counts the blocks before the run, so
 ``n`` is the number of blocks of the stage. A path whose own children are not blocks may name
 an ancestor of exactly one such sequence (timm's ``stages.2`` for ``stages.2.blocks``).
-:func:`repeats` lists the runs. Blocks whose configuration changes with their position (DenseNet's
-dense layers, whose input channels grow by the growth rate and which read every earlier layer)
-are not runs: they are not collapsed.
+A DenseNet block is a run too: dense layer ``j`` reads the concatenation of the block's input and
+layers ``1 .. j-1`` and its input channels grow by the growth rate, so the block becomes
+``Repeat(x -> concat(x, layer_i(x)), n)`` whose layer's channels are affine in the repetition
+index ``i``; the channels of what follows the block follow its depth (a transition that halves
+them needs a rule saying so). :func:`repeats` lists the runs.
 
 The result is an unnamed :class:`~rfsym.layers.Graph` whose nodes keep the original node names
 (a name that occurs several times in a nested network keeps it on its last occurrence, the one
@@ -342,10 +344,12 @@ def _channels(op, c_in):
     return c_in
 
 
-def _follow(flat, old_flat, set_attrs, old_channels):
-    """Update the layers downstream of a channel change (in place); returns nothing."""
+def _follow(flat, old_ops, set_attrs, old_channels, repeats=None):
+    """Update the layers downstream of a channel change (in place). ``old_ops``: node -> its layer
+    before the change; ``old_channels``: node -> its channels before; ``repeats``: Repeat nodes
+    made by a depth entry (their output channels are derived)."""
     new_c = {"input": old_channels.get("input")}
-    for node, old in zip(flat.nodes, old_flat.nodes):
+    for node in flat.nodes:
         if isinstance(node.op, str):
             ins = [new_c[u] for u in node.inputs]
             olds = [old_channels[u] for u in node.inputs]
@@ -356,8 +360,11 @@ def _follow(flat, old_flat, set_attrs, old_channels):
                 new_c[node.name] = wide[0] if wide else ins[0]
             continue
         c_old, c_new = old_channels[node.inputs[0]], new_c[node.inputs[0]]
+        if node.name in (repeats or ()):
+            new_c[node.name] = _repeat_channels(node.op, c_new)
+            continue
         if c_old is not None and c_new is not None and sp.expand(c_new - c_old) != 0:
-            node.op = _followed(node, old.op, c_old, c_new, set_attrs.get(node.name, set()))
+            node.op = _followed(node, old_ops.get(node.name, node.op), c_old, c_new, set_attrs.get(node.name, set()))
         out_old = old_channels[node.name]
         explicit = isinstance(node.op, (L.Conv, L.ConvTranspose, L.Pointwise)) and node.op.out_channels is not None
         if explicit or isinstance(node.op, L.Linear):
@@ -367,6 +374,13 @@ def _follow(flat, old_flat, set_attrs, old_channels):
         else:
             new_c[node.name] = out_old * c_new / c_old
     return new_c
+
+
+def _repeat_channels(rep, c_in):
+    """Output channels of a Repeat node reading ``c_in`` channels (None: unknown)."""
+    from .engine import analyze
+
+    return analyze(rep, in_channels=c_in).out_channels if c_in is not None else None
 
 
 def _followed(node, old, c_old, c_new, fixed):
@@ -490,11 +504,29 @@ def _anonymous(op):
     return dataclasses.replace(op, name=None)
 
 
+@dataclass
+class _Site:
+    """Where a run is and what replaces it: the nodes dropped, the node read before the run
+    (``source``) and the node whose readers read the Repeat instead (``last``); the block."""
+
+    run: Run
+    drop: set
+    source: str
+    last: str
+    items: tuple
+    out: str
+    index: Any = None
+
+
 def _runs(flat):
-    """Every trailing run, with the blocks' data: [(Run, [block, ...], signature)]."""
+    """Every trailing run of identical blocks, and every dense run, as :class:`_Site`."""
     out = []
     for (parent, _stem), children in _sequences(flat).items():
         blocks = [(p, _block(flat, p)) for _, p in children]
+        dense = _dense(flat, parent, blocks)
+        if dense is not None:
+            out.append(dense)
+            continue
         k = len(blocks) - 1
         if blocks[k][1] is None:
             continue
@@ -508,8 +540,91 @@ def _runs(flat):
         if count == 1 and (_stem or len(blocks[k][1][0]) < 3):
             continue  # one block after different ones: a stage only among indexed blocks (layer2.1)
         run = Run(parent, count, k, tuple(p for p, _ in blocks[k:]))
-        out.append((run, [b for _, b in blocks[k:]], sig))
+        drop = {nd.name for _, b in blocks[k:] for nd in b[0]}
+        out.append(_Site(run, drop, blocks[k][1][1], blocks[-1][1][2], *sig))
     return out
+
+
+def _dense(flat, parent, blocks):
+    """A DenseNet block: block j reads the concatenation of the block input and the outputs of
+    blocks 1 .. j-1, a concatenation of all of them ends it, and the blocks differ only by
+    attributes affine in j (input channels growing by the growth rate). As a :class:`_Site`
+    whose block is ``x -> concat(x, layer_i(x))`` parametrised by the repetition index, or None."""
+    by_name = {n.name: n for n in flat.nodes}
+    sigs, outs, drop, source = [], [], set(), None
+    for j, (path, _) in enumerate(blocks):
+        nodes = [n for n in flat.nodes if _inside(n.path, path)]
+        names = {n.name for n in nodes}
+        first = nodes[0] if nodes else None
+        if first is None or any(u not in names for n in nodes[1:] for u in n.inputs):
+            return None
+        if j == 0:
+            if len(first.inputs) != 1 or first.op == "concat":
+                return None
+            source, entry, body = first.inputs[0], first.inputs[0], nodes
+        else:
+            if first.op != "concat" or first.inputs != (source, *outs):
+                return None
+            entry, body = first.name, nodes[1:]
+        readers = {u for n in flat.nodes if n.name not in names for u in n.inputs if u in names}
+        if len(readers) != 1 or not body:
+            return None
+        (last,) = readers
+        rel = {n.name: _relative(n.name, path) for n in body}
+        rel[entry] = "input"
+        items = [(rel[n.name], _anonymous(n.op), tuple(rel[u] for u in n.inputs)) for n in body]
+        items.append(("(concat)", "concat", ("input", rel[last])))
+        sigs.append(items)
+        outs.append(last)
+        drop |= names
+    ends = [n for n in flat.nodes if n.op == "concat" and n.inputs == (source, *outs) and n.name not in drop]
+    if len(blocks) < 2 or len(ends) != 1 or by_name.get(source) is None and source != "input":
+        return None
+    index = L.repetition_index()
+    items = _affine(sigs, index)
+    if items is None:
+        return None
+    run = Run(parent, len(blocks), 0, tuple(p for p, _ in blocks))
+    return _Site(run, drop | {ends[0].name}, source, ends[0].name, items, "(concat)", index)
+
+
+def _affine(sigs, index):
+    """One block whose attributes are ``v_1 + index·d`` where the blocks' values step by ``d``
+    (equal values stay), or None when the blocks differ otherwise."""
+    first = sigs[0]
+    if any(len(s) != len(first) or [(a, c) for a, _, c in s] != [(a, c) for a, _, c in first] for s in sigs):
+        return None
+    out = []
+    for pos, (name, op, ins) in enumerate(first):
+        ops = [s[pos][1] for s in sigs]
+        if isinstance(op, str):
+            if any(o != op for o in ops):
+                return None
+            out.append((name, op, ins))
+            continue
+        if any(type(o) is not type(op) for o in ops) or isinstance(op, (L.Sequential, L.Graph, L.Repeat)):
+            return None
+        changes = {}
+        for f in dataclasses.fields(op):
+            values = [getattr(o, f.name) for o in ops]
+            if all(v == values[0] for v in values):
+                continue
+            step = _step(values, index)
+            if step is None:
+                return None
+            changes[f.name] = step
+        out.append((name, dataclasses.replace(op, **changes) if changes else op, ins))
+    return tuple(out)
+
+
+def _step(values, index):
+    """``values[0] + index·d`` when the values are numbers stepping by ``d``, else None."""
+    if not all(isinstance(v, sp.Integer) for v in values):
+        return None
+    d = values[1] - values[0]
+    if any(b - a != d for a, b in zip(values, values[1:])):
+        return None
+    return values[0] + index * d
 
 
 def repeats(net) -> list:
@@ -528,41 +643,41 @@ def repeats(net) -> list:
     >>> [(r.path, r.count, r.first) for r in repeats(zoo.get("resnet50"))]
     [('layer1', 2, 1), ('layer2', 3, 1), ('layer3', 5, 1), ('layer4', 2, 1)]
     """
-    return [run for run, _, _ in _runs(_Flat.of(net))]
+    return [site.run for site in _runs(_Flat.of(net))]
 
 
-def _collapse(flat, key, n, runs):
+def _collapse(flat, key, n, sites):
     """Replace the run named by ``key`` with ``Repeat(block, n - first)`` (in place)."""
-    mine = [r for r in runs if r[0].path == key]
+    mine = [r for r in sites if r.run.path == key]
     if not mine:
-        mine = [r for r in runs if _inside(r[0].path, key)]
+        mine = [r for r in sites if _inside(r.run.path, key)]
     if len(mine) != 1:
-        found = ", ".join(f"{r[0].path} ({r[0].first} + {r[0].count} blocks)" for r in runs) or "none"
+        found = ", ".join(f"{r.run.path} ({r.run.first} + {r.run.count} blocks)" for r in sites) or "none"
         what = "no run of identical blocks" if not mine else f"{len(mine)} runs"
         raise LayerError(f"{what} under {key!r} (runs: {found})", where=f"depth {key!r}", param="depth")
-    run, blocks, (items, out) = mine[0]
+    site = mine[0]
+    run = site.run
     try:
         n = sp.sympify(n) - run.first
-        body = L.Graph(*items, output=out)
-        rep = L.Repeat(body, n, name=f"{run.path}.rest" if run.path else "rest")
+        body = L.Graph(*site.items, output=site.out)
+        rep = L.Repeat(body, n, site.index, name=f"{run.path}.rest" if run.path else "rest")
     except (RfsymError, TypeError, sp.SympifyError) as err:
         raise LayerError(f"cannot repeat the blocks of {run.path!r} {n} times: {err}",
                          where=f"depth {key!r}", param="depth") from None
-    drop = {nd.name for b in blocks for nd in b[0]}
-    source, last = blocks[0][1], blocks[-1][2]
-    label = rep.name
+    label, last = rep.name, site.last
     kept = []
     for nd in flat.nodes:
-        if nd.name in drop:
+        if nd.name in site.drop:
             if nd.name == last:
-                kept.append(_Node(label, label, rep, (source,)))
+                kept.append(_Node(label, label, rep, (site.source,)))
             continue
         nd.inputs = tuple(label if u == last else u for u in nd.inputs)
         kept.append(nd)
     flat.nodes = kept
     flat.outputs = tuple(label if o == last else o for o in flat.outputs)
-    if flat.features in drop:
+    if flat.features in site.drop:
         flat.features = label if flat.features == last else None
+    return label, last
 
 
 # =========================================================================== checks
@@ -593,10 +708,17 @@ def _build(net, rules, depth, input_size=None):
         old = flat.copy()
         set_attrs = _apply_rules(flat, rules)
         if any({"out_channels", "in_channels", "out_features", "groups"} & s for s in set_attrs.values()):
-            _follow(flat, old, set_attrs, _channel_table(old, input_size))
+            _follow(flat, {n.name: n.op for n in old.nodes}, set_attrs, _channel_table(old, input_size))
+    else:
+        set_attrs = {}
     if depth:
+        before, made = flat.copy(), {}
         for key, n in dict(depth).items():
-            _collapse(flat, key, n, _runs(flat))
+            label, last = _collapse(flat, key, n, _runs(flat))
+            made[label] = last
+        table = _channel_table(before, input_size)
+        table.update({label: table[last] for label, last in made.items()})
+        _follow(flat, {}, set_attrs, table, made)  # a dense block's output channels change with its depth
     return flat.graph()
 
 

@@ -22,7 +22,23 @@ from hypothesis import strategies as st
 from strategies import architectures, graph_architectures
 
 import rfsym
-from rfsym import Conv, Rule, analyze, repeats, symbolize, zoo
+from rfsym import (
+    AdaptiveAvgPool,
+    AvgPool,
+    BatchNorm,
+    Conv,
+    Flatten,
+    Graph,
+    Identity,
+    Linear,
+    MaxPool,
+    ReLU,
+    Rule,
+    analyze,
+    repeats,
+    symbolize,
+    zoo,
+)
 from rfsym.dag import lower
 from rfsym.zoo.torchvision import basic_block, bottleneck, resnet_network
 
@@ -237,6 +253,72 @@ def test_mobilenet_v2_depthwise_kernel_equals_a_rebuilt_model():
         assert (got.params, got.macs) == (params, macs)
         for name in dw:
             assert got.layer(name).out_size == sizes[name][0]
+
+
+# --------------------------------------------------------------------------- DenseNet-121
+def _densenet(blocks=(6, 12, 24, 16), growth=32, init=64, bn_size=4):
+    """torchvision's DenseNet as a Graph named like its module paths (block paths as Identity nodes)."""
+    nodes = [("features.conv0", Conv(7, stride=2, padding=3, in_channels=3, out_channels=init, bias=False), "input"),
+             ("features.norm0", BatchNorm(init), "features.conv0"), ("features.relu0", ReLU(), "features.norm0"),
+             ("features.pool0", MaxPool(3, stride=2, padding=1), "features.relu0")]
+    x, c, w = "features.pool0", init, bn_size * growth
+    for b, n in enumerate(blocks, 1):
+        p, outs = f"features.denseblock{b}", []
+        for j in range(1, n + 1):
+            q, cin, src = f"{p}.denselayer{j}", c + (j - 1) * growth, x
+            if j > 1:
+                nodes.append((f"{q}.cat", "concat", (x, *outs)))
+                src = f"{q}.cat"
+            nodes += [(f"{q}.norm1", BatchNorm(cin), src), (f"{q}.relu1", ReLU(), f"{q}.norm1"),
+                      (f"{q}.conv1", Conv(1, in_channels=cin, out_channels=w, bias=False), f"{q}.relu1"),
+                      (f"{q}.norm2", BatchNorm(w), f"{q}.conv1"), (f"{q}.relu2", ReLU(), f"{q}.norm2"),
+                      (f"{q}.conv2", Conv(3, padding=1, in_channels=w, out_channels=growth, bias=False), f"{q}.relu2"),
+                      (q, Identity(), f"{q}.conv2")]
+            outs.append(q)
+        nodes += [(f"{p}.cat", "concat", (x, *outs)), (p, Identity(), f"{p}.cat")]
+        c, x = c + n * growth, p
+        if b < len(blocks):
+            t = f"features.transition{b}"
+            nodes += [(f"{t}.norm", BatchNorm(c), x), (f"{t}.relu", ReLU(), f"{t}.norm"),
+                      (f"{t}.conv", Conv(1, in_channels=c, out_channels=c // 2, bias=False), f"{t}.relu"),
+                      (f"{t}.pool", AvgPool(2, stride=2), f"{t}.conv"), (t, Identity(), f"{t}.pool")]
+            c, x = c // 2, t
+    nodes += [("features.norm5", BatchNorm(c), x), ("features", Identity(), "features.norm5"),
+              ("relu", ReLU(), "features"), ("adaptive_avg_pool2d", AdaptiveAvgPool(1), "relu"),
+              ("flatten", Flatten(), "adaptive_avg_pool2d"), ("classifier", Linear(c, 1000), "flatten")]
+    return Graph(*nodes, features="features")
+
+
+def test_densenet121_dense_blocks_as_an_indexed_repeat():
+    """A dense block (layer j reads the concatenation of the block input and layers 1..j-1, whose
+    input channels grow by 32) is one Repeat whose block depends on the repetition index; with the
+    transition's halving given as a rule, depth n matches torchvision's DenseNet(32, (6, 12, n, 16))."""
+    net = _densenet()
+    want = analyze(net, input_size=224, in_channels=3)
+    models = _models()
+    import torch
+
+    with torch.device("meta"):
+        model = models.densenet121()
+    assert (want.params, want.macs) == _torch_counts(model, (1, 3, 224, 224))[:2]  # the transcription is exact
+    runs = repeats(net)
+    assert [(r.path, r.first, r.count) for r in runs] == [(f"features.denseblock{b}", 0, n)
+                                                          for b, n in enumerate((6, 12, 24, 16), start=1)]
+    n = rfsym.symbols("n")
+    sym = symbolize(net, {"features.transition3.conv": {"out_channels": 128 + 16 * n}},
+                    depth={"features.denseblock3": n}, input_size=224, in_channels=3)
+    r = analyze(sym, input_size=224, in_channels=3)
+    assert r.layer("features").rf == 32 * n + 1303
+    assert r.params.free_symbols == {n}
+    back = r.subs({n: 24})
+    _same_layers(back, want, [x for x in _outside(want, runs[2:3]) if x != "features.denseblock3.cat"])
+    _totals(back, want)
+    for m in (2, 5, 8):
+        got = r.subs({n: m})
+        _totals(got, analyze(_densenet((6, 12, m, 16)), input_size=224, in_channels=3))
+        with torch.device("meta"):
+            model = models.DenseNet(32, (6, 12, m, 16), 64)
+        assert (got.params, got.macs) == _torch_counts(model, (1, 3, 224, 224))[:2]
 
 
 # --------------------------------------------------------------------------- channels follow
