@@ -542,7 +542,8 @@ def _runs(flat):
         run = Run(parent, count, k, tuple(p for p, _ in blocks[k:]))
         drop = {nd.name for _, b in blocks[k:] for nd in b[0]}
         out.append(_Site(run, drop, blocks[k][1][1], blocks[-1][1][2], *sig))
-    return out
+    # a lone block holding a run itself is a stage among different stages (timm's stages.3), not a run
+    return [x for x in out if x.run.count > 1 or not any(_inside(y.run.path, x.run.blocks[0]) for y in out)]
 
 
 def _dense(flat, parent, blocks):

@@ -23,6 +23,7 @@ from strategies import architectures, graph_architectures
 
 import rfsym
 from rfsym import (
+    GELU,
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
@@ -32,6 +33,8 @@ from rfsym import (
     Identity,
     Linear,
     MaxPool,
+    Norm,
+    Params,
     ReLU,
     Rule,
     analyze,
@@ -77,8 +80,8 @@ def _torch_counts(model, shape, watch=()):
     def hook(module, inputs, out):
         if isinstance(module, torch.nn.Conv2d):
             macs[0] += out[0].numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
-        elif isinstance(module, torch.nn.Linear):
-            macs[0] += module.in_features * module.out_features
+        elif isinstance(module, torch.nn.Linear):  # on a flattened input, or per position (channels last)
+            macs[0] += out[0].numel() * module.in_features
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
@@ -319,6 +322,68 @@ def test_densenet121_dense_blocks_as_an_indexed_repeat():
         with torch.device("meta"):
             model = models.DenseNet(32, (6, 12, m, 16), 64)
         assert (got.params, got.macs) == _torch_counts(model, (1, 3, 224, 224))[:2]
+
+
+# --------------------------------------------------------------------------- timm ConvNeXt
+def _convnext(depths=(3, 3, 9, 3), dims=(96, 192, 384, 768)):
+    """timm's ConvNeXt (convnext_tiny by default) as a Graph named like its module paths."""
+    nodes = [("stem.0", Conv(4, stride=4, in_channels=3, out_channels=dims[0]), "input"),
+             ("stem.1", Norm(dims[0]), "stem.0"), ("stem", Identity(), "stem.1")]
+    x, c = "stem", dims[0]
+    for s, (n, d) in enumerate(zip(depths, dims)):
+        p = f"stages.{s}"
+        if s:
+            nodes += [(f"{p}.downsample.0", Norm(c), x),
+                      (f"{p}.downsample.1", Conv(2, stride=2, in_channels=c, out_channels=d), f"{p}.downsample.0"),
+                      (f"{p}.downsample", Identity(), f"{p}.downsample.1")]
+            x = f"{p}.downsample"
+        for j in range(n):
+            q = f"{p}.blocks.{j}"
+            nodes += [(f"{q}.conv_dw", Conv(7, padding=3, groups=d, in_channels=d, out_channels=d), x),
+                      (f"{q}.norm", Norm(d), f"{q}.conv_dw"),
+                      (f"{q}.mlp.fc1", Conv(1, in_channels=d, out_channels=4 * d), f"{q}.norm"),
+                      (f"{q}.mlp.act", GELU(), f"{q}.mlp.fc1"),
+                      (f"{q}.mlp.fc2", Conv(1, in_channels=4 * d, out_channels=d), f"{q}.mlp.act"),
+                      (f"{q}.gamma", Params(d), f"{q}.mlp.fc2"),
+                      (f"{q}.add", "add", (f"{q}.gamma", x)), (q, Identity(), f"{q}.add")]
+            x = q
+        nodes.append((p, Identity(), x))
+        x, c = p, d
+    nodes += [("head.global_pool", AdaptiveAvgPool(1), x), ("head.norm", Norm(c), "head.global_pool"),
+              ("head.flatten", Flatten(), "head.norm"), ("head.fc", Linear(c, 1000), "head.flatten")]
+    return Graph(*nodes, features="stages.3")
+
+
+def test_convnext_tiny_stage_depth_and_kernel_equal_timm():
+    """timm's convnext_tiny: stage 3's depth (the path stages.2 names the run stages.2.blocks) and
+    the depthwise kernel of every block as symbols; at other values equal to timm's ConvNeXt built
+    with them (parameters and MACs counted by timm's own modules)."""
+    timm = pytest.importorskip("timm")
+    import torch
+
+    net = _convnext()
+    want = analyze(net, input_size=224, in_channels=3)
+    with torch.device("meta"):
+        model = timm.create_model("convnext_tiny", pretrained=False)
+    assert (want.params, want.macs) == _torch_counts(model, (1, 3, 224, 224))[:2]  # the transcription is exact
+    runs = repeats(net)
+    assert [(r.path, r.first, r.count) for r in runs] == [(f"stages.{s}.blocks", 0, n)
+                                                          for s, n in enumerate((3, 3, 9, 3))]
+    n = rfsym.symbols("n")
+    sym = symbolize(net, {"stages.*.blocks.*.conv_dw": {"kernel_size": K, "padding": "keep"}},
+                    depth={"stages.2": n}, input_size=224, in_channels=3)
+    r = analyze(sym, input_size=224, in_channels=3)
+    assert r.layer("stages.3").rf.free_symbols == {n, K}
+    back = r.subs({n: 9, K: 7})
+    _same_layers(back, want, _outside(want, runs[2:3]))
+    _totals(back, want)
+    for depth, k in ((2, 7), (6, 5), (9, 3), (12, 9)):
+        got = r.subs({n: depth, K: k})
+        with torch.device("meta"):
+            model = timm.models.convnext.ConvNeXt(depths=(3, 3, depth, 3), kernel_sizes=k)
+        params, macs, sizes = _torch_counts(model, (1, 3, 224, 224), ["stages.3"])
+        assert (got.params, got.macs) == (params, macs)
+        assert got.layer("stages.3").out_size == sizes["stages.3"][0]
 
 
 # --------------------------------------------------------------------------- channels follow
