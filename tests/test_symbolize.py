@@ -563,3 +563,17 @@ def test_a_flat_graph_with_path_names_symbolizes_like_the_tree(resnet50):
         assert sp.expand(getattr(got, q) - getattr(r, q)) == 0
     assert sp.expand(got.layer("layer4").rf - r.layer("layer4").rf) == 0
     assert [(x.path, x.first, x.count) for x in repeats(flat)] == [(x.path, x.first, x.count) for x in repeats(net)]
+
+
+def test_keep_follows_per_axis_kernels_and_dilation():
+    net = rfsym.Sequential(Conv(3, padding=1, name="a"), Conv((3, 5), padding=(2, 4), dilation=2, name="b"))
+    d = rfsym.symbols("d")
+    sym = symbolize(net, [Rule("a", kernel_size=(K, 1), padding="keep"), Rule("b", dilation=d, padding="keep")])
+    layers = {name: op for name, op, _ in sym.nodes}
+    assert layers["a"].padding == ((K - 1) / 2, 0)
+    assert layers["b"].padding == (d, 2 * d)
+    r = analyze(sym, input_size=(20, 20))
+    assert r.out_size == 20
+    for kk, dd in ((5, 1), (7, 3)):
+        rebuilt = rfsym.Sequential(Conv((kk, 1), padding=((kk - 1) // 2, 0)), Conv((3, 5), padding=(dd, 2 * dd), dilation=dd))
+        assert r.subs({K: kk, d: dd}).rf == analyze(rebuilt, input_size=(20, 20)).rf
