@@ -116,6 +116,11 @@ class Rule:
         if not attrs:
             raise LayerError(f"rule {pattern!r} sets no attribute (give attribute=value)", where="Rule",
                              param="attrs")
+        kinds = type if isinstance(type, tuple) else (type,)
+        if type is not None and not all(isinstance(t, str) or (isinstance(t, _builtin_type) and issubclass(t, L.Layer))
+                                        for t in kinds):
+            raise LayerError(f"rule {pattern!r}: type must be a layer class, a type name or a tuple of them, "
+                             f"got {type!r}", where="Rule", param="type")
         object.__setattr__(self, "pattern", pattern)
         object.__setattr__(self, "type", type)
         object.__setattr__(self, "attrs", tuple(attrs.items()))
@@ -124,18 +129,32 @@ class Rule:
         """Whether the rule selects the node ``name`` holding ``layer``."""
         if not fnmatch.fnmatchcase(name, self.pattern):
             return False
-        if self.type is None:
-            return True
-        if isinstance(self.type, str):
-            return self.type in (type(layer).__name__, getattr(layer, "kind", None))
-        return isinstance(layer, self.type)
+        return self.type is None or _is(layer, self.type)
 
     def __repr__(self):
         parts = [repr(self.pattern)]
         if self.type is not None:
-            parts.append(f"type={self.type if isinstance(self.type, str) else self.type.__name__!s}")
+            parts.append(f"type={_type_name(self.type)}")
         parts += [f"{k}={_show(v)}" for k, v in self.attrs]
         return f"Rule({', '.join(parts)})"
+
+
+_builtin_type = type
+
+
+def _is(layer, t):
+    """Whether ``layer`` is of the type ``t`` (a class, a type name or ``kind``, or a tuple of them)."""
+    if isinstance(t, tuple):
+        return any(_is(layer, x) for x in t)
+    if isinstance(t, str):
+        return t in (_builtin_type(layer).__name__, getattr(layer, "kind", None))
+    return isinstance(layer, t)
+
+
+def _type_name(t):
+    if isinstance(t, tuple):
+        return "(" + ", ".join(map(_type_name, t)) + ")"
+    return t if isinstance(t, str) else getattr(t, "__name__", repr(t))
 
 
 def _show(v):
@@ -317,7 +336,7 @@ def _apply_rules(flat, rules):
         if not hits:
             close = sorted({n.path for n in flat.nodes if _near(n.path, rule.pattern)})[:5]
             hint = f" (names like it: {', '.join(close)})" if close else ""
-            kind = "" if rule.type is None else f" of type {rule.type if isinstance(rule.type, str) else rule.type.__name__}"
+            kind = "" if rule.type is None else f" of type {_type_name(rule.type)}"
             raise LayerError(f"the pattern matches no node{kind}{hint}", where=f"rule {rule!r}", param="pattern")
         able = [n for n in hits if all(_has(n.op, attr) for attr, _ in rule.attrs)]
         for n in able or hits[:1]:  # a glob may match layers without the attribute: only none is an error

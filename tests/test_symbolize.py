@@ -421,6 +421,7 @@ def test_width_follows_through_norms_heads_and_depthwise():
     ({"layer4.*.conv2": {"stride": 2}}, "breaks a merge: Add 'layer4.1'"),
     ({"layer4.*.conv3": {"out_channels": lambda c: W * c}}, "same channels to merge"),
     ([Rule("fc", type=Conv, stride=2)], "matches no node of type Conv"),
+    ([Rule("fc", type=(Conv, "Norm"), stride=2)], "matches no node of type (Conv, Norm)"),
     ({"fc": {"out_features": lambda c: c / 0}}, "fc"),
 ])
 def test_bad_rules_name_the_rule(rules, message):
@@ -436,6 +437,8 @@ def test_bad_depth_and_rule_syntax():
         symbolize(net, depth={"layer5": B[0]})
     with pytest.raises(rfsym.LayerError, match="depth is a dict"):
         symbolize(net, depth=[("layer3", B[2])])
+    with pytest.raises(rfsym.LayerError, match="type must be a layer class"):
+        Rule("fc", type=3, stride=2)
     with pytest.raises(rfsym.LayerError, match="sets no attribute"):
         Rule("layer3.*")
     with pytest.raises(rfsym.LayerError, match="give {attribute: value}"):
