@@ -651,7 +651,9 @@ def repeats(net) -> list:
     """The runs of identical blocks :func:`symbolize` can turn into a symbolic depth.
 
     A run is the trailing part of a numbered sequence of blocks (``layer3.0``, ``layer3.1``, ...)
-    whose blocks have the same layers, wired the same way, each reading the previous one.
+    whose blocks have the same layers, wired the same way, each reading the previous one; or a
+    DenseNet block, whose layers read the concatenation of everything before them and differ by
+    attributes that step with their position (``first`` is then 0: every layer is in the run).
 
     Args:
         net: a network (an imported Graph or any nested tree).
