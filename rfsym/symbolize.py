@@ -17,7 +17,9 @@ apply in order, each to the result of the previous ones. A value is
 * a function of the current value (``lambda c: w*c``), applied per axis to per-axis attributes;
 * ``"keep"`` for ``padding``: 'same'-style padding ``dilation·(kernel - 1)/2`` recomputed from the
   layer's new kernel and dilation (the layer must have such padding, or ``padding='same'`` /
-  ``'tf_same'``, which are kept as they are).
+  ``'tf_same'``, which are kept as they are). This is also what happens when a rule changes the
+  kernel or dilation of a layer with 'same'-style padding and does not set ``padding``; set it
+  (``padding=1``) to fix the number instead.
 
 Channels follow: when a rule changes a layer's ``out_channels`` (a width multiplier
 ``lambda c: w*c``), every layer downstream reads the new count: convolutions' ``in_channels``,
@@ -283,6 +285,8 @@ def _apply(rule, node, original, set_attrs):
             new = value
         changes[attr] = new
         set_attrs.add(attr)
+    if not keep and "padding" not in set_attrs and {"kernel_size", "dilation"} & set(changes):
+        keep = _is_same_style(original)  # the default: 'same'-style padding stays 'same'
     try:
         layer = dataclasses.replace(layer, **changes) if changes else layer
         if keep:
@@ -306,6 +310,17 @@ def _same_style(layer, nd):
     ks = L.per_axis(layer.kernel_size, nd or 1, "kernel_size", layer)
     ds = L.per_axis(getattr(layer, "dilation", sp.Integer(1)), nd or 1, "dilation", layer)
     return tuple(d * (k - 1) / 2 for k, d in zip(ks, ds))
+
+
+def _is_same_style(layer):
+    """Whether a windowed layer has numeric 'same'-style padding ``d(k - 1)/2`` on every axis."""
+    if not isinstance(layer, L.Windowed) or isinstance(layer.padding, str):
+        return False
+    try:
+        _kept_padding(layer, layer)
+    except LayerError:
+        return False
+    return True
 
 
 def _kept_padding(old, new):

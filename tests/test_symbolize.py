@@ -417,7 +417,7 @@ def test_width_follows_through_norms_heads_and_depthwise():
     ({"layer4.*.conv2": {"kernel": K}}, "Conv has no attribute 'kernel'"),
     ({"layer4.*.bn2": {"kernel_size": K}}, "BatchNorm has no attribute 'kernel_size'"),
     ({"layer4.*.conv2": {"kernel_size": 0}}, "kernel_size must be a positive integer"),
-    ({"layer4.*.conv2": {"kernel_size": K}}, "breaks a merge: Add 'layer4.0'"),
+    ({"layer4.*.conv2": {"kernel_size": K, "padding": 1}}, "breaks a merge: Add 'layer4.0'"),
     ({"layer4.*.conv2": {"stride": 2}}, "breaks a merge: Add 'layer4.1'"),
     ({"layer4.*.conv3": {"out_channels": lambda c: W * c}}, "same channels to merge"),
     ([Rule("fc", type=Conv, stride=2)], "matches no node of type Conv"),
@@ -471,8 +471,10 @@ def test_cli_derive_symbol_and_depth(capsys):
     assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k", "layer4.*.conv2.padding=keep",
                  "--depth", "layer3=n", "--set", "k=3", "n=6"]) == 0
     assert "619" in capsys.readouterr().out  # resnet50's own output receptive field
-    assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k"]) == 2
-    assert "rfsym: error: rule Rule('layer4.*.conv2', kernel_size=k) breaks a merge" in capsys.readouterr().err
+    assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k", "--depth", "layer3=n"]) == 0
+    assert "80*k + 32*n + 187" in capsys.readouterr().out  # 'same'-style padding is kept by default
+    assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k", "layer4.*.conv2.padding=1"]) == 2
+    assert "rfsym: error: rule Rule('layer4.*.conv2', padding=1) breaks a merge" in capsys.readouterr().err
     assert main(["derive", "resnet50", "--symbol", "kernel_size=k"]) == 2
     assert "--symbol takes PATTERN.ATTRIBUTE=VALUE" in capsys.readouterr().err
 
@@ -546,6 +548,15 @@ def test_random_graphs_kernels_with_kept_padding_round_trip(data):
         bigger = {k: n.op.kernel_size + 2 for n, k in zip(chosen, ks)}
         rebuilt = symbolize(arch.net, [Rule(n.name, kernel_size=bigger[k], padding="keep") for n, k in zip(chosen, ks)])
         _same_layers(analyze(sym.subs(bigger), **kwargs), analyze(rebuilt, **kwargs))
+
+
+def test_kernel_rules_keep_same_padding_unless_told():
+    net = rfsym.Sequential(Conv(3, padding=1, name="a"), Conv(3, name="b"), MaxPool(3, stride=2, padding=1, name="p"))
+    sym = symbolize(net, Rule("*", kernel_size=K))
+    layers = {name: op for name, op, _ in sym.nodes}
+    assert (layers["a"].padding, layers["b"].padding, layers["p"].padding) == ((K - 1) / 2, 0, (K - 1) / 2)
+    fixed = {name: op for name, op, _ in symbolize(net, Rule("a", kernel_size=K, padding=1)).nodes}
+    assert fixed["a"].padding == 1
 
 
 def test_doc_example_is_exact():
