@@ -54,6 +54,7 @@ from .layers import (
     repetition_index,
 )
 from .sizes import Sizes, TilingPlan, sizes, tiling  # the function rfsym.sizes shadows the module
+from .symbolize import Rule, repeats, symbolize  # the function rfsym.symbolize shadows the module
 from .symbols import symbols
 from .verify import dependency_mask, verify
 
@@ -70,6 +71,7 @@ __all__ = [
     "verify", "dependency_mask", "sizes", "tiling", "Sizes", "TilingPlan", "from_torch", "compare", "smallest",
     "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
+    "symbolize", "repeats", "Rule",
 ]
 
 

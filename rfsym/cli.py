@@ -280,8 +280,36 @@ _DERIVED = (("rf", "receptive field"), ("rf_min", "smallest receptive field"), (
             ("out_size", "output size"), ("params", "parameters"), ("macs", "MACs"))
 
 
+def _symbolized(target, args):
+    """The target with ``--symbol PATTERN.ATTR=VALUE`` rules and ``--depth PATH=N`` applied
+    (:func:`rfsym.symbolize`); values are numbers or expressions, padding also ``keep``/``same``."""
+    symbol, depth = getattr(args, "symbol", None) or [], getattr(args, "depth", None) or []
+    if not symbol and not depth:
+        return target
+    from .symbolize import Rule, symbolize
+
+    rules, depths = [], {}
+    for flag, items in (("--symbol", symbol), ("--depth", depth)):
+        for item in items:
+            lhs, eq, value = item.partition("=")
+            lhs, value = lhs.strip(), value.strip()
+            pattern, dot, attr = lhs.rpartition(".")
+            if not eq or not value or not lhs or (flag == "--symbol" and not (dot and pattern and attr)):
+                shape = "PATTERN.ATTRIBUTE=VALUE" if flag == "--symbol" else "PATH=N"
+                raise SpecError(f"{flag} takes {shape}, got {item!r}")
+            if flag == "--depth":
+                depths[lhs] = _value(value, flag)
+            elif attr == "padding" and value in ("keep", "same", "valid", "tf_same", "SAME"):
+                rules.append(Rule(pattern, padding=value))
+            else:
+                rules.append(Rule(pattern, **{attr: _value(value, flag)}))
+    network = symbolize(target.network, rules, depth=depths, input_size=target.input_size,
+                        in_channels=target.in_channels)
+    return Target(target.name, network, target.input_size, target.in_channels, target.ndim)
+
+
 def _cmd_derive(args) -> int:
-    target = _substituted(resolve(args.network), args)
+    target = _substituted(_symbolized(resolve(args.network), args), args)
     result = target.analyze(_parse_size(args.input), _value(args.in_channels, "--in-channels"))
     if args.steps:
         derivation = _optional("steps", "derivation", "step-by-step derivations")(result)
@@ -614,6 +642,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-channels", metavar="C", help="input channels (a number or a symbol)")
     p.add_argument("--format", "-f", choices=("text", "latex", "json"), default="text")
     p.add_argument("--steps", action="store_true", help="write the derivation out step by step")
+    p.add_argument("--symbol", metavar="PATTERN.ATTR=VALUE", nargs="+", action="extend",
+                   help="replace an attribute of the layers whose names match PATTERN, e.g. "
+                        "'layer4.*.conv2.kernel_size=k' 'layer4.*.conv2.padding=keep'")
+    p.add_argument("--depth", metavar="PATH=N", nargs="+", action="extend",
+                   help="make the run of identical blocks under PATH hold N blocks, e.g. layer3=n")
     _set_arg(p)
 
     p = _sub(sub, "analyze", "per-layer table of a network (text, Markdown, LaTeX or JSON)", _cmd_analyze)
