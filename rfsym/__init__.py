@@ -52,7 +52,7 @@ __all__ = [
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
-    "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
+    "verify", "dependency_mask", "from_torch", "from_onnx", "read_onnx", "compare", "smallest", "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
 
@@ -63,6 +63,10 @@ def __getattr__(name):
         from .torch_import import from_torch
 
         return from_torch
+    if name in ("from_onnx", "read_onnx"):  # the same for ONNX (the onnx package)
+        from . import onnx_import
+
+        return getattr(onnx_import, name)
     if name == "zoo":  # the model zoo, loaded on first use (rfsym.zoo.get("resnet50"))
         import importlib
 
