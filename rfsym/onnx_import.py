@@ -123,13 +123,14 @@ def from_onnx(model_or_path, input_shape=None):
         RfsymError: the file cannot be read or is not a valid ONNX model; the input's shape is
             unknown; an operator is not supported (all such nodes listed).
 
-    >>> import pytest; pytest.importorskip("onnx")
+    >>> import pytest; onnx = pytest.importorskip("onnx")
+    >>> import rfsym
     >>> from onnx import helper, TensorProto
     >>> g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
     ...                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
     ...                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    >>> from_onnx(helper.make_model(g))
-    Graph(('relu', ReLU(), ('input',)), output='relu', name='g')
+    >>> [layer.name for layer in rfsym.analyze(from_onnx(helper.make_model(g)), input_size=8).layers]
+    ['relu']
     """
     return read_onnx(model_or_path, input_shape).graph
 
@@ -147,7 +148,7 @@ def read_onnx(model_or_path, input_shape=None) -> OnnxImport:
     Raises:
         RfsymError: as :func:`from_onnx`.
 
-    >>> import pytest; pytest.importorskip("onnx")
+    >>> import pytest; onnx = pytest.importorskip("onnx")
     >>> from onnx import helper, TensorProto
     >>> g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
     ...                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
@@ -284,6 +285,7 @@ class _Importer:
         self.unsupported: list = []
         self.poisoned: set = set()
         self.global_nodes: set = set()
+        self.alias: dict = {}
 
     # ---------------------------------------------------------------- input and shapes
     def _input_shape(self, input_shape):
@@ -383,8 +385,12 @@ class _Importer:
             return value
         return None
 
-    def _is_const(self, name):
-        return name == "" or name in self.init or name in self.const
+    def _dims(self, name):
+        """The shape of a constant input (an initializer, or one computed from constants)."""
+        if name in self.init:
+            return tuple(int(v) for v in self.init[name].dims)
+        value = self.const.get(name)
+        return None if value is None else tuple(np.shape(value))
 
     def _ints_of(self, name, node, what):
         value = self._const_value(name)
@@ -483,6 +489,7 @@ class _Importer:
         """Parameter count of these initializers not owned yet (each counted once)."""
         count = 0
         for n in names:
+            n = self.alias.get(n, n)
             if n and n in self.init and n not in self.owned:
                 self.owned.add(n)
                 count += int(np.prod(self.init[n].dims)) if self.init[n].dims else 1
@@ -512,10 +519,9 @@ class _Importer:
             raise RfsymError("the ONNX graph's outputs do not depend on its input")
         if outputs == ["input"] or not self.nodes:
             raise RfsymError("the ONNX graph has no operation on its input")
-        name = self.model.graph.name or None
         kwargs = _graph_kwargs(Graph, outputs, self._features(outputs))
-        try:
-            graph = Graph(*self.nodes, name=name, **kwargs)
+        try:  # name "": layers keep the ONNX node names, unprefixed
+            graph = Graph(*self.nodes, name="", **kwargs)
         except RfsymError as err:
             raise type(err)(f"from_onnx: {err}") from None
         return OnnxImport(graph, self.shape0, self.model.graph.name)
@@ -542,14 +548,17 @@ class _Importer:
         for node in self.model.graph.node:
             for i in node.input:
                 consumers.setdefault(i, []).append(node)
+        root = {n.output[0]: n.input[0] for n in self.model.graph.node
+                if n.op_type == "Identity" and n.input and n.input[0] in self.init}
+        init = {**{k: self.init[v] for k, v in root.items()}, **self.init}
         self.fused_bias = {}
         for node in self.model.graph.node:
-            if node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in self.init:
+            if node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in init:
                 users = consumers.get(node.output[0], [])
                 if len(users) == 1 and users[0].op_type == "Add":
                     add = users[0]
                     other = [i for i in add.input if i != node.output[0]]
-                    if len(other) == 1 and other[0] in self.init and len(self.init[other[0]].dims) == 1:
+                    if len(other) == 1 and other[0] in init and len(init[other[0]].dims) == 1:
                         self.fused_bias[node.name or node.output[0]] = (add, other[0])
         self.skip = {id(add) for add, _ in self.fused_bias.values()}
 
@@ -561,6 +570,8 @@ class _Importer:
             try:
                 if node.op_type in _SHAPE_OPS:
                     raise _Unsupported("")  # unreachable: Shape reads data
+                if node.op_type == "Identity" and node.input[0] in self.init:
+                    self.alias[node.output[0]] = node.input[0]  # exporters share equal weights so
                 for out, value in zip(node.output, self._eval_const(node)):
                     self.const[out] = value
             except _Unsupported as err:
@@ -657,12 +668,12 @@ class _Importer:
     def _op_Conv(self, node):
         d = self._x(node)
         self._channels_first(d, "Conv")
-        w = self.init.get(node.input[1])
+        w = self._dims(node.input[1])
         if w is None:
-            raise _Unsupported("the weight must be an initializer")
-        k, s, dil, pads, a = self._window_attrs(node, d, tuple(w.dims[2:]))
+            raise _Unsupported("the weight must be a constant")
+        k, s, dil, pads, a = self._window_attrs(node, d, w[2:])
         groups = int(a.get("group", 1))
-        cout, cin = int(w.dims[0]), int(w.dims[1]) * groups
+        cout, cin = w[0], w[1] * groups
         bias = len(node.input) > 2 and bool(node.input[2])
         self._own(*node.input[1:])
         layer = L.Conv(k, stride=s, padding="tf_same" if pads == "tf_same" else _simple(pads),
@@ -676,14 +687,14 @@ class _Importer:
 
         d = self._x(node)
         self._channels_first(d, "ConvTranspose")
-        w = self.init.get(node.input[1])
+        w = self._dims(node.input[1])
         if w is None:
-            raise _Unsupported("the weight must be an initializer")
+            raise _Unsupported("the weight must be a constant")
         a = _attrs(node)
         if "output_shape" in a or _str(a.get("auto_pad", "NOTSET")) not in ("NOTSET", ""):
             raise _Unsupported("output_shape/auto_pad are not supported: give pads")
         nd = self.nd
-        k = _ints(a.get("kernel_shape", w.dims[2:]))
+        k = _ints(a.get("kernel_shape", w[2:]))
         s = _ints(a.get("strides", [1] * nd))
         dil = _ints(a.get("dilations", [1] * nd))
         p = _ints(a.get("pads", [0] * 2 * nd))
@@ -692,7 +703,7 @@ class _Importer:
             raise _Unsupported(f"asymmetric pads {p}")
         op = _ints(a.get("output_padding", [0] * nd))
         groups = int(a.get("group", 1))
-        cin, cout = int(w.dims[0]), int(w.dims[1]) * groups
+        cin, cout = w[0], w[1] * groups
         bias = len(node.input) > 2 and bool(node.input[2])
         self._own(*node.input[1:])
         layer = ConvTranspose(k, stride=s, padding=_simple(tuple((lo, lo) for lo, _ in pads)),
@@ -788,9 +799,8 @@ class _Importer:
         if d.axis(_C) != 1:
             raise _Unsupported(f"BatchNormalization needs channels on axis 1, got axes {_show(d.roles)}")
         c = d.shape[1]
-        owned = self._own(*node.input[1:3])
-        self._own(*node.input[3:5])  # running statistics: buffers, not parameters
-        layer = L.BatchNorm(c, affine=owned > 0)
+        self._own(*node.input[1:5])  # scale and bias: 2C parameters; running statistics are buffers
+        layer = L.BatchNorm(c)
         name = self._emit(node, layer, [d.node])
         self._set(node, name, d.shape, d.roles)
 
@@ -831,10 +841,10 @@ class _Importer:
     def _op_Gemm(self, node):
         d = self._x(node)
         a = _attrs(node)
-        if d.rank != 2 or int(a.get("transA", 0)) or node.input[1] not in self.init:
-            raise _Unsupported("Gemm reads a (batch, features) tensor and an initializer weight")
-        w = self.init[node.input[1]]
-        fin, fout = (int(w.dims[1]), int(w.dims[0])) if int(a.get("transB", 0)) else (int(w.dims[0]), int(w.dims[1]))
+        w = self._dims(node.input[1])
+        if d.rank != 2 or int(a.get("transA", 0)) or w is None or len(w) != 2:
+            raise _Unsupported("Gemm reads a (batch, features) tensor and a constant weight")
+        fin, fout = (w[1], w[0]) if int(a.get("transB", 0)) else w
         bias = len(node.input) > 2 and bool(node.input[2])
         self._own(*node.input[1:])
         name = self._emit(node, L.Linear(fin, fout, bias=bias), [d.node])
@@ -845,10 +855,10 @@ class _Importer:
         d = self._x(node)
         if node.input[0] not in self.data or node.input[1] in self.data:
             raise _Unsupported("a product of two data tensors (attention) is not supported")
-        w = self.init.get(node.input[1])
-        if w is None or len(w.dims) != 2:
-            raise _Unsupported("MatMul with a constant needs a 2-D initializer weight")
-        fin, fout = int(w.dims[0]), int(w.dims[1])
+        w = self._dims(node.input[1])
+        if w is None or len(w) != 2:
+            raise _Unsupported("MatMul with a constant needs a 2-D weight")
+        fin, fout = w
         fused = self.fused_bias.get(node.name or node.output[0])
         self._own(node.input[1], fused[1] if fused else "")
         last = d.roles[-1]
@@ -900,15 +910,17 @@ class _Importer:
     _op_LogSoftmax = _op_Softmax
 
     def _broadcast(self, shapes, roles):
+        """Numpy broadcasting of shapes; each axis keeps the role of an operand that is not 1 there."""
         rank = max(len(s) for s in shapes)
         out_shape, out_roles = [], []
         for j in range(rank):
-            dims = [s[j - rank + len(s)] for s in shapes if j - rank + len(s) >= 0]
-            rs = [r[j - rank + len(r)] for r in roles if j - rank + len(r) >= 0]
-            big = [n for n in dims if n != 1]
-            out_shape.append(big[0] if big else sp.Integer(1))
-            real = [r for r in rs if r not in (_ONE,)]
-            out_roles.append(real[0] if real else _ONE)
+            dims = [(s[j - rank + len(s)], r[j - rank + len(r)]) for s, r in zip(shapes, roles)
+                    if j - rank + len(s) >= 0]
+            big = [(n, r) for n, r in dims if n != 1]
+            named = [(n, r) for n, r in dims if r != _ONE]
+            n, r = (big or named or dims)[0]
+            out_shape.append(n)
+            out_roles.append(r)
         return tuple(out_shape), tuple(out_roles)
 
     def _binary(self, node):
@@ -939,17 +951,13 @@ class _Importer:
         if consts and self._own(*consts):
             raise _Unsupported("parameters combined with several data tensors")
         merge = "add" if op in ("Add", "Sum", "Sub", "Mean", "Max", "Min") else "mul"
-        shape, roles = self._broadcast([d.shape for d in datas], [self._spread(d) for d in datas])
+        shape, roles = self._broadcast([d.shape for d in datas], [d.roles for d in datas])
         srcs = [d.node for d in datas]
         if len(set(srcs)) == 1:  # x * x, x + x: position-wise on one tensor
             name = self._emit(node, L.Elementwise(), [srcs[0]])
         else:
             name = self._emit(node, merge, srcs)
         self._set(node, name, shape, roles)
-
-    def _spread(self, d):
-        """Roles of a size-1 axis count as broadcastable."""
-        return tuple(_ONE if n == 1 and r not in (_N,) else r for n, r in zip(d.shape, d.roles))
 
     def _params_layer(self, count, kind):
         import rfsym
@@ -1310,6 +1318,8 @@ def _less(a, b):
 def _group_roles(rs, gj):
     if not gj:
         return []
+    if len(gj) == 1 and rs and rs <= {_C, _PART}:
+        return [_C]
     if len(gj) == 1 and len(rs) <= 1:
         return [next(iter(rs)) if rs else _ONE]
     spatial = {r for r in rs if isinstance(r, int)}
