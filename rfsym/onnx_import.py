@@ -69,11 +69,14 @@ class OnnxImport:
         graph: the network (an :class:`~rfsym.graph.Graph`).
         input_shape: the input's shape ``(batch, channels, *spatial)``: ints or rfsym symbols.
         name: the ONNX graph's name.
+        features: the node of the reference feature map (the last spatial map before a global
+            head), or None when the outputs are spatial.
     """
 
     graph: Any
     input_shape: tuple
     name: str
+    features: str | None = None
 
     @property
     def input_size(self):
@@ -519,12 +522,13 @@ class _Importer:
             raise RfsymError("the ONNX graph's outputs do not depend on its input")
         if outputs == ["input"] or not self.nodes:
             raise RfsymError("the ONNX graph has no operation on its input")
-        kwargs = _graph_kwargs(Graph, outputs, self._features(outputs))
+        features = self._features(outputs)
+        kwargs = _graph_kwargs(Graph, outputs, features)
         try:  # name "": layers keep the ONNX node names, unprefixed
             graph = Graph(*self.nodes, name="", **kwargs)
         except RfsymError as err:
             raise type(err)(f"from_onnx: {err}") from None
-        return OnnxImport(graph, self.shape0, self.model.graph.name)
+        return OnnxImport(graph, self.shape0, self.model.graph.name, features)
 
     def _features(self, outputs):
         """The last spatial node before the first global one on the way to the outputs."""
