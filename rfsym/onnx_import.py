@@ -359,11 +359,11 @@ class _Importer:
                         d.dim_value = v
                     else:
                         d.dim_param = str(v)
+        self.shapes = {}
         try:
             inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-        except Exception as err:  # noqa: BLE001 - onnx raises several types for invalid models
-            raise RfsymError(f"ONNX shape inference failed: the model is not valid ({err})") from None
-        self.shapes = {}
+        except Exception:  # noqa: BLE001 - e.g. an operator of an unknown domain: our own shapes only
+            return
         g = inferred.graph
         for vi in list(g.value_info) + list(g.output) + list(g.input):
             tt = vi.type.tensor_type
@@ -571,6 +571,9 @@ class _Importer:
             return
         data_in = [i for i in node.input if i in self.data]
         if not data_in:
+            if any(i in self.poisoned for i in node.input):  # shape arithmetic after an unsupported node
+                self.poisoned.update(node.output)
+                return
             try:
                 if node.op_type in _SHAPE_OPS:
                     raise _Unsupported("")  # unreachable: Shape reads data
@@ -580,14 +583,19 @@ class _Importer:
                     self.const[out] = value
             except _Unsupported as err:
                 self.unsupported.append((node.name or node.output[0], node.op_type, str(err)))
-            return
-        if any(self.data[i].node is None for i in data_in):
-            self._poison(node, data_in)
-            return
-        if node.op_type in ("Shape", "Size"):
-            self._shape_value(node)
+                self.poisoned.update(node.output)
             return
         handler = getattr(self, f"_op_{node.op_type}", None)
+        known = handler is not None or node.op_type in _ELEMENTWISE or node.op_type in _UNARY or \
+            node.op_type in _BINARY or node.op_type in _SHAPE_OPS
+        if any(self.data[i].node is None for i in data_in) or any(i in self.poisoned for i in node.input):
+            if not known:
+                self.unsupported.append((node.name or node.output[0], node.op_type, ""))
+            self._poison(node, data_in)
+            return
+        if node.op_type in _SHAPE_OPS:
+            self._shape_value(node)
+            return
         try:
             if handler is None:
                 if node.op_type in _ELEMENTWISE or node.op_type in _UNARY:
@@ -605,6 +613,9 @@ class _Importer:
 
     def _poison(self, node, data_in):
         d = self.data[data_in[0]]
+        if node.op_type in _SHAPE_OPS:
+            self.poisoned.update(node.output)
+            return
         for out in node.output:
             self.data[out] = _Data(None, d.shape, d.roles)
 
