@@ -1,4 +1,4 @@
-"""Import an ONNX model into an rfsym :class:`~rfsym.graph.Graph` (extra ``onnx``).
+"""Import an ONNX model into an rfsym :class:`~rfsym.layers.Graph` (extra ``onnx``).
 
 :func:`from_onnx` reads an ``onnx.ModelProto`` or a file with the ``onnx`` package, runs
 ``onnx.shape_inference`` and rebuilds the data flow node by node from rfsym layers. Node names are
@@ -66,7 +66,7 @@ class OnnxImport:
     """What :func:`read_onnx` returns.
 
     Attributes:
-        graph: the network (an :class:`~rfsym.graph.Graph`).
+        graph: the network (an :class:`~rfsym.layers.Graph`).
         input_shape: the input's shape ``(batch, channels, *spatial)``: ints or rfsym symbols.
         name: the ONNX graph's name.
         features: the node of the reference feature map (the last spatial map before a global
@@ -119,7 +119,7 @@ def from_onnx(model_or_path, input_shape=None):
             overriding the file's; needed when the file does not give the input's rank.
 
     Returns:
-        The :class:`~rfsym.graph.Graph`; analyse it with ``rfsym.analyze(graph, input_size=...)``
+        The :class:`~rfsym.layers.Graph`; analyse it with ``rfsym.analyze(graph, input_size=...)``
         (:func:`read_onnx` also returns the file's input size).
 
     Raises:
@@ -500,8 +500,6 @@ class _Importer:
 
     # ---------------------------------------------------------------- the walk
     def run(self) -> OnnxImport:
-        from .graph import Graph
-
         nd = len(self.shape0) - 2
         self.nd = nd
         self.data[self.input.name] = _Data("input", tuple(_expr(v) for v in self.shape0),
@@ -523,9 +521,8 @@ class _Importer:
         if outputs == ["input"] or not self.nodes:
             raise RfsymError("the ONNX graph has no operation on its input")
         features = self._features(outputs)
-        kwargs = _graph_kwargs(Graph, outputs, features)
-        try:  # name "": layers keep the ONNX node names, unprefixed
-            graph = Graph(*self.nodes, name="", **kwargs)
+        try:  # name None: layers keep the ONNX node names, unprefixed
+            graph = L.Graph(*self.nodes, outputs=tuple(outputs), features=features)
         except RfsymError as err:
             raise type(err)(f"from_onnx: {err}") from None
         return OnnxImport(graph, self.shape0, self.model.graph.name, features)
@@ -698,8 +695,6 @@ class _Importer:
         self._set(node, name, shape, d.roles)
 
     def _op_ConvTranspose(self, node):
-        from .graph import ConvTranspose
-
         d = self._x(node)
         self._channels_first(d, "ConvTranspose")
         w = self._dims(node.input[1])
@@ -721,7 +716,7 @@ class _Importer:
         cin, cout = w[0], w[1] * groups
         bias = len(node.input) > 2 and bool(node.input[2])
         self._own(*node.input[1:])
-        layer = ConvTranspose(k, stride=s, padding=_simple(tuple((lo, lo) for lo, _ in pads)),
+        layer = L.ConvTranspose(k, stride=s, padding=_simple(tuple((lo, lo) for lo, _ in pads)),
                               output_padding=op[0] if len(set(op)) == 1 else op, dilation=dil,
                               groups=groups, bias=bias, in_channels=cin, out_channels=cout)
         name = self._emit(node, layer, [d.node])
@@ -804,9 +799,7 @@ class _Importer:
         self._reduce(node, L.GlobalAvgPool, "ReduceSum")
 
     def _pointwise(self, **kw):
-        import rfsym
-
-        return rfsym.Pointwise(**kw)
+        return L.Pointwise(**kw)
 
     # ---------------------------------------------------------------- normalisations
     def _op_BatchNormalization(self, node):
@@ -820,12 +813,10 @@ class _Importer:
         self._set(node, name, d.shape, d.roles)
 
     def _norm(self, node, spatial, kind, params_inputs):
-        import rfsym
-
         d = self._x(node)
         params = self._own(*params_inputs)
         c = d.shape[d.axis(_C)] if d.axis(_C) is not None else None
-        layer = rfsym.Norm(num_features=c, params=params, spatial=spatial, kind=kind)
+        layer = L.Norm(num_features=c, params=params, spatial=spatial, kind=kind)
         name = self._emit(node, layer, [d.node])
         self._set(node, name, d.shape, d.roles)
 
@@ -975,9 +966,7 @@ class _Importer:
         self._set(node, name, shape, roles)
 
     def _params_layer(self, count, kind):
-        import rfsym
-
-        return rfsym.Params(count, kind=kind)
+        return L.Params(count, kind=kind)
 
     # ---------------------------------------------------------------- merges and splits
     def _op_Concat(self, node):
@@ -1061,9 +1050,7 @@ class _Importer:
         if channels is not None:
             layer = self._pointwise(out_channels=channels, kind="Slice")
         elif any(c != (0, 0) for c in crop):
-            from .graph import Crop
-
-            layer = Crop(_simple(tuple(crop)))
+            layer = L.Crop(_simple(tuple(crop)))
         else:
             self.data[node.output[0]] = d
             return
@@ -1071,8 +1058,6 @@ class _Importer:
         self._set(node, name, shape, d.roles)
 
     def _op_Pad(self, node):
-        import rfsym
-
         d = self._x(node)
         a = _attrs(node)
         if len(node.input) > 1 and node.input[1]:
@@ -1100,13 +1085,11 @@ class _Importer:
         if all(p == (0, 0) for p in per):
             self.data[node.output[0]] = d
             return
-        name = self._emit(node, rfsym.Pad(_simple(tuple(per))), [d.node])
+        name = self._emit(node, L.Pad(_simple(tuple(per))), [d.node])
         self._set(node, name, shape, d.roles)
 
     # ---------------------------------------------------------------- resampling
     def _op_Resize(self, node):
-        from .graph import Upsample
-
         d = self._x(node)
         self._channels_first(d, node.op_type)
         a = _attrs(node)
@@ -1143,11 +1126,11 @@ class _Importer:
                 if not (ctm == "asymmetric" and nearest in ("floor", "round_prefer_floor")):
                     raise _Unsupported(f"nearest resize with coordinate_transformation_mode={ctm!r}, "
                                        f"nearest_mode={nearest!r} (rfsym: asymmetric/floor, PyTorch's nearest)")
-            layer = Upsample(factors[0] if len(set(factors)) == 1 else tuple(factors), mode="nearest")
+            layer = L.Upsample(factors[0] if len(set(factors)) == 1 else tuple(factors), mode="nearest")
         elif mode in ("linear", "bilinear"):
             if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
                 raise _Unsupported(f"linear resize with coordinate_transformation_mode={ctm!r}")
-            layer = Upsample(factors[0] if len(set(factors)) == 1 else tuple(factors), mode="bilinear",
+            layer = L.Upsample(factors[0] if len(set(factors)) == 1 else tuple(factors), mode="bilinear",
                              align_corners=ctm == "align_corners")
         else:
             raise _Unsupported(f"mode={mode!r}")
@@ -1160,21 +1143,17 @@ class _Importer:
     _op_Upsample = _op_Resize
 
     def _op_DepthToSpace(self, node):
-        import rfsym
-
         d = self._x(node)
         self._channels_first(d, node.op_type)
         b = int(_attrs(node)["blocksize"])
-        name = self._emit(node, rfsym.PixelShuffle(b), [d.node])
+        name = self._emit(node, L.PixelShuffle(b), [d.node])
         self._set(node, name, (d.shape[0], d.shape[1] / b**self.nd, *(n * b for n in d.shape[2:])), d.roles)
 
     def _op_SpaceToDepth(self, node):
-        import rfsym
-
         d = self._x(node)
         self._channels_first(d, node.op_type)
         b = int(_attrs(node)["blocksize"])
-        name = self._emit(node, rfsym.PixelUnshuffle(b), [d.node])
+        name = self._emit(node, L.PixelUnshuffle(b), [d.node])
         self._set(node, name, (d.shape[0], d.shape[1] * b**self.nd, *(sp.floor(n / b) for n in d.shape[2:])),
                   d.roles)
 
@@ -1357,19 +1336,3 @@ def _show(roles):
     names = {_N: "batch", _C: "channels", _F: "features", _T: "tokens", _ONE: "1", _PART: "channel part"}
     return "(" + ", ".join(names.get(r, f"spatial {r}") if not isinstance(r, int) else f"spatial {r}"
                            for r in roles) + ")"
-
-
-def _graph_kwargs(graph_cls, outputs, features):
-    import inspect
-
-    params = inspect.signature(graph_cls.__init__).parameters
-    kwargs = {}
-    if len(outputs) > 1 or "outputs" in params:
-        kwargs["outputs" if "outputs" in params else "output"] = tuple(outputs) if "outputs" in params \
-            else outputs[0]
-    else:
-        kwargs["output"] = outputs[0]
-    if features is not None and "features" in params:
-        kwargs["features"] = features
-    return kwargs
-
