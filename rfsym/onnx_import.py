@@ -289,6 +289,7 @@ class _Importer:
         self.poisoned: set = set()
         self.global_nodes: set = set()
         self.alias: dict = {}
+        self.scores: dict = {}  # pending attention scores: output name -> (q, k)
 
     # ---------------------------------------------------------------- input and shapes
     def _input_shape(self, input_shape):
@@ -528,20 +529,21 @@ class _Importer:
         return OnnxImport(graph, self.shape0, self.model.graph.name, features)
 
     def _features(self, outputs):
-        """The last spatial node before the first global one on the way to the outputs."""
+        """The reference feature map: walking back from the first output through pooled nodes
+        (after a global pooling, flattening or linear layer: a squeeze-and-excitation gate's
+        product with the features is spatial again), the spatial node the head reads."""
         inputs = {n: ins if isinstance(ins, tuple) else (ins,) for n, _, ins in self.nodes}
-        ancestors, stack = set(), list(outputs)
-        while stack:
-            v = stack.pop()
-            if v in ancestors or v == "input":
-                continue
-            ancestors.add(v)
-            stack.extend(inputs[v])
-        feats = [n for n, _, ins in self.nodes if n in self.global_nodes and n in ancestors]
-        if not feats:
+        pooled = {"input": False}
+        for n in inputs:
+            pooled[n] = n in self.global_nodes or all(pooled[u] for u in inputs[n])
+        v = outputs[0]
+        if not pooled[v]:
             return None
-        first = feats[0]
-        return inputs[first][0] if inputs[first][0] != "input" else None
+        while True:
+            ahead = [u for u in inputs[v] if pooled[u]]
+            if not ahead:
+                return inputs[v][0] if inputs[v][0] != "input" else None
+            v = ahead[0]
 
     def _plan_fusion(self):
         """MatMul followed only by an Add of a 1-D initializer: the Add is the MatMul's bias."""
@@ -566,6 +568,13 @@ class _Importer:
     def _visit(self, node):
         if id(node) in self.skip:
             return
+        if any(i in self.scores for i in node.input):
+            try:
+                return self._scores_op(node)
+            except _Unsupported as err:
+                self.unsupported.append((node.name or node.output[0], node.op_type, str(err)))
+                self.poisoned.update(node.output)
+                return
         data_in = [i for i in node.input if i in self.data]
         if not data_in:
             if any(i in self.poisoned for i in node.input):  # shape arithmetic after an unsupported node
@@ -858,9 +867,11 @@ class _Importer:
         self._set(node, name, (d.shape[0], fout), (d.roles[0], _F))
 
     def _op_MatMul(self, node):
+        if node.input[0] in self.scores or (node.input[0] in self.data and node.input[1] in self.data):
+            return self._attention(node)
+        if node.input[0] not in self.data:
+            raise _Unsupported("a constant times data (the data must be the first factor)")
         d = self._x(node)
-        if node.input[0] not in self.data or node.input[1] in self.data:
-            raise _Unsupported("a product of two data tensors (attention) is not supported")
         w = self._dims(node.input[1])
         if w is None or len(w) != 2:
             raise _Unsupported("MatMul with a constant needs a 2-D weight")
@@ -879,6 +890,50 @@ class _Importer:
             self.global_nodes.add(name)
         out = fused[0] if fused else node
         self.data[out.output[0]] = _Data(name, self._onnx_shape(out.output[0], (*d.shape[:-1], fout)), d.roles)
+
+    # ---------------------------------------------------------------- attention
+    def _attention(self, node):
+        """``q·kᵀ`` of two token tensors gives pending scores (no node); scaling and a softmax
+        over the keys keep them pending; ``scores·v`` is one global :class:`~rfsym.layers.Attention`
+        reading q, k and v (a ``"mul"`` merge of them), with ``embed_dim`` q's channels."""
+        a, b = node.input[0], node.input[1]
+        if a in self.scores:
+            q, k = self.scores[a]
+            v = self.data.get(b)
+            if v is None or not _tokens_last(v, 2):
+                raise _Unsupported("attention weights times a tensor that is not (..., tokens, channels)")
+            srcs = list(dict.fromkeys(x.node for x in (q, k, v)))
+            base = self._name(node)
+            embed = _prod(n for n, r in zip(q.shape, q.roles) if r in (_C, _PART))
+            if len(srcs) > 1:
+                self.names.add(f"{base}.qkv")
+                self.nodes.append((f"{base}.qkv", "mul", tuple(srcs)))
+                srcs = [f"{base}.qkv"]
+            self.nodes.append((base, L.Attention(embed_dim=embed, name=base), srcs[0]))
+            self._set(node, base, v.shape, v.roles)
+            return
+        q, k = self.data[a], self.data[b]
+        if not (_tokens_last(q, 2) and _tokens_last(k, 1)):
+            raise _Unsupported(f"a product of data tensors with axes {_show(q.roles)} and {_show(k.roles)} "
+                               "(rfsym reads attention's q·kᵀ over tokens)")
+        self.scores[node.output[0]] = (q, k)
+
+    def _scores_op(self, node):
+        """A node reading pending attention scores: scaling or the softmax over the keys."""
+        src = next(i for i in node.input if i in self.scores)
+        op = node.op_type
+        if op in ("Mul", "Div") and all(i == src or self._is_constant(i) for i in node.input) or \
+                op in ("Softmax", "Identity", "Dropout", "Cast"):
+            if op == "Softmax" and int(_attrs(node).get("axis", -1)) not in (-1, 3):
+                raise _Unsupported("softmax of attention scores over another axis than the keys")
+            self.scores[node.output[0]] = self.scores[src]
+            return
+        if op == "MatMul" and node.input[0] == src:
+            return self._attention(node)
+        raise _Unsupported("attention scores used otherwise than scaled, softmaxed and multiplied by v")
+
+    def _is_constant(self, name):
+        return name in self.init or name in self.const
 
     # ---------------------------------------------------------------- elementwise
     def _unary(self, node):
@@ -1013,6 +1068,22 @@ class _Importer:
             shape = list(d.shape)
             shape[axis] = _expr(c)
             self.data[out] = _Data(label, self._onnx_shape(out, shape), d.roles)
+
+    def _op_Gather(self, node):
+        d = self._x(node)
+        axis = int(_attrs(node).get("axis", 0)) % d.rank
+        index = self._const_value(node.input[1])
+        if index is None or d.roles[axis] not in (_C, _PART):
+            raise _Unsupported(f"gathering along axis {_show((d.roles[axis],))}")
+        shape, roles = list(d.shape), list(d.roles)
+        if np.ndim(index) == 0:
+            del shape[axis], roles[axis]
+        else:
+            shape[axis:axis + 1] = [_expr(n) for n in np.shape(index)]
+            roles[axis:axis + 1] = [_PART] * np.ndim(index)
+        channels = _prod(n for n, r in zip(shape, roles) if r in (_C, _PART))
+        name = self._emit(node, L.Pointwise(out_channels=channels, kind="Gather"), [d.node])
+        self._set(node, name, shape, roles)
 
     def _op_Slice(self, node):
         d = self._x(node)
@@ -1227,7 +1298,7 @@ class _Importer:
             known = _prod(v for v in dims if v != -1)
             dims = [sp.simplify(_prod(d.shape) / known) if v == -1 else v for v in dims]
         dims = tuple(self._onnx_shape(node.output[0], dims))
-        roles = _regroup(d.shape, d.roles, dims)
+        roles = _regroup(d.shape, d.roles, dims, self.nd)
         if roles is None:
             raise _Unsupported(f"reshape of axes {_show(d.roles)} {tuple(d.shape)} to {dims}")
         before = [r for r in d.roles if isinstance(r, int) and d.shape[d.roles.index(r)] != 1]
@@ -1251,6 +1322,16 @@ class _Importer:
         self.data[node.output[0]] = d
 
 
+def _tokens_last(d, position):
+    """Whether ``d`` has its tokens ``position`` axes from the end (1: last) and channel axes
+    elsewhere after the batch: ``(batch, heads, tokens, dim)`` is ``_tokens_last(d, 2)``."""
+    if d.rank < 3:
+        return False
+    tok = d.roles[-position]
+    rest = [r for j, r in enumerate(d.roles) if j != d.rank - position and j != 0]
+    return (tok == _T or isinstance(tok, int)) and all(r in (_C, _PART, _ONE) for r in rest)
+
+
 def _clamp(v, n):
     """ONNX's slice index rule (negative from the end, clamped to ``[0, n]``)."""
     big = 2**62
@@ -1264,7 +1345,7 @@ def _clamp(v, n):
     return sp.Integer(min(v, ni)) if ni is not None else sp.Min(sp.Integer(v), n)
 
 
-def _regroup(shape, roles, dims):
+def _regroup(shape, roles, dims, nd):
     """Axis roles after reshaping ``shape`` to ``dims``: groups of consecutive axes with equal
     products. Splitting or merging channels keeps them channels, merging spatial axes makes
     tokens, merging channels with spatial axes flattens; None when the groups do not line up."""
@@ -1298,7 +1379,10 @@ def _regroup(shape, roles, dims):
             else:
                 return None
         rs = {r for n, r in gi if n != 1 or r in (_N,)}
-        out.extend(_group_roles(rs, gj))
+        group = _group_roles(rs, gj, nd)
+        if group is None:
+            return None
+        out.extend(group)
     return tuple(out)
 
 
@@ -1309,27 +1393,33 @@ def _less(a, b):
     return bool(sp.simplify(b / a).is_integer) if a != 0 else True
 
 
-def _group_roles(rs, gj):
+def _group_roles(rs, gj, nd):
+    """Roles of the output axes ``gj`` of one reshape group whose input axes had roles ``rs``
+    (None: not expressible)."""
     if not gj:
         return []
+    real = [n for n in gj if n != 1]
     if len(gj) == 1 and rs and rs <= {_C, _PART}:
         return [_C]
     if len(gj) == 1 and len(rs) <= 1:
         return [next(iter(rs)) if rs else _ONE]
-    spatial = {r for r in rs if isinstance(r, int)}
     if rs <= {_C, _PART, _F}:
         role = _C if _C in rs or _PART in rs else _F
         if len(gj) == 1:
             return [role]
-        return [_PART if n != 1 else _ONE for n in gj] if role == _C else [_F if n != 1 else _ONE for n in gj]
-    if spatial and rs - spatial <= {_T}:
-        return [_T if n != 1 else _ONE for n in gj] if len(gj) == 1 or all(n != 1 for n in gj) else \
-            [_T if n != 1 else _ONE for n in gj]
+        return [(_PART if role == _C else _F) if n != 1 else _ONE for n in gj]
+    if rs and rs <= set(range(nd)) | {_T}:  # positions: merged into tokens, or tokens split back
+        if len(real) <= 1:
+            return [_T if n != 1 else _ONE for n in gj]
+        if rs == {_T} and len(real) == nd:
+            axes = iter(range(nd))
+            return [next(axes) if n != 1 else _ONE for n in gj]
+        return None
     if len(gj) == 1 and _N not in rs:
         return [_F]
     if rs == {_N}:
         return [_N if k == 0 else _ONE for k in range(len(gj))]
-    return [_F] * len(gj) if _N not in rs else [None] * len(gj)
+    return None
 
 
 def _show(roles):
