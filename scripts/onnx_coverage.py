@@ -117,6 +117,11 @@ def row(name, size, path):
         first = str(err).splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0]
         return Row(name, size, error=detail.replace("|", "/"))
+    return row_of(name, size, imported, result)
+
+
+def row_of(name, size, imported, result):
+    """The table row of an imported and analysed model."""
     at = result.layer(imported.features) if imported.features else result
     return Row(name, size, params=result.params, macs=result.macs, features=imported.features,
                rf=at.rf, jump=at.jump)
