@@ -58,7 +58,7 @@ from .errors import LayerError, RfsymError
 
 __all__ = ["from_onnx", "read_onnx", "OnnxImport"]
 
-_N, _C, _F, _T, _ONE, _PART = "N", "C", "F", "T", "1", "c"  # axis roles besides spatial axes 0..nd-1
+_N, _C, _F, _T, _ONE, _PART, _MIX = "N", "C", "F", "T", "1", "c", "X"  # axis roles, and spatial 0..nd-1
 
 
 @dataclass(frozen=True)
@@ -71,23 +71,26 @@ class OnnxImport:
         name: the ONNX graph's name.
         features: the node of the reference feature map (the last spatial map before a global
             head), or None when the outputs are spatial.
+        channels_last: whether the input is ``(batch, *spatial, channels)`` (a model whose
+            input is transposed to channels-first before anything else, as tf2onnx writes).
     """
 
     graph: Any
     input_shape: tuple
     name: str
     features: str | None = None
+    channels_last: bool = False
 
     @property
     def input_size(self):
         """The spatial input size (one value when every axis agrees, else a tuple)."""
-        sizes = tuple(self.input_shape[2:])
+        sizes = tuple(self.input_shape[1:-1] if self.channels_last else self.input_shape[2:])
         return sizes[0] if len(set(sizes)) == 1 else sizes
 
     @property
     def in_channels(self):
         """The input's channels."""
-        return self.input_shape[1]
+        return self.input_shape[-1 if self.channels_last else 1]
 
 
 @dataclass
@@ -290,6 +293,7 @@ class _Importer:
         self.global_nodes: set = set()
         self.alias: dict = {}
         self.scores: dict = {}  # pending attention scores: output name -> (q, k)
+        self.mixed: dict = {}  # channels and positions reshaped together (GroupNorm): name -> origin
 
     # ---------------------------------------------------------------- input and shapes
     def _input_shape(self, input_shape):
@@ -503,8 +507,12 @@ class _Importer:
     def run(self) -> OnnxImport:
         nd = len(self.shape0) - 2
         self.nd = nd
-        self.data[self.input.name] = _Data("input", tuple(_expr(v) for v in self.shape0),
-                                           (_N, _C) + tuple(range(nd)))
+        users = [n for n in self.model.graph.node if self.input.name in n.input]
+        to_first = [0, nd + 1] + list(range(1, nd + 1))
+        self.channels_last = bool(users) and all(
+            n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == to_first for n in users)
+        roles = (_N,) + tuple(range(nd)) + (_C,) if self.channels_last else (_N, _C) + tuple(range(nd))
+        self.data[self.input.name] = _Data("input", tuple(_expr(v) for v in self.shape0), roles)
         self._plan_fusion()
         for node in self.model.graph.node:
             self._visit(node)
@@ -526,7 +534,7 @@ class _Importer:
             graph = L.Graph(*self.nodes, outputs=tuple(outputs), features=features)
         except RfsymError as err:
             raise type(err)(f"from_onnx: {err}") from None
-        return OnnxImport(graph, self.shape0, self.model.graph.name, features)
+        return OnnxImport(graph, self.shape0, self.model.graph.name, features, self.channels_last)
 
     def _features(self, outputs):
         """The reference feature map: walking back from the first output through pooled nodes
@@ -840,7 +848,15 @@ class _Importer:
         self._norm(node, False, "LayerNorm", node.input[1:3])
 
     def _op_InstanceNormalization(self, node):
-        self._norm(node, True, "InstanceNorm", node.input[1:3])
+        origin = self.mixed.get(node.input[0])
+        if origin is None:
+            return self._norm(node, True, "InstanceNorm", node.input[1:3])
+        d = self._x(node)  # statistics per group of channels, over all positions: GroupNorm
+        layer = L.Norm(num_features=origin.shape[1], params=self._own(*node.input[1:3]), spatial=True,
+                       kind="GroupNorm")
+        name = self._emit(node, layer, [d.node])
+        self._set(node, name, d.shape, d.roles)
+        self.mixed[node.output[0]] = origin
 
     def _op_GroupNormalization(self, node):
         self._norm(node, True, "GroupNorm", node.input[1:3])
@@ -1298,7 +1314,17 @@ class _Importer:
             known = _prod(v for v in dims if v != -1)
             dims = [sp.simplify(_prod(d.shape) / known) if v == -1 else v for v in dims]
         dims = tuple(self._onnx_shape(node.output[0], dims))
-        roles = _regroup(d.shape, d.roles, dims, self.nd)
+        origin = self.mixed.get(node.input[0])
+        if origin is not None and tuple(origin.shape) == dims:  # back from GroupNorm's groups
+            self.data[node.output[0]] = _Data(d.node, dims, origin.roles)
+            return
+        roles = _regroup(d.shape, d.roles, dims, self.nd) if origin is None else None
+        if roles is None and origin is None and d.roles[:2] == (_N, _C) and d.rank == 2 + self.nd and \
+                len(dims) >= 2 and dims[0] == d.shape[0]:
+            # channels and positions mixed, (N, C, H, W) -> (N, G, C/G·H·W): GroupNorm's layout
+            self.mixed[node.output[0]] = d
+            self.data[node.output[0]] = _Data(d.node, dims, (_N,) + (_MIX,) * (len(dims) - 1))
+            return
         if roles is None:
             raise _Unsupported(f"reshape of axes {_show(d.roles)} {tuple(d.shape)} to {dims}")
         before = [r for r in d.roles if isinstance(r, int) and d.shape[d.roles.index(r)] != 1]
@@ -1423,6 +1449,7 @@ def _group_roles(rs, gj, nd):
 
 
 def _show(roles):
-    names = {_N: "batch", _C: "channels", _F: "features", _T: "tokens", _ONE: "1", _PART: "channel part"}
+    names = {_N: "batch", _C: "channels", _F: "features", _T: "tokens", _ONE: "1", _PART: "channel part",
+             _MIX: "channels and positions"}
     return "(" + ", ".join(names.get(r, f"spatial {r}") if not isinstance(r, int) else f"spatial {r}"
                            for r in roles) + ")"

@@ -212,6 +212,26 @@ def test_channels_last_layernorm_and_matmul_are_position_wise():
     assert [layer.type for layer in r.layers] == ["LayerNorm", "Conv"]
 
 
+def test_group_norm_as_pytorch_exports_it():
+    """Reshape to (N, groups, -1), InstanceNormalization with constant scale 1 and bias 0,
+    reshape back to the input's shape (computed by Shape), then the affine (C, 1, 1) weights."""
+    shape = [1, 8, 6, 5]
+    ones = [helper.make_node("Constant", [], [n], value=numpy_helper.from_array(np.full(2, v, np.float32)))
+            for n, v in (("one", 1.0), ("zero", 0.0))]
+    groups = numpy_helper.from_array(np.array([1, 2, -1], np.int64), "groups")
+    r = _run(ones + [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                     helper.make_node("Reshape", ["c", "groups"], ["g"]),
+                     helper.make_node("InstanceNormalization", ["g", "one", "zero"], ["n"], name="gn"),
+                     helper.make_node("Shape", ["c"], ["s"]),
+                     helper.make_node("Reshape", ["n", "s"], ["b"]),
+                     helper.make_node("Mul", ["b", "gamma"], ["m"]),
+                     helper.make_node("Add", ["m", "beta"], ["y"])], shape,
+             [_w("w", 8, 8, 3, 3), groups, _w("gamma", 8, 1, 1), _w("beta", 8, 1, 1)])
+    assert r.params == 8 * 8 * 9 + 2 * 8  # GroupNorm's affine weights: 2C, as PyTorch counts
+    assert r.layer("gn").type == "GroupNorm"
+    assert r.rf == 3  # position-wise by default (analyze(..., strict=True): global)
+
+
 def test_channel_shuffle_reshape_is_position_wise():
     shape = [1, 8, 5, 5]
     ints = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
@@ -273,6 +293,19 @@ def test_depth_to_space():
     r = _run([helper.make_node("DepthToSpace", ["x"], ["d"], blocksize=2, mode="CRD"),
               helper.make_node("SpaceToDepth", ["d"], ["y"], blocksize=2)], shape)
     _same(r, _ref(rfsym.Sequential(rfsym.PixelShuffle(2), rfsym.PixelUnshuffle(2)), shape))
+
+
+def test_channels_last_input_transposed_first():
+    """tf2onnx's layout: an NHWC input transposed to NCHW before the first convolution."""
+    model = _model([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+                    helper.make_node("Conv", ["t", "w"], ["y"], strides=[2, 2], auto_pad="SAME_UPPER")],
+                   [1, 15, 20, 3], [_w("w", 4, 3, 3, 3)])
+    imported = rfsym.read_onnx(model)
+    assert imported.channels_last and (imported.input_size, imported.in_channels) == ((15, 20), 3)
+    r = rfsym.analyze(imported.graph, input_size=imported.input_size, in_channels=imported.in_channels)
+    _same(r, _ref(rfsym.Conv(3, stride=2, padding="tf_same", bias=False, in_channels=3, out_channels=4),
+                  [1, 3, 15, 20]))
+    assert r.axes("out_size") == (8, 10)
 
 
 def test_symbolic_input_dims_become_symbols():
