@@ -400,7 +400,7 @@ class _Importer:
         value = self.const.get(name)
         return None if value is None else tuple(np.shape(value))
 
-    def _ints_of(self, name, node, what):
+    def _ints_of(self, name, what):
         value = self._const_value(name)
         if value is None:
             raise _Unsupported(f"{what} must be a constant")
@@ -694,12 +694,17 @@ class _Importer:
             sizes.append((sp.ceiling if ceil else sp.floor)(sp.Rational(1, 1) * span / s[axis]) + 1)
         return sizes
 
-    def _op_Conv(self, node):
+    def _conv_input(self, node):
+        """The data and the weight's shape of a (transposed) convolution."""
         d = self._x(node)
-        self._channels_first(d, "Conv")
+        self._channels_first(d, node.op_type)
         w = self._dims(node.input[1])
         if w is None:
             raise _Unsupported("the weight must be a constant")
+        return d, w
+
+    def _op_Conv(self, node):
+        d, w = self._conv_input(node)
         k, s, dil, pads, a = self._window_attrs(node, d, w[2:])
         groups = int(a.get("group", 1))
         cout, cin = w[0], w[1] * groups
@@ -712,11 +717,7 @@ class _Importer:
         self._set(node, name, shape, d.roles)
 
     def _op_ConvTranspose(self, node):
-        d = self._x(node)
-        self._channels_first(d, "ConvTranspose")
-        w = self._dims(node.input[1])
-        if w is None:
-            raise _Unsupported("the weight must be a constant")
+        d, w = self._conv_input(node)
         a = _attrs(node)
         if "output_shape" in a or _str(a.get("auto_pad", "NOTSET")) not in ("NOTSET", ""):
             raise _Unsupported("output_shape/auto_pad are not supported: give pads")
@@ -786,7 +787,7 @@ class _Importer:
         d = self._x(node)
         a = _attrs(node)
         if len(node.input) > 1 and node.input[1]:
-            axes = self._ints_of(node.input[1], node, "axes")
+            axes = self._ints_of(node.input[1], "axes")
         else:
             axes = a.get("axes", None)
         axes = list(range(d.rank)) if not axes else sorted(int(v) % d.rank for v in axes)
@@ -796,7 +797,7 @@ class _Importer:
         if roles == spatial and spatial:
             return self._global(node, cls(), d, keep, axes)
         if roles <= {_C, _ONE, _PART}:
-            layer = self._pointwise(out_channels=1, kind=kind)
+            layer = L.Pointwise(out_channels=1, kind=kind)
             name = self._emit(node, layer, [d.node])
             shape = [1 if j in axes else n for j, n in enumerate(d.shape)]
             roles2 = list(d.roles)
@@ -814,9 +815,6 @@ class _Importer:
 
     def _op_ReduceSum(self, node):
         self._reduce(node, L.GlobalAvgPool, "ReduceSum")
-
-    def _pointwise(self, **kw):
-        return L.Pointwise(**kw)
 
     # ---------------------------------------------------------------- normalisations
     def _op_BatchNormalization(self, node):
@@ -1014,7 +1012,7 @@ class _Importer:
                 if value is not None and np.ndim(value) > d.rank:
                     raise _Unsupported("a constant of higher rank than the data")
             if params:
-                layer = self._params_layer(params, op)
+                layer = L.Params(params, kind=op)
             else:
                 layer = L.Elementwise()
             name = self._emit(node, layer, [d.node])
@@ -1035,9 +1033,6 @@ class _Importer:
         else:
             name = self._emit(node, merge, srcs)
         self._set(node, name, shape, roles)
-
-    def _params_layer(self, count, kind):
-        return L.Params(count, kind=kind)
 
     # ---------------------------------------------------------------- merges and splits
     def _op_Concat(self, node):
@@ -1064,7 +1059,7 @@ class _Importer:
         axis = int(a.get("axis", 0)) % d.rank
         n = d.shape[axis]
         if len(node.input) > 1 and node.input[1]:
-            parts = self._ints_of(node.input[1], node, "split")
+            parts = self._ints_of(node.input[1], "split")
         elif "split" in a:
             parts = list(a["split"])
         else:
@@ -1080,7 +1075,7 @@ class _Importer:
         for j, (out, c) in enumerate(zip(node.output, parts)):
             label = base if j == 0 else f"{base}:{j}"
             self.names.add(label)
-            self.nodes.append((label, self._pointwise(out_channels=c, kind="Split", name=label), d.node))
+            self.nodes.append((label, L.Pointwise(out_channels=c, kind="Split", name=label), d.node))
             shape = list(d.shape)
             shape[axis] = _expr(c)
             self.data[out] = _Data(label, self._onnx_shape(out, shape), d.roles)
@@ -1105,11 +1100,11 @@ class _Importer:
         d = self._x(node)
         a = _attrs(node)
         if len(node.input) > 1:
-            starts = self._ints_of(node.input[1], node, "starts")
-            ends = self._ints_of(node.input[2], node, "ends")
-            axes = self._ints_of(node.input[3], node, "axes") if len(node.input) > 3 and node.input[3] \
+            starts = self._ints_of(node.input[1], "starts")
+            ends = self._ints_of(node.input[2], "ends")
+            axes = self._ints_of(node.input[3], "axes") if len(node.input) > 3 and node.input[3] \
                 else list(range(len(starts)))
-            steps = self._ints_of(node.input[4], node, "steps") if len(node.input) > 4 and node.input[4] \
+            steps = self._ints_of(node.input[4], "steps") if len(node.input) > 4 and node.input[4] \
                 else [1] * len(starts)
         else:
             starts, ends = list(a["starts"]), list(a["ends"])
@@ -1135,7 +1130,7 @@ class _Importer:
         if channels is not None and any(c != (0, 0) for c in crop):
             raise _Unsupported("slicing channels and spatial axes at once")
         if channels is not None:
-            layer = self._pointwise(out_channels=channels, kind="Slice")
+            layer = L.Pointwise(out_channels=channels, kind="Slice")
         elif any(c != (0, 0) for c in crop):
             layer = L.Crop(_simple(tuple(crop)))
         else:
@@ -1148,11 +1143,11 @@ class _Importer:
         d = self._x(node)
         a = _attrs(node)
         if len(node.input) > 1 and node.input[1]:
-            pads = self._ints_of(node.input[1], node, "pads")
+            pads = self._ints_of(node.input[1], "pads")
         else:
             pads = list(a.get("pads", []))
         if len(node.input) > 3 and node.input[3]:
-            axes = [int(v) % d.rank for v in self._ints_of(node.input[3], node, "axes")]
+            axes = [int(v) % d.rank for v in self._ints_of(node.input[3], "axes")]
         else:
             axes = list(range(d.rank))
         k = len(axes)
@@ -1253,7 +1248,7 @@ class _Importer:
 
     def _axes(self, node, a):
         if len(node.input) > 1 and node.input[1]:
-            return [int(v) for v in self._ints_of(node.input[1], node, "axes")]
+            return [int(v) for v in self._ints_of(node.input[1], "axes")]
         return a.get("axes", None)
 
     def _op_Unsqueeze(self, node):
