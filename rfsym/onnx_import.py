@@ -1202,12 +1202,11 @@ class _Importer:
         mode = _str(a.get("mode", "nearest"))
         ctm = _str(a.get("coordinate_transformation_mode", "half_pixel" if node.op_type == "Resize" else "asymmetric"))
         if mode == "nearest":
-            nearest = _str(a.get("nearest_mode", "round_prefer_floor"))
-            if ctm != "asymmetric" or (nearest != "floor" and any(f > 1 for f in factors)
-                                      and node.op_type == "Resize"):
-                if not (ctm == "asymmetric" and nearest in ("floor", "round_prefer_floor")):
-                    raise _Unsupported(f"nearest resize with coordinate_transformation_mode={ctm!r}, "
-                                       f"nearest_mode={nearest!r} (rfsym: asymmetric/floor, PyTorch's nearest)")
+            nearest = _str(a.get("nearest_mode", "round_prefer_floor")) if node.op_type == "Resize" else "floor"
+            if not _nearest_is_floor(ctm, nearest, factors):
+                raise _Unsupported(f"nearest resize with coordinate_transformation_mode={ctm!r}, "
+                                   f"nearest_mode={nearest!r} by {factors}: output o does not read input "
+                                   "floor(o/f) (PyTorch's nearest, which rfsym models)")
             layer = L.Upsample(factors[0] if len(set(factors)) == 1 else tuple(factors), mode="nearest")
         elif mode in ("linear", "bilinear"):
             if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
@@ -1351,6 +1350,18 @@ def _tokens_last(d, position):
     tok = d.roles[-position]
     rest = [r for j, r in enumerate(d.roles) if j != d.rank - position and j != 0]
     return (tok == _T or isinstance(tok, int)) and all(r in (_C, _PART, _ONE) for r in rest)
+
+
+def _nearest_is_floor(ctm, rounding, factors):
+    """Whether nearest resizing by the integer ``factors`` reads input ``floor(o/f)`` at output
+    ``o = m·f + φ``: asymmetric coordinates ``x = o/f`` with floor (or rounding, when ``f <= 2``:
+    ``φ/f <= 1/2``), or half-pixel ``x = (o + 1/2)/f - 1/2 = m + (φ + 1/2)/f - 1/2`` (within 1/2
+    of ``m``) rounded."""
+    if all(f == 1 for f in factors):
+        return True
+    if ctm == "asymmetric":
+        return rounding == "floor" or (rounding == "round_prefer_floor" and all(f <= 2 for f in factors))
+    return ctm in ("half_pixel", "pytorch_half_pixel") and rounding in ("round_prefer_floor", "round_prefer_ceil")
 
 
 def _clamp(v, n):

@@ -182,6 +182,30 @@ def test_resize(mode, ctm, align):
     _same(r, _ref(up, shape))
 
 
+@pytest.mark.parametrize("ctm, rounding, f, read", [
+    ("asymmetric", "floor", 3, True), ("asymmetric", "round_prefer_floor", 2, True),
+    ("asymmetric", "round_prefer_floor", 3, False), ("half_pixel", "round_prefer_floor", 3, True),
+    ("half_pixel", "round_prefer_ceil", 4, True), ("half_pixel", "floor", 3, False),
+    ("asymmetric", "ceil", 2, False)])
+def test_nearest_resize_modes(ctm, rounding, f, read):
+    """rfsym reads a nearest resize as output o <- input floor(o/f); ONNX's reference runtime,
+    on an input holding its own indices, shows which modes really do that."""
+    shape = [1, 1, 5, 7]
+    scales = numpy_helper.from_array(np.array([1, 1, f, f], np.float32), "sc")
+    model = _model([helper.make_node("Resize", ["x", "", "sc"], ["y"], mode="nearest",
+                                     coordinate_transformation_mode=ctm, nearest_mode=rounding)], shape, [scales])
+    x = np.arange(35, dtype=np.float32).reshape(shape)
+    (y,) = ReferenceEvaluator(model).run(None, {"x": x})
+    floor = x[:, :, np.arange(5 * f) // f][:, :, :, np.arange(7 * f) // f]
+    assert np.array_equal(y, floor) == read
+    if read:
+        r = rfsym.analyze(rfsym.from_onnx(model), input_size=(5, 7), in_channels=1)
+        _same(r, _ref(rfsym.Upsample(f), [1, 1, 5, 7]))
+    else:
+        with pytest.raises(LayerError, match="floor"):
+            rfsym.from_onnx(model)
+
+
 def test_resize_to_a_size_computed_from_the_input_shape():
     shape = [1, 2, 8, 8]
     ints = {n: numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
