@@ -101,6 +101,27 @@ def test_conv_auto_pad(auto_pad, n):
     _same(r, _ref(rfsym.Conv(4, stride=2, padding=padding, bias=False, in_channels=3, out_channels=5), shape))
 
 
+@pytest.mark.parametrize("n", [9, 10])
+def test_fields_equal_onnx_runtime_dependencies(n):
+    """A 1-D SAME_LOWER strided convolution then a ceil-mode padded average pool: both linear, so
+    ONNX's reference runtime on unit inputs gives the exact set of inputs each output reads; it
+    must be rfsym's [start + o·jump, start + o·jump + rf) clipped to the input."""
+    model = _model([helper.make_node("Conv", ["x", "w"], ["c"], strides=[2], auto_pad="SAME_LOWER"),
+                    helper.make_node("AveragePool", ["c"], ["y"], kernel_shape=[3], strides=[2], pads=[1, 1],
+                                     ceil_mode=1)], [1, 1, n], [_w("w", 1, 1, 4)])
+    run = ReferenceEvaluator(model)
+    base = run.run(None, {"x": np.zeros((1, 1, n), np.float32)})[0][0, 0]
+    columns = [run.run(None, {"x": np.eye(n, dtype=np.float32)[i].reshape(1, 1, n)})[0][0, 0] - base
+               for i in range(n)]
+    reads = np.abs(np.stack(columns, axis=1)) > 1e-6  # reads[o, i]: output o depends on input i
+    r = rfsym.analyze(rfsym.from_onnx(model), input_size=n, in_channels=1)
+    assert r.out_size == reads.shape[0]
+    for o, row in enumerate(reads):
+        lo = r.start + o * r.jump
+        want = [i for i in range(n) if lo <= i < lo + r.rf]
+        assert list(np.flatnonzero(row)) == want, o
+
+
 def test_conv_transpose_output_padding():
     shape = [1, 4, 5, 6]
     r = _run([helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1],
