@@ -100,11 +100,14 @@ def _num(v):
 
 
 def analyse(path, size):
-    """``(import, result)`` of the ONNX file at ``path`` analysed at ``size``."""
+    """``(model, import, result)``: the ONNX file at ``path`` read, imported and analysed at ``size``."""
+    import onnx
+
     import rfsym
 
-    imported = rfsym.read_onnx(path)
-    return imported, rfsym.analyze(imported.graph, input_size=size, in_channels=3)
+    model = onnx.load(str(path))
+    imported = rfsym.read_onnx(model)
+    return model, imported, rfsym.analyze(imported.graph, input_size=size, in_channels=3)
 
 
 def row(name, size, path):
@@ -112,7 +115,7 @@ def row(name, size, path):
     import rfsym
 
     try:
-        imported, result = analyse(path, size)
+        _, imported, result = analyse(path, size)
     except rfsym.RfsymError as err:
         first = str(err).splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0]
