@@ -571,10 +571,10 @@ class _Importer:
                     other = [i for i in add.input if i != node.output[0]]
                     if len(other) == 1 and other[0] in init and len(init[other[0]].dims) == 1:
                         self.fused_bias[node.name or node.output[0]] = (add, other[0])
-        self.skip = {id(add) for add, _ in self.fused_bias.values()}
+        self.skip = {add.output[0] for add, _ in self.fused_bias.values()}
 
     def _visit(self, node):
-        if id(node) in self.skip:
+        if node.output and node.output[0] in self.skip:  # a bias already fused into its MatMul
             return
         if any(i in self.scores for i in node.input):
             try:
@@ -589,10 +589,8 @@ class _Importer:
                 self.poisoned.update(node.output)
                 return
             try:
-                if node.op_type in _SHAPE_OPS:
-                    raise _Unsupported("")  # unreachable: Shape reads data
                 if node.op_type == "Identity" and node.input[0] in self.init:
-                    self.alias[node.output[0]] = node.input[0]  # exporters share equal weights so
+                    self.alias[node.output[0]] = node.input[0]  # an exporter's shared copy of a weight
                 for out, value in zip(node.output, self._eval_const(node)):
                     self.const[out] = value
             except _Unsupported as err:
