@@ -68,8 +68,8 @@ __all__ = [
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
     "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
-    "verify", "dependency_mask", "sizes", "tiling", "Sizes", "TilingPlan", "from_torch", "compare", "smallest",
-    "crossover",
+    "verify", "dependency_mask", "sizes", "tiling", "Sizes", "TilingPlan", "from_torch", "from_onnx",
+    "read_onnx", "compare", "smallest", "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
     "symbolize", "repeats", "Rule",
 ]
@@ -81,6 +81,10 @@ def __getattr__(name):
         from .torch_import import from_torch
 
         return from_torch
+    if name in ("from_onnx", "read_onnx"):  # the same for ONNX (the onnx package)
+        from . import onnx_import
+
+        return getattr(onnx_import, name)
     if name == "zoo":  # the model zoo, loaded on first use (rfsym.zoo.get("resnet50"))
         import importlib
 

@@ -127,6 +127,11 @@ def resolve(text: str) -> Target:
 
     if not isinstance(text, str) or not text.strip():
         raise SpecError("the network is empty: give a zoo name, a .yaml file or a spec such as 'conv3 x3'")
+    if text.lower().endswith(".onnx"):  # an ONNX model: rfsym.from_onnx (extra onnx)
+        from .onnx_import import read_onnx
+
+        m = read_onnx(text)
+        return Target(os.path.basename(text), m.graph, m.input_size, m.in_channels, len(m.input_shape) - 2)
     if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
         s = _spec.load(text)
         return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)
