@@ -52,7 +52,7 @@ __all__ = [
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
-    "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
+    "verify", "dependency_mask", "from_torch", "from_keras", "compare", "smallest", "crossover",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
 
@@ -63,6 +63,10 @@ def __getattr__(name):
         from .torch_import import from_torch
 
         return from_torch
+    if name == "from_keras":  # likewise keras (rfsym.keras_import)
+        from .keras_import import from_keras
+
+        return from_keras
     if name == "zoo":  # the model zoo, loaded on first use (rfsym.zoo.get("resnet50"))
         import importlib
 
