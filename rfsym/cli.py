@@ -127,6 +127,10 @@ def resolve(text: str) -> Target:
 
     if not isinstance(text, str) or not text.strip():
         raise SpecError("the network is empty: give a zoo name, a .yaml file or a spec such as 'conv3 x3'")
+    if text.endswith(".keras"):  # a saved Keras model (rfsym.keras_import)
+        from .keras_import import load
+
+        return Target(os.path.basename(text), *load(text))
     if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
         s = _spec.load(text)
         return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 
 from . import graph as G
@@ -390,8 +391,9 @@ class _Converter:
                 "UpSampling1D", "UpSampling2D", "UpSampling3D"):
             if not self.spatial(x):
                 raise _Unsupported(f"input of shape {x.shape} has no spatial axes")
-            if int(cls[-2]) != nd:
-                raise _Unsupported(f"a {cls[-2]}-d layer in a {nd}-d network")
+            rank = int(re.search(r"(\d)D", cls).group(1))
+            if rank != nd:
+                raise _Unsupported(f"a {rank}-d layer in a {nd}-d network")
         if cls in _CONVS:
             return L.Conv(_ax(op.kernel_size, nd), stride=_ax(op.strides, nd), padding=_padding(op, nd),
                           dilation=_ax(op.dilation_rate, nd), groups=op.groups, bias=op.use_bias,
@@ -474,7 +476,7 @@ class _Converter:
             else:
                 raise _Unsupported("padding='same' with output_padding")
         return G.ConvTranspose(_ax(op.kernel_size, nd), stride=_ax(op.strides, nd),
-                               padding=pads[0] if nd == 2 and len(set(pads)) == 1 else tuple(pads),
+                               padding=tuple(pads),
                                output_padding=_ax(extra, nd), dilation=_ax(op.dilation_rate, nd),
                                bias=op.use_bias, in_channels=self.channels(x), out_channels=op.filters,
                                name=label)
