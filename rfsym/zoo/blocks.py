@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..engine import LeafOut, State, _channels, register_layer
 from ..errors import LayerError
 from ..layers import Layer
 from ..maps import AxisMap
+from ..rules import LeafOut, State, channels_of, register_layer
 
 __all__ = ["SqueezeExcitation", "GatedActivation"]
 
@@ -58,7 +58,7 @@ class SqueezeExcitation(Layer):
 
 @register_layer(SqueezeExcitation)
 def _squeeze_excitation(layer, state, ctx):
-    c = _channels(ctx, layer.channels, state.channels, "channels")
+    c = channels_of(ctx, layer.channels, state.channels, "channels")
     s = ctx.val(layer.squeeze_channels, "squeeze_channels", 1)
     # global: every output reads the whole input (jump 0; the output keeps n positions)
     maps = tuple(AxisMap(1, 0, (0,), (sp.oo if n is None else n,))
