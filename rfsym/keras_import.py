@@ -1,4 +1,4 @@
-"""Import a Keras 3 model into an rfsym :class:`~rfsym.graph.Graph` (extra ``keras``).
+"""Import a Keras 3 model into an rfsym :class:`~rfsym.layers.Graph` (extra ``keras``).
 
 :func:`from_keras` reads the model's own layer graph (a ``Sequential`` or functional model,
 ``keras.applications`` models included, nested models expanded in place) and emits one rfsym node
@@ -41,7 +41,6 @@ import os
 import re
 from dataclasses import dataclass
 
-from . import graph as G
 from . import layers as L
 from .errors import GraphError, LayerError, RfsymError
 
@@ -138,16 +137,17 @@ def load(path):
     return net, size, channels, nd
 
 
-def from_keras(model, *, name: str | None = None) -> G.Graph:
+def from_keras(model, *, name: str | None = None) -> L.Graph:
     """The rfsym graph of a Keras 3 model.
 
     Args:
         model: a built ``keras.Sequential`` or functional ``keras.Model`` with one input
             (``keras.applications`` models, with any ``input_shape``, included).
-        name: the graph's name (default: the model's name).
+        name: the graph's name, a prefix of its node names (default: none, so that nodes are
+            named exactly as the Keras layers).
 
     Returns:
-        A :class:`~rfsym.graph.Graph` whose nodes are named as the Keras layers, with
+        A :class:`~rfsym.layers.Graph` whose nodes are named as the Keras layers, with
         ``features`` set to the last spatial feature map before the head (global pooling or
         ``Flatten``) when there is one, and the model's outputs as ``outputs``.
 
@@ -181,8 +181,7 @@ def from_keras(model, *, name: str | None = None) -> G.Graph:
     names = tuple(dict.fromkeys(t.node for t in outputs))
     if names == ("input",):
         raise GraphError(f"from_keras: {model.name} computes nothing from its input")
-    return G.Graph(*conv.nodes, outputs=names, name=model.name if name is None else name,
-                   features=_features(conv.nodes, names))
+    return L.Graph(*conv.nodes, outputs=names, name=name, features=_features(conv.nodes, names))
 
 
 def _model_input(model):
@@ -343,7 +342,7 @@ class _Converter:
         return name if n == 1 else f"{name}#{n}"
 
     def emit(self, label, op, inputs):
-        self.nodes.append((label, op, inputs))
+        self.nodes.append((label, op, (inputs,) if isinstance(inputs, str) else tuple(inputs)))
         return label
 
     # ----------------------------------------------------------------- tensors
@@ -419,17 +418,15 @@ class _Converter:
         if cls in _GLOBAL_POOLS:
             return (L.GlobalMaxPool if _GLOBAL_POOLS[cls] == "Max" else L.GlobalAvgPool)(name=label)
         if cls.startswith("ZeroPadding"):
-            from . import Pad
-
-            return Pad(_pairs(op.padding, nd), name=label)
+            return L.Pad(_pairs(op.padding, nd), name=label)
         if cls.startswith("Cropping"):
-            return G.Crop(_pairs(op.cropping, nd), name=label)
+            return L.Crop(_pairs(op.cropping, nd), name=label)
         if cls.startswith("UpSampling"):
             mode = getattr(op, "interpolation", "nearest")
             if mode not in ("nearest", "bilinear"):
                 raise _Unsupported(f"interpolation={mode!r}")
             size = op.size if isinstance(op.size, (tuple, list)) else (op.size,)
-            return G.Upsample(_ax(size, nd), mode=mode, name=label)
+            return L.Upsample(_ax(size, nd), mode=mode, name=label)
         if cls in ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"):
             return self.norm(op, cls, x, label)
         if cls == "Dense":
@@ -441,9 +438,7 @@ class _Converter:
             count = op.count_params()
             if count == 0:
                 return L.Elementwise(name=label)
-            from . import Params
-
-            return Params(count, kind=cls, name=label)
+            return L.Params(count, kind=cls, name=label)
         if cls == "Activation":
             return self.activation(op.activation, label)
         if cls == "ReLU":
@@ -475,15 +470,13 @@ class _Converter:
                 extra.append(0 if total >= 0 else -total)
             else:
                 raise _Unsupported("padding='same' with output_padding")
-        return G.ConvTranspose(_ax(op.kernel_size, nd), stride=_ax(op.strides, nd),
+        return L.ConvTranspose(_ax(op.kernel_size, nd), stride=_ax(op.strides, nd),
                                padding=tuple(pads),
                                output_padding=_ax(extra, nd), dilation=_ax(op.dilation_rate, nd),
                                bias=op.use_bias, in_channels=self.channels(x), out_channels=op.filters,
                                name=label)
 
     def norm(self, op, cls, x, label):
-        from . import Norm
-
         axes = op.axis if isinstance(op.axis, (list, tuple)) else [op.axis]
         rank = len(x.shape)
         axes = sorted(a + rank if a < 0 else a for a in axes)
@@ -492,10 +485,10 @@ class _Converter:
         if cls == "BatchNormalization":
             if axes != [channel]:
                 raise _Unsupported(f"axis={op.axis} is not the channel axis")
-            return Norm(self.channels(x), params=count, kind="BatchNorm", name=label)
+            return L.Norm(self.channels(x), params=count, kind="BatchNorm", name=label)
         if cls == "GroupNormalization":
-            return Norm(self.channels(x), params=count, spatial=True, kind="GroupNorm", name=label)
-        return Norm(self.channels(x), params=count, spatial=axes != [channel] and self.spatial(x),
+            return L.Norm(self.channels(x), params=count, spatial=True, kind="GroupNorm", name=label)
+        return L.Norm(self.channels(x), params=count, spatial=axes != [channel] and self.spatial(x),
                     kind=cls.replace("Normalization", "Norm"), name=label)
 
     def dense(self, op, x, label):

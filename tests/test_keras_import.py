@@ -165,6 +165,8 @@ def check_gradient(model, feature=None, positions=None, informative=True):
     index = [layer.name for layer in result.layers].index(feature) if feature else None
     rf, jump, start = (_axes(v, nd) for v in (r.rf, r.jump, r.start))
     out = _axes(r.out_size, nd)
+    if positions is None and 0 in jump:  # a global field: the corners suffice
+        positions = [(0,) * nd, tuple(o - 1 for o in out)]
     if positions is None:
         positions = sorted({tuple(min(q, o - 1) for o in out) for q in (0, 1)}
                            | {tuple(o // 2 for o in out), tuple(o - 1 for o in out)})
@@ -300,7 +302,8 @@ def test_small_models_params_and_shapes(build):
     assert isinstance(graph, rfsym.Graph)
     channels_first = build is model_channels_first
     sizes = model.input_shape[2:] if channels_first else model.input_shape[1:-1]
-    result = rfsym.analyze(graph, input_size=sizes if len(set(sizes)) > 1 or len(sizes) != 2 else sizes[0])
+    result = rfsym.analyze(graph, input_size=sizes if len(set(sizes)) > 1 or len(sizes) != 2 else sizes[0],
+                           in_channels=model.input_shape[1 if channels_first else -1])
     check_params_and_shapes(model, graph, result)
 
 
@@ -338,7 +341,7 @@ def test_conv_transpose_and_upsampling_sizes():
                    layers.UpSampling2D((2, 3), name="up"),
                    layers.UpSampling2D(2, interpolation="bilinear", name="up_bilinear"),
                    name="transposed")
-    result = rfsym.analyze(rfsym.from_keras(model), input_size=(7, 6))
+    result = rfsym.analyze(rfsym.from_keras(model), input_size=(7, 6), in_channels=2)
     check_params_and_shapes(model, None, result)
 
 
@@ -355,7 +358,7 @@ def test_nested_models_are_expanded_in_place():
     x = keras.Input((12, 12, 3))
     y = layers.Conv2D(4, 1, name="outer")(inner(x))
     model = keras.Model(x, y)
-    result = rfsym.analyze(rfsym.from_keras(model), input_size=12)
+    result = rfsym.analyze(rfsym.from_keras(model), input_size=12, in_channels=3)
     assert [r.name for r in result.layers] == ["inner_conv", "inner_ln", "outer"]
     check_params_and_shapes(model, None, result)
 
@@ -400,8 +403,8 @@ GRADIENT_SUBSET = [  # (model, keyword arguments, input size): cheap, and inputs
     ("MobileNet", {"alpha": 0.25}, 256),
     ("MobileNetV2", {"alpha": 0.35}, 320),
     ("ResNet50", {}, 64),  # residual blocks; its field (hundreds of pixels) is clipped at this size
-    ("EfficientNetB0", {}, 96),  # squeeze-excitation: a global field
-    ("MobileNetV3Small", {"alpha": 0.75}, 96),  # keras.ops hard-swish, SE gates
+    ("EfficientNetB0", {}, 64),  # squeeze-excitation: a global field
+    ("MobileNetV3Small", {"alpha": 0.75}, 64),  # keras.ops hard-swish, SE gates
 ]
 
 
@@ -420,9 +423,11 @@ def test_inception_v3_published_receptive_field():
     """google-research/receptive_field, RF_Keras_Applications.ipynb: tf.keras InceptionV3 on an
     input of unspecified size (``Input([None, None, 3])``), output node ``conv2d_85/Conv2D``:
     receptive field 1183, effective stride 32, effective padding 554 (both axes).
-    https://github.com/google-research/receptive_field/blob/master/RF_Keras_Applications.ipynb"""
+    https://github.com/google-research/receptive_field/blob/master/RF_Keras_Applications.ipynb
+    (Keras 3 builds an input of unspecified size only without the classifier, which lies after
+    ``conv2d_85``.)"""
     keras.backend.clear_session()  # layer names count from conv2d as in a fresh TensorFlow session
-    model = keras.applications.InceptionV3(weights=None, input_shape=(None, None, 3))
+    model = keras.applications.InceptionV3(weights=None, include_top=False, input_shape=(None, None, 3))
     n = rfsym.symbols("n", integer=True, positive=True)
     r = rfsym.analyze(rfsym.from_keras(model), input_size=n).layer("conv2d_85")
     assert (r.rf, r.jump, -r.start) == (1183, 32, 554)
@@ -464,9 +469,13 @@ def test_cli_analyze_saved_model(tmp_path, capsys):
     assert main(["analyze", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("small.keras: input size 16,") and "fc2" in out
-    assert main(["analyze", str(path), "--input", "20", "--format", "json"]) == 0
+    assert main(["analyze", str(path), "--input", "20"]) == 2  # Flatten + Dense: only 16x16 fits
+    assert "fc1" in capsys.readouterr().err
+    conv = tmp_path / "conv.keras"
+    model_branches().save(conv)
+    assert main(["analyze", str(conv), "--input", "40", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["input_size"] == 20 and report["layers"][-1]["name"] == "fc2"
+    assert report["input_size"] == 40 and report["layers"][-1]["name"] == "se"
 
 
 def test_cli_bad_keras_files(tmp_path, capsys):
