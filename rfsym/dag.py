@@ -54,7 +54,7 @@ class Node:
 
     ``kind`` is what results call its type (the layer class, a layer's ``kind``, or ``Add``,
     ``Concat``, ``Mul``); ``block`` is the layer a merge comes from and ``branches`` names its
-    inputs for messages."""
+    inputs for messages; ``label`` is a Graph node's own name."""
 
     index: int
     name: str
@@ -63,6 +63,7 @@ class Node:
     kind: str
     block: Any = None
     branches: tuple = ()
+    label: Any = None  # a Graph node's own name, for messages
 
     @property
     def is_merge(self) -> bool:
@@ -107,8 +108,8 @@ class _Lowering:
         self.features = None
         self.outputs = None
 
-    def add(self, name, op, inputs, kind, block=None, branches=()):
-        node = Node(len(self.nodes), name, op, tuple(inputs), kind, block, tuple(branches))
+    def add(self, name, op, inputs, kind, block=None, branches=(), label=None):
+        node = Node(len(self.nodes), name, op, tuple(inputs), kind, block, tuple(branches), label)
         self.nodes.append(node)
         return node.index
 
@@ -119,12 +120,17 @@ class _Lowering:
     # each method is a generator: ``yield (method, args)`` lowers a sub-block and returns the
     # index of the node that produces its output (run() drives them without recursion)
     def sequence(self, seq, x, path):
+        containers = _CONTAINERS
         for i, layer in enumerate(seq.layers):
             if isinstance(layer, L.Graph) and layer.name is None:
                 label = path
             else:
-                label = _join(path, str(i) if layer.name is None else layer.name)
-            x = yield (self.item, (layer, x, label))
+                segment = str(i) if layer.name is None else layer.name
+                label = f"{path}.{segment}" if path and segment else (path or segment)
+            if isinstance(layer, containers):
+                x = yield (self.item, (layer, x, label))
+            else:  # a leaf: no sub-generator
+                x = self.add(label, layer, (x,), kind_of(layer))
         self.alias(path, x)
         return x
 
@@ -165,9 +171,10 @@ class _Lowering:
                 where[name] = self.add(label, op, ins, _MERGE_TYPES[op], g,
                                        [f"node {u!r}" for u in inputs])
             else:
-                if op.name is None and not isinstance(op, _CONTAINERS):
-                    op = dataclasses.replace(op, name=name)  # errors and results name the node
-                where[name] = yield (self.item, (op, where[inputs[0]], label))
+                if isinstance(op, _CONTAINERS):
+                    where[name] = yield (self.item, (op, where[inputs[0]], label))
+                else:
+                    where[name] = self.add(label, op, (where[inputs[0]],), kind_of(op), label=name)
                 self.alias(label, where[name])
         if g.features is not None:
             self.features = where[g.features]
@@ -175,7 +182,7 @@ class _Lowering:
         return where[g.outputs[0]]
 
 
-def lower(net) -> Dag:
+def lower(net: L.Layer) -> Dag:
     """The DAG of a network (any layer; a Sequential, Graph, nested blocks).
 
     Args:
@@ -248,13 +255,14 @@ def _compact(nodes, outputs, names, features, aliases):
         if v not in keep:
             keep.add(v)
             todo.extend(u for u in nodes[v].inputs if u != INPUT)
+    if len(keep) == len(nodes):
+        return Dag(tuple(nodes), tuple(outputs), tuple(names), features, aliases)
     new = {INPUT: INPUT}
     out = []
     for node in nodes:
         if node.index in keep:
             new[node.index] = len(out)
-            out.append(Node(len(out), node.name, node.op, tuple(new[u] for u in node.inputs), node.kind,
-                            node.block, node.branches))
+            out.append(dataclasses.replace(node, index=len(out), inputs=tuple(new[u] for u in node.inputs)))
     return Dag(tuple(out), tuple(new[o] for o in outputs), tuple(names),
                None if features is None else new[features],
                {path: new[i] for path, i in aliases.items() if i in new})

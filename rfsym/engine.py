@@ -56,9 +56,13 @@ k*s + k - s
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import math
+from typing import Any
 
 import numpy as np
+import sympy as sp
 
 from . import depth  # noqa: F401 - registers the rule of Repeat
 from . import layers as L
@@ -68,7 +72,7 @@ from .errors import GraphError, LayerError, RfsymError
 from .maps import IDENTITY, merge
 from .ops import ExactOps, SymOps
 from .result import LayerResult, NodeRecord, Result
-from .rules import BROADCAST, Context, State, rule_for
+from .rules import BROADCAST, Context, NeedsInputSize, State, rule_for
 from .symbols import as_expr
 
 __all__ = ["analyze", "derive", "Result", "LayerResult"]
@@ -90,7 +94,7 @@ class _Cached:
 
 def _label(node, layer, index):
     kind = node.kind
-    name = layer.name if getattr(layer, "name", None) else None
+    name = node.label or getattr(layer, "name", None)
     return f"layer {index} ({kind} {name!r})" if name else f"layer {index} ({kind})"
 
 
@@ -132,6 +136,15 @@ def _alignment(branch_maps, ops):
     return verdict, per_branch
 
 
+def _key(layer):
+    """A hashable key of a layer's configuration, its name left out (computed once per object)."""
+    cache = layer.__dict__
+    if "_key" not in cache:
+        cache["_key"] = (type(layer),) + tuple(getattr(layer, f.name) for f in dataclasses.fields(layer)
+                                               if f.name != "name")
+    return cache["_key"]
+
+
 class _Pass:
     """The topological pass over a lowered network."""
 
@@ -146,6 +159,8 @@ class _Pass:
         self.consumers = dag.consumers()
         self.input_readers = sum(1 for n in dag.nodes for u in n.inputs if u == INPUT)
         self.input_chain = Chain(ctx.ops, lambda: None)
+        self.cache = {}  # (layer, input state) -> (rule output, group key): repeated layers
+        self.seen = {}  # the same by object identity (cheaper to hash)
 
     def composite(self, u):
         return self.identity if u == INPUT else self.records[u].composite()
@@ -179,19 +194,36 @@ class _Pass:
         u = node.inputs[0]
         state = self.state(u)
         index = node.index
-        ctx.where = _label(node, layer, index)
-        rule = rule_for(layer)
-        if rule is None:
-            raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
-        try:
-            out = rule(layer, state, ctx)
-        except LayerError as err:
-            raise (err if err.where else err.located(ctx.where)) from None
-        except GraphError as err:
-            raise GraphError(f"{ctx.where}: {err}") from None
+        fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
+        hit = self.seen.get(fast)
+        key = None
+        if hit is None:
+            try:
+                key = (_key(layer), state)
+                hit = self.cache.get(key)
+            except TypeError:  # arrays (numeric evaluation): no cache
+                key = hit = None
+        if hit is None:
+            ctx.where = _label(node, layer, index)
+            rule = rule_for(layer)
+            if rule is None:
+                raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
+            try:
+                out = rule(layer, state, ctx)
+            except LayerError as err:
+                raise (err if err.where else err.located(ctx.where)) from None
+            except GraphError as err:
+                raise GraphError(f"{ctx.where}: {err}") from None
+            hit = (out, hashable_maps(out.maps))
+            if key is not None and not out.extra:
+                self.cache[key] = hit
+        if key is not None or fast not in self.seen:
+            if not hit[0].extra:
+                self.seen[fast] = hit
+        out, group = hit
         chain = self.chain_for(u)
         position = len(chain.items)
-        chain.add(lambda out=out: out.maps, hashable_maps(out.maps))
+        chain.add(lambda out=out: out.maps, group)
         in_ch = state.channels
         if in_ch is None:
             in_ch = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
@@ -286,7 +318,8 @@ def _infer_ndim(net, input_size, ndim):
     return dims.pop() if dims else 2
 
 
-def analyze(net, input_size=None, *, ndim=None, in_channels=None, strict=False) -> Result:
+def analyze(net: Any, input_size: Any = None, *, ndim: int | None = None, in_channels: Any = None,
+            strict: bool = False, features: str | None = None) -> Result:
     """Derive rf, jump, start, center, out_size, params and macs of every node of ``net``.
 
     Args:
@@ -295,6 +328,9 @@ def analyze(net, input_size=None, *, ndim=None, in_channels=None, strict=False) 
         ndim: the number of spatial axes (default: from the input size or the layers, else 2).
         in_channels: the input's channels when the first layers do not say.
         strict: make norms whose statistics span positions (GroupNorm, ...) global.
+        features: the name of the reference feature layer or block (the backbone number that
+            summaries show); default: the Graph's ``features=``, else the layer a classification
+            head (global pooling, flatten, linear) reads.
 
     Returns:
         The :class:`~rfsym.result.Result`.
@@ -308,15 +344,22 @@ def analyze(net, input_size=None, *, ndim=None, in_channels=None, strict=False) 
     >>> analyze(Sequential(*[Conv(3, padding=1)] * 4)).rf
     9
     """
-    return derive(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
+    result = derive(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
+    if features is not None:
+        result.set_features(features)
+    return result
 
 
-def derive(net, input_size=None, *, ndim=None, in_channels=None, strict=False, ops=None,
-           numeric_values=None) -> Result:
+def derive(net: Any, input_size: Any = None, *, ndim: int | None = None, in_channels: Any = None,
+           strict: bool = False, ops: Any = None, numeric_values: dict | None = None) -> Result:
     """:func:`analyze` with a chosen arithmetic backend (for rules and :meth:`Result.evaluate`).
 
     Args:
-        net, input_size, ndim, in_channels, strict: as for :func:`analyze`.
+        net: as for :func:`analyze`.
+        input_size: as for :func:`analyze`.
+        ndim: as for :func:`analyze`.
+        in_channels: as for :func:`analyze`.
+        strict: as for :func:`analyze`.
         ops: the backend (:class:`~rfsym.ops.SymOps` default, :class:`~rfsym.ops.NumOps`).
         numeric_values: symbol names to integer arrays, for :class:`~rfsym.ops.NumOps`.
 
@@ -332,8 +375,7 @@ def derive(net, input_size=None, *, ndim=None, in_channels=None, strict=False, o
             if any(c.__module__.startswith(("torch", "keras", "onnx")) for c in type(net).__mro__):
                 hint = ("; import framework models first with rfsym.from_torch, rfsym.from_keras or "
                         "rfsym.from_onnx, or call rfsym.summary(model, input_size)")
-            raise RfsymError(f"analyze expects an rfsym layer or Sequential, got {kind} "
-                             f"from {type(net).__module__}{hint}")
+            raise RfsymError(f"analyze expects an rfsym layer or Sequential, got {kind}{hint}")
     if not isinstance(net, L.Sequential):
         net = L.Sequential(net)
     if not isinstance(strict, bool):
@@ -348,6 +390,29 @@ def derive(net, input_size=None, *, ndim=None, in_channels=None, strict=False, o
         sizes = None
     if in_channels is not None:
         in_channels = _input_value(in_channels, "in_channels")
+    try:
+        return _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values)
+    except NeedsInputSize:
+        if sizes is not None:
+            raise
+    # global layers and no input size: derive in terms of a symbolic one (never an infinite field)
+    sizes = _size_symbols(net, nd)
+    result = _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values)
+    names = ", ".join(str(n) for n in sizes)
+    result.notes = result.notes + (f"no input size was given and the network has global layers: sizes "
+                                   f"and fields are in terms of the input size {names}",)
+    return result
+
+
+def _size_symbols(net, nd):
+    taken = {s.name for s in net.free_symbols}
+    base = ("n",) if nd == 1 else ("H", "W") if nd == 2 else ("D", "H", "W") if nd == 3 else \
+        tuple(f"n{a}" for a in range(nd))
+    names = [b if b not in taken else f"{b}_in" for b in base]
+    return tuple(sp.Symbol(b, integer=True, positive=True) for b in names)
+
+
+def _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values):
     if ops is None and _all_numbers(net, sizes, in_channels):
         # fast path: the same rules on Python ints and Fractions, sympy numbers at the boundary;
         # on any error the sympy path below runs again and raises its own message
@@ -368,6 +433,16 @@ def _all_numbers(net, sizes, in_channels) -> bool:
 
 
 def _derive(net, sizes, nd, in_channels, strict, ops, values) -> Result:
+    enabled = gc.isenabled()
+    gc.disable()  # the pass allocates many small objects and frees none: collections only cost time
+    try:
+        return _derive_nodes(net, sizes, nd, in_channels, strict, ops, values)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _derive_nodes(net, sizes, nd, in_channels, strict, ops, values) -> Result:
     ctx = Context(ops, nd, values, strict, derive)
     state = State(None if sizes is None else tuple(ctx.val(n, "input_size", 1) for n in sizes),
                   ctx.val(in_channels, "in_channels", 1))
@@ -378,8 +453,32 @@ def _derive(net, sizes, nd, in_channels, strict, ops, values) -> Result:
         if len(dag.outputs) == 1:
             name = "input" if index == INPUT else records[index].name
         outputs.append((name, None if index == INPUT else index))
-    return Result(net, sizes, nd, in_channels, ops, records, outputs, dag.features, dag.aliases,
+    features = dag.features
+    if features is None and len(dag.outputs) == 1:
+        features = _head_input(dag, records)
+    return Result(net, sizes, nd, in_channels, ops, records, outputs, features, dag.aliases,
                   _notes(ctx), strict, derive, values)
+
+
+_HEAD = (L.AdaptiveAvgPool, L.Flatten, L.Linear)
+_PASSIVE = (L.Elementwise, L.Dropout, L.Identity)
+
+
+def _head_input(dag, records):
+    """The node a classification head reads (the backbone's last feature map): walking back from
+    the output through global pooling, flattening, linear layers and activations, the first
+    other node; None when the network has no such head."""
+    v, seen_head = dag.outputs[0], False
+    while v != INPUT:
+        node = dag.nodes[v]
+        if node.is_merge or not isinstance(node.op, _HEAD + _PASSIVE):
+            break
+        if isinstance(node.op, L.AdaptiveAvgPool) and records[v].out_sizes is not None and \
+                any(not (getattr(n, "is_Integer", isinstance(n, int)) and n == 1) for n in records[v].out_sizes):
+            break  # an adaptive pool to a larger grid is part of the trunk
+        seen_head = seen_head or isinstance(node.op, _HEAD)
+        v = node.inputs[0]
+    return v if seen_head and v != INPUT else None
 
 
 def _notes(ctx):

@@ -142,9 +142,12 @@ class Layer:
     @property
     def ndim(self) -> int | None:
         """Number of spatial axes fixed by a tuple argument, or None (any)."""
-        dims = {len(v) for f in dataclasses.fields(self)
-                if isinstance(v := getattr(self, f.name), tuple) and f.name != "layers"}
-        return dims.pop() if len(dims) == 1 else None
+        cache = self.__dict__
+        if "_ndim" not in cache:
+            dims = {len(v) for f in dataclasses.fields(self)
+                    if isinstance(v := getattr(self, f.name), tuple) and f.name != "layers"}
+            cache["_ndim"] = dims.pop() if len(dims) == 1 else None
+        return cache["_ndim"]
 
     def subs(self, mapping) -> Layer:
         """The same layer with symbols replaced (values validated again)."""
@@ -158,10 +161,14 @@ class Layer:
 
     @property
     def free_symbols(self) -> set:
-        out = set()
-        for f in dataclasses.fields(self):
-            out |= _free(getattr(self, f.name))
-        return out
+        """The symbols in the layer's parameters (a new set)."""
+        cache = self.__dict__
+        if "_free" not in cache:
+            out = set()
+            for f in dataclasses.fields(self):
+                out |= _free(getattr(self, f.name))
+            cache["_free"] = frozenset(out)
+        return set(cache["_free"])
 
     def __repr__(self):
         parts = []
@@ -502,13 +509,22 @@ class Sequential(Layer):
 
     @property
     def free_symbols(self):
-        out = set()
-        for layer in self.layers:
-            out |= layer.free_symbols
-        return out
+        cache = self.__dict__
+        if "_free" not in cache:
+            out = set()
+            for layer in {id(x): x for x in self.layers}.values():  # each distinct layer once
+                out |= layer.free_symbols
+            cache["_free"] = frozenset(out)
+        return set(cache["_free"])
 
     @property
     def ndim(self):
+        cache = self.__dict__
+        if "_ndim" not in cache:
+            cache["_ndim"] = self._ndim()
+        return cache["_ndim"]
+
+    def _ndim(self):
         seen = None  # (item index, layer, ndim) of the first layer that fixes ndim
         for i, layer in enumerate(self.layers):
             nd = layer.ndim
@@ -853,8 +869,8 @@ class Graph(Layer):
     outputs: tuple = ()
     features: Any = None
 
-    def __init__(self, *nodes, outputs=None, output: str | None = None, features: str | None = None,
-                 name: str | None = None):
+    def __init__(self, *nodes: tuple, outputs: tuple | str | None = None, output: str | None = None,
+                 features: str | None = None, name: str | None = None):
         if len(nodes) == 1 and isinstance(nodes[0], (list, tuple)) and nodes[0] and \
                 isinstance(nodes[0][0], (list, tuple)):
             nodes = tuple(nodes[0])

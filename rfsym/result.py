@@ -311,15 +311,33 @@ class Result(_Quantities):
         self._derive = derive
         self._values = values
         self._aliases = aliases
-        self.layers = [LayerResult(n, ops) for n in records]
-        # (name, LayerResult, or None when the output is the input itself)
-        self._outputs = [(name, None if i is None else self.layers[i]) for name, i in outputs]
+        self._records = records
+        self._layers = {}
+        # (name, node index, or None when the output is the input itself)
+        self._output_index = outputs
         self._features = features
         self.notes = notes
         self.strict = strict
 
+    @property
+    def layers(self) -> list:
+        """One :class:`LayerResult` per DAG node, in topological order (each node once)."""
+        if "all" not in self._layers:
+            self._layers["all"] = [self._layer_at(i) for i in range(len(self._records))]
+        return self._layers["all"]
+
+    def _layer_at(self, i):
+        if i not in self._layers:
+            self._layers[i] = LayerResult(self._records[i], self._ops)
+        return self._layers[i]
+
+    @property
+    def _outputs(self):
+        return [(name, None if i is None else self._layer_at(i)) for name, i in self._output_index]
+
     def _first(self):
-        return self._outputs[0][1]
+        i = self._output_index[0][1]
+        return None if i is None else self._layer_at(i)
 
     def _maps(self):
         first = self._first()
@@ -346,7 +364,19 @@ class Result(_Quantities):
     def features(self):
         """The reference feature map (the backbone layer: a zoo entry's, or ``Graph(features=)``),
         as a :class:`LayerResult`, or None."""
-        return None if self._features is None else self.layers[self._features]
+        return None if self._features is None else self._layer_at(self._features)
+
+    def set_features(self, name: str) -> None:
+        """Make the layer or block called ``name`` the reference feature map (:attr:`features`).
+
+        Args:
+            name: a layer's or block's path.
+
+        Raises:
+            RfsymError: no such layer.
+        """
+        lr = self.layer(name)
+        self._features = lr.index
 
     def layer(self, name: str) -> LayerResult:
         """The layer called ``name`` (its full path, e.g. ``layer4.2.conv3``), or the node that
@@ -369,7 +399,7 @@ class Result(_Quantities):
             if layer.name == name:
                 return layer
         if name in self._aliases:
-            return self.layers[self._aliases[name]]
+            return self._layer_at(self._aliases[name])
         names = [layer.name for layer in self.layers]
         close = [n for n in names if isinstance(name, str) and name in n][:5]
         hint = f"; names containing it: {', '.join(close)}" if close else ""
@@ -394,8 +424,8 @@ class Result(_Quantities):
 
     def _total(self, attr):
         total, arrays = 0, []
-        for layer in self.layers:
-            v = getattr(layer._node, attr)
+        for node in self._records:
+            v = getattr(node, attr)
             if v is None:
                 return None
             if isinstance(v, np.ndarray) and v.ndim:
@@ -453,7 +483,7 @@ class Result(_Quantities):
                 return inner.located(layer_label(lr.layer, lr.index))
         return err
 
-    def subs(self, mapping) -> Result:
+    def subs(self, mapping: dict) -> Result:
         """The result for the network with symbols replaced by values (exact, re-derived).
 
         Args:
@@ -483,7 +513,7 @@ class Result(_Quantities):
         ch = None if self.in_channels is None else sp.sympify(self.in_channels).subs(m)
         return self._derive(net, input_size=size, ndim=self.ndim, in_channels=ch, strict=self.strict)
 
-    def evaluate(self, values) -> Result:
+    def evaluate(self, values: dict) -> Result:
         """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
         a Python int) equal to what :meth:`subs` gives, configuration by configuration.

@@ -10,7 +10,7 @@ subclasses inherit their base class's rule. Conventions are stated in :mod:`rfsy
 >>> from rfsym.ops import SymOps
 >>> out = rule_for(Conv(3, stride=2))(Conv(3, stride=2, out_channels=4), State((9,), 2), Context(SymOps, 1))
 >>> out.state.sizes, out.params, out.macs
-((4,), 76, 288)
+((4,), 28, 96)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .errors import LayerError, RfsymError, SizeError
 from .maps import IDENTITY, AxisMap, reduce_map
 
 __all__ = ["State", "LeafOut", "Context", "register_layer", "rule_for", "check_size", "conv_counts",
-           "channels_of", "global_map", "numeric_value", "BROADCAST"]
+           "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize"]
 
 #: the map of a broadcast input: every output position reads its one position
 BROADCAST = AxisMap(1, 0, (0,), (1,))
@@ -265,11 +265,16 @@ def _batchnorm(layer, state, ctx):
     return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened), params, 0)
 
 
-def global_map(n):
-    """Every output position reads the whole input: one window of size n (``n`` may be None)."""
+class NeedsInputSize(RfsymError):
+    """A global layer met without an input size: the engine derives again with a symbolic one."""
+
+
+def global_map(n, jump=None):
+    """Every output position reads the whole input: one window of size ``n`` (jump ``n``, or
+    ``jump``); raises :class:`NeedsInputSize` when ``n`` is unknown (never an infinite field)."""
     if n is None:
-        return AxisMap.affine(0, sp.oo, sp.oo)
-    return AxisMap.affine(0, n, n)
+        raise NeedsInputSize("a global layer's field is the whole input: it needs the input size")
+    return AxisMap(1, n if jump is None else jump, (0,), (n,))
 
 
 @register_layer(L.AdaptiveAvgPool)
