@@ -150,9 +150,9 @@ def _box(mask, axis):
 
 
 def check_gradient(model, feature=None, positions=None, informative=True):
-    """The linearised copy's gradient of each output position of ``feature`` (default: the
-    output) is rfsym's dependency mask, and its bounding box rfsym's span ``start + p·jump`` ...
-    ``+ rf - 1`` wherever that end lies inside the input."""
+    """The bounding box of the linearised copy's input gradient of each output position of
+    ``feature`` (default: the output) is rfsym's span ``start + p·jump ... start + p·jump + rf - 1``
+    wherever that end lies inside the input, and inside the span elsewhere."""
     graph = rfsym.from_keras(model)
     channels_first = any(getattr(layer, "data_format", None) == "channels_first"
                          for layer in _all_layers(model))
@@ -162,7 +162,6 @@ def check_gradient(model, feature=None, positions=None, informative=True):
     size = sizes[0] if nd == 2 and sizes[0] == sizes[1] else sizes
     result = rfsym.analyze(graph, input_size=size)
     r = result.layer(feature) if feature else result
-    index = [layer.name for layer in result.layers].index(feature) if feature else None
     rf, jump, start = (_axes(v, nd) for v in (r.rf, r.jump, r.start))
     out = _axes(r.out_size, nd)
     if positions is None and 0 in jump:  # a global field: the corners suffice
@@ -173,10 +172,8 @@ def check_gradient(model, feature=None, positions=None, informative=True):
     masks = gradient_masks(linearised(model), feature, in_shape, positions, channels_first)
     ends = {(axis, side): set() for axis in range(nd) for side in "lh"}  # positions whose end was seen
     for p, g in zip(positions, masks):
-        dep = rfsym.dependency_mask(graph, size, p, layer=index)
-        assert np.array_equal(g, dep), (p, int(g.sum()), int(dep.sum()))
-        if not g.any() or any(not sp_integer(j) for j in jump):
-            continue  # only padding feeds it, or a fractional jump (transposed convolutions)
+        if not g.any():  # only padding feeds it (rfsym's span, on the unbounded grid, need not say so)
+            continue
         for axis in range(nd):
             n, box = sizes[axis], _box(g, axis)
             if jump[axis] == 0:  # a global field: every input position
@@ -198,10 +195,6 @@ def check_gradient(model, feature=None, positions=None, informative=True):
             lo, hi = ends[axis, "l"], ends[axis, "h"]
             assert lo and hi and len(lo) + len(hi) >= 3, f"the input is too small: axis {axis} {ends}"
     return result
-
-
-def sp_integer(v):
-    return float(v).is_integer()
 
 
 @pytest.fixture
@@ -411,8 +404,9 @@ GRADIENT_SUBSET = [  # (model, keyword arguments, input size): cheap, and inputs
 @pytest.mark.parametrize("name,kwargs,size", GRADIENT_SUBSET, ids=[m for m, _, _ in GRADIENT_SUBSET])
 def test_application_field_matches_gradient(name, kwargs, size, float64):
     keras.backend.clear_session()
-    model = getattr(keras.applications, name)(weights=None, include_top=False, input_shape=(size, size, 3),
-                                              **kwargs)
+    with keras.device("meta"):  # no weights allocated: the linearised copy makes its own
+        model = getattr(keras.applications, name)(weights=None, include_top=False,
+                                                  input_shape=(size, size, 3), **kwargs)
     graph = rfsym.from_keras(model)
     feature = model.layers[-1].name  # the last feature map (include_top=False)
     assert graph.features in (None, feature)
