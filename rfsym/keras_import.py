@@ -22,7 +22,8 @@ Conventions:
   channel axis is the one the layers' ``data_format`` names.
 * Any other layer is an error that lists **every** unsupported layer with its class.
 
->>> import pytest; keras = pytest.importorskip("keras")
+>>> import os, pytest; _ = os.environ.setdefault("KERAS_BACKEND", "torch")
+>>> keras = pytest.importorskip("keras")
 >>> import rfsym
 >>> model = keras.Sequential([keras.Input((32, 32, 3)),
 ...                           keras.layers.Conv2D(8, 3, padding="same", name="c1"),
@@ -51,10 +52,10 @@ _ACTIVATIONS = {"relu": L.ReLU, "relu6": L.ReLU6, "leaky_relu": L.LeakyReLU, "ge
                 "swish": L.SiLU, "sigmoid": L.Sigmoid, "tanh": L.Tanh, "hard_swish": L.Hardswish,
                 "hard_silu": L.Hardswish, "hard_sigmoid": L.Hardsigmoid, "elu": L.ELU, "softmax": L.Softmax,
                 "linear": L.Identity}
-#: position-wise Keras layers without parameters or a specific rfsym layer
-_ELEMENTWISE_LAYERS = frozenset("""
-ELU LeakyReLU Softmax ThresholdedReLU GaussianNoise GaussianDropout AlphaDropout ActivityRegularization
-Identity Masking""".split())
+#: position-wise Keras layers without parameters (the rfsym layer, Elementwise when rfsym has none)
+_ELEMENTWISE_LAYERS = {"ELU": L.ELU, "LeakyReLU": L.LeakyReLU, "Softmax": L.Softmax, "Identity": L.Identity,
+                       **dict.fromkeys(("ThresholdedReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                                        "ActivityRegularization", "Masking"), L.Elementwise)}
 _DROPOUT_LAYERS = frozenset("Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D".split())
 #: keras.ops operations that act on each element separately (class names, lower case)
 _ELEMENTWISE_OPS = frozenset("""
@@ -112,7 +113,8 @@ def load(path):
         RfsymError: the file cannot be read as a Keras model (missing, corrupt, unsafe).
         LayerError: the model has layers rfsym cannot express.
 
-    >>> import pytest; keras = pytest.importorskip("keras")
+    >>> import os, pytest; _ = os.environ.setdefault("KERAS_BACKEND", "torch")
+    >>> keras = pytest.importorskip("keras")
     >>> load("missing.keras")
     Traceback (most recent call last):
     ...
@@ -155,7 +157,8 @@ def from_keras(model, *, name: str | None = None) -> L.Graph:
         LayerError: layers rfsym cannot express (all listed, each with its class).
         GraphError: the model is not built, has several inputs, or is not a Keras model.
 
-    >>> import pytest; keras = pytest.importorskip("keras")
+    >>> import os, pytest; _ = os.environ.setdefault("KERAS_BACKEND", "torch")
+    >>> keras = pytest.importorskip("keras")
     >>> import rfsym
     >>> x = keras.Input((None, None, 3))
     >>> y = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="stem")(x)
@@ -449,7 +452,7 @@ class _Converter:
         if cls in _ELEMENTWISE_LAYERS:
             if op.count_params():
                 raise _Unsupported(f"{op.count_params()} parameters")
-            return _ACTIVATIONS.get(_snake(cls), L.Elementwise)(name=label)
+            return _ELEMENTWISE_LAYERS[cls](name=label)
         if cls == "Flatten":
             return L.Flatten(name=label)
         if cls == "Reshape":
@@ -539,7 +542,3 @@ class _Converter:
             return self.emit(label, "mul" if cls == "multiply" else "add", tuple(t.node for t in ins))
         raise _Unsupported(f"{len(ins)} tensor inputs")
 
-
-def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() and i and not name[i - 1].isupper() else c.lower()
-                   for i, c in enumerate(name))

@@ -85,13 +85,16 @@ def row(name, check=None):
     keras.backend.clear_session()  # layer names as in a fresh session (conv2d, conv2d_1, ...)
     # torch's meta device: weights have shapes but no memory and no initialisation (10x faster)
     device = keras.device("meta") if keras.backend.backend() == "torch" else contextlib.nullcontext()
+    build = getattr(keras.applications, name)
     try:
         with device:
-            model = getattr(keras.applications, name)(weights=None)
+            model = build(weights=None)
+            if None in model.input_shape[1:]:  # MobileNetV3: any size; build it at 224 to compare shapes
+                keras.backend.clear_session()
+                model = build(weights=None, input_shape=(224, 224, 3))
     except Exception as err:  # Keras refuses some models on some backends
         return Row(name, error=str(err).split(".")[0].strip(), stage="build")
-    shape = model.input_shape[1:-1]
-    size = shape[0] if shape[0] is not None else 224
+    size = model.input_shape[1]
     try:
         graph = rfsym.from_keras(model)
         result = rfsym.analyze(graph, input_size=size, in_channels=model.input_shape[-1])
