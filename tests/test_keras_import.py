@@ -263,6 +263,8 @@ def model_channels_first():
 def model_conv1d():
     return _stack((50, 2),
                   layers.Conv1D(3, 5, padding="causal", dilation_rate=2, name="causal"),
+                  layers.LeakyReLU(name="leaky"),
+                  layers.ELU(name="elu"),
                   layers.Conv1D(4, 3, strides=2, padding="same", name="c1"),
                   layers.MaxPooling1D(2, name="p1"),
                   layers.Conv1D(4, 3, padding="valid", groups=2, name="grouped"),
@@ -312,6 +314,15 @@ def test_layer_names_and_separable_nodes():
     assert result.layer("sep").params == 8 * 5 + 5
 
 
+def test_layer_types():
+    r = rfsym.analyze(rfsym.from_keras(model_conv1d()), input_size=50, in_channels=2)
+    assert [(x.name, x.type) for x in r.layers][:3] == [("causal", "Conv"), ("leaky", "LeakyReLU"),
+                                                        ("elu", "ELU")]
+    r = rfsym.analyze(rfsym.from_keras(model_conv2d()), input_size=(33, 29), in_channels=3)
+    types = {x.name: x.type for x in r.layers}
+    assert (types["bn"], types["ln"], types["relu6"], types["act"]) == ("BatchNorm", "LayerNorm", "ReLU6", "GELU")
+
+
 def test_dense_after_flatten_is_linear_on_spatial_is_pointwise():
     g = rfsym.from_keras(model_head())
     ops = {name: op for name, op, _ in g.nodes}
@@ -331,6 +342,7 @@ def test_conv_transpose_and_upsampling_sizes():
                    layers.Conv2DTranspose(3, 3, strides=2, padding="same", name="t_same"),
                    layers.Conv2DTranspose(2, 4, strides=3, padding="valid", name="t_valid"),
                    layers.Conv2DTranspose(2, 2, strides=2, padding="same", name="t_even"),
+                   layers.Conv2DTranspose(2, 3, strides=2, output_padding=1, name="t_output_padding"),
                    layers.UpSampling2D((2, 3), name="up"),
                    layers.UpSampling2D(2, interpolation="bilinear", name="up_bilinear"),
                    name="transposed")
