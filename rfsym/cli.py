@@ -132,6 +132,10 @@ def resolve(text: str) -> Target:
 
         m = read_onnx(text)
         return Target(os.path.basename(text), m.graph, m.input_size, m.in_channels, len(m.input_shape) - 2)
+    if text.endswith(".keras"):  # a saved Keras model (rfsym.keras_import)
+        from .keras_import import load
+
+        return Target(os.path.basename(text), *load(text))
     if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
         s = _spec.load(text)
         return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)
