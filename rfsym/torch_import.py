@@ -94,9 +94,18 @@ def _walk(obj, fn):
     return fn(obj)
 
 
-def _flat(obj):
-    out = []
-    _walk(obj, lambda v: out.append(v))
+def _flat(obj, out=None):
+    out = [] if out is None else out
+    if isinstance(obj, (list, tuple)):
+        for v in obj:
+            _flat(v, out)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _flat(v, out)
+    elif isinstance(obj, slice):
+        _flat((obj.start, obj.stop, obj.step), out)
+    else:
+        out.append(obj)
     return out
 
 
@@ -261,7 +270,7 @@ def _convert_function(b, op, fn, args, kwargs, out):
         bias = _arg(args, kwargs, 2, "bias")
         stride, padding = _arg(args, kwargs, 3, "stride", 1), _arg(args, kwargs, 4, "padding", 0)
         dil, groups = _arg(args, kwargs, 5, "dilation", 1), _arg(args, kwargs, 6, "groups", 1)
-        wshape = tuple(_real(w).shape)
+        wshape = tuple(w.shape)
         n = b.take(w, bias)
         v = T.conv(b, op, xx, out, wshape, bias is not None, stride, padding, dil, groups)
         expected = _numel(wshape) + (wshape[0] if bias is not None else 0)
@@ -269,7 +278,7 @@ def _convert_function(b, op, fn, args, kwargs, out):
     if fn == "linear":
         w, bias = _arg(args, kwargs, 1, "weight"), _arg(args, kwargs, 2, "bias")
         n = b.take(w, bias)
-        wshape = tuple(_real(w).shape)
+        wshape = tuple(w.shape)
         return T.linear(b, op, args[0], out, wshape, bias is not None, n - _numel(wshape) -
                         (wshape[0] if bias is not None else 0))
     if fn == "batch_norm":
@@ -344,9 +353,6 @@ def _roll(b, x, shifts, dims, out):
     return dataclasses.replace(x, roll=tuple(sorted((i, s) for i, s in roll.items() if s)), shape=tuple(out.shape))
 
 
-def _real(v):
-    return v.real if hasattr(v, "real") else v
-
 
 def _numel(shape):
     n = 1
@@ -365,7 +371,7 @@ class _Recorder:
         self.numel = {}
         self.module_params = {}
         self.param_ids = {}
-        for path, m in module.named_modules(remove_duplicate=False):
+        for _, m in module.named_modules(remove_duplicate=False):
             self.module_params.setdefault(id(m), [(id(p), p.numel()) for p in m.parameters()])
         for name, p in list(module.named_parameters(remove_duplicate=False)):
             self.param_ids[name] = id(p)
@@ -383,6 +389,8 @@ class _Recorder:
             base = f"{scope}.{fn}" if scope else fn
         op = _Op(base, scope if kind != "module" else path, kind, target, label)
         values = _flat((args, kwargs))
+        if not _has_tensor(out):
+            return out  # a value query (x.shape, x.size(0), x.item()): its value
         if not any(_is_data(v) for v in values):
             params = _const_params(values)
             if kind == "module":
@@ -399,13 +407,19 @@ class _Recorder:
             return _poison(out)
 
 
+def _has_tensor(out):
+    import torch
+
+    return any(isinstance(o, torch.Tensor) for o in _flat(out if isinstance(out, (tuple, list, dict)) else [out]))
+
+
 def _const_like(out, params):
     import torch
 
     if isinstance(out, (tuple, list)) and any(isinstance(o, torch.Tensor) for o in out):
-        return T.Many(tuple(T.Const(params) if isinstance(o, torch.Tensor) else o for o in out))
+        return T.Many(tuple(T.Const(params, tuple(o.shape)) if isinstance(o, torch.Tensor) else o for o in out))
     if isinstance(out, torch.Tensor):
-        return T.Const(params)
+        return T.Const(params, tuple(out.shape))
     return out
 
 
@@ -460,7 +474,7 @@ def _trace_fx(module, shape, rec):
                 env[n] = b.input(tuple(out.shape)) if not env else T.Const()
             elif n.op == "get_attr":
                 pid = rec.param_ids.get(n.target)
-                env[n] = T.Const(frozenset([pid]) if pid is not None else frozenset())
+                env[n] = T.Const(frozenset([pid]) if pid is not None else frozenset(), tuple(out.shape))
             elif n.op == "output":
                 env[n] = fx.node.map_aggregate(n.args[0], desc)
             else:
@@ -495,8 +509,9 @@ def _orig(module, target, sub):
     return sub
 
 
-def _trace_hooks(module, shape, rec):
-    """Run the module on a meta input; leaf modules via hooks, functions via a TorchFunctionMode."""
+def _trace_hooks(module, shape, rec, meta=True):
+    """Run the module on a meta input (``meta=False``: zeros, for forwards that read tensor values);
+    leaf modules via hooks, functions via a TorchFunctionMode."""
     import torch
     from torch.overrides import TorchFunctionMode
 
@@ -509,14 +524,14 @@ def _trace_hooks(module, shape, rec):
         paths.setdefault(id(m), path)
     scope = [""]
     inside = [None]
-    state = _meta_state(module)
+    state = _meta_state(module) if meta else {}
     param_by_meta = {}
 
     def desc(a):
         if isinstance(a, torch.Tensor):
             if id(a) in ids:
                 return ids[id(a)]
-            return T.Const(param_by_meta.get(id(a), frozenset()))
+            return T.Const(param_by_meta.get(id(a), frozenset()), tuple(a.shape))
         return a
 
     def store(out, d):
@@ -570,7 +585,7 @@ def _trace_hooks(module, shape, rec):
             return out.view_as(out)
         return out
 
-    x = torch.empty(shape, device="meta")
+    x = torch.empty(shape, device="meta") if meta else torch.zeros(shape, dtype=_dtype(module))
     ids[id(x)] = b.input(shape)
     handles = []
     try:
@@ -661,7 +676,13 @@ def from_torch(module, input_shape, *, trace="auto"):
         if out is None:
             rec = _Recorder(module, shape)
             try:
-                out = _trace_hooks(module, shape, rec)
+                try:
+                    out = _trace_hooks(module, shape, rec)
+                except (RuntimeError, NotImplementedError) as err:
+                    if "meta" not in str(err) or _on_meta(module):
+                        raise
+                    rec = _Recorder(module, shape)  # the forward reads values: run it on zeros
+                    out = _trace_hooks(module, shape, rec, meta=False)
             except RfsymError:
                 raise
             except Exception as err:  # noqa: BLE001
@@ -671,6 +692,16 @@ def from_torch(module, input_shape, *, trace="auto"):
         for m, mode in modes.items():
             m.train(mode)
     return _finish(module, rec, out)
+
+
+def _dtype(module):
+    import torch
+
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.get_default_dtype())
+
+
+def _on_meta(module):
+    return any(p.is_meta for p in module.parameters())
 
 
 def _first_conv_dims(module):
@@ -729,7 +760,7 @@ def _finish(module, rec, out):
     else:
         outputs = None
     features = _features(nodes, b.globals_, names)
-    kw = {"name": name}
+    kw = {"name": ""}  # node names are module paths, not prefixed by the class name
     if outputs is not None and len(outputs) > 1:
         kw["outputs"] = outputs
     elif outputs is not None:
@@ -818,7 +849,7 @@ def _live(nodes, outputs, module):
 def _features(nodes, globals_, outputs):
     """The input of the first global node (pool, flatten into a head, class token) on the way out."""
     live = {n[0] for n in nodes}
-    for label, op, inputs in nodes:
+    for label, _, inputs in nodes:
         if label in globals_ and label in live:
             return inputs if isinstance(inputs, str) else None
     return None

@@ -41,7 +41,7 @@ class LayoutError(Exception):
 
 def atom_size(atom) -> int:
     """Number of elements an atom spans."""
-    return atom[3] if atom[0] == "s" else atom[1]
+    return atom[3] if atom[0] == "s" else atom[1]  # ("t", size, inner): class tokens + positions
 
 
 def standard_dims(batch, channels, sizes):

@@ -34,7 +34,7 @@ import string
 from dataclasses import dataclass, field
 
 from . import layers as L
-from .torch_layout import LayoutError, atom_size, channel_count, normalise, reshape, standard_dims
+from .torch_layout import LayoutError, channel_count, normalise, reshape, standard_dims
 
 __all__ = ["Data", "Const", "Scores", "Many", "Builder", "Unsupported", "canonical"]
 
@@ -60,7 +60,15 @@ class Data:
         return channel_count(self.dims)
 
     def spatial(self):
-        return [(j, a) for j, d in enumerate(self.dims) for a in d if a[0] == "s"]
+        return [(j, a) for j, d in enumerate(self.dims) for a in flat_atoms(d) if a[0] == "s"]
+
+
+def flat_atoms(d):
+    """A dim's atoms with token atoms ``("t", size, inner)`` (class tokens + positions) opened."""
+    out = []
+    for a in d:
+        out.extend(a[2] if a[0] == "t" else (a,))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class Const:
     """A tensor computed without the input (parameters, buffers, constants)."""
 
     params: frozenset = frozenset()
+    shape: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -258,8 +267,9 @@ def _window_of(v: Data, token_dim):
     """Per spatial axis: None (all its positions are in the token dim) or the window size."""
     windows = []
     for i in range(_nd_of(v)):
-        inside = [a for a in v.dims[token_dim] if a[0] == "s" and a[1] == i]
-        outside = [a for j, d in enumerate(v.dims) if j != token_dim for a in d if a[0] == "s" and a[1] == i]
+        inside = [a for a in flat_atoms(v.dims[token_dim]) if a[0] == "s" and a[1] == i]
+        outside = [a for j, d in enumerate(v.dims) if j != token_dim for a in flat_atoms(d)
+                   if a[0] == "s" and a[1] == i]
         if not outside:
             windows.append(None)
         elif len(inside) == 1 and inside[0][2] == 1:
@@ -270,7 +280,7 @@ def _window_of(v: Data, token_dim):
 
 
 def _nd_of(v):
-    return 1 + max((a[1] for d in v.dims for a in d if a[0] == "s"), default=-1)
+    return 1 + max((a[1] for d in v.dims for a in flat_atoms(d) if a[0] == "s"), default=-1)
 
 
 # --------------------------------------------------------------------------- modules
@@ -333,7 +343,6 @@ def _seq(v, n):
 def pool_module(b, op, m, x, out):
     import torch.nn as nn
 
-    nd = b.nd
     if isinstance(m, (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
         return adaptive(b, op, x, out, "Max" in type(m).__name__)
     same = type(m).__name__.endswith("Same")
@@ -399,7 +408,7 @@ def linear(b, op, x, out, wshape, bias, extra=0):
     last = x.dims[j]
     other_c = math.prod(a[1] for jj, d in enumerate(x.dims) if jj != j for a in d if a[0] == "C")
     has_space = bool(x.spatial())
-    if any(a[0] == "s" for a in last):  # flattened positions into features: a global Linear
+    if any(a[0] in ("s", "t") for a in last):  # flattened positions into features: a global Linear
         flat = b.emit(op.name + ".flatten", L.Flatten(), b.node(x), op.scope)
         b.globals_.append(flat)
         name = b.emit(op.name, L.Linear(fin, fout, bias=bias), flat, op.scope)
@@ -419,7 +428,9 @@ def linear(b, op, x, out, wshape, bias, extra=0):
 
 def attention(b, op, q, k, v, out_dims, out_shape, params=0, scores_params=0):
     """Global or window attention reading q, k, v (their node, a channel split, or their sum)."""
-    token = next(j for j, d in enumerate(q.dims) if any(a[0] == "s" for a in d))
+    token = next((j for j, d in enumerate(q.dims) if any(a[0] == "s" for a in flat_atoms(d))), None)
+    if token is None:
+        raise Unsupported("attention over a tensor without positions")
     window = _window_of(q, token)
     roll = dict(v.roll)
     shift = tuple(-roll.get(i, 0) for i in range(b.nd))
@@ -635,12 +646,13 @@ def cat(b, op, tensors, dim, out):
         return Const(frozenset().union(*(t.params for t in tensors if isinstance(t, Const))))
     first = datas[0]
     atoms = first.dims[dim]
-    if any(a[0] == "s" for a in atoms):  # along the token axis: class / distillation tokens
+    if any(a[0] in ("s", "t") for a in atoms):  # along the token axis: class / distillation tokens
         consts = [t for t in tensors if isinstance(t, Const)]
         if len(datas) != 1 or not isinstance(tensors[-1], Data):
             raise Unsupported("cat along positions (only prepending class tokens is supported)")
         extra = out.shape[dim] - first.shape[dim]
-        v = dataclasses.replace(first, tokens=first.tokens + extra, shape=tuple(out.shape))
+        v = _replace_dim(first, dim, (("t", out.shape[dim], flat_atoms(atoms)),), out.shape)
+        v = dataclasses.replace(v, tokens=first.tokens + extra)
         return b.params_node(v, b.take(*consts), op.name, op.scope)
     if not all(a[0] == "C" for a in atoms):
         raise Unsupported(f"cat along axis {dim}, which is not a channel axis")
@@ -686,19 +698,17 @@ def reduce(b, op, fn, x, dims, keep, out):
     if dims is None:
         dims = tuple(range(1, rank))
     dims = {_dim(d, rank) for d in ((dims,) if isinstance(dims, int) else dims)}
-    atoms = [a for j in dims for a in x.dims[j]]
+    atoms = [a for j in dims for a in flat_atoms(x.dims[j])]
     if any(a[0] == "N" for a in atoms):
         raise Unsupported(f"{fn} over the batch axis")
     s_in = {a[1] for a in atoms if a[0] == "s"}
     s_all = {a[1] for _, a in x.spatial()}
     kept = [(j, d) for j, d in enumerate(x.dims) if j not in dims]
-    if s_in and any(a[0] == "s" and a[1] in s_in for _, d in kept for a in d):
+    if s_in and any(a[0] == "s" and a[1] in s_in for _, d in kept for a in flat_atoms(d)):
         raise Unsupported(f"{fn} over part of a spatial axis")
     v = x
     is_max = fn in ("amax", "max")
     if s_in:
-        if x.tokens and not _only([x.dims[j] for j in dims], ("s", "C")):
-            raise Unsupported(f"{fn} over tokens")
         _std = Data(x.node, x.dims, x.shape, pending=x.pending)
         if s_in == s_all:
             layer = L.GlobalMaxPool() if is_max else L.GlobalAvgPool()
@@ -760,8 +770,7 @@ def getitem(b, op, x, idx, out):
             continue
         if any(a[0] == "N" for a in d):
             raise Unsupported("indexing the batch axis")
-        spatial = [a for a in d if a[0] == "s"]
-        if x.tokens and len(spatial) == len(x.spatial()) and spatial:
+        if x.tokens and any(a[0] == "t" for a in d):
             lo = i if isinstance(i, int) else i.indices(n)[0]
             if isinstance(i, int) or i.indices(n)[1] <= x.tokens:  # a class token
                 name = b.emit(op.name, L.GlobalAvgPool(), b.node(x), op.scope)
@@ -771,7 +780,7 @@ def getitem(b, op, x, idx, out):
                 v = dataclasses.replace(x, node=name, pending=None, tokens=0)
                 continue
             if lo == x.tokens and i.indices(n)[1] == n and i.indices(n)[2] == 1:  # the patch tokens
-                dims.append(d)
+                dims.append(flat_atoms(d))
                 v = dataclasses.replace(v, tokens=0)
                 continue
             raise Unsupported("indexing a token sequence other than its class tokens")
@@ -872,16 +881,16 @@ def matmul(b, op, a, c, out, a_k, c_k, out_from):
         kc = [t for d in c_k for t in c.dims[d]]
         if _only([ka, kc], ("C",)):  # q·kᵀ over channels: scores
             qd = [j for j, (s, d) in enumerate(out_from) if s == 0 and d is not None and
-                  any(t[0] == "s" for t in a.dims[d])]
+                  any(t[0] in ("s", "t") for t in a.dims[d])]
             kd = [j for j, (s, d) in enumerate(out_from) if s == 1 and d is not None and
-                  any(t[0] == "s" for t in c.dims[d])]
+                  any(t[0] in ("s", "t") for t in c.dims[d])]
             if len(qd) == 1 and len(kd) == 1:
                 dims = build({0: a, 1: c})
                 return Scores(a, c, tuple(qd), kd[0], dims)
         raise Unsupported("matmul of two tensors computed from the input over positions")
     if isinstance(a, Scores) and isinstance(c, Data):
         kc = [t for d in c_k for t in c.dims[d]]
-        if not any(t[0] == "s" for t in kc) or len(a_k) != 1 or a_k[0] != a.kdim:
+        if not any(t[0] in ("s", "t") for t in kc) or len(a_k) != 1 or a_k[0] != a.kdim:
             raise Unsupported("attention weights applied over other than the key tokens")
         q = a.q
         dims = []
