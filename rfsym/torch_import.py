@@ -498,7 +498,7 @@ def _trace_fx(module, shape, rec):
             return Run(self.gm).run(x)
 
     state = {f"gm.{k}": v for k, v in _meta_state(gm).items()}
-    x = torch.empty(shape, device="meta")
+    x = torch.empty(shape, device="meta", dtype=_dtype(module))
     with torch.no_grad():
         torch.func.functional_call(Runner(), state, (x,), tie_weights=False, strict=False)
     out_node = next(n for n in graph.nodes if n.op == "output")
@@ -585,7 +585,7 @@ def _trace_hooks(module, shape, rec, meta=True):
             return out.view_as(out)
         return out
 
-    x = torch.empty(shape, device="meta") if meta else torch.zeros(shape, dtype=_dtype(module))
+    x = torch.empty(shape, device="meta", dtype=_dtype(module)) if meta else torch.zeros(shape, dtype=_dtype(module))
     ids[id(x)] = b.input(shape)
     handles = []
     try:
