@@ -432,7 +432,7 @@ _RIGHT = {"index", "kernel", "stride", "padding", "dilation", "rf", "jump", "sta
 
 def _layer_arg(lr, attr):
     layer = lr.layer
-    if not isinstance(layer, L._Windowed) or lr.type != type(layer).__name__:
+    if not isinstance(layer, L.Windowed) or lr.type != type(layer).__name__:
         return None
     v = getattr(layer, {"kernel": "kernel_size"}.get(attr, attr), None)
     if v is None:

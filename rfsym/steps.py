@@ -79,7 +79,7 @@ def describe(lr) -> str:
     head = lr.type
     if lr.name and lr.name != str(lr.index):
         head += f" '{lr.name}'"
-    if isinstance(layer, L._Windowed):
+    if isinstance(layer, L.Windowed):
         ks = layer.kernel_size if isinstance(layer.kernel_size, tuple) else None
         k = "×".join(_text(v) for v in ks) if ks else "×".join([_text(layer.kernel_size)] * 2)
         parts = [k]

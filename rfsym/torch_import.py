@@ -727,7 +727,7 @@ def _outputs(out):
 
 
 def _finish(module, rec, out):
-    from .graph import Graph
+    from .layers import Graph
 
     b = rec.b
     name = type(module).__name__

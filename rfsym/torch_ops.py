@@ -310,7 +310,7 @@ def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transpo
                       dilation=_ax(_seq(dilation, len(k)), nd), groups=int(groups), bias=bool(bias),
                       in_channels=int(cin), out_channels=int(cout))
         if transposed:
-            from .graph import ConvTranspose
+            from .layers import ConvTranspose
 
             extra = []
             for n, o, kk, s, p, d in zip(x.shape[2:], out.shape[2:], k, _seq(stride, nd), _seq(padding, nd),
@@ -478,7 +478,7 @@ def mha_module(b, op, m, x, out):
 
 
 def upsample(b, op, x, out, mode, align_corners):
-    from .graph import Upsample
+    from .layers import Upsample
 
     _standard(x, b.nd, "interpolate")
     modes = {"nearest": "nearest", "nearest-exact": "nearest", "linear": "bilinear", "bilinear": "bilinear",
@@ -736,7 +736,7 @@ def reduce(b, op, fn, x, dims, keep, out):
 
 def getitem(b, op, x, idx, out):
     """Indexing: channel selections, spatial crops and strides, class tokens."""
-    from .graph import Crop
+    from .layers import Crop
 
     if isinstance(x, Many):
         return x.items[idx] if isinstance(idx, int) else Many(tuple(x.items[idx]))
