@@ -134,6 +134,10 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
 
     x = args[0] if args else next(iter(kwargs.values()))
     cls = type(m).__name__
+    if isinstance(x, T.Scores):
+        if cls in T._ACTIVATIONS or cls in ("Softmax", "LogSoftmax"):  # dropout / softmax of attention weights
+            return x
+        raise T.Unsupported(f"{cls} on attention weights")
     n_params = sum(n for pid, n in module_params if pid not in b.counted)
     for pid, _ in module_params:
         b.counted.add(pid)
@@ -176,8 +180,8 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
     if cls in ("Softmax", "Softmax2d", "LogSoftmax"):
         return _softmax(b, op, x, 1 if cls == "Softmax2d" else m.dim, out, cls)
     if cls in T._ACTIVATIONS:
-        if cls in ("Identity", "Dropout") or cls.startswith("Dropout"):
-            return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape) if op.name else x
+        if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:
+            return x  # keep a channel split pending (q/k/v of attention)
         return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape)
     if cls in T._ELEMENTWISE_MODULES:
         if cls == "GLU":
@@ -329,9 +333,9 @@ def _convert_function(b, op, fn, args, kwargs, out):
         return T.einsum(b, op, eq, list(operands), out)
     if fn == "scaled_dot_product_attention":
         return T.sdpa(b, op, args[0], args[1], args[2], out)
-    if fn == "_patch_merging_pad" or fn.endswith("._patch_merging_pad"):
+    if fn == "patch_merging_pad":
         return T.patch_merging_pad(b, op, args[0], out)
-    if fn == "shifted_window_attention" or fn.endswith(".shifted_window_attention"):
+    if fn == "shifted_window_attention":
         return T.shifted_window_attention(b, op, args, kwargs, out)
     if fn in ("masked_fill", "where") and isinstance(args[0], T.Scores):
         return args[0]
@@ -760,7 +764,7 @@ def _finish(module, rec, out):
     else:
         outputs = None
     features = _features(nodes, b.globals_, names)
-    kw = {"name": ""}  # node names are module paths, not prefixed by the class name
+    kw = {"name": None}  # node names are module paths, not prefixed by the class name
     if outputs is not None and len(outputs) > 1:
         kw["outputs"] = outputs
     elif outputs is not None:

@@ -101,7 +101,7 @@ def reshape(dims, old_shape, new_shape):
                 have *= n
                 continue
             need = m // have
-            if m % have or n % need:
+            if m % have or n % need or a[0] == "t":
                 raise LayoutError(f"reshape from {tuple(old_shape)} to {tuple(new_shape)} splits an axis "
                                   "unevenly")
             outer, inner = _split(a, need)

@@ -85,7 +85,7 @@ class Scores:
 
     q: Data
     k: Data
-    qdims: tuple  # dims of the scores tensor that come from q (token dim included)
+    qdims: tuple  # (q's token dim,)
     kdim: int  # index of the key-token dim in the scores tensor
     dims: tuple
     params: frozenset = frozenset()
@@ -173,18 +173,16 @@ class Builder:
         self.scopes[name] = scope
         return name
 
-    def node(self, v: Data) -> str:
-        """The node holding ``v``'s values (emitting a pending channel split)."""
-        if v.roll:
+    def node(self, v: Data, positionwise=False) -> str:
+        """The node holding ``v``'s values (emitting a pending channel split). A position-wise
+        reader may read a rolled tensor (it commutes with the roll); a spatial one may not."""
+        if v.roll and not positionwise:
             raise Unsupported("torch.roll not undone before a spatial operation (only window attention "
                               "between a roll and its inverse is supported)")
         if v.node is not None:
             return v.node
         parent, base, scope = v.pending
         return self.emit(base, _contract("Pointwise")(out_channels=v.channels, kind="Split"), parent, scope)
-
-    def materialise(self, v: Data) -> Data:
-        return dataclasses.replace(v, node=self.node(v), pending=None)
 
     def take(self, *consts):
         """Parameters in ``consts`` not counted yet (marked counted)."""
@@ -209,8 +207,8 @@ class Builder:
         """``v`` followed by a node holding ``n`` parameters (when ``n`` > 0)."""
         if n <= 0:
             return v
-        v = self.materialise(v)
-        return dataclasses.replace(v, node=self.emit(base, _contract("Params")(n), v.node, scope))
+        node = self.node(v, positionwise=True)
+        return dataclasses.replace(v, node=self.emit(base, _contract("Params")(n), node, scope), pending=None)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -256,7 +254,7 @@ def _channels_dim(v, j, what):
 
 def _positionwise(b, op, v, layer, shape, j=None, channels=None):
     """A position-wise node; the result keeps v's layout (channels of dim ``j`` replaced)."""
-    name = b.emit(op.name, layer, b.node(v), op.scope)
+    name = b.emit(op.name, layer, b.node(v, positionwise=True), op.scope)
     out = dataclasses.replace(v, node=name, pending=None, shape=tuple(shape))
     if j is not None:
         out = _replace_dim(out, j, (("C", channels),), shape)
@@ -426,27 +424,21 @@ def linear(b, op, x, out, wshape, bias, extra=0):
     return b.params_node(v, extra, op.name + ".params", op.scope)
 
 
-def attention(b, op, q, k, v, out_dims, out_shape, params=0, scores_params=0):
-    """Global or window attention reading q, k, v (their node, a channel split, or their sum)."""
-    token = next((j for j, d in enumerate(q.dims) if any(a[0] == "s" for a in flat_atoms(d))), None)
-    if token is None:
+def attention(b, op, q, k, v, out_dims, out_shape, params=0, scores_params=0, token=None):
+    """Global or window attention reading q, k, v (their node, a channel split, or their sum);
+    ``token`` is q's token dim (default: the second last)."""
+    token = len(q.dims) - 2 if token is None else token
+    if not any(a[0] == "s" for a in flat_atoms(q.dims[token])):
         raise Unsupported("attention over a tensor without positions")
     window = _window_of(q, token)
     roll = dict(v.roll)
     shift = tuple(-roll.get(i, 0) for i in range(b.nd))
-    v0 = dataclasses.replace(v, roll=())
-    sources = []
-    for t in (q, k, v0):
-        t = dataclasses.replace(t, roll=())
-        key = t.node if t.node is not None else t.pending
-        if key not in [s[0] for s in sources]:
-            sources.append((key, t))
-    if len(sources) == 1 or all(s[1].node is None and s[1].pending[0] == sources[0][1].pending[0]
-                                for s in sources if s[1].node is None) and all(s[1].node is None
-                                                                               for s in sources):
-        src = b.node(v0)
+    ts = [dataclasses.replace(t, roll=()) for t in (q, k, v)]
+    if all(t.node is None for t in ts) and len({t.pending[0] for t in ts}) == 1 or \
+            all(t.node is not None for t in ts) and len({t.node for t in ts}) == 1:
+        src = b.node(ts[2])  # q, k, v split from one node: attention reads v's channels
     else:
-        names = list(dict.fromkeys(b.node(s[1]) for s in sources))
+        names = list(dict.fromkeys(b.node(t, positionwise=True) for t in ts))
         src = names[0] if len(names) == 1 else b.emit(op.name + ".qkv", "add", names, op.scope)
     kw = {"embed_dim": q.channels}
     if any(w is not None for w in window):
@@ -626,7 +618,9 @@ def binary(b, op, fn, a, c, out):
         n = b.take(*consts)
         return b.params_node(x, n, op.name, op.scope)
     x, y = datas
-    nx, ny = b.node(x), b.node(y)
+    if x.roll != y.roll:
+        raise Unsupported(f"{fn} of a rolled and an unrolled tensor")
+    nx, ny = b.node(x, positionwise=True), b.node(y, positionwise=True)
     if nx == ny:
         return dataclasses.replace(x, node=nx, pending=None, shape=tuple(out.shape))
     if fn not in _MERGE:
@@ -658,7 +652,9 @@ def cat(b, op, tensors, dim, out):
         raise Unsupported(f"cat along axis {dim}, which is not a channel axis")
     if len(tensors) != len(datas):
         raise Unsupported("cat of a tensor computed from the input with a constant along channels")
-    names = [b.node(t) for t in datas]
+    if len({t.roll for t in datas}) != 1:
+        raise Unsupported("cat of rolled and unrolled tensors")
+    names = [b.node(t, positionwise=True) for t in datas]
     if len(names) == 1:
         return _replace_dim(first, dim, (("C", out.shape[dim]),), out.shape)
     if len(set(names)) != len(names):
@@ -669,7 +665,7 @@ def cat(b, op, tensors, dim, out):
             return _positionwise(b, op, v, _contract("Pointwise")(out_channels=out.shape[dim] *
                                  (v.channels // max(1, first.shape[dim])), kind="Repeat"), out.shape)
     name = b.emit(op.name, "concat", names, op.scope)
-    v = dataclasses.replace(first, node=name, pending=None)
+    v = dataclasses.replace(first, node=name, pending=None, roll=first.roll)
     return _replace_dim(v, dim, (("C", out.shape[dim]),), out.shape)
 
 
@@ -678,7 +674,7 @@ def split(b, op, x, dim, out_items):
     rank = len(x.dims)
     dim = _dim(dim, rank)
     _channels_dim(x, dim, "split")
-    parent = b.node(x)
+    parent = b.node(x, positionwise=True)
     items = []
     for i, t in enumerate(out_items):
         if len(t.shape) == rank:
@@ -758,7 +754,7 @@ def getitem(b, op, x, idx, out):
             continue
         d, n = x.dims[j], x.shape[j]
         j += 1
-        if isinstance(i, slice) and i == slice(None):
+        if isinstance(i, slice) and (i == slice(None) or i.indices(n) == (0, n, 1)):
             dims.append(d)
             continue
         if not isinstance(i, (int, slice)):
@@ -807,7 +803,7 @@ def getitem(b, op, x, idx, out):
             src = b.emit(op.name + ".stride", L.AvgPool(1, stride=st), src, op.scope)
         out_v = dataclasses.replace(out_v, node=src, pending=None)
     if channels_changed:
-        parent = b.node(out_v if not crops else dataclasses.replace(out_v))
+        parent = b.node(out_v, positionwise=not crops)
         if out_v.channels != x.channels:
             out_v = dataclasses.replace(out_v, node=None, pending=(parent, op.name, op.scope))
     return out_v
@@ -846,15 +842,49 @@ def layout(b, op, fn, x, args, kwargs, out):
             dims = reshape(x.dims, x.shape, shape)
         except LayoutError as err:
             raise Unsupported(str(err)) from None
-        if x.tokens:
-            raise Unsupported("reshape of a token sequence with class tokens")
-        return dataclasses.replace(x, dims=dims, shape=shape)
+        return _space_to_depth(b, op, dataclasses.replace(x, dims=dims, shape=shape))
     return dataclasses.replace(x, dims=tuple(dims), shape=shape)
 
 
-def matmul(b, op, a, c, out, a_k, c_k, out_from):
+def _space_to_depth(b, op, v):
+    """A reshape that moves the inner ``f`` positions of every spatial axis into a dim holding
+    channels (Swin's patch merging, YOLO's focus): a ``PixelUnshuffle(f)`` node, the positions
+    renumbered on the coarser grid."""
+    moved = {}
+    for d in v.dims:
+        if any(a[0] == "C" for a in d):
+            for a in d:
+                if a[0] == "s":
+                    moved.setdefault(a[1], []).append(a)
+    if not moved:
+        return v
+    factors = set()
+    for i in range(b.nd):
+        inner = moved.get(i, [])
+        if len(inner) != 1 or inner[0][2] != 1:
+            raise Unsupported("a reshape that mixes positions into channels other than a space-to-depth")
+        factors.add(inner[0][3])
+    if len(factors) != 1:
+        raise Unsupported("a space-to-depth with different factors per axis")
+    f = factors.pop()
+    name = b.emit(op.name, _contract("PixelUnshuffle")(f), b.node(v), op.scope)
+    dims = []
+    for d in v.dims:
+        new = []
+        for a in d:
+            if a[0] == "s" and a in moved.get(a[1], []):
+                new.append(("C", a[3]))
+            elif a[0] == "s":
+                new.append(("s", a[1], a[2] // f, a[3]))
+            else:
+                new.append(a)
+        dims.append(normalise(new))
+    return dataclasses.replace(v, node=name, pending=None, dims=tuple(dims))
+
+
+def matmul(b, op, a, c, out, a_k, c_k, out_from, free):
     """A contraction of ``a`` (dims ``a_k``) with ``c`` (dims ``c_k``); ``out_from`` gives, per output
-    dim, ``(0 or 1, dim)`` (from a or c)."""
+    dim, ``(0 or 1, dim)`` (from a or c); ``free`` the output dims only a has and only c has."""
     shape = tuple(out.shape)
 
     def build(srcs):
@@ -880,13 +910,11 @@ def matmul(b, op, a, c, out, a_k, c_k, out_from):
         ka = [t for d in a_k for t in a.dims[d]]
         kc = [t for d in c_k for t in c.dims[d]]
         if _only([ka, kc], ("C",)):  # q·kᵀ over channels: scores
-            qd = [j for j, (s, d) in enumerate(out_from) if s == 0 and d is not None and
-                  any(t[0] in ("s", "t") for t in a.dims[d])]
-            kd = [j for j, (s, d) in enumerate(out_from) if s == 1 and d is not None and
-                  any(t[0] in ("s", "t") for t in c.dims[d])]
+            qd = [j for j in free[0] if any(t[0] in ("s", "t") for t in a.dims[out_from[j][1]])]
+            kd = [j for j in free[1] if any(t[0] in ("s", "t") for t in c.dims[out_from[j][1]])]
             if len(qd) == 1 and len(kd) == 1:
                 dims = build({0: a, 1: c})
-                return Scores(a, c, tuple(qd), kd[0], dims)
+                return Scores(a, c, (out_from[qd[0]][1],), kd[0], dims)
         raise Unsupported("matmul of two tensors computed from the input over positions")
     if isinstance(a, Scores) and isinstance(c, Data):
         kc = [t for d in c_k for t in c.dims[d]]
@@ -897,7 +925,8 @@ def matmul(b, op, a, c, out, a_k, c_k, out_from):
         for s, d in out_from:
             dims.append(normalise(a.dims[d] if s == 0 else c.dims[d]) if d is not None else ())
         qv = q if q.node is not None or q.pending is not None else q
-        return attention(b, op, qv, a.k, c, tuple(dims), shape, scores_params=b.take(Const(a.params)))
+        return attention(b, op, qv, a.k, c, tuple(dims), shape, scores_params=b.take(Const(a.params)),
+                         token=a.qdims[0])
     raise Unsupported("matmul of these operands")
 
 
@@ -914,9 +943,9 @@ def einsum(b, op, eq, operands, out):
     for ch in rhs:
         out_from.append((0, sa.index(ch)) if ch in sa else (1, sc.index(ch)))
     a, c = operands
-    if isinstance(a, Scores):
-        a_k = [sa.index(ch) for ch in contracted]
-    return matmul(b, op, a, c, out, a_k, c_k, out_from)
+    free = ([j for j, ch in enumerate(rhs) if ch in sa and ch not in sc],
+            [j for j, ch in enumerate(rhs) if ch in sc and ch not in sa])
+    return matmul(b, op, a, c, out, a_k, c_k, out_from, free)
 
 
 _LETTERS = string.ascii_letters
@@ -943,9 +972,7 @@ def matmul_op(b, op, a, c, out):
         else:
             out_from.append((0, None))
     out_from += [(0, ra - 2), (1, rc - 1)]
-    if isinstance(a, Scores):
-        a_k = [ra - 1]
-    return matmul(b, op, a, c, out, a_k, c_k, out_from)
+    return matmul(b, op, a, c, out, a_k, c_k, out_from, ([rank - 2], [rank - 1]))
 
 
 def sdpa(b, op, q, k, v, out, params=0):
