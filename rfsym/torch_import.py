@@ -452,6 +452,15 @@ def _meta_state(module):
                                                         module.named_buffers(remove_duplicate=False))}
 
 
+def _shape_preserving():
+    import torch.nn as nn
+
+    names = set(T._ACTIVATIONS) | set(T._ELEMENTWISE_MODULES) - {"GLU"}
+    classes = tuple(getattr(nn, n) for n in sorted(names) if hasattr(nn, n))
+    return classes + (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm,
+                      nn.LayerNorm, nn.LocalResponseNorm, nn.Softmax, nn.Softmax2d, nn.LogSoftmax)
+
+
 def _trace_fx(module, shape, rec):
     import torch
     import torch.fx as fx
@@ -471,7 +480,16 @@ def _trace_fx(module, shape, rec):
     def desc(a):
         return env[a] if isinstance(a, fx.Node) else a
 
+    same = _shape_preserving()
+
     class Run(fx.Interpreter):
+        def call_module(self, target, args, kwargs):
+            # shape-preserving leaves: their meta output is their input (meta kernels such as
+            # batch_norm's decomposition cost milliseconds for nothing)
+            if args and isinstance(args[0], torch.Tensor) and isinstance(self.fetch_attr(target), same):
+                return args[0]
+            return super().call_module(target, args, kwargs)
+
         def run_node(self, n):
             out = super().run_node(n)
             if n.op == "placeholder":

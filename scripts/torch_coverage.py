@@ -1,9 +1,13 @@
 """Write the from_torch coverage table into docs/guides/pytorch.md.
 
-Reads ``tests/.torch_coverage.json`` (written by ``tests/test_torch_coverage.py``) and replaces the
-block between ``<!-- coverage -->`` and ``<!-- /coverage -->``. ``--check`` exits 1 when the page
-is stale instead of writing it.
+Reads ``tests/.torch_coverage.json`` (written by ``tests/test_torch_coverage.py`` when
+``RFSYM_WRITE_COVERAGE=1``; ``--run`` runs it so) and replaces the block between
+``<!-- coverage -->`` and ``<!-- /coverage -->``. ``--check`` exits 1 when the page is stale
+instead of writing it.
 """
+
+import os
+import subprocess
 
 import json
 import sys
@@ -35,6 +39,12 @@ def render(page, rows):
 
 
 def main(argv):
+    if "--run" in argv:
+        CACHE.unlink(missing_ok=True)
+        env = dict(os.environ, RFSYM_WRITE_COVERAGE="1")
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider",
+                        str(ROOT / "tests" / "test_torch_coverage.py"), "-k", "not docs_coverage"],
+                       cwd=ROOT, env=env, check=False)
     rows = json.loads(CACHE.read_text())
     page = PAGE.read_text()
     new = render(page, rows)
