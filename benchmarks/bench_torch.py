@@ -256,14 +256,14 @@ def torch_import_section(ctx):
         model = torchvision.models.get_model(name).eval()
         shape = (3, 224, 224)
         rfsym.from_torch(model, shape)  # warm-up (fx, meta kernels)
-        t_imp, net = _cpu(lambda m=model: rfsym.from_torch(m, shape), ctx.repeat)
+        t_imp, net = _cpu(lambda m=model, s=shape: rfsym.from_torch(m, s), ctx.repeat)
         try:
             t_an, _ = _cpu(lambda n=net: rfsym.analyze(n, input_size=224), ctx.repeat)
         except rfsym.RfsymError:
             t_an = None
         x = torch.randn(1, *shape)
         with torch.no_grad():
-            t_fw, _ = _cpu(lambda m=model: m(x), ctx.repeat)
+            t_fw, _ = _cpu(lambda m=model, x=x: m(x), ctx.repeat)
         total = t_imp + (t_an or 0)
         row = [name, len(list(model.modules())), t_imp, t_an, t_fw, t_fw / total]
         peer_t = []
@@ -271,11 +271,11 @@ def torch_import_section(ctx):
             with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if p == "torchinfo":
-                    t, _ = _cpu(lambda m=model: mod.summary(m, (1, *shape), verbose=0), ctx.repeat)
+                    t, _ = _cpu(lambda m=model, mod=mod, s=shape: mod.summary(m, (1, *s), verbose=0), ctx.repeat)
                 elif p == "thop":
-                    t, _ = _cpu(lambda m=model: mod.profile(m, inputs=(x,), verbose=False), ctx.repeat)
+                    t, _ = _cpu(lambda m=model, mod=mod, x=x: mod.profile(m, inputs=(x,), verbose=False), ctx.repeat)
                 else:
-                    t, _ = _cpu(lambda m=model: mod.FlopCountAnalysis(m, x).total(), ctx.repeat)
+                    t, _ = _cpu(lambda m=model, mod=mod, x=x: mod.FlopCountAnalysis(m, x).total(), ctx.repeat)
             peer_t.append(t)
         table.add(*row, *peer_t, *[t / total for t in peer_t])
     table.title = "from_torch import speed (CPU seconds, 1 thread)"

@@ -6,10 +6,9 @@ Reads ``tests/.torch_coverage.json`` (written by ``tests/test_torch_coverage.py`
 instead of writing it.
 """
 
+import json
 import os
 import subprocess
-
-import json
 import sys
 from pathlib import Path
 
