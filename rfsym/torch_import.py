@@ -659,7 +659,7 @@ def from_torch(module, input_shape, *, trace="auto"):
     >>> import pytest; torch = pytest.importorskip("torch")
     >>> g = from_torch(torch.nn.Conv2d(3, 4, 3, stride=2), (3, 9, 9))
     >>> g.nodes[0][0], g.nodes[0][1]
-    ('conv', Conv(kernel_size=3, stride=2, in_channels=3, out_channels=4))
+    ('conv2d', Conv(kernel_size=3, stride=2, in_channels=3, out_channels=4))
     """
     try:
         import torch

@@ -56,8 +56,7 @@ GAPS = {"torchvision/lraspp_mobilenet_v3_large": "upsampling 33 -> 65 is not an 
                                "partition, so its MACs count every position (rf is right: the bounding box)",
         "torchvision/deeplabv3_mobilenet_v3_large": "upsampling 33 -> 520 is not an integer factor "
                                                    "(rfsym.Upsample takes integer factors)",
-        "timm/levit_128s": "LeViT's attention runs `q @ k` on tensors fx hands back as plain Tensors in the "
-                           "hook fallback (TypeError in torch's matmul dispatch)"}
+        }
 #: the gradient check (trunk = everything before the head)
 GRADIENT = {"resnet18": "layer4", "vgg11": "features", "squeezenet1_1": "features", "mobilenet_v2": "features",
             "mnasnet0_5": "layers", "alexnet": "features"}
@@ -124,6 +123,8 @@ def run(key, model, shape, params=None, ops=None):
             if feature and key not in GAPS:
                 pytest.xfail(f"needs {feature}")
             raise
+    record(key, {"imported": True, "params": int(r.params), "macs": int(r.macs), "rf": str(r.rf),
+                 "jump": str(r.jump)})
     expected = sum(p.numel() for p in model.parameters()) if params is None else params
     assert r.params == expected, (r.params, expected)
     if ops is not None:
@@ -139,8 +140,6 @@ def run(key, model, shape, params=None, ops=None):
             layer = names[path]
             assert layer.axes("out_size") == s[2:] and layer.out_channels == s[1], path
     assert sum(path in names for path in shapes) >= 0.9 * len(shapes)
-    record(key, {"imported": True, "params": int(r.params), "macs": int(r.macs), "rf": str(r.rf),
-                 "jump": str(r.jump)})
     return net, r
 
 
