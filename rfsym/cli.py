@@ -84,12 +84,12 @@ def _zoo():
 
 def _zoo_args(name, text):
     """``key=value, ...`` family arguments of a zoo call (values as in the one-line form)."""
-    from .spec import _Lexer, _Symbols, _ValueParser
+    from .expr import Lexer, SymbolTable, ValueParser
 
     if text is None or not text.strip():
         return {}
-    lex = _Lexer(text, f"{name}(...): ")
-    values = _ValueParser(lex, _Symbols())
+    lex = Lexer(text, f"{name}(...): ")
+    values = ValueParser(lex, SymbolTable())
     out = {}
     while True:
         kind, key, col = lex.next()
@@ -103,12 +103,12 @@ def _zoo_args(name, text):
 
 def _plain(value):
     """Bare words of a zoo call as symbols (``true``/``false`` as booleans), tuples kept."""
-    from .spec import _Ident
+    from .expr import Ident
     from .symbols import symbols
 
     if isinstance(value, tuple):
         return tuple(_plain(v) for v in value)
-    if isinstance(value, _Ident):
+    if isinstance(value, Ident):
         if value.name in ("true", "True", "false", "False"):
             return value.name in ("true", "True")
         return symbols(value.name)
@@ -127,6 +127,11 @@ def resolve(text: str) -> Target:
 
     if not isinstance(text, str) or not text.strip():
         raise SpecError("the network is empty: give a zoo name, a .yaml file or a spec such as 'conv3 x3'")
+    if text.lower().endswith(".onnx"):  # an ONNX model: rfsym.from_onnx (extra onnx)
+        from .onnx_import import read_onnx
+
+        m = read_onnx(text)
+        return Target(os.path.basename(text), m.graph, m.input_size, m.in_channels, len(m.input_shape) - 2)
     if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
         s = _spec.load(text)
         return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)
@@ -153,27 +158,27 @@ def resolve(text: str) -> Target:
 
 def _parse_size(text, what="--input"):
     """``224``, ``224x224``, ``n``, ``(h, w)``, ``none``."""
-    from .spec import _parse_value_text, _Symbols
+    from .expr import SymbolTable, parse_value
 
     if text is None:
         return "default"
     if text.strip().lower() in ("none", "-"):
         return None
-    syms = _Symbols()
+    syms = SymbolTable()
     parts = re.split(r"\s*x\s*(?=[\w(])", text.strip()) if re.fullmatch(r"[\w()*+\-/ ]+(x[\w()*+\-/ ]+)+",
                                                                      text.strip()) else [text]
     if len(parts) == 1 and "," in text and not text.strip().startswith("("):
         parts = [f"({text})"]  # 224,160
-    values = [_parse_value_text(p, syms, f"{what} {text!r}: ") for p in parts]
+    values = [parse_value(p, syms, f"{what} {text!r}: ") for p in parts]
     if len(values) == 1:
         return values[0]
     return tuple(values)
 
 
 def _value(text, what):
-    from .spec import _parse_value_text, _Symbols
+    from .expr import SymbolTable, parse_value
 
-    return None if text is None else _parse_value_text(text, _Symbols(), f"{what} {text!r}: ")
+    return None if text is None else parse_value(text, SymbolTable(), f"{what} {text!r}: ")
 
 
 def _optional(module, attr, feature):
@@ -240,7 +245,7 @@ def _substituted(target, args, strict=True):
     pairs = getattr(args, "set", None) or []
     if not pairs:
         return target
-    from .spec import _parse_value_text, _Symbols
+    from .expr import SymbolTable, parse_value
 
     by_name = {s.name: s for s in target.network.free_symbols}
     mapping = {}
@@ -254,7 +259,7 @@ def _substituted(target, args, strict=True):
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "none"
             raise SpecError(f"--set {pair}: the network has no symbol {name!r} (its symbols: {known})")
-        mapping[by_name[name]] = _parse_value_text(value, _Symbols(), f"--set {pair!r}: ")
+        mapping[by_name[name]] = parse_value(value, SymbolTable(), f"--set {pair!r}: ")
     try:
         network = target.network.subs(mapping)
     except RfsymError as err:
@@ -280,8 +285,36 @@ _DERIVED = (("rf", "receptive field"), ("rf_min", "smallest receptive field"), (
             ("out_size", "output size"), ("params", "parameters"), ("macs", "MACs"))
 
 
+def _symbolized(target, args):
+    """The target with ``--symbol PATTERN.ATTR=VALUE`` rules and ``--depth PATH=N`` applied
+    (:func:`rfsym.symbolize`); values are numbers or expressions, padding also ``keep``/``same``."""
+    symbol, depth = getattr(args, "symbol", None) or [], getattr(args, "depth", None) or []
+    if not symbol and not depth:
+        return target
+    from .symbolize import Rule, symbolize
+
+    rules, depths = [], {}
+    for flag, items in (("--symbol", symbol), ("--depth", depth)):
+        for item in items:
+            lhs, eq, value = item.partition("=")
+            lhs, value = lhs.strip(), value.strip()
+            pattern, dot, attr = lhs.rpartition(".")
+            if not eq or not value or not lhs or (flag == "--symbol" and not (dot and pattern and attr)):
+                shape = "PATTERN.ATTRIBUTE=VALUE" if flag == "--symbol" else "PATH=N"
+                raise SpecError(f"{flag} takes {shape}, got {item!r}")
+            if flag == "--depth":
+                depths[lhs] = _value(value, flag)
+            elif attr == "padding" and value in ("keep", "same", "valid", "tf_same", "SAME"):
+                rules.append(Rule(pattern, padding=value))
+            else:
+                rules.append(Rule(pattern, **{attr: _value(value, flag)}))
+    network = symbolize(target.network, rules, depth=depths, input_size=target.input_size,
+                        in_channels=target.in_channels)
+    return Target(target.name, network, target.input_size, target.in_channels, target.ndim)
+
+
 def _cmd_derive(args) -> int:
-    target = _substituted(resolve(args.network), args)
+    target = _substituted(_symbolized(resolve(args.network), args), args)
     result = target.analyze(_parse_size(args.input), _value(args.in_channels, "--in-channels"))
     if args.steps:
         derivation = _optional("steps", "derivation", "step-by-step derivations")(result)
@@ -406,6 +439,55 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_sizes(args) -> int:
+    from .sizes import sizes
+
+    target = _substituted(resolve(args.network), args)
+    s = sizes(target.network, ndim=target.ndim, in_channels=target.in_channels,
+              symmetric_same=args.symmetric_same)
+    if args.format == "json":
+        from .report import jsonable
+
+        axes = [{"axis": a.axis, "min_input": jsonable(a.min_input), "output_stride": jsonable(a.output_stride),
+                 "modulus": a.modulus, "first_valid": None if a.symbolic else a.first(args.count),
+                 "valid": a.describe()} for a in s.axes]
+        print(json.dumps({"name": target.name, "axes": axes}, indent=2))
+        return 0
+    print(target.name)
+    axes = s.axes if len({(a.min_input, a.modulus, a.residues) for a in s.axes}) > 1 else s.axes[:1]
+    for a in axes:
+        pre = f"  axis {a.axis}: " if len(axes) > 1 else "  "
+        print(f"{pre}min input      {a.min_input}")
+        print(f"{pre}valid inputs   {a.describe()}")
+        if not a.symbolic:
+            print(f"{pre}smallest valid {', '.join(map(str, a.first(args.count))) or '-'}")
+        print(f"{pre}output stride  {a.output_stride}")
+    return 0
+
+
+def _cmd_tile(args) -> int:
+    from .sizes import tiling
+
+    target = _substituted(resolve(args.network), args)
+    tile = _parse_size(args.tile, "--tile")
+    plan = tiling(target.network, tile, layer=args.layer, ndim=target.ndim, in_channels=target.in_channels,
+                  round=args.round)
+    keys = ("tile", "halo", "step", "crop", "margin", "quantum")
+    if args.format == "json":
+        axes = [{k: getattr(a, k) for k in (*keys, "out_tile")} | {"axis": a.axis} for a in plan.axes]
+        print(json.dumps({"name": target.name, "layer": args.layer, "axes": axes}, indent=2))
+        return 0
+    print(target.name + (f" (tiling the output of {args.layer})" if args.layer else ""))
+    labels = {"tile": "tile (input)", "halo": "halo (before, after)", "step": "step",
+              "crop": "crop (outputs)", "margin": "tile margin", "quantum": "alignment"}
+    for k in keys:
+        print(f"  {labels[k].ljust(21)} {getattr(plan, k)}")
+    outs = [(a.out_tile, a.out_tile - a.crop[0] - a.crop[1]) for a in plan.axes]
+    out, kept = outs[0] if len(set(outs)) == 1 else tuple(zip(*outs))
+    print(f"  {'outputs per tile'.ljust(21)} {out}, {kept} kept (the first and last tiles keep their border)")
+    return 0
+
+
 def _cmd_zoo(args) -> int:
     zoo = _zoo()
     if args.name:
@@ -514,6 +596,15 @@ examples:
   rfsym plot tradeoff "conv7(in=C, c=C)" "conv3(in=C, c=C) x 3" --set C=64 -o tradeoff.svg
   rfsym plot mask "conv3(p=1), conv3(p=1)" --input 5 -o mask.png
 """,
+    "sizes": """examples:
+  rfsym sizes unet                   smallest input, valid sizes (572 -> 388)
+  rfsym sizes resnet50 --format json
+  rfsym sizes "conv(k, s=2), conv3/2"  symbolic: a closed form
+""",
+    "tile": """examples:
+  rfsym tile unet --tile 572
+  rfsym tile resnet50 --tile 512 --layer layer4
+""",
     "zoo": """examples:
   rfsym zoo
   rfsym zoo resnet50
@@ -556,6 +647,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-channels", metavar="C", help="input channels (a number or a symbol)")
     p.add_argument("--format", "-f", choices=("text", "latex", "json"), default="text")
     p.add_argument("--steps", action="store_true", help="write the derivation out step by step")
+    p.add_argument("--symbol", metavar="PATTERN.ATTR=VALUE", nargs="+", action="extend",
+                   help="replace an attribute of the layers whose names match PATTERN, e.g. "
+                        "'layer4.*.conv2.kernel_size=k' 'layer4.*.conv2.padding=keep'")
+    p.add_argument("--depth", metavar="PATH=N", nargs="+", action="extend",
+                   help="make the run of identical blocks under PATH hold N blocks, e.g. layer3=n")
     _set_arg(p)
 
     p = _sub(sub, "analyze", "per-layer table of a network (text, Markdown, LaTeX or JSON)", _cmd_analyze)
@@ -583,6 +679,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     _input_arg(p)
     p.add_argument("--log", action="store_true", help="logarithmic y axis")
+    _set_arg(p)
+
+    p = _sub(sub, "sizes", "smallest input size and the input sizes that never truncate", _cmd_sizes)
+    p.add_argument("network", metavar="MODEL|SPEC")
+    p.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    p.add_argument("--count", type=int, default=5, metavar="K", help="how many valid sizes to list (default 5)")
+    p.add_argument("--symmetric-same", action="store_true", help="also require symmetric TensorFlow SAME padding")
+    _set_arg(p)
+
+    p = _sub(sub, "tile", "a tiling plan: tile, halo, step and crop for tiled inference", _cmd_tile)
+    p.add_argument("network", metavar="MODEL|SPEC")
+    p.add_argument("--tile", "-t", required=True, metavar="N", help="wanted tile size (rounded to a valid one)")
+    p.add_argument("--layer", metavar="NAME", help="tile the output of this top-level layer or graph node")
+    p.add_argument("--round", choices=("down", "up"), default="down")
+    p.add_argument("--format", "-f", choices=("text", "json"), default="text")
     _set_arg(p)
 
     p = _sub(sub, "zoo", "list the model zoo (or describe one entry)", _cmd_zoo)

@@ -29,6 +29,7 @@ import sympy as sp
 from .engine import Result, analyze
 from .errors import RfsymError
 from .layers import Layer
+from .symbols import as_expr
 
 __all__ = ["compare", "Comparison", "smallest", "crossover", "Solution"]
 
@@ -213,15 +214,24 @@ def _quantity_expr(item, quantity, input_size, in_channels):
         if v is None:
             raise RfsymError(f"the network has no {quantity} (give input_size or channels)")
         return v
-    return sp.sympify(item)
+    return as_expr(item, "the expression", minimum=None, integer=False, text=True)
 
 
 def _pick_symbol(exprs, symbol):
-    if symbol is not None:
-        return symbol
     syms = set()
     for e in exprs:
-        syms |= sp.sympify(e).free_symbols
+        syms |= sp.sympify(e).free_symbols  # engine values or as_expr's: sympy already
+    if symbol is not None:
+        name = symbol if isinstance(symbol, str) else getattr(symbol, "name", None)
+        if not isinstance(symbol, (str, sp.Symbol)):
+            raise RfsymError(f"symbol must be a sympy Symbol or its name, got {symbol!r}")
+        found = [s for s in syms if s.name == name]
+        if isinstance(symbol, sp.Symbol) and not found:
+            return symbol
+        if not found:
+            raise RfsymError(f"symbol {name} does not occur in the expression "
+                             f"(its symbols: {', '.join(sorted(map(str, syms))) or 'none'})")
+        return found[0]
     if len(syms) != 1:
         raise RfsymError(f"say which symbol to solve for (the expression has {sorted(map(str, syms)) or 'none'})")
     return syms.pop()
@@ -274,6 +284,14 @@ def _solve_real(expr, x, target):
     return [s for s in roots if s.is_real is not False]
 
 
+def _bounds(lower, upper):
+    """``lower`` and ``upper`` as Python ints (checked at the value boundary)."""
+    lo, hi = (as_expr(v, name, minimum=None) for v, name in ((lower, "lower"), (upper, "upper")))
+    if not (lo.is_Integer and hi.is_Integer):
+        raise RfsymError(f"lower and upper must be integer numbers, got {lower!r} and {upper!r}")
+    return int(lo), int(hi)
+
+
 def _smallest_expr(expr, x, target, strict, lower, upper):
     target = sp.sympify(target)
     roots = _solve_real(expr, x, target)
@@ -320,6 +338,8 @@ def smallest(item, target, symbol=None, *, quantity="rf", strict=False, lower=1,
     >>> smallest(2 * n + 1, T).value
     Max(1, ceiling(T/2 - 1/2))
     """
+    target = as_expr(target, "target", minimum=None, integer=False, text=True)
+    lower, upper = _bounds(lower, upper)
     expr = _quantity_expr(item, quantity, input_size, in_channels)
     exprs = expr if isinstance(expr, tuple) else (expr,)
     x = _pick_symbol(exprs, symbol)
@@ -340,6 +360,7 @@ def crossover(a, b, symbol=None, *, quantity="rf", lower=1, upper=2**62, input_s
     >>> crossover(2**(n + 1) - 1, 4 * n + 1).value   # dilated doubling vs a 5×5 stack
     3
     """
+    lower, upper = _bounds(lower, upper)
     ea = _quantity_expr(a, quantity, input_size, in_channels)
     eb = _quantity_expr(b, quantity, input_size, in_channels)
     if isinstance(ea, tuple) or isinstance(eb, tuple):

@@ -18,7 +18,14 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   position ``o`` only.
 * The **dependency set** of an output position is the exact set of network-input positions
   that influence it, holes from dilation included; composing layers takes the union over the
-  positions read. Graph layers (residual, concatenation) take the union over branches.
+  positions read.
+* The network is its DAG (:func:`rfsym.dag.lower`, the same lowering the engine reads, which is
+  pure data): every node's sets are computed once, from its inputs' sets, and kept until its
+  last reader (fan-out); a merge (``"add"``, ``"concat"``, ``"mul"``, Residual, Concat) reads
+  position ``o`` of every input and unites their sets (fan-in), except that an ``"add"`` or
+  ``"mul"`` input of spatial size 1 on every axis (a gate after global pooling) is broadcast:
+  every output reads its one position. Work is linear in nodes + edges times the enumerated
+  positions times the span of the input.
 * From the sets: ``start`` = smallest position of output 0's set; ``rf`` = largest
   ``max - min + 1`` over output positions (``rf_min`` the smallest); ``period`` = the smallest
   ``P`` after which the bounding intervals repeat shifted (1 for ordinary layers);
@@ -28,12 +35,17 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   window: a convolution's window must lie inside the padded input; with pooling's
   ``ceil_mode`` a window may also stick out past the padded end by less than one stride, as
   long as it starts inside the input or the left padding (PyTorch).
-* Graph layers and finer grids (:mod:`rfsym.graph`): a transposed convolution's output ``o``
-  reads input ``i`` when ``i·s - p_left + t·d = o``; nearest upsampling by ``f`` reads
+* Finer grids: a transposed convolution's output ``o`` reads input ``i`` when
+  ``i·s - p_left + t·d = o``; nearest upsampling by ``f`` and ``PixelShuffle(f)`` read
   ``floor(o/f)``; linear upsampling reads ``floor(x)`` and ``floor(x) + 1`` at
   ``x = (o + 1/2)/f - 1/2`` (unclamped, like padding) or, with aligned corners,
-  ``x = o(n - 1)/(nf - 1)``; ``Repeat`` is unrolled. Other layers plug in with
-  :func:`register_index_map`.
+  ``x = o(n - 1)/(nf - 1)``; ``PixelUnshuffle(f)`` reads ``f·o .. f·o + f - 1``; ``Pad`` reads
+  ``o - before``; ``Repeat`` is unrolled.
+* Position-wise: ``Pointwise``, ``Params`` and ``Norm`` read position ``o`` only; a ``Norm`` with
+  ``spatial=True`` under ``strict=True`` reads every real position ``0 .. n - 1``, as does global
+  ``Attention`` (or a window at least as large as the axis). Window attention ``(w, shift)``:
+  output ``o`` reads ``[o - ((o - shift) mod w), ... + w - 1]`` clipped to ``0 .. n - 1`` (Swin's
+  masked cyclic shift). Other layers plug in with :func:`register_index_map` (by class).
 * Which outputs are enumerated: the first ``positions`` (default 64, or all) of every layer and
   at least two periods of every phase; sets are bit rows packed into bytes, so a ResNet-50 at
   224 enumerates in a few hundredths of a second per axis.
@@ -62,11 +74,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import layers as L
+from .dag import INPUT, lower
 from .errors import GraphError, LayerError, RfsymError, SizeError, layer_label
 
 __all__ = [
     "enumerate_network", "dependency_mask", "dependency_set", "register_index_map",
-    "Leaf", "Branches", "Sliding", "Scatter", "Intervals", "Taps", "IDENTITY_MAP",
+    "Leaf", "Branches", "Sliding", "Scatter", "Intervals", "Taps", "IDENTITY_MAP", "every_position",
     "Enumeration", "EnumeratedLayer", "AxisCount", "concrete_int",
 ]
 
@@ -273,12 +286,80 @@ def _crop(layer, sizes, ndim):
     return Leaf(maps, out)
 
 
-register_index_map(L.Residual)(lambda layer, sizes, ndim: Branches((layer.body, layer.shortcut), "Add"))
-register_index_map(L.Concat)(lambda layer, sizes, ndim: Branches(tuple(layer.branches), "Concat"))
+def _pad(layer, sizes, ndim):
+    pairs = [(concrete_int(a, "padding", 0), concrete_int(b, "padding", 0)) for a, b in layer.amounts(ndim)]
+    maps = tuple(Sliding(1, before, 1) for before, _ in pairs)  # output o reads o - before
+    out = None if sizes is None else tuple(n + a + b for n, (a, b) in zip(sizes, pairs))
+    return Leaf(maps, out)
+
+
+def every_position(n):
+    """The index map of a global layer: output ``o`` reads the real input positions ``0 .. n - 1``,
+    whatever ``o`` (padding positions of the output included).
+
+    >>> every_position(3).taps(np.arange(2))[0].tolist()
+    [[0, 1, 2], [0, 1, 2]]
+    """
+    def taps(o):
+        return np.tile(np.arange(n, dtype=np.int64), (len(o), 1)), None
+    return Taps(taps)
+
+
+def _window(n, w, shift):
+    """Shifted-window attention: output ``o`` reads ``[o - ((o - shift) mod w), ... + w - 1]``
+    clipped to the real input ``0 .. n - 1`` (Swin's masked cyclic shift)."""
+    def taps(o):
+        pos = (o - (o - shift) % w)[:, None] + np.arange(w, dtype=np.int64)[None, :]
+        return pos, (pos >= 0) & (pos < n)
+    return Taps(taps, period=w)
+
+
+def _norm(layer, sizes, ndim, strict=False):
+    if layer.spatial and strict:  # statistics over positions: every output reads the whole input
+        _need_sizes(sizes, f"{layer.kind} with strict=True")
+        return Leaf(tuple(every_position(n) for n in sizes), sizes)
+    return Leaf((IDENTITY_MAP,) * ndim, sizes)
+
+
+_norm.strict_aware = True
+
+
+def _attention(layer, sizes, ndim):
+    _need_sizes(sizes, "Attention")
+    if layer.window is None:
+        return Leaf(tuple(every_position(n) for n in sizes), sizes)
+    ws = _per_axis(layer.window, ndim, "window")
+    shifts = _per_axis(layer.shift, ndim, "shift", 0)
+    maps = tuple(every_position(n) if w >= n else _window(n, w, sh) for n, w, sh in zip(sizes, ws, shifts))
+    return Leaf(maps, sizes)
+
+
+def _pixel_shuffle(layer, sizes, ndim):
+    f = concrete_int(layer.factor, "factor")
+    nearest = IDENTITY_MAP if f == 1 else Taps(lambda o: ((o // f)[:, None], None), period=f)
+    return Leaf((nearest,) * ndim, None if sizes is None else tuple(n * f for n in sizes))
+
+
+def _pixel_unshuffle(layer, sizes, ndim):
+    f = concrete_int(layer.factor, "factor")
+    if sizes is not None:
+        for axis, n in enumerate(sizes):
+            if n % f:
+                raise LayerError(f"space to depth by {f} needs sizes divisible by {f}, got {n} on axis {axis}",
+                                 param="factor")
+    return Leaf((Sliding(f, 0, f),) * ndim, None if sizes is None else tuple(n // f for n in sizes))
+
+
 register_index_map(L.Repeat)(_repeat)
 register_index_map(L.ConvTranspose)(_conv_transpose)
 register_index_map(L.Upsample)(_upsample)
 register_index_map(L.Crop)(_crop)
+register_index_map(L.Pad)(_pad)
+register_index_map(L.Norm)(_norm)
+register_index_map(L.Attention)(_attention)
+register_index_map(L.PixelShuffle)(_pixel_shuffle)
+register_index_map(L.PixelUnshuffle)(_pixel_unshuffle)
+
 
 
 # --------------------------------------------------------------------------- concrete values
@@ -367,7 +448,7 @@ def _identity(layer, sizes, ndim):
     return Leaf((IDENTITY_MAP,) * ndim, sizes)
 
 
-for _cls in (L.Elementwise, L.BatchNorm, L.Flatten):
+for _cls in (L.Elementwise, L.BatchNorm, L.Flatten, L.Pointwise, L.Params):
     register_index_map(_cls)(_identity)
 
 
@@ -393,7 +474,7 @@ def _linear(layer, sizes, ndim):
 # --------------------------------------------------------------------------- the graph
 @dataclass
 class _Node:
-    index: int  # position among reported nodes (-1: the network input)
+    index: int  # position among reported nodes (-1: the network input or a hidden node)
     label: str
     type: str
     layer: Any
@@ -401,10 +482,17 @@ class _Node:
     maps: tuple | None  # per axis; None: union of the parents (merge node)
     sizes: tuple | None
     bound: tuple  # per axis: a multiple of the output period
+    broadcast: tuple = ()  # merges: per parent, True when it is broadcast (spatial size 1)
 
 
 class _Graph:
-    def __init__(self, net, input_size, ndim):
+    """The network's DAG (:func:`rfsym.dag.lower`) with every leaf replaced by its index maps.
+
+    Internal node 0 is the network input; every DAG node follows in topological order. Blocks
+    the lowering keeps whole (a long or custom :class:`~rfsym.layers.Repeat`, a layer whose rule
+    returns :class:`Branches`) are expanded into nodes of their own."""
+
+    def __init__(self, net, input_size, ndim, strict=False):
         if not isinstance(net, L.Layer):
             if isinstance(net, (list, tuple)):
                 net = L.Sequential(*net)
@@ -416,6 +504,7 @@ class _Graph:
         if ndim is None:
             ndim = len(input_size) if isinstance(input_size, (tuple, list)) else (net.ndim or 2)
         self.ndim = ndim
+        self.strict = strict
         sizes = None
         if input_size is not None:
             sizes = input_size if isinstance(input_size, (tuple, list)) else (input_size,) * ndim
@@ -427,38 +516,48 @@ class _Graph:
         self.positions = POSITIONS
         self.nodes = [_Node(-1, "input", "Input", None, (), None, sizes, (1,) * ndim)]
         self.reported = []
-        end, self.out_sizes = self._walk(net, 0, sizes, "")
-        self.end = end
+        dag = lower(net)
+        ids = self._embed(dag, 0, True)
+        self.outputs = [(name, 0 if i == INPUT else ids[i]) for name, i in zip(dag.output_names, dag.outputs)]
+        if len(self.outputs) == 1:
+            self.outputs = [(self.nodes[i].label if i else "input", i) for _, i in self.outputs]
+        self.features = None if dag.features is None else ids[dag.features]
 
-    def _where(self, layer):
-        return layer_label(layer, len(self.reported))
+    def _embed(self, dag, src, report):
+        """Add the nodes of ``dag`` reading internal node ``src``; their internal ids."""
+        ids = {INPUT: src}
+        for node in dag.nodes:
+            parents = tuple(ids[u] for u in node.inputs)
+            if node.is_merge:
+                ids[node.index] = self._merge(node.name, node.kind, parents, report, node.branches)
+            else:
+                ids[node.index] = self._leaf(node, parents[0], report)
+        return ids
 
-    def _add(self, node):
+    def _add(self, node, report):
         self.nodes.append(node)
-        node.index = len(self.reported)
-        self.reported.append(len(self.nodes) - 1)
+        if report:
+            node.index = len(self.reported)
+            self.reported.append(len(self.nodes) - 1)
         return len(self.nodes) - 1
 
-    def _walk(self, seq, src, sizes, path):
-        for i, layer in enumerate(seq.layers):
-            label = f"{path}.{i}" if path else str(i)
-            src, sizes = self._item(layer, src, sizes, label)
-        return src, sizes
-
-    def _item(self, layer, src, sizes, label):
-        if isinstance(layer, L.Sequential):
-            return self._walk(layer, src, sizes, layer.name or label)
-        where = self._where(layer)
+    def _leaf(self, node, src, report):
+        layer = node.op
+        where = layer_label(layer, len(self.reported))
         rule = _rule_for(layer)
         if rule is None:
             raise LayerError(f"the enumerator does not know the index map of {type(layer).__name__}; "
                              "register one with rfsym.enumeration.register_index_map", where=where)
+        sizes = self.nodes[src].sizes
         try:
-            out = rule(layer, sizes, self.ndim)
+            if getattr(rule, "strict_aware", False):
+                out = rule(layer, sizes, self.ndim, strict=self.strict)
+            else:
+                out = rule(layer, sizes, self.ndim)
         except LayerError as err:
             raise (err if err.where else err.located(where)) from None
         if isinstance(out, Branches):
-            return self._block(layer, out, src, sizes, label, where)
+            return self._block(node, out, src, report, where)
         if len(out.maps) != self.ndim:
             raise LayerError(f"index-map rule gave {len(out.maps)} axes, expected {self.ndim}", where=where)
         if out.sizes is not None:
@@ -466,31 +565,59 @@ class _Graph:
                 if m < 1:
                     raise SizeError(f"{where}: no output window fits on axis {axis} for input size "
                                     f"{sizes[axis]}; the input is too small for this layer")
-        parent = self.nodes[src]
-        bound = tuple(b * m.period for b, m in zip(parent.bound, out.maps))
+        bound = tuple(b * m.period for b, m in zip(self.nodes[src].bound, out.maps))
+        self._check_bound(bound, where)
+        new = _Node(-1, node.name, node.kind, layer, (src,), tuple(out.maps),
+                    None if out.sizes is None else tuple(out.sizes), bound)
+        return self._add(new, report)
+
+    def _check_bound(self, bound, where):
         if max(bound) > MAX_PERIOD:
             raise RfsymError(f"{where}: the position period may reach {max(bound)}; too many phases to enumerate")
-        node = _Node(0, layer.name or label, type(layer).__name__, layer, (src,), tuple(out.maps),
-                     None if out.sizes is None else tuple(out.sizes), bound)
-        return self._add(node), node.sizes
 
-    def _block(self, layer, out, src, sizes, label, where):
-        base = layer.name or label
-        ends = []
-        for j, branch in enumerate(out.branches):
-            seq = branch if isinstance(branch, L.Sequential) else L.Sequential(branch)
-            ends.append(self._walk(seq, src, sizes, f"{base}.{j}"))
+    def _block(self, node, out, src, report, where):
+        """A layer enumerated as sub-networks: its branches (a merge unites them), or one
+        branch walked hidden behind a node of the layer's own type (``merge=None``)."""
         if out.merge is None:
-            if len(ends) != 1:
+            if len(out.branches) != 1:
                 raise GraphError(f"{where}: a block without a merge node must have exactly one branch")
-            return ends[0]
-        got = {e[1] for e in ends}
-        if len(got) > 1:
-            raise GraphError(f"{where}: branches give different output sizes {sorted(got, key=str)}; "
+            sub = lower(out.branches[0])
+            end = self._embed(sub, src, False)[sub.outputs[0]]
+            s = self.nodes[end]
+            new = _Node(-1, node.name, node.kind, node.op, (end,), (IDENTITY_MAP,) * self.ndim, s.sizes, s.bound)
+            return self._add(new, report)
+        ends, names = [], []
+        for j, branch in enumerate(out.branches):
+            sub = lower(L.Sequential(L.Sequential(branch, name=f"{node.name}.{j}")))
+            ends.append(self._embed(sub, src, report)[sub.outputs[0]])
+            names.append(f"branch {j}")
+        sizes = [self.nodes[e].sizes for e in ends]
+        if len(set(sizes)) > 1:
+            raise GraphError(f"{where}: branches give different output sizes {sorted(set(sizes), key=str)}; "
                              "they cannot be merged")
-        bound = tuple(math.lcm(*(self.nodes[e[0]].bound[a] for e in ends)) for a in range(self.ndim))
-        node = _Node(0, base, out.merge, layer, tuple(e[0] for e in ends), None, ends[0][1], bound)
-        return self._add(node), node.sizes
+        return self._merge(node.name, out.merge, tuple(ends), report, names)
+
+    def _merge(self, label, kind, parents, report, names):
+        """A merge: every output position reads the same position of each input, except an
+        input of spatial size 1 in an addition or product, read at its one position."""
+        sizes = [self.nodes[p].sizes for p in parents]
+        broadcast = [False] * len(parents)
+        if kind != "Concat" and all(s is not None for s in sizes):
+            ones = [all(n == 1 for n in s) for s in sizes]
+            if any(ones) and not all(ones):
+                broadcast = ones
+        full = [(s, n) for s, n, b in zip(sizes, names or [f"input {j}" for j in range(len(parents))], broadcast)
+                if not b]
+        known = [(s, n) for s, n in full if s is not None]
+        for s, n in known[1:]:
+            if s != known[0][0]:
+                raise GraphError(f"{kind} {label!r}: inputs must have the same output size to merge: "
+                                 f"{known[0][1]} gives {known[0][0]}, {n} gives {s}")
+        bound = tuple(math.lcm(*(self.nodes[p].bound[a] for p, b in zip(parents, broadcast) if not b))
+                      for a in range(self.ndim))
+        new = _Node(-1, label, kind, None, tuple(parents), None, known[0][0] if known else None, bound,
+                    tuple(broadcast))
+        return self._add(new, report)
 
     def count(self, node, axis):
         """How many output positions of ``node`` to enumerate on ``axis``: at least two full
@@ -529,12 +656,14 @@ def _packed_identity(width):
 
 
 def _axis_pass(graph, axis, keep_sets):
-    """Enumerate every node on one axis: returns per reported node an :class:`AxisCount`."""
+    """Enumerate every node on one axis, each node's positions once (a node read by several
+    others is computed once and kept until its last reader): per node an :class:`AxisCount`."""
     nodes = graph.nodes
     empty = (math.inf, -math.inf)
     ranges = [empty] * len(nodes)
+    wanted = {o for _, o in graph.outputs}
     for i, node in enumerate(nodes):
-        if i:
+        if i or 0 in wanted:
             ranges[i] = (0, graph.count(node, axis))
     consumers = [0] * len(nodes)
     taps = {}
@@ -544,8 +673,8 @@ def _axis_pass(graph, axis, keep_sets):
         for p in node.parents:
             consumers[p] += 1
         if node.maps is None:
-            for p in node.parents:
-                _hull(ranges, p, lo, hi)
+            for p, b in zip(node.parents, node.broadcast):
+                _hull(ranges, p, *((0, 1) if b else (lo, hi)))
             continue
         pos, valid = node.maps[axis].taps(np.arange(lo, hi, dtype=np.int64))
         pos = np.asarray(pos, dtype=np.int64)
@@ -558,16 +687,21 @@ def _axis_pass(graph, axis, keep_sets):
         lo0, hi0 = 0, 1
     width = int(hi0 - lo0)
     sets = {0: _packed_identity(width)}
-    out = []
+    out = {}
+    if 0 in wanted:  # the network input is an output
+        n_out = graph.count(nodes[0], axis)
+        block = np.unpackbits(sets[0][-lo0:n_out - lo0], axis=1, count=width).astype(bool)
+        out[0] = AxisCount.from_sets(block, int(lo0), nodes[0].sizes[axis] if nodes[0].sizes else None,
+                                     keep_sets)
     for i in range(1, len(nodes)):
         node = nodes[i]
         lo, hi = ranges[i]
         rows = hi - lo
         if node.maps is None:
             acc = np.zeros((rows, (width + 7) // 8), dtype=np.uint8)
-            for p in node.parents:
+            for p, b in zip(node.parents, node.broadcast):
                 plo = ranges[p][0]
-                acc |= sets[p][lo - plo:hi - plo]
+                acc |= sets[p][-plo] if b else sets[p][lo - plo:hi - plo]
         else:
             pos, valid = taps.pop(i)
             p = node.parents[0]
@@ -580,10 +714,10 @@ def _axis_pass(graph, axis, keep_sets):
             if consumers[p] == 0:
                 del sets[p]
         sets[i] = acc
-        n_out = graph.count(node, axis)
-        block = np.unpackbits(acc[-lo:n_out - lo], axis=1, count=width).astype(bool)
-        out.append(AxisCount.from_sets(block, int(lo0), node.sizes[axis] if node.sizes else None,
-                                       keep_sets))
+        if node.index >= 0 or i in wanted:
+            n_out = graph.count(node, axis)
+            block = np.unpackbits(acc[-lo:n_out - lo], axis=1, count=width).astype(bool)
+            out[i] = AxisCount.from_sets(block, int(lo0), node.sizes[axis] if node.sizes else None, keep_sets)
         if consumers[i] == 0:
             del sets[i]
     return out
@@ -591,12 +725,13 @@ def _axis_pass(graph, axis, keep_sets):
 
 def _signature(graph, axis):
     try:
-        sig = tuple((n.maps[axis] if n.maps is not None else None, n.parents,
+        sig = tuple((n.maps[axis] if n.maps is not None else None, n.parents, n.broadcast,
                      None if n.sizes is None else n.sizes[axis], n.bound[axis]) for n in graph.nodes)
         hash(sig)
         return sig
     except TypeError:
         return None
+
 
 
 # --------------------------------------------------------------------------- results
@@ -704,13 +839,25 @@ class EnumeratedLayer(_PerAxis):
 
 
 class Enumeration(_PerAxis):
-    """Every layer enumerated; the attributes of the object itself describe the network output."""
+    """Every node enumerated (``layers``, in the order of ``analyze(...).layers``); ``outputs``
+    maps each output's name to its :class:`EnumeratedLayer`, and the attributes of the object
+    itself describe the (first) output."""
 
-    def __init__(self, graph, layers):
+    def __init__(self, graph, layers, outputs, features=None):
         self.ndim = graph.ndim
         self.input_size = graph.input_sizes
         self.layers = layers
-        self.per_axis = layers[-1].per_axis if layers else None
+        self.outputs = outputs
+        self.features = features
+        first = next(iter(outputs.values()), None)
+        self.per_axis = None if first is None else first.per_axis
+
+    def layer(self, name):
+        """The enumerated node called ``name`` (the last one of that name)."""
+        for layer in reversed(self.layers):
+            if layer.name == name:
+                return layer
+        raise RfsymError(f"no enumerated layer named {name!r}")
 
     def __repr__(self):
         if not self.layers:
@@ -719,14 +866,33 @@ class Enumeration(_PerAxis):
                 f"start={self.start}, out_size={self.out_size}>")
 
 
-def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False, positions=POSITIONS) -> Enumeration:
-    """Enumerate the dependency sets of every layer's outputs and count rf, jump, start, centre,
+def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = None, keep_sets: bool = False,
+                      positions: Any = POSITIONS, strict: bool = False) -> Enumeration:
+    """Enumerate the dependency sets of every node's outputs and count rf, jump, start, centre,
     period and out_size from them (see the module docstring).
 
-    Outputs ``0 .. min(out_size, positions) - 1`` of every layer are enumerated
+    Outputs ``0 .. min(out_size, positions) - 1`` of every node are enumerated
     (``positions="all"``: every real output), and always at least two full periods, so every
-    output phase is seen. Work and memory grow with the enumerated positions times the span of
-    the input they reach. ``keep_sets=True`` keeps the sets (``layers[i].positions(o, axis)``).
+    output phase is seen. Each node's sets are computed once, from its inputs' sets, however
+    many nodes read it (fan-out), and a merge unites its inputs' sets (fan-in). Work and memory
+    grow with the nodes times the enumerated positions times the span of the input they reach.
+
+    Args:
+        net: an rfsym layer (a Sequential, a Graph with any fan-out, fan-in and outputs).
+        input_size: an int or per-axis tuple of ints (None: sizes unknown; global layers refused).
+        ndim: the number of spatial axes.
+        keep_sets: keep the sets (``layers[i].positions(o, axis)``).
+        positions: outputs enumerated per node (an int, or ``"all"``).
+        strict: norms whose statistics span positions read every position (as
+            ``analyze(..., strict=True)``).
+
+    Returns:
+        The :class:`Enumeration`.
+
+    Raises:
+        LayerError: a symbolic or invalid parameter, a layer without an index map.
+        GraphError: merged inputs of different sizes.
+        SizeError: an input too small for some layer.
 
     >>> from rfsym import Conv, MaxPool, Sequential
     >>> e = enumerate_network(Sequential(Conv(3, dilation=2), MaxPool(2, ceil_mode=True)), 10, ndim=1,
@@ -738,7 +904,7 @@ def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False, posit
     """
     if positions != "all" and not (isinstance(positions, int) and positions >= 1):
         raise RfsymError(f"positions must be a positive int or 'all', got {positions!r}")
-    graph = _Graph(net, input_size, ndim)
+    graph = _Graph(net, input_size, ndim, strict)
     graph.positions = positions
     done = {}
     per_axis = []
@@ -747,13 +913,19 @@ def enumerate_network(net, input_size=None, *, ndim=None, keep_sets=False, posit
         if sig is not None and sig in done and not keep_sets:
             per_axis.append(done[sig])
             continue
-        res = _axis_pass(graph, axis, keep_sets) if len(graph.nodes) > 1 else []
+        res = _axis_pass(graph, axis, keep_sets) if len(graph.nodes) > 1 or graph.outputs[0][1] == 0 else {}
         if sig is not None:
             done[sig] = res
         per_axis.append(res)
-    layers = [EnumeratedLayer(graph.nodes[i], tuple(per_axis[a][k] for a in range(graph.ndim)))
-              for k, i in enumerate(graph.reported)]
-    return Enumeration(graph, layers)
+
+    def enumerated(i):
+        return EnumeratedLayer(graph.nodes[i], tuple(per_axis[a][i] for a in range(graph.ndim)))
+
+    layers = [enumerated(i) for i in graph.reported]
+    by_id = dict(zip(graph.reported, layers))
+    outputs = {name: by_id[i] if i in by_id else enumerated(i) for name, i in graph.outputs}
+    features = None if graph.features is None else by_id[graph.features]
+    return Enumeration(graph, layers, outputs, features)
 
 
 def dependency_set(net, input_size, output_index, *, layer=None, axis=0, ndim=None):
@@ -772,11 +944,19 @@ def dependency_set(net, input_size, output_index, *, layer=None, axis=0, ndim=No
 
 # --------------------------------------------------------------------------- dependency mask
 def _target(graph, layer):
+    """The internal id of ``layer``: a node index, a node name, or None (the first output)."""
     if not graph.reported:
         raise RfsymError("the network has no layers")
+    if layer is None:
+        return graph.outputs[0][1]
+    if isinstance(layer, str):
+        for i in reversed(graph.reported):
+            if graph.nodes[i].label == layer:
+                return i
+        raise RfsymError(f"no layer named {layer!r} in this network")
     try:
-        return graph.reported[-1 if layer is None else layer]
-    except IndexError:
+        return graph.reported[layer]
+    except (IndexError, TypeError):
         raise RfsymError(f"layer {layer} does not exist (the network has {len(graph.reported)} layers)") from None
 
 
@@ -798,14 +978,17 @@ def _edge_matrix(m, out_range, in_range):
 def dependency_mask(net, input_size, output_index, *, layer=None, counts=False,
                     through_padding=False, ndim=None):
     """Which real input pixels (``0 .. n - 1`` on every axis) feed output ``output_index`` of
-    ``layer`` (default: the network output): a boolean numpy array of the input's shape.
+    ``layer`` (a node index as in ``analyze(...).layers``, a node name, or None: the network's
+    first output): a boolean numpy array of the input's shape.
 
     A pixel feeds an output when a path of layer taps joins them through **real** positions
     (zero padding carries no signal; this is what a gradient shows). ``through_padding=True``
     instead follows the unbounded-grid convention of the receptive field, so a padding position of
     an intermediate layer passes on what its index map reads. ``counts=True`` returns the number
     of such paths through each pixel (one per kernel tap and layer; channels are not counted) as
-    integers, exact at any size.
+    integers, exact at any size. On a DAG the paths through every branch add up (a node read by
+    several merges passes on each reader's count), and a broadcast input (size 1 in an
+    ``"add"``/``"mul"``) receives the count of every output position.
 
     >>> from rfsym import Conv, Sequential
     >>> net = Sequential(Conv(3, padding=1), Conv(3, padding=1))
@@ -859,11 +1042,13 @@ def _mask_ranges(graph, t, idx, through_padding):
         if ranges[i] is None:
             continue
         node = nodes[i]
-        for p in node.parents:
+        for j, p in enumerate(node.parents):
             new = []
             for a in range(graph.ndim):
                 lo, hi = ranges[i][a]
-                if node.maps is None:
+                if node.maps is None and node.broadcast[j]:
+                    rlo, rhi = 0, 1
+                elif node.maps is None:
                     rlo, rhi = lo, hi
                 else:
                     pos, valid = node.maps[a].taps(np.arange(lo, hi, dtype=np.int64))
@@ -891,8 +1076,11 @@ def _propagate(graph, t, idx, ranges, dtype, check=True):
             continue
         weights[i] = None
         node = nodes[i]
-        for p in node.parents:
-            if node.maps is None:
+        for j, p in enumerate(node.parents):
+            if node.maps is None and node.broadcast[j]:  # every output reads position 0
+                contrib = np.full((1,) * graph.ndim, w.sum(), dtype=dtype)
+                offset = tuple(-plo for plo, _ in ranges[p])
+            elif node.maps is None:
                 contrib = w
                 offset = tuple(lo - plo for (lo, _), (plo, _) in zip(ranges[i], ranges[p]))
             else:

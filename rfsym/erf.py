@@ -16,8 +16,11 @@ Model (per spatial axis; the network is linearised):
   **variance** ``Σ_l (j_{l-1} d_l)² σ_l²``; a uniform ``k``-tap profile has ``σ² = (k² - 1)/12``, so
   ``n`` stride-1 ``k``-tap layers give ``n(k² - 1)/12`` and the standard deviation grows like
   ``√n`` while the theoretical field grows like ``n``;
-* residual and concatenation branches *mix*: with branch weights ``w_b`` (equal by default) the
-  mean is ``Σ w_b m_b`` and the variance ``Σ w_b (v_b + m_b²) - mean²``;
+* the network is its DAG (:mod:`rfsym.dag`): every merge (``"add"``, ``"concat"``, ``"mul"``,
+  residual and concatenation blocks) *mixes* its inputs' responses, with a weight ``w_b`` per
+  edge (equal by default): the mean is ``Σ w_b m_b`` and the variance
+  ``Σ w_b (v_b + m_b²) - mean²``; each node's moments are derived once, however many merges read
+  it (a DenseNet block's response is the mixture over all its paths);
 * global layers (global pooling, ``Linear``) spread uniformly over their whole input.
 
 The Gaussian approximation ``N(mean, variance)`` gives the radius that holds a chosen mass
@@ -46,8 +49,9 @@ import sympy as sp
 from . import layers as L
 from .engine import analyze
 from .errors import RfsymError
+from .symbols import subs as safe_subs
 
-__all__ = ["erf", "ERF", "discrete_erf", "discrete_erf_map", "register_erf_block"]
+__all__ = ["erf", "ERF", "discrete_erf", "discrete_erf_map"]
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,9 @@ def _mix(parts, weights) -> _Moments:
                          "the numeric response")
     if len(jumps) > 1:
         raise RfsymError(f"branches with different jumps cannot be mixed: {sorted(map(str, jumps))}")
+    weights = [_real(x, "branch weight") for x in weights]
     total = sum(weights)
-    w = [sp.nsimplify(x) / total for x in weights]
+    w = [x / total for x in weights]
     mean = sum(wi * p.mean for wi, p in zip(w, parts))
     second = sum(wi * (p.var + p.mean**2) for wi, p in zip(w, parts))
     return _Moments(parts[0].jump, mean, sp.expand(second - mean**2))
@@ -106,6 +111,16 @@ def _profile_weights(profile, k):
     return [x / total for x in raw]
 
 
+def _real(x, what):
+    """A real number (int, float, Fraction or sympy number) as an exact sympy number; text and
+    other objects are refused (never sympified)."""
+    if isinstance(x, bool) or not isinstance(x, (numbers.Real, sp.Basic)) or \
+            (isinstance(x, sp.Basic) and not (x.is_number and x.is_real)) or \
+            (isinstance(x, float) and not math.isfinite(x)):
+        raise RfsymError(f"{what} must be a real number, got {x!r}")
+    return sp.nsimplify(x) if isinstance(x, float) else sp.sympify(x)
+
+
 def _int(k, what):
     k = sp.sympify(k)
     if not k.is_Integer:
@@ -123,26 +138,13 @@ def _tap_moments(k, d, profile):
     return d * mu, d**2 * var
 
 
-# ----------------------------------------------------------------- structure walk
-_BLOCKS: dict = {}
-
-
-def register_erf_block(cls):
-    """Decorator for graph layers: ``fn(layer, walk) -> (list_of_branch_moments, merge_kind)``
-    where ``walk(seq)`` returns the branch's per-axis moments."""
-
-    def deco(fn):
-        _BLOCKS[cls] = fn
-        return fn
-
-    return deco
-
-
+# ----------------------------------------------------------------- the DAG walk
 class _Walker:
+    """Per-layer profiles and per-merge branch weights, over the engine's DAG nodes."""
+
     def __init__(self, result, profiles, branch_weights):
         self.result = result
         self.ndim = result.ndim
-        self.nodes = iter(result.layers)
         self.profiles = profiles or {}
         self.branch_weights = branch_weights or {}
 
@@ -152,29 +154,42 @@ class _Walker:
                 return self.profiles[key]
         return self.profiles.get("default", "uniform")
 
-    def chain(self, seq) -> tuple:
-        parts = [self.item(layer) for layer in seq.layers]
-        return _balanced(parts, self.ndim)
+    def weights_for(self, node):
+        """The weights of a merge's inputs (one per edge; equal by default), by the merge node's
+        name or the name of the block it comes from."""
+        block = getattr(node.layer, "name", None)
+        key = node.name if node.name in self.branch_weights else block
+        weights = self.branch_weights.get(key, [1] * len(node.inputs))
+        if len(weights) != len(node.inputs):
+            raise RfsymError(f"branch weights for {key!r} give {len(weights)} values for "
+                             f"{len(node.inputs)} branches")
+        return weights
 
-    def item(self, layer):
-        if isinstance(layer, L.Sequential):
-            return self.chain(layer)
-        for cls in type(layer).__mro__:
-            if cls in _BLOCKS:
-                branches, kind = _BLOCKS[cls](layer, self.chain)
-                merge_node = next(self.nodes) if kind is not None else None
-                key = layer.name or (merge_node.name if merge_node is not None else None)
-                weights = self.branch_weights.get(key, [1] * len(branches))
-                if len(weights) != len(branches):
-                    raise RfsymError(f"branch weights for {key!r} give {len(weights)} values for "
-                                     f"{len(branches)} branches")
+    def moments(self):
+        """Per DAG node, the per-axis moments of output 0's response (each node once: a node
+        read by several merges is derived once)."""
+        ident = tuple(_Moments(sp.Integer(1), sp.Integer(0), sp.Integer(0)) for _ in range(self.ndim))
+        memo = []
+
+        def of(u):
+            return ident if u < 0 else memo[u]
+
+        for node in self.result.layers:
+            if node.own_maps is None:  # a merge: its inputs' responses mix
+                parts = [of(u) for u in node.inputs]
+                weights = self.weights_for(node)
                 try:
-                    return tuple(_mix([b[a] for b in branches], weights) for a in range(self.ndim))
+                    memo.append(tuple(_mix([p[a] for p in parts], weights) for a in range(self.ndim)))
                 except RfsymError as err:
-                    where = merge_node.name if merge_node is not None else key
-                    raise RfsymError(f"{type(layer).__name__} {where!r}: {err}") from None
-        node = next(self.nodes)
-        return self.leaf(layer, node)
+                    kind = type(node.layer).__name__ if node.layer is not None else node.type
+                    raise RfsymError(f"{kind} {node.name!r}: {err}") from None
+                continue
+            if isinstance(node.layer, L.Repeat):
+                own = _repeat_moments(node.layer)
+            else:
+                own = self.leaf(node.layer, node)
+            memo.append(tuple(_compose(a, b) for a, b in zip(of(node.inputs[0]), own)))
+        return memo, of
 
     def leaf(self, layer, node):
         own = node.own_maps
@@ -263,9 +278,9 @@ class ERF:
         """Radius of the Gaussian approximation: ``sigmas·σ``, or the radius holding ``mass``
         of a 1-D Gaussian (``√2·erfinv(mass)·σ``)."""
         if mass is not None:
-            z = sp.sqrt(2) * sp.erfinv(sp.nsimplify(mass))
+            z = sp.sqrt(2) * sp.erfinv(_real(mass, "mass"))
         else:
-            z = sp.nsimplify(sigmas)
+            z = _real(sigmas, "sigmas")
         return _collapse(tuple(z * s for s in self.axes("std")))
 
     def ratio(self, sigmas=2, mass=None):
@@ -285,25 +300,54 @@ class ERF:
         by_name = {s.name: s for m in self._moments for e in (m.mean, m.var, m.jump)
                    for s in sp.sympify(e).free_symbols}
         m = {by_name.get(k, k) if isinstance(k, str) else k: v for k, v in dict(mapping).items()}
-        moments = tuple(_Moments(sp.sympify(x.jump).subs(m), sp.sympify(x.mean).subs(m),
-                                 sp.sympify(x.var).subs(m)) for x in self._moments)
+        moments = tuple(_Moments(*(safe_subs(sp.sympify(e), m) for e in (x.jump, x.mean, x.var)))
+                        for x in self._moments)
         return ERF(moments, self.result.subs(mapping))
 
     def __repr__(self):
         return f"<ERF mean={self.mean}, variance={self.variance}, rf={self.rf}>"
 
 
-def erf(net, input_size=None, *, profiles=None, branch_weights=None, ndim=None, in_channels=None) -> ERF:
+def erf(net: Any, input_size: Any = None, *, profiles: Any = None, branch_weights: dict | None = None,
+        ndim: int | None = None, in_channels: Any = None) -> ERF:
     """Derive the effective receptive field of ``net`` (mean and variance per axis).
 
     ``profiles`` maps a layer index, layer name, layer class name or ``"default"`` to a profile:
     ``"uniform"`` (default), a sequence of tap weights, ``("gaussian", sigma)`` or a callable
-    ``k -> weights``. ``branch_weights`` maps a graph block's name to its branches' weights.
+    ``k -> weights``. ``branch_weights`` maps a merge node's name (or its block's) to the weights
+    of its inputs, one per edge in the merge's input order (equal by default): the response of
+    a merge is the weighted mixture of its inputs' responses, on any DAG.
+
+    Args:
+        net: an rfsym layer (a Sequential, a Graph with any fan-out and fan-in).
+        input_size: the input size (needed for global layers).
+        profiles: tap-weight profiles, as above.
+        branch_weights: merge name -> weights of its inputs.
+        ndim: the number of spatial axes, as in :func:`rfsym.analyze`.
+        in_channels: the input's channels, as in :func:`rfsym.analyze`.
+
+    Returns:
+        The :class:`ERF` of the network's (first) output.
+
+    Raises:
+        RfsymError: a bad profile or weights, a position-dependent layer, a global input mixed
+            with a local one.
+
+    >>> from rfsym import Conv, Graph
+    >>> g = Graph(("a", Conv(3, padding=1), "input"), ("b", Conv(3, padding=1), "a"),
+    ...           ("cat", "concat", ("input", "a", "b")))
+    >>> erf(g, ndim=1).variance  # (0 + 2/3 + 4/3) / 3: the input, one and two 3-tap layers
+    2/3
     """
     result = analyze(net, input_size, ndim=ndim, in_channels=in_channels)
-    walker = _Walker(result, profiles, branch_weights)
-    moments = walker.chain(result.network)
-    return ERF(moments, result)
+    _, of = _Walker(result, profiles, branch_weights).moments()
+    return ERF(of(_output_index(result)), result)
+
+
+def _output_index(result):
+    """The DAG index of the result's (first) output; -1 when it is the input."""
+    first = next(iter(result.outputs.values()))
+    return first.index if first is not result else -1
 
 
 # ----------------------------------------------------------------- exact discrete ERF
@@ -340,9 +384,50 @@ def discrete_erf_map(net, input_size=None, *, profiles=None, branch_weights=None
     """
     result = analyze(net, input_size, ndim=ndim)
     walker = _Walker(result, profiles, branch_weights)
-    plan = [_plan(layer, walker) for layer in result.network.layers]
-    lo, w = (0,) * result.ndim, np.ones((1,) * result.ndim)
-    return _apply("seq", plan, walker, lo, w)
+    t = _output_index(result)
+    pending = {t: ((0,) * result.ndim, np.ones((1,) * result.ndim))}
+    for node in reversed(result.layers[:t + 1]):  # each node pushed once, after all its readers
+        if node.index not in pending:
+            continue
+        lo, w = pending.pop(node.index)
+        if node.own_maps is None:
+            weights = walker.weights_for(node)
+            total = float(sum(weights))
+            for u, wt in zip(node.inputs, weights):
+                part = w * (float(wt) / total)
+                if _broadcast(result, node, u):  # every output reads the input's one position
+                    _accumulate(pending, u, (0,) * result.ndim, np.full((1,) * result.ndim, part.sum()))
+                else:
+                    _accumulate(pending, u, lo, part)
+            continue
+        if isinstance(node.layer, L.Repeat):
+            raise RfsymError(f"layer {node.index} ({node.type}): the exact discrete effective receptive "
+                             f"field needs an integer number of repetitions, got n={node.layer.n}")
+        _accumulate(pending, node.inputs[0], *_push(node.layer, node, walker, lo, w))
+    return pending[-1]
+
+
+def _broadcast(result, node, u):
+    """Whether merge ``node`` broadcasts its input ``u`` (spatial size 1 against a larger one)."""
+    if node.type == "Concat":
+        return False
+    size = result.input_size if u < 0 else result.layers[u].axes("out_size")
+    mine = node.axes("out_size")
+    return size is not None and mine is not None and all(n == 1 for n in size) and any(n != 1 for n in mine)
+
+
+def _accumulate(pending, u, lo, w):
+    """Add weights ``w`` (element 0 at coordinates ``lo`` of node ``u``'s grid) to ``u``'s."""
+    if u not in pending:
+        pending[u] = (tuple(lo), w)
+        return
+    plo, pw = pending[u]
+    new_lo = tuple(min(a, b) for a, b in zip(plo, lo))
+    hi = tuple(max(a + n, b + m) for a, n, b, m in zip(plo, pw.shape, lo, w.shape))
+    acc = np.zeros(tuple(h - low for h, low in zip(hi, new_lo)))
+    for start, arr in ((plo, pw), (lo, w)):
+        acc[tuple(slice(b - low, b - low + n) for b, low, n in zip(start, new_lo, arr.shape))] += arr
+    pending[u] = (new_lo, acc)
 
 
 def _leaf_kernel(layer, node, walker, axis):
@@ -359,39 +444,8 @@ def _leaf_kernel(layer, node, walker, axis):
     return U, J, np.arange(k) * d, weights
 
 
-def _plan(layer, walker):
-    """The network's structure with each leaf paired with its engine node (consumed in order)."""
-    if isinstance(layer, L.Sequential):
-        return "seq", [_plan(x, walker) for x in layer.layers]
-    for cls in type(layer).__mro__:
-        if cls in _BLOCKS:
-            seqs, kind = _BLOCKS[cls](layer, _identity_walk)
-            branches = [[_plan(x, walker) for x in s.layers] for s in seqs]
-            merge = next(walker.nodes) if kind is not None else None
-            key = layer.name or (merge.name if merge is not None else None)
-            weights = walker.branch_weights.get(key, [1] * len(branches))
-            return "block", (branches, weights)
-    return "leaf", (layer, next(walker.nodes))
-
-
-def _apply(kind, payload, walker, lo, w):
-    """Push weights ``w`` (N-D, element 0 at upper coordinates ``lo``) down through one item."""
-    if kind == "seq":
-        for k, p in reversed(payload):
-            lo, w = _apply(k, p, walker, lo, w)
-        return lo, w
-    if kind == "block":
-        branches, weights = payload
-        results = [_apply("seq", plan, walker, lo, w) for plan in branches]
-        new_lo = tuple(min(r[0][a] for r in results) for a in range(w.ndim))
-        hi = tuple(max(r[0][a] + r[1].shape[a] for r in results) for a in range(w.ndim))
-        acc = np.zeros(tuple(h - low for h, low in zip(hi, new_lo)))
-        total = float(sum(weights))
-        for (blo, bw), wt in zip(results, weights):
-            idx = tuple(slice(b - low, b - low + n) for b, low, n in zip(blo, new_lo, bw.shape))
-            acc[idx] += bw * (float(wt) / total)
-        return new_lo, acc
-    layer, node = payload
+def _push(layer, node, walker, lo, w):
+    """Push weights ``w`` (N-D, element 0 at output coordinates ``lo``) down through one layer."""
     lo = list(lo)
     for axis in range(w.ndim):
         U, J, offsets, taps = _leaf_kernel(layer, node, walker, axis)
@@ -401,41 +455,13 @@ def _apply(kind, payload, walker, lo, w):
         acc = np.zeros((J * (moved.shape[0] - 1) + offsets[-1] + 1,) + moved.shape[1:])
         base = np.arange(moved.shape[0]) * J
         for off, tw in zip(offsets, taps):
-            acc[base + off] += moved * tw
+            np.add.at(acc, base + off, moved * tw)  # unbuffered: a global layer (jump 0) repeats indices
         w = np.moveaxis(acc, 0, axis)
         lo[axis] = U + J * lo[axis]
     return tuple(lo), w
 
 
-# ----------------------------------------------------------------- graph layers
-def _register_graph():
-    from . import layers as G
-
-    def seq(layer):
-        return layer if isinstance(layer, L.Sequential) else L.Sequential(layer)
-
-    @register_erf_block(G.Residual)
-    def _residual(layer, walk):
-        return [walk(seq(layer.body)), walk(seq(layer.shortcut))], "Add"
-
-    @register_erf_block(G.Concat)
-    def _concat(layer, walk):
-        return [walk(seq(b)) for b in layer.branches], "Concat"
-
-    @register_erf_block(G.Repeat)
-    def _repeat(layer, walk):
-        if sp.sympify(layer.n).is_Integer:
-            return [walk(layer.unrolled())], None
-        if walk is _identity_walk:
-            raise RfsymError("the exact discrete effective receptive field needs an integer number of "
-                             f"repetitions, got n={layer.n}")
-        return [_repeat_moments(layer)], "Repeat"
-
-
-def _identity_walk(s):
-    return s
-
-
+# ----------------------------------------------------------------- symbolic repeats
 def _repeat_moments(layer):
     """Moments of ``n`` repetitions in closed form: sums over the repetition index."""
     inner = erf(layer.block, ndim=layer.ndim)._moments if layer.ndim else erf(layer.block)._moments
@@ -455,5 +481,3 @@ def _repeat_moments(layer):
         out.append(_Moments(sp.product(J, (i, 0, n - 1)), mean, var))
     return tuple(out)
 
-
-_register_graph()

@@ -43,7 +43,7 @@ import sympy as sp
 from . import layers as L
 from .errors import RfsymError
 from .steps import WINDOW_TYPES, _is_one, _small
-from .symbols import exceeds
+from .symbols import exceeds, to_sympy
 
 __all__ = ["latex", "to_latex", "repr_latex", "structured", "table", "report", "cell"]
 
@@ -92,7 +92,7 @@ def latex(value, **options) -> str:
         return r"\left(" + ", ".join(latex(v, **options) for v in value) + r"\right)"
     if value is None:
         return r"\text{--}"
-    expr = sp.sympify(value)
+    expr = to_sympy(value)
     if expr.is_Integer:
         return _group(int(expr), r"\,")
     if "order" not in options and exceeds(expr, 2000):
@@ -131,7 +131,7 @@ def cell(values, style="latex", area=False, max_chars=None) -> str:
     if values is None:
         return "–" if style != "latex" else "--"
     vals = tuple(values) if isinstance(values, tuple) else (values,)
-    vals = tuple(v if isinstance(v, str) else sp.sympify(v) for v in vals)
+    vals = tuple(v if isinstance(v, str) else to_sympy(v) for v in vals)
     same = all(v == vals[0] for v in vals)
     if same and not (area and len(vals) > 1 and all(getattr(v, "is_Integer", False) for v in vals)):
         vals = vals[:1]

@@ -54,7 +54,10 @@ def save(fig, path):
         raise RfsymError(f"figure files are PNG, SVG or PDF; got {path.name!r}")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=200)
+    try:
+        fig.savefig(path, dpi=200)
+    except OSError as err:
+        raise RfsymError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
     return path
 
 
@@ -91,6 +94,10 @@ def _depth_curve(item, depths, symbol, quantity, values):
         if len(rest) != 1:
             raise RfsymError(f"say which symbol is the depth (free symbols: {sorted(free) or 'none'})")
         symbol = rest[0]
+        if symbol not in _repeat_counts(result.network):
+            raise RfsymError(f"{symbol} is not a depth: it is no repeat count of the network (a depth is "
+                             f"the n of 'block x n' or Repeat(block, n)); give such a network, or fix "
+                             f"{symbol} with values=/--set")
     name = symbol if isinstance(symbol, str) else symbol.name
     vals = {**fixed, name: depths}
     for k in free:
@@ -99,6 +106,19 @@ def _depth_curve(item, depths, symbol, quantity, values):
     v = ev.axes(quantity) if quantity not in ("params", "macs", "flops") else (getattr(ev, quantity),)
     arr = np.max(np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in v]), axis=0)
     return np.broadcast_to(arr, depths.shape).astype(float)
+
+
+def _repeat_counts(network) -> set:
+    """Free symbols of the repeat counts anywhere in ``network`` (walked without recursion)."""
+    from .layers import Repeat, sublayers
+
+    out, stack = set(), [network]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, Repeat):
+            out |= sp.sympify(layer.n).free_symbols
+        stack.extend(sublayers(layer))
+    return out
 
 
 def _keys(values):
@@ -195,7 +215,7 @@ def mask(net, input_size, output, *, counts=False, layer=None, through_padding=F
     :func:`rfsym.enumeration.dependency_mask`; with ``counts`` the number of paths through each
     pixel. Cells are annotated with their values when the grid is small (``annotate``).
     """
-    from .enumeration import dependency_mask
+    from .verify import dependency_mask
 
     net = getattr(net, "network", net)
     m = dependency_mask(net, input_size, output, layer=layer, counts=counts, through_padding=through_padding)

@@ -1,10 +1,10 @@
-"""Engine against enumeration, layer by layer.
+"""Engine against enumeration, node by node.
 
 :func:`verify` runs the derivation engine (:func:`rfsym.analyze`) and the brute-force enumerator
 (:mod:`rfsym.enumeration`, which shares no code with the engine) on the same network and input
-size, and compares, for every layer's output and every spatial axis, ``rf``, ``jump``,
-``start``, ``center`` and ``out_size`` — and ``rf_min`` and ``period`` where the receptive field
-depends on the output position.
+size, and compares, for every node of the network's DAG, every output and every spatial axis,
+``rf``, ``jump``, ``start``, ``center`` and ``out_size`` — and ``rf_min`` and ``period`` where the
+receptive field depends on the output position.
 
 >>> from rfsym import Conv, MaxPool, Sequential
 >>> report = verify(Sequential(Conv(3, padding=1), Conv(3, stride=2), MaxPool(3, ceil_mode=True)), 32)
@@ -16,14 +16,16 @@ depends on the output position.
 
 from __future__ import annotations
 
+import math
 import numbers
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .engine import analyze
 from .enumeration import POSITIONS, enumerate_network
+from .errors import RfsymError
 
-__all__ = ["verify", "VerifyReport", "Mismatch"]
+__all__ = ["verify", "VerifyReport", "Mismatch", "dependency_mask", "enumeration_cost", "check_cost", "MAX_CELLS"]
 
 _ALWAYS = ("rf", "jump", "start", "center", "out_size")
 _PHASED = ("rf_min", "period")
@@ -95,11 +97,108 @@ def _label(index, type_, name):
     return f"{index} ({type_} {name!r})" if name else f"{index} ({type_})"
 
 
-def verify(net, input_size, *, ndim=None, in_channels=None, positions=POSITIONS) -> VerifyReport:
-    """Compare :func:`rfsym.analyze` with enumeration on every layer (``ndim`` and
-    ``in_channels`` as in ``analyze``; ``positions`` as in
-    :func:`~rfsym.enumeration.enumerate_network`: how many outputs per layer are enumerated,
-    ``"all"`` for every one). Every layer parameter must be a number.
+#: the largest enumeration :func:`verify` and :func:`dependency_mask` start (estimated cells, about
+#: two seconds of work per 10**9): beyond it they refuse before doing any work
+MAX_CELLS = 2 * 10**9
+
+
+def enumeration_cost(result, positions=POSITIONS, *, mask=False):
+    """Estimated work (array cells) of enumerating the network of ``result`` (an analysis at a
+    numeric input size): per layer and axis the layer's input grid plus the dependency sets of
+    the enumerated outputs (rows up to ``positions`` + rf, bit-packed over the input range); with
+    ``mask`` the grids :func:`dependency_mask` propagates. None when a value is symbolic; the
+    estimate stops early once it exceeds :data:`MAX_CELLS`.
+
+    >>> from rfsym import Conv, Sequential, analyze
+    >>> enumeration_cost(analyze(Sequential(*[Conv(3)] * 10), 100)) < 10**6
+    True
+    """
+    total = 0
+    try:
+        ins = [int(v) for v in (result.input_size or ())]
+        for layer in result.layers:
+            sizes = layer.axes("out_size")
+            rfs = layer.axes("rf")
+            jumps = layer.axes("jump")
+            if sizes is None:
+                return None
+            outs = [int(v) for v in sizes]
+            grid_in = [int(v) for v in (layer.input.axes("out_size") or sizes)]
+            for out, rf, jump, n0, n_in in zip(outs, rfs, jumps, ins, grid_in):
+                count = out if positions == "all" else min(out, int(positions))
+                width = min(int(rf) + int(math.ceil(jump)) * count, n0 + 2 * int(rf))
+                total += n_in + (count + int(rf)) * (width // 8 + 1)
+                if mask:
+                    total += 10 * out * n_in  # a dense (outputs x inputs) map per axis
+            if mask:
+                cells = 1
+                for n_in in grid_in:
+                    cells *= n_in
+                total += 10 * cells
+            if total > MAX_CELLS:
+                return total  # over the budget already: the rest need not be estimated
+    except (TypeError, ValueError, AttributeError):
+        return None  # symbolic: the enumeration refuses with its own message
+    return total
+
+
+def check_cost(result, positions=POSITIONS, *, mask=False, what="verify"):
+    """Refuse, before any work, an enumeration estimated above :data:`MAX_CELLS`.
+
+    Raises:
+        RfsymError: the estimate exceeds the budget (the message says how to shrink the work).
+    """
+    cost = enumeration_cost(result, positions, mask=mask)
+    if cost is not None and cost > MAX_CELLS:
+        hint = ("a smaller input size" if mask else "a smaller input size, fewer layers or fewer positions "
+                "(positions=64, the default; not 'all')")
+        raise RfsymError(f"{what}: enumerating this network at input size {result.input_size} would take about "
+                         f"{cost:.2g} array cells (the limit is {MAX_CELLS:.0e}); use {hint}")
+
+
+def dependency_mask(net, input_size, output_index, *, layer=None, counts=False, through_padding=False,
+                    ndim=None):
+    """:func:`rfsym.enumeration.dependency_mask` (the same arguments and result) after a cost
+    check (:func:`check_cost`): a network too large to enumerate is refused before any work.
+
+    >>> from rfsym import Conv
+    >>> dependency_mask(Conv(3), 10**9, 0)
+    Traceback (most recent call last):
+    ...
+    rfsym.errors.RfsymError: dependency_mask: enumerating this network at input size (1000000000, 1000000000) would take about 3e+19 array cells (the limit is 2e+09); use a smaller input size
+    """
+    from . import enumeration
+
+    if input_size is not None:
+        try:
+            result = analyze(net, input_size, ndim=ndim)
+        except RfsymError:
+            result = None  # the enumeration reports the problem in its own words
+        if result is not None:
+            check_cost(result, "all", mask=True, what="dependency_mask")
+    return enumeration.dependency_mask(net, input_size, output_index, layer=layer, counts=counts,
+                                       through_padding=through_padding, ndim=ndim)
+
+
+def verify(net: Any, input_size: Any, *, ndim: int | None = None, in_channels: Any = None,
+           positions: Any = POSITIONS, strict: bool = False) -> VerifyReport:
+    """Compare :func:`rfsym.analyze` with enumeration on every node of the network's DAG and on
+    every output.
+
+    Args:
+        net: an rfsym layer (a Sequential, a Graph with any fan-out, fan-in and outputs).
+        input_size: an int or per-axis tuple of ints.
+        ndim: the number of spatial axes, as in :func:`rfsym.analyze`.
+        in_channels: the input's channels, as in :func:`rfsym.analyze`.
+        strict: norms whose statistics span positions are global, as in :func:`rfsym.analyze`.
+        positions: as in :func:`~rfsym.enumeration.enumerate_network`: how many outputs per node
+            are enumerated, ``"all"`` for every one.
+
+    Returns:
+        The :class:`VerifyReport`.
+
+    Raises:
+        LayerError: a symbolic parameter (every layer parameter must be a number).
 
     >>> from rfsym import Conv, symbols
     >>> verify(Conv(symbols("k")), 8)
@@ -107,19 +206,28 @@ def verify(net, input_size, *, ndim=None, in_channels=None, positions=POSITIONS)
     ...
     rfsym.errors.LayerError: layer 0 (Conv): kernel_size is k: enumeration needs numbers; substitute values first (layer.subs({...}))
     """
-    result = analyze(net, input_size, ndim=ndim, in_channels=in_channels)
-    enum = enumerate_network(net, input_size, ndim=result.ndim, positions=positions)
+    result = analyze(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
+    check_cost(result, positions)
+    enum = enumerate_network(net, input_size, ndim=result.ndim, positions=positions, strict=strict)
     mismatches, checked = [], 0
     pairs = list(zip(result.layers, enum.layers))
     if len(result.layers) != len(enum.layers):
         mismatches.append(Mismatch("network", "number of layers", len(result.layers), len(enum.layers)))
     multi = result.ndim > 1
     targets = [(_label(er.index, er.type, er.name), er, en) for er, en in pairs]
-    if enum.layers:
-        targets.append(("output", result, enum))
+    engine_outputs, counted_outputs = result.outputs, enum.outputs
+    if list(engine_outputs) != list(counted_outputs):
+        mismatches.append(Mismatch("network", "outputs", tuple(engine_outputs), tuple(counted_outputs)))
+    single = len(engine_outputs) == 1
+    for name, eng in engine_outputs.items():
+        if name in counted_outputs:
+            targets.append(("output" if single else f"output {name!r}", eng, counted_outputs[name]))
     for label, eng, cnt in targets:
         if getattr(eng, "type", None) is not None and eng.type != cnt.type:
             mismatches.append(Mismatch(label, "type", eng.type, cnt.type))
+            continue
+        if getattr(eng, "name", None) is not None and eng.name != cnt.name:
+            mismatches.append(Mismatch(label, "name", eng.name, cnt.name))
             continue
         names = list(_ALWAYS)
         periods = tuple(_value(p) for p in eng.axes("period")) + cnt.axes("period")

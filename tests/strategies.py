@@ -19,6 +19,7 @@ tests compare the engine with enumeration, which counts windows on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from hypothesis import strategies as st
@@ -336,3 +337,126 @@ def graph_architectures(draw, max_items=5, max_size=24):
     if not layers:
         layers.append(R.Identity())
     return Arch(R.Sequential(*layers), size0, ndim, 1, ())
+
+
+# --------------------------------------------------------------------------- general DAGs
+@dataclass(frozen=True)
+class DagArch:
+    """A drawn DAG: ``net`` (a :class:`rfsym.Graph`, maybe with several outputs), ``input_size``
+    (per-axis tuple) and ``ndim``; ``merges`` counts its merge nodes and ``shared`` the nodes read
+    by more than one node."""
+
+    net: R.Graph
+    input_size: tuple
+    ndim: int
+    merges: int
+    shared: int
+
+    def __repr__(self):
+        return f"DagArch(input_size={self.input_size}, net={self.net!r})"
+
+
+def _grid_step(layer, axis):
+    """How a layer scales its input's jump on one axis (a Fraction)."""
+    if isinstance(layer, (R.Conv, R.MaxPool, R.AvgPool)):
+        return Fraction(int(_axis(layer.stride, axis)))
+    if isinstance(layer, R.ConvTranspose):
+        return Fraction(1, int(_axis(layer.stride, axis)))
+    if isinstance(layer, R.Upsample):
+        return Fraction(1, int(_axis(layer.scale_factor, axis)))
+    if isinstance(layer, R.PixelShuffle):
+        return Fraction(1, 2)
+    if isinstance(layer, R.PixelUnshuffle):
+        return Fraction(2)
+    return Fraction(1)
+
+
+@st.composite
+def _dag_layer(draw, ndim, sizes):
+    """A layer for a DAG node and its per-axis output sizes (by PyTorch's formulas)."""
+    kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "up", "pad", "crop", "pointwise"]))
+    if kind == "conv":
+        layer = draw(convs(ndim))
+    elif kind == "pool":
+        layer = draw(pools(ndim))
+    elif kind == "up":
+        layer = draw(st.one_of(upsamplers(ndim), st.sampled_from([R.PixelShuffle(2), R.PixelUnshuffle(2)])))
+        if isinstance(layer, R.PixelUnshuffle) and any(n % 2 for n in sizes):
+            layer = R.PixelShuffle(2)
+    elif kind == "pad":
+        layer = R.Pad(tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(ndim)))
+    elif kind == "crop":
+        layer = R.Crop(1)
+    else:
+        layer = draw(st.sampled_from([R.ReLU(), R.BatchNorm(), R.Norm(params=0), R.Params(3),
+                                      R.Pointwise(params=0, macs=0)]))
+    if isinstance(layer, (R.Conv, R.MaxPool, R.AvgPool)):
+        new = tuple(out_size(layer, n, a) for a, n in enumerate(sizes))
+    elif isinstance(layer, R.Pad):
+        new = tuple(n + sum(p) for n, p in zip(sizes, layer.padding))
+    elif isinstance(layer, R.Crop):
+        new = tuple(n - 2 for n in sizes)
+    elif isinstance(layer, (R.PixelShuffle, R.PixelUnshuffle)):
+        new = tuple(n * 2 if isinstance(layer, R.PixelShuffle) else n // 2 for n in sizes)
+    else:
+        new = tuple(_graph_size(layer, n, a, 1) for a, n in enumerate(sizes))
+    return layer, new
+
+
+@st.composite
+def dag_architectures(draw, max_steps=8, max_size=20):
+    """Random DAGs (1-D or 2-D): layers reading any earlier node (fan-out), ``"add"``/``"concat"``/
+    ``"mul"`` merges of two or three earlier nodes on the same grid (fan-in, shared inputs), a
+    branch that keeps the grid merged back (a residual), sigmoid gates multiplied in, and one to
+    three outputs. Layers: strided/dilated/padded convolutions, pools, transposed convolutions,
+    upsampling, explicit padding, crops and position-wise layers; every output non-empty."""
+    ndim = draw(st.sampled_from([1, 1, 2]))
+    size0 = tuple(draw(st.lists(st.integers(3, max_size), min_size=ndim, max_size=ndim)))
+    # per tensor: (name, sizes, per-axis jump)
+    tensors = [("input", size0, (Fraction(1),) * ndim)]
+    nodes = []
+
+    def add(op, inputs, sizes, jump):
+        name = f"n{len(nodes)}"
+        nodes.append((name, op, inputs))
+        tensors.append((name, sizes, jump))
+        return name
+
+    for _ in range(draw(st.integers(1, max_steps))):
+        kind = draw(st.sampled_from(["layer", "layer", "layer", "merge", "merge", "residual", "gate"]))
+        src, sizes, jump = tensors[draw(st.integers(0, len(tensors) - 1))]
+        if kind == "layer":
+            layer, new = draw(_dag_layer(ndim, sizes))
+            if min(new) < 1 or max(new) > 4 * max_size:
+                continue
+            add(layer, src, new, tuple(j * _grid_step(layer, a) for a, j in enumerate(jump)))
+        elif kind == "residual":  # a grid-keeping branch merged with its input
+            k, d = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+            pads = []
+            for _ in range(ndim):
+                left = draw(st.integers(0, d * (k - 1)))
+                pads.append((left, d * (k - 1) - left))
+            body = add(R.Conv(k, dilation=d, padding=tuple(pads)), src, sizes, jump)
+            add(draw(st.sampled_from(["add", "concat", "mul"])), (src, body), sizes, jump)
+        elif kind == "gate":  # x * sigmoid(conv1x1(x))
+            g = add(R.Conv(1), src, sizes, jump)
+            s = add(R.Sigmoid(), g, sizes, jump)
+            add("mul", (src, s), sizes, jump)
+        else:
+            same = [t[0] for t in tensors if t[1] == sizes and t[2] == jump]
+            if len(same) < 2:
+                continue
+            picked = draw(st.lists(st.sampled_from(same), min_size=2, max_size=3, unique=True))
+            add(draw(st.sampled_from(["add", "concat", "mul"])), tuple(picked), sizes, jump)
+    if not nodes:
+        add(R.Identity(), "input", size0, (Fraction(1),) * ndim)
+    names = [n for n, _, _ in nodes]
+    extra = draw(st.lists(st.sampled_from(names[:-1]), max_size=2, unique=True)) if len(names) > 1 else []
+    outputs = (names[-1], *extra)
+    readers = {}
+    for _, _, ins in nodes:
+        for u in (ins if isinstance(ins, tuple) else (ins,)):
+            readers[u] = readers.get(u, 0) + 1
+    merges = sum(1 for _, op, _ in nodes if isinstance(op, str))
+    return DagArch(R.Graph(*nodes, outputs=outputs), size0, ndim, merges,
+                   sum(1 for v in readers.values() if v > 1))

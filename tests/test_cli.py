@@ -269,7 +269,7 @@ def test_help_everywhere_with_examples(command, capsys):
 
 
 def test_subcommands_are_the_documented_ones():
-    assert set(_subcommands()) == {"derive", "analyze", "compare", "verify", "plot", "zoo", "demo"}
+    assert set(_subcommands()) == {"derive", "analyze", "compare", "verify", "plot", "zoo", "demo", "sizes", "tile"}
 
 
 class _Tty(io.StringIO):

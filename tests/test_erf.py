@@ -185,3 +185,71 @@ def test_subsampling_and_dilation_enlarge_the_erf():
     base = erf(Sequential(*[Conv(3)] * 4), ndim=1).variance
     assert erf(Sequential(Conv(3, stride=2), *[Conv(3)] * 3), ndim=1).variance > base
     assert erf(Sequential(*[Conv(3, dilation=2)] * 4), ndim=1).variance > base
+
+
+# ------------------------------------------------------------------ any DAG
+from rfsym import Graph  # noqa: E402
+from rfsym.zoo.dense import dense_layer, densenet_network  # noqa: E402
+
+
+@st.composite
+def small_dags(draw):
+    """Random 1-D DAGs of size-keeping convolutions (dilated, any split of the padding) whose nodes feed several
+    merges: add/concat/mul over two or three earlier nodes, with random branch weights."""
+    names, nodes, weights = ["input"], [], {}
+    for j in range(draw(st.integers(1, 7))):
+        name = f"n{j}"
+        if len(names) > 1 and draw(st.booleans()):
+            ins = tuple(draw(st.lists(st.sampled_from(names), min_size=2, max_size=3, unique=True)))
+            nodes.append((name, draw(st.sampled_from(["add", "concat", "mul"])), ins))
+            if draw(st.booleans()):
+                weights[name] = draw(st.lists(st.integers(1, 4), min_size=len(ins), max_size=len(ins)))
+        else:
+            k, d = draw(st.sampled_from([1, 2, 3, 5])), draw(st.integers(1, 2))
+            left = draw(st.integers(0, d * (k - 1)))  # the size is kept, the centre moves
+            nodes.append((name, Conv(k, dilation=d, padding=((left, d * (k - 1) - left),)),
+                          draw(st.sampled_from(names))))
+        names.append(name)
+    return Graph(*nodes), weights
+
+
+@settings(max_examples=200)
+@given(small_dags())
+def test_dag_mixtures_equal_the_discrete_impulse_response(case):
+    """On DAGs with fan-out and fan-in each merge mixes its inputs' responses with the weights
+    of its edges; the closed-form moments equal those of the discrete response, which pushes the
+    weights back through every node once."""
+    net, weights = case
+    e = erf(net, 16, ndim=1, branch_weights=weights)
+    (pos, w), = discrete_erf(net, 16, ndim=1, branch_weights=weights)
+    mean, var = _moments(pos, w)
+    assert w.sum() == pytest.approx(1.0)
+    assert float(e.mean) == pytest.approx(mean, abs=1e-9)
+    assert float(e.variance) == pytest.approx(var, rel=1e-9, abs=1e-9)
+    r = e.result
+    assert pos[0] >= r.start and pos[-1] <= r.start + r.rf - 1
+
+
+def test_dense_block_erf_equals_the_discrete_response():
+    """A dense block (each layer reads the concatenation of all earlier tensors): the ERF in
+    closed form equals the discrete response, by hand too. With equal weights per edge the block
+    output mixes x (variance 0) and layers 1..3, where layer L mixes its L inputs and adds its
+    3x3 conv's 2/3."""
+    block = Graph(("l1", dense_layer(4), "input"),
+                  ("c2", "concat", ("input", "l1")), ("l2", dense_layer(4), "c2"),
+                  ("c3", "concat", ("input", "l1", "l2")), ("l3", dense_layer(4), "c3"),
+                  ("out", "concat", ("input", "l1", "l2", "l3")))
+    e = erf(block, 16, ndim=1, in_channels=8)
+    (pos, w), = discrete_erf(block, 16, ndim=1)
+    mean, var = _moments(pos, w)
+    v1 = sp.Rational(2, 3)
+    v2 = (0 + v1) / 2 + v1
+    v3 = (0 + v1 + v2) / 3 + v1
+    assert e.mean == 0 and e.variance == (0 + v1 + v2 + v3) / 4
+    assert float(e.variance) == pytest.approx(var) and mean == pytest.approx(0, abs=1e-12)
+    # densenet's layout end to end (stem, blocks, transition, global pool and classifier)
+    net = densenet_network(4, (2, 2), 8, num_classes=3)
+    e = erf(net, 32)
+    for (pos, w), m, v in zip(discrete_erf(net, 32), e.axes("mean"), e.axes("variance")):
+        dm, dv = _moments(pos, w)
+        assert float(m) == pytest.approx(dm) and float(v) == pytest.approx(dv)

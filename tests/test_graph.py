@@ -32,6 +32,7 @@ from rfsym import (
     analyze,
     symbols,
 )
+from rfsym.enumeration import enumerate_network
 from rfsym.verify import verify
 
 n, k, s, x, C = symbols("n k s x C")
@@ -114,16 +115,23 @@ def test_misaligned_branches_are_detected():
 
 
 def test_jump_mismatch_names_the_branches():
-    with pytest.raises(GraphError, match=r"layer 1 \(Residual 'res'\): branches must have the same jump.*"
+    """Merge errors (rfsym.maps.merge and the engine's merge node) name the merge node and the
+    inputs with their values."""
+    with pytest.raises(GraphError, match=r"Add 'res': branches must have the same jump.*"
                                          r"Residual 'res' body has 2, Residual 'res' shortcut has 1"):
         analyze(Sequential(Conv(3), Residual(Conv(3, stride=2, padding=1), name="res")))
-    with pytest.raises(GraphError, match=r"same output size.*Concat branch 0 gives \(8, 8\), "
-                                         r"Concat branch 1 gives \(6, 6\)"):
+    with pytest.raises(GraphError, match=r"Concat '0': inputs must have the same output size to merge: "
+                                         r"Concat branch 0 gives \(8, 8\), Concat branch 1 gives \(6, 6\)"):
         analyze(Concat(Conv(3, padding=1), Conv(3)), input_size=8)
-    with pytest.raises(GraphError, match=r"same channels \(addition\).*body gives 4, .*shortcut gives 3"):
+    with pytest.raises(GraphError, match=r"Add '0': inputs must have the same channels to merge: "
+                                         r"Residual body gives 4, Residual shortcut gives 3"):
         analyze(Residual(Conv(3, padding=1, out_channels=4)), input_size=8, in_channels=3)
-    with pytest.raises(GraphError, match=r"cannot be shown equal"):
+    with pytest.raises(GraphError, match=r"same jump.*body has s, .*shortcut has 1 \(cannot be shown equal\)"):
         analyze(Residual(Conv(3, stride=s, padding=1)))
+    # the enumerator refuses the same size mismatch, naming the merge and its inputs
+    with pytest.raises(GraphError, match=r"Concat '0': inputs must have the same output size to merge: "
+                                         r"Concat branch 0 gives \(8, 8\), Concat branch 1 gives \(6, 6\)"):
+        enumerate_network(Concat(Conv(3, padding=1), Conv(3)), 8)
 
 
 def test_symbolic_merge_keeps_max_and_min():
@@ -190,15 +198,25 @@ def branchy(draw, depth=0):
     return Sequential(*items)
 
 
-@settings(max_examples=min(settings().max_examples, 600))  # 200 in dev, 600 in CI
+def broadcasts(r):
+    """Whether some merge of the analysed network broadcasts an input of size 1 against a larger
+    one (the engine's global convention for gates; see test_properties for that case)."""
+    def size(u):
+        return r.input_size if u == -1 else r.layers[u].axes("out_size")
+    return any(len({tuple(size(u)) for u in layer.inputs}) > 1
+               for layer in r.layers if layer.type in ("Add", "Mul"))
+
+
+@settings(max_examples=min(settings().max_examples, 200))  # the general DAG property: test_properties
 @given(branchy(), st.integers(4, 24))
 def test_random_dags_match_enumeration(net, size):
     """On random small DAGs (residuals, concats, transposed/upsampling layers), every layer's rf,
     rf_min, jump, start, centre, period and out_size equal the enumerator's."""
     try:
-        analyze(net, input_size=size, ndim=1)
+        r = analyze(net, input_size=size, ndim=1)
     except (SizeError, GraphError):
         assume(False)
+    assume(not broadcasts(r))
     _ok(net, size, ndim=1)
 
 
@@ -228,6 +246,7 @@ def test_graph_form_equals_the_nested_form(net, size):
         tree.rf  # noqa: B018 - the merges are checked lazily
     except (SizeError, GraphError):
         assume(False)
+    assume(not broadcasts(tree))
     nodes = []
     _flatten(net, "input", nodes)
     assume(nodes)
@@ -239,35 +258,70 @@ def test_graph_form_equals_the_nested_form(net, size):
 
 
 def test_graph_dense_and_inception():
-    # DenseNet-style: every layer reads the concatenation of all earlier features
+    """DenseNet-style: every layer reads the concatenation of all earlier features, so ``cat1``
+    feeds both ``c2`` and ``cat2`` (not series-parallel): accepted, each node listed once under its
+    own name, parameters counted once, and verified by enumeration."""
     g = Graph(("c1", Conv(3, padding=1, out_channels=4), "input"), ("cat1", "concat", ("input", "c1")),
               ("c2", Conv(3, padding=1, out_channels=4), "cat1"), ("cat2", "concat", ("cat1", "c2")))
     r = analyze(g, input_size=8, in_channels=3)
     assert (r.rf, r.out_channels) == (5, 11)
-    assert [layer.name for layer in r.layers if layer.type == "Concat"] == ["0.cat1", "0.cat2"]
-    named = analyze(Graph(*g.nodes, name=""), input_size=8, in_channels=3)  # no prefix segment
-    assert [layer.name for layer in named.layers] == ["cat1.0", "cat1.c1", "cat1", "cat2.0", "cat2.c2", "cat2"]
+    # weights by hand: c1 3·4·9 + 4 = 112, c2 (3 + 4)·4·9 + 4 = 256
+    assert r.params == 112 + 256
+    assert [(layer.name, layer.type, layer.inputs) for layer in r.layers] == [
+        ("c1", "Conv", (-1,)), ("cat1", "Concat", (-1, 0)), ("c2", "Conv", (1,)), ("cat2", "Concat", (1, 2))]
+    named = analyze(Sequential(Conv(1, name="stem"), Graph(*g.nodes, name="block")), input_size=8, in_channels=3)
+    assert [layer.name for layer in named.layers] == ["stem", "block.c1", "block.cat1", "block.c2", "block.cat2"]
     _ok(g, 8, in_channels=3)
-    # three-way add nests two residual merges
+    # a three-way add is one merge node over three inputs
     g = Graph(("a", Conv(1), "input"), ("b", Conv(3, padding=1), "input"), ("c", Conv(5, padding=2), "input"),
               ("sum", "add", ("a", "b", "c")))
     r = analyze(g, input_size=8)
-    assert r.rf == 5 and [layer.type for layer in r.layers].count("Add") == 2
+    assert r.rf == 5 and [layer.type for layer in r.layers] == ["Conv", "Conv", "Conv", "Add"]
+    assert r.layers[-1].inputs == (0, 1, 2)
+    _ok(g, 8)
+
+
+@pytest.mark.xfail(strict=True, reason="rfsym.dag: a named Graph inside a Sequential registers no block "
+                                        "alias, so result.layer('block') does not find its output node")
+def test_named_graph_block_is_an_alias():
+    g = Graph(("c1", Conv(3, padding=1), "input"), ("c2", Conv(3, padding=1), "c1"), name="block")
+    r = analyze(Sequential(Conv(1, name="stem"), g), input_size=8)
+    assert r.layer("block").name == "block.c2"
+
+
+def test_graph_node_feeding_two_merges():
+    """A node read by two merges (``a`` feeds ``m1`` and ``m2``): accepted and verified; with a
+    stride in one path the second merge's field is the bounding box of both paths."""
+    g = Graph(("a", Conv(3, padding=1), "input"), ("b", Conv(3, padding=1), "input"),
+              ("m1", "add", ("a", "b")), ("m2", "add", ("a", "m1")))
+    r = analyze(g, input_size=8)
+    assert (r.rf, r.start) == (3, -1)
+    assert [layer.inputs for layer in r.layers] == [(-1,), (-1,), (0, 1), (0, 2)]
+    _ok(g, 8)
+    g = Graph(("a", Conv(3, padding=1), "input"), ("b", Conv(5, padding=2), "a"), ("c", Conv(1), "a"),
+              ("m1", "add", ("b", "c")), ("d", Conv(3, padding=1), "m1"), ("m2", "concat", ("a", "d", "m1")))
+    r = analyze(g, input_size=9)
+    assert (r.rf, r.start) == (9, -4)  # a (3) -> b (+4) -> d (+2)
+    _ok(g, 9)
 
 
 def test_graph_errors():
-    with pytest.raises(GraphError, match="node 'a' feeds two branches of a merge"):
-        g = Graph(("a", Conv(3, padding=1), "input"), ("b", Conv(3, padding=1), "input"),
-                  ("m1", "add", ("a", "b")), ("m2", "add", ("a", "m1")))
-        analyze(g, input_size=8)
-    with pytest.raises(LayerError, match="node 'b' reads 'z', which is not an earlier node"):
+    with pytest.raises(GraphError, match="node 'b' reads 'z', which is not a node"):
         Graph(("b", Conv(3), "z"))
-    with pytest.raises(LayerError, match="a merge is 'add' or 'concat' over two or more inputs"):
-        Graph(("m", "mul", ("input", "input")))
-    with pytest.raises(LayerError, match="a layer reads exactly one input"):
+    with pytest.raises(GraphError, match="a merge is 'add', 'concat' or 'mul' over two or more inputs, "
+                                         "got 'max' over 2"):
+        Graph(("m", "max", ("input", "input")))
+    with pytest.raises(GraphError, match="a merge is 'add', 'concat' or 'mul' over two or more inputs, "
+                                         "got 'add' over 1"):
+        Graph(("m", "add", ("input",)))
+    with pytest.raises(GraphError, match="a layer reads exactly one input"):
         Graph(("a", Conv(3), ("input", "input")))
-    with pytest.raises(LayerError, match="names must be unique"):
+    with pytest.raises(GraphError, match="names must be unique"):
         Graph(("a", Conv(3), "input"), ("a", Conv(3), "a"))
+    with pytest.raises(GraphError, match="the nodes form a cycle: a -> b -> a"):
+        Graph(("a", Conv(3), "b"), ("b", Conv(3), "a"))
+    with pytest.raises(GraphError, match="output 'z' is not a node"):
+        Graph(("a", Conv(3), "input"), outputs=("a", "z"))
 
 
 # =========================================================================== repeat

@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
-from strategies import architectures, graph_architectures, symbolic_stacks
+from strategies import architectures, dag_architectures, graph_architectures, symbolic_stacks
 
 import rfsym as R
 from rfsym.enumeration import enumerate_network
@@ -42,6 +42,27 @@ def test_graphs_engine_equals_enumeration(arch):
     layer (merges included) equal what enumeration counts over every output phase."""
     report = R.verify(arch.net, arch.input_size)
     assert report.ok, str(report)
+
+
+@settings(max_examples=max(200, settings.default.max_examples))  # 2,000 per CI run
+@given(dag_architectures())
+def test_random_dags_engine_equals_enumeration(arch):
+    """On random DAGs (nodes read by several layers and merges, add/concat/mul merges of two or
+    three inputs, sigmoid gates, several outputs; strided, dilated and padded convolutions, pools,
+    transposed convolutions, upsampling, pixel shuffles, explicit padding, crops), every node's
+    and every output's rf, rf_min, period, jump, start, centre and out_size equal what
+    enumeration counts (each node's dependency sets computed once from its inputs')."""
+    report = R.verify(arch.net, arch.input_size)
+    assert report.ok, str(report)
+    inputs = {name: ins for name, _, ins in arch.net.nodes}
+    live, todo = set(), list(arch.net.outputs)
+    while todo:  # the nodes some output depends on (the others are not part of the network)
+        v = todo.pop()
+        if v != "input" and v not in live:
+            live.add(v)
+            todo.extend(inputs[v])
+    assert report.layers == len(live)
+    assert list(report.enumeration.outputs) == list(arch.net.outputs)
 
 
 def _count(layers, sizes, channels):

@@ -16,6 +16,8 @@ REQUIRED = [
     "slim_inception_v3",
     # paper models and symbolic families
     "unet", "wavenet", "tcn", "vgg", "resnet", "efficientnet",
+    # issue 12: DAGs (dense blocks, a feature pyramid with several outputs)
+    "densenet121", "densenet161", "densenet169", "densenet201", "densenet", "resnet50_fpn",
 ]
 
 

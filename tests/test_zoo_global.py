@@ -156,6 +156,16 @@ def test_erf_of_a_global_chain_matches_the_discrete_response():
     assert np.isclose(w.sum(), 1)
 
 
-def test_erf_of_efficientnet_says_why_it_cannot(b0):
-    with pytest.raises(RfsymError, match=r"Residual 'features\.2\.1': a global branch \(jump 0"):
-        erf(b0, 224)
+def test_erf_of_efficientnet_equals_the_discrete_response(b0):
+    """From the first SE gate on every node's response is global (jump 0), so the residual
+    merges mix two global responses: the closed-form moments of EfficientNet-B0 equal the exact
+    discrete response's, and the response spans the padded input (rf 69 at 64: -3 .. 65)."""
+    e = erf(b0, 64)
+    assert e.rf == 69
+    for (pos, w), mean, var in zip(discrete_erf(b0, 64), e.axes("mean"), e.axes("variance")):
+        m = float((pos * w).sum())
+        assert (pos[0], pos[-1]) == (-3, 65) and np.isclose(w.sum(), 1)
+        assert float(mean) == pytest.approx(m) and float(var) == pytest.approx(float(((pos - m) ** 2 * w).sum()))
+    with pytest.raises(RfsymError, match=r"a global branch \(jump 0"):  # a local input beside a global one
+        erf(Sequential(Conv(3, padding=1, in_channels=8), Residual(SqueezeExcitation(squeeze_channels=2))), 10,
+            ndim=1)

@@ -28,6 +28,12 @@ TORCHVISION = {
     # torchvision/models/inception.py  Inception_V3_Weights.IMAGENET1K_V1 (input 299). num_params
     # counts the AuxLogits head (the builder keeps it); _ops is the eval-mode graph without it.
     "inception_v3": (27_161_264, 5.713),
+    # torchvision/models/densenet.py  DenseNet{121,161,169,201}_Weights.IMAGENET1K_V1.meta
+    # ("num_params", "_ops"; e.g. torchvision.models.DenseNet121_Weights.IMAGENET1K_V1.meta)
+    "densenet121": (7_978_856, 2.834),
+    "densenet161": (28_681_000, 7.728),
+    "densenet169": (14_149_480, 3.36),
+    "densenet201": (20_013_928, 4.291),
 }
 
 # ---------------------------------------------------------------------------------------------

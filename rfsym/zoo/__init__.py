@@ -92,7 +92,7 @@ def register(name, *, input_size, source, family, in_channels=3, ndim=2, feature
 
 def _load():
     # importing the modules registers their entries
-    from . import families, papers, slim, torchvision  # noqa: F401
+    from . import dense, families, fpn, papers, slim, torchvision  # noqa: F401
 
 
 def names() -> list[str]:

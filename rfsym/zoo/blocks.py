@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from ..errors import LayerError
@@ -92,20 +91,13 @@ def _identity_index_map(layer, sizes, ndim):
     return Leaf((IDENTITY_MAP,) * ndim, sizes)
 
 
-def _every_position(n):
-    """Output ``o`` reads input positions ``0 .. n - 1``, whatever ``o`` (padding included)."""
-    def taps(o):
-        return np.tile(np.arange(n, dtype=np.int64), (len(o), 1)), None
-    return taps
-
-
 def _se_index_map(layer, sizes, ndim):
     # the gate averages the whole map: every output position reads every input position
-    from ..enumeration import Leaf, Taps
+    from ..enumeration import Leaf, every_position
     if sizes is None:
         raise LayerError("a squeeze-and-excitation gate reads the whole input: enumeration needs "
                          "the input size", param="input_size")
-    return Leaf(tuple(Taps(_every_position(n)) for n in sizes), sizes)
+    return Leaf(tuple(every_position(n) for n in sizes), sizes)
 
 
 def _register_index_maps():

@@ -30,8 +30,10 @@ pooling or the classifier, whose outputs see the whole input) or at the output o
 convolutional models; parameters and multiply-accumulates (convolutions and linear layers,
 torchvision's "GFLOPS" convention) are for the whole network. Jump 0 means a global field: every
 output sees the same input positions (EfficientNet's squeeze-and-excitation gates read the whole
-map, so its field is the whole padded input). Families are shown at their default symbols;
-`rfsym.zoo.get(name, ...)` takes their keyword arguments.
+map, so its field is the whole padded input). DenseNets and the feature pyramid are DAGs (a
+node feeds several merges); a network with several outputs (`resnet50_fpn`: P2–P5 and `pool`) is
+shown at its feature layer, and `result.outputs` gives every output. Families are shown at their
+default symbols; `rfsym.zoo.get(name, ...)` takes their keyword arguments.
 
 """
 
