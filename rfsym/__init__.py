@@ -40,6 +40,7 @@ from .layers import (
     Softmax,
     Tanh,
 )
+from .summary import Summary, summary  # the function rfsym.summary shadows the module
 from .symbols import symbols
 from .verify import verify
 
@@ -53,6 +54,7 @@ __all__ = [
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
     "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
+    "summary", "Summary",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
 ]
 
