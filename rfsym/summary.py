@@ -102,7 +102,10 @@ def _before_head(result):
         sizes = lr.axes("out_size")
         if sizes is not None and any(s != 1 for s in sizes):
             return None  # spatial layers follow: not a head
-    return layers[last - 1]
+    first = last
+    while first > 0 and layers[first - 1].type in _GLOBAL_TYPES:  # pooling, then flatten
+        first -= 1
+    return layers[first - 1] if first > 0 else None
 
 
 def features_line(result, style="unicode") -> str | None:
@@ -397,13 +400,22 @@ class Summary:
     def __repr__(self):
         return self.text()
 
-    def _repr_html_(self):
+    def html(self) -> str:
+        """The summary as HTML (what notebooks show)."""
         from .html import summary_html
 
         return summary_html(self)
 
+    def markdown(self) -> str:
+        """The summary as Markdown: heading, table and the features line."""
+        line = features_line(self.result, "markdown")
+        return f"**{self.heading('markdown')}**\n\n{self.table('markdown')}" + (f"\n\n{line}" if line else "")
+
+    def _repr_html_(self):
+        return self.html()
+
     def _repr_markdown_(self):
-        return f"**{self.heading('markdown')}**\n\n{self.table('markdown')}"
+        return self.markdown()
 
 
 def summary(model, input_size=None, *, in_channels=None, ndim=None, depth=2, columns=None,
