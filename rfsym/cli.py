@@ -39,16 +39,20 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar = None
+        self.delay = delay
         if self.enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=label.strip(), file=self.stream, delay=delay, leave=False,
-                            dynamic_ncols=True, bar_format="{desc} [{n_fmt}/{total_fmt}] {postfix}")
+            self.bar = tqdm(total=total, desc=f"{label}[0/{total}]", file=self.stream, delay=delay, leave=False,
+                            dynamic_ncols=True, bar_format="{desc}")
+        self.label, self.total = label, total
 
     def step(self, what=""):
         if self.bar is not None:
-            self.bar.set_postfix_str(what, refresh=False)
             self.bar.update()
+            self.bar.set_description_str(f"{self.label}[{self.bar.n}/{self.total}] {what}", refresh=False)
+            if self.bar.format_dict["elapsed"] >= self.delay:  # each step shows once past the delay
+                self.bar.refresh()
 
     def close(self):
         if self.bar is not None:
@@ -468,26 +472,25 @@ def _cmd_zoo(args) -> int:
 
 
 def _demo(args) -> int:
-    from . import Conv, Sequential, analyze, symbols, verify
+    from . import Conv, Sequential, analyze, report, symbols, verify
+    from .format import value
     from .latex import to_latex
     from .steps import derivation
 
-    print("rfsym demo: the receptive-field notes, derived\n")
+    print("rfsym demo: receptive fields of stacked convolutions, derived\n")
     stack = Sequential(*[Conv(3, padding=1, name=f"conv{i + 1}") for i in range(4)])
     result = analyze(stack, input_size=5)
     print("Stacked 3x3 convolutions (stride 1, padding 1), recurrence of Araujo et al. (Distill 2019):")
     print(_indent(derivation(result, headers=True).text()))
-    print("\n  layer   rf  jump  start  center  out_size(5)")
-    for layer in result.layers:
-        print(f"  {layer.name:6} {layer.rf!s:>3} {layer.jump!s:>5} {layer.start!s:>6} {layer.center!s:>7} "
-              f"{layer.out_size!s:>12}")
+    print()
+    print(report.table(result, columns=("name", "rf", "jump", "start", "center", "out_size"), indent="  "))
     check = verify(stack, 5)
     print(f"  enumeration of the index maps agrees: {check.ok} ({check.checked} comparisons)")
 
     ks, ss = symbols("k1:5"), symbols("s1:5")
     general = analyze(Sequential(*[Conv(ki, stride=si) for ki, si in zip(ks, ss)]))
     print("\nGeneral formula, four layers with symbolic kernels k_i and strides s_i:")
-    print(f"  R_4 = {sp.factor_terms(general.rf)}")
+    print(f"  R₄ = {value(sp.factor_terms(general.rf))}")
     print("  as LaTeX (rfsym.latex.to_latex):")
     print(_indent(to_latex(general, quantities=("rf",)), "    "))
 
@@ -495,9 +498,10 @@ def _demo(args) -> int:
     one = analyze(Conv(7, in_channels=C, out_channels=C, bias=False))
     three = analyze(Sequential(*[Conv(3, in_channels=C, out_channels=C, bias=False)] * 3))
     print("\nOne 7x7 conv vs three 3x3 convs (C channels, no bias):")
-    print(f"  receptive field: {one.rf} vs {three.rf} (difference {sp.simplify(one.rf - three.rf)})")
-    print(f"  weights:         {one.params} vs {three.params}  (ratio {sp.simplify(three.params / one.params)})")
-    print("\nMore: rfsym --help, rfsym analyze resnet50, rfsym derive \"conv(k, s=s) x n\"")
+    print(f"  receptive field: {value(one.rf)} vs {value(three.rf)} (difference {value(sp.simplify(one.rf - three.rf))})")
+    print(f"  weights:         {value(one.params)} vs {value(three.params)}  "
+          f"(ratio {value(sp.simplify(three.params / one.params))})")
+    print("\nMore: rfsym --help, rfsym summary resnet50, rfsym derive \"conv(k, s=s) x n\"")
     return 0
 
 
@@ -658,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "zoo", "list the model zoo (or describe one entry)", _cmd_zoo)
     p.add_argument("name", nargs="?", metavar="NAME")
 
-    p = _sub(sub, "demo", "the notes' stacked 3x3 example, derived", _demo)
+    p = _sub(sub, "demo", "a tour: stacked 3x3 convolutions derived, checked and compared", _demo)
     return parser
 
 

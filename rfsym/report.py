@@ -214,7 +214,7 @@ def layer_table(result, columns=None, *, name=None, total=True, features=True, m
     return Table(columns_, rows, rules=rules, max_chars=max_chars)
 
 
-def table(result, name=None, columns=None, *, style="unicode", max_chars=MAX_CHARS) -> str:
+def table(result, name=None, columns=None, *, style="unicode", max_chars=MAX_CHARS, indent="") -> str:
     """Per-layer table with a total row (and a features row when the network has one), in
     ``style`` (see :mod:`rfsym.format`): what ``rfsym analyze`` prints.
 
@@ -227,4 +227,4 @@ def table(result, name=None, columns=None, *, style="unicode", max_chars=MAX_CHA
     -----  ----  -  -  -  ----  --  ----  -----
     total                    3   5     2     −1
     """
-    return layer_table(result, columns, name=name, max_chars=max_chars).render(style, width=WIDTH)
+    return layer_table(result, columns, name=name, max_chars=max_chars).render(style, width=WIDTH, indent=indent)

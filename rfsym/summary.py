@@ -248,7 +248,7 @@ def _tree(result, depth):
             entry[2] = _add(entry[2], lr.params)
             entry[3] = _add(entry[3], lr.macs)
     rows, opened = [], set()
-    for i, lr in enumerate(layers):
+    for lr in layers:
         parts = str(lr.name).split(".")
         for k in range(1, len(parts)):
             p = ".".join(parts[:k])
