@@ -294,9 +294,12 @@ def boxes(item, outputs, *, input_size=None, layer=None, path=None, title=None):
     one_d = len(sizes) == 1
     fig, ax = _figure((5.2, 5.6) if not one_d else (7, 2.8))
     h, w = (1, sizes[0]) if one_d else (sizes[0], sizes[1])
-    for i in range(h):
-        for j in range(w):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.93", edgecolor="0.75", linewidth=0.4))
+    if h * w <= 4096:  # pixel cells on small inputs; one shaded rectangle on large ones
+        for i in range(h):
+            for j in range(w):
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.93", edgecolor="0.75", linewidth=0.4))
+    else:
+        ax.add_patch(Rectangle((-0.5, -0.5), w, h, facecolor="0.93", edgecolor="none"))
     ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="black", linestyle="--", linewidth=1,
                            label=f"input ({'×'.join(map(str, sizes))}); outside it: padding"))
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]

@@ -31,6 +31,8 @@ total            32×14×14   8     2  5.09 k  1.35 M
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 
 from .errors import RfsymError, SizeError
@@ -74,13 +76,25 @@ def features(result):
     name = getattr(net, "features", None)
     if isinstance(name, str):
         return _layer(result, name)
-    zoo_name = getattr(net, "name", None)
-    if isinstance(zoo_name, str):
-        from . import zoo
-
-        if zoo_name in zoo.names() and zoo.entry(zoo_name).features:
-            return _layer(result, zoo.entry(zoo_name).features)
+    known = _zoo_features().get(getattr(net, "name", None))
+    if known is not None:
+        f = _layer(result, known)
+        if f is not None:
+            return f
     return _before_head(result)
+
+
+@functools.cache
+def _zoo_features():
+    """Network name -> feature layer name of every zoo entry (built once)."""
+    from . import zoo
+
+    out = {}
+    for name in zoo.names():
+        e = zoo.entry(name)
+        if e.features:
+            out[e.build().name or name] = e.features
+    return out
 
 
 def _layer(result, name):
@@ -269,14 +283,17 @@ def _tree(result, depth):
     return rows
 
 
-def _shape(lr, style="unicode"):
+def _shape(lr):
+    """``(C, H, W)`` of a layer's output (the known parts)."""
     sizes = lr.axes("out_size")
     ch = lr.out_channels
-    parts = ([] if ch is None else [ch]) + ([] if sizes is None else list(sizes))
+    return tuple(([] if ch is None else [ch]) + ([] if sizes is None else list(sizes)))
+
+
+def _shape_text(parts, style):
     if not parts:
-        return None
-    times = "x" if style == "text" else "×"
-    return times.join(value(p, style, max_chars=12) for p in parts)
+        return value(None, style)
+    return ("x" if style == "text" else "×").join(value(p, style, max_chars=12) for p in parts)
 
 
 def _cell(col, row_out, params, macs):
@@ -347,7 +364,8 @@ class Summary:
     def _table(self, style, max_chars):
         kinds = {"layer": "label", "type": "label", "output": "value", "rf": "area", "params": "si",
                  "macs": "si"}
-        cols = [Column(c, kinds.get(c, "value"), header=_HEAD[c]) for c in self.columns]
+        cols = [Column(c, kinds.get(c, "value"), header=_HEAD[c], fn=_shape_text if c == "output" else None)
+                for c in self.columns]
         rows = []
         for row in _tree(self.result, self.depth):
             cells = []
