@@ -184,7 +184,7 @@ def layer_table(result, columns=None, *, name=None, total=True, features=True, m
     """The per-layer table as a :class:`~rfsym.format.Table` (render it in any style): one row
     per layer (merges included; quantities with respect to the network input, ``params`` and
     ``macs`` of each layer alone), then the ``total`` row (the network output, parameters and
-    MACs summed) and the ``features`` row (the reference feature layer, when the network has
+    MACs summed; ``name`` is accepted for the heading callers print) and the ``features`` row (the reference feature layer, when the network has
     one: :func:`rfsym.summary.features`)."""
     from .summary import features as feature_layer
 
@@ -202,7 +202,7 @@ def layer_table(result, columns=None, *, name=None, total=True, features=True, m
 
     if total:
         rules.append(len(rows))
-        rows.append(special("total", name or "", lambda c: _total_cell(result, c)))
+        rows.append(special("total", "", lambda c: _total_cell(result, c)))
     f = feature_layer(result) if features else None
     if f is not None:
         if not total:

@@ -190,7 +190,7 @@ def test_demo_still_works(capsys):
     rc, out, _ = run(capsys, "demo")
     # the notes' numbers: 3, 5, 7, 9; 49C^2 vs 27C^2; and the enumeration check
     assert rc == 0 and "R₄ = 7 + (3 − 1) = 9" in out and "R₂ = 3 + (3 − 1) = 5" in out
-    assert "49*C**2 vs 27*C**2  (ratio 27/49)" in out
+    assert "49·C² vs 27·C²  (ratio 27/49)" in out
     assert "enumeration of the index maps agrees: True" in out
 
 
