@@ -187,12 +187,12 @@ def compare(*items, names=None, input_size=None, in_channels=None, quantities=QU
     """Compare networks side by side.
 
     Args:
-        *items: two or more networks: :class:`~rfsym.engine.Result`\\ s, rfsym layers or graphs,
+        *items (object): two or more networks: :class:`~rfsym.engine.Result`\\ s, rfsym layers or graphs,
             zoo names or one-line specs, or any model :func:`rfsym.summary` takes.
-        names: a column name per item (default: the networks' names, else ``net1``, ``net2``, ...).
-        input_size: for items that still need analysing (zoo names default to their own).
-        in_channels: likewise.
-        quantities: the rows (:data:`QUANTITIES`); rows no item knows (``macs`` without an input
+        names (list[str] | None): a column name per item (default: the networks' names, else ``net1``, ``net2``, ...).
+        input_size (int | tuple | None): for items that still need analysing (zoo names default to their own).
+        in_channels (int | None): likewise.
+        quantities (tuple[str, ...]): the rows (:data:`QUANTITIES`); rows no item knows (``macs`` without an input
             size, ``features.rf`` without a feature layer) are left out.
 
     Returns:
@@ -337,7 +337,7 @@ def smallest(item, target, symbol=None, *, quantity="rf", strict=False, lower=1,
 
     >>> from rfsym import Conv, Sequential, symbols
     >>> k, n, T = symbols("k n T")
-    >>> smallest(2 * n + 1, 100).value                # notes: a 3×3 stack needs n = 50 layers
+    >>> smallest(2 * n + 1, 100).value                # a 3×3 stack needs n = 50 layers
     50
     >>> smallest(Sequential(Conv(k), Conv(k)), 100).value   # two k×k convolutions: k = 51
     51

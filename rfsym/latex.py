@@ -2,7 +2,7 @@ r"""LaTeX and Markdown for results: formulas, per-layer tables, a standalone rep
 
 Everything here reads a :class:`~rfsym.engine.Result`; nothing re-derives. For a chain of
 sliding-window layers (convolutions, pools, with activations or BatchNorm between them) the
-receptive field is written twice, as the notes write it:
+receptive field is written twice:
 
 * the **structured form**, the general formula instantiated term by term,
   ``R = 1 + Σ_i (κ_i − 1) Π_{j<i} s_j`` with ``κ = d(k − 1) + 1`` (each term is
@@ -69,7 +69,7 @@ _IDENTITY_TYPES = (L.Elementwise, L.BatchNorm, L.Flatten)
 
 def is_chain(result) -> bool:
     """True when the network is a chain of sliding windows (convolutions, pools) with layers of
-    no spatial effect between them: the notes' general formula applies. Decided from the layer
+    no spatial effect between them: the general formula applies. Decided from the layer
     classes alone, so it costs nothing on deep networks."""
     if not hasattr(result, "network"):
         return False
@@ -98,7 +98,7 @@ class WindowTerm:
 
 
 class Structured:
-    """The notes' general formula for one axis, instantiated: ``terms`` holds one
+    """The general formula for one axis, instantiated: ``terms`` holds one
     :class:`WindowTerm` per sliding-window layer."""
 
     def __init__(self, result, axis, terms):

@@ -195,7 +195,7 @@ def growth(families, depths=range(1, 11), *, symbol=None, quantity="rf", log=Fal
 
 def tradeoff(items, *, x="rf", y="params", values=None, depths=None, symbol=None, log=False, path=None,
              title=None):
-    r"""``y`` (parameters or MACs) against ``x`` (receptive field): the trade-off behind the notes'
+    r"""``y`` (parameters or MACs) against ``x`` (receptive field): the trade-off behind the
     7×7 vs 3×3 table. ``items`` as in :func:`growth`; with ``depths`` each item is a family drawn
     as a curve over its depth symbol, otherwise one point each. ``values`` fixes symbols such
     as the channel count ``C`` (shown in the axis label). ``x="features.rf"`` reads each
@@ -245,7 +245,7 @@ def _grid_2d(a):
 
 def mask(net, input_size, output, *, counts=False, layer=None, through_padding=False, annotate=None,
          path=None, title=None):
-    r"""Heatmap of which input pixels feed output ``output`` (the notes' 5×5 example), from
+    r"""Heatmap of which input pixels feed output ``output`` (the 5×5 worked example), from
     :func:`rfsym.enumeration.dependency_mask`; with ``counts`` the number of paths through each
     pixel. Cells are annotated with their values when the grid is small (``annotate``).
     """

@@ -1,10 +1,10 @@
-r"""Step-by-step derivations, written the way the receptive-field notes write them.
+r"""Step-by-step derivations, written out with the recurrence of Araujo et al.
 
 For every layer that changes the receptive field the derivation shows the recurrence of Araujo,
 Norris, Sim (Distill 2019) with the numbers (or symbols) filled in:
 
 * ``R_i = R_{i-1} + (κ_i − 1)·J_{i-1}`` (``κ = d(k − 1) + 1``; the factor ``J_{i-1}`` is left out
-  when it is 1, as the notes do: ``R = 3 + (3 − 1) = 5``);
+  when it is 1: ``R = 3 + (3 − 1) = 5``);
 * ``J_i = J_{i-1}·s_i`` when the layer has a stride;
 * optionally ``u_i = u_{i-1} − p_i·J_{i-1}`` (start) and the output size
   ``n_i = ⌊(n_{i-1} + p_l + p_r − κ)/s⌋ + 1``.
@@ -13,7 +13,7 @@ Every value on the right of the last ``=`` is read from the engine's :class:`~rf
 (``layer.rf``, ``layer.input.rf``, ...); the module only writes the arithmetic out. Layers with
 no spatial effect (activations, BatchNorm) are skipped; merges of branches and layers whose
 receptive field is not a sliding window (global pooling, Linear, transposed convolution) show the
-engine's value. Steps are numbered ``i = 1 .. L`` over the layers shown, the ``i`` of the notes'
+engine's value. Steps are numbered ``i = 1 .. L`` over the layers shown, the ``i`` of the general formula's
 sum.
 
 >>> from rfsym import Conv, Sequential, analyze

@@ -441,18 +441,18 @@ def summary(model, input_size=None, *, in_channels=None, ndim=None, depth=2, col
     """Analyse ``model`` and return its :class:`Summary` (print it for the table).
 
     Args:
-        model: an rfsym network, a :class:`~rfsym.engine.Result`, a zoo name or one-line spec,
+        model (object): an rfsym network, a :class:`~rfsym.engine.Result`, a zoo name or one-line spec,
             a ``torch.nn.Module``, a Keras model or an ONNX model (see the module docstring).
-        input_size: the input: ``(C, H, W)`` or ``(N, C, H, W)`` (required for PyTorch modules),
+        input_size (int | tuple | None): the input: ``(C, H, W)`` or ``(N, C, H, W)`` (required for PyTorch modules),
             or the spatial size alone (``224`` or ``(224, 224)``) with ``in_channels``. Zoo
             entries default to their own size.
-        in_channels: input channels, when ``input_size`` is spatial only.
-        ndim: spatial axes (inferred from the network or the size otherwise).
-        depth: how deep the module tree is shown (2: ``layer1``, ``layer1.0``); None for every
+        in_channels (int | None): input channels, when ``input_size`` is spatial only.
+        ndim (int | None): spatial axes (inferred from the network or the size otherwise).
+        depth (int | None): how deep the module tree is shown (2: ``layer1``, ``layer1.0``); None for every
             layer. Containers show the totals of the layers they hold.
-        columns: which of :data:`COLUMNS` to show (default: layer, type, output, rf, jump,
+        columns (tuple[str, ...] | None): which of :data:`COLUMNS` to show (default: layer, type, output, rf, jump,
             params, macs).
-        name: the name in the heading (default: the network's or class name).
+        name (str | None): the name in the heading (default: the network's or class name).
 
     Returns:
         A :class:`Summary`; ``summary.result`` is the :class:`~rfsym.engine.Result`.

@@ -204,3 +204,10 @@ def test_html_renderers():
     v = rfsym.verify(Conv(3, stride=2), 16)
     assert "agree" in v._repr_html_() and "agree" in v._repr_markdown_()
     assert "<table>" in summary("resnet18")._repr_html_()
+
+
+def test_readme_shows_the_current_summary():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert str(summary("resnet50", depth=1)) in readme
