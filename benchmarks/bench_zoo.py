@@ -13,7 +13,7 @@ from harness import Table, median_time, section
 from rfsym import analyze, zoo
 
 try:  # the sympy path, forced (absent before the exact fast path existed: column left empty)
-    from rfsym.engine import _derive
+    from rfsym.engine import derive as _derive
     from rfsym.ops import SymOps
 except ImportError:
     _derive = SymOps = None
@@ -32,7 +32,7 @@ def read_all(result):
 def analyze_entry(entry, net, path=None):
     """``analyze`` at the entry's input (``path=SymOps``: force sympy numbers)."""
     r = analyze(net, entry.input_size, ndim=entry.ndim, in_channels=entry.in_channels)
-    return r if path is None else _derive(r.network, r.input_size, r.ndim, r.in_channels, path, None)
+    return r if path is None else _derive(r.network, r.input_size, ndim=r.ndim, in_channels=r.in_channels, ops=path)
 
 
 def output_only(entry, net):
@@ -71,7 +71,7 @@ def zoo_section(ctx):
         "*analyze + output*: `rfsym.analyze(net, input_size)` and reading rf, params and MACs of the "
         "output; *all layers*: `analyze` and reading rf, jump, start, out_size, params and MACs of the "
         "output and of every layer (merges included). *sympy numbers*: the same on the sympy path "
-        "(`engine._derive(..., SymOps)`, what every numeric analysis ran before the exact fast path); its "
+        "(`engine.derive(..., ops=SymOps)`, what every numeric analysis ran before the exact fast path); its "
         "numbers are asserted equal to the fast path's. rf is at the entry's feature layer (before global "
         "pooling); params and MACs for the whole network (MACs: convolutions and linear layers).")
     return table

@@ -11,20 +11,24 @@ from .engine import LayerResult, Result, analyze
 from .enumeration import dependency_mask
 from .erf import ERF, discrete_erf, erf
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
-from .graph import Concat, ConvTranspose, Crop, Graph, Repeat, Residual, Upsample, repetition_index
 from .layers import (
     ELU,
     GELU,
     AdaptiveAvgPool,
     AdaptiveMaxPool,
+    Attention,
     AvgPool,
     BatchNorm,
+    Concat,
     Conv,
+    ConvTranspose,
+    Crop,
     Dropout,
     Elementwise,
     Flatten,
     GlobalAvgPool,
     GlobalMaxPool,
+    Graph,
     Hardsigmoid,
     Hardswish,
     Identity,
@@ -32,13 +36,23 @@ from .layers import (
     LeakyReLU,
     Linear,
     MaxPool,
+    Norm,
+    Pad,
+    Params,
+    PixelShuffle,
+    PixelUnshuffle,
+    Pointwise,
     ReLU,
     ReLU6,
+    Repeat,
+    Residual,
     Sequential,
     Sigmoid,
     SiLU,
     Softmax,
     Tanh,
+    Upsample,
+    repetition_index,
 )
 from .summary import Summary, summary  # the function rfsym.summary shadows the module
 from .symbols import symbols
@@ -53,6 +67,7 @@ __all__ = [
     "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU",
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
+    "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
     "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
     "summary", "Summary",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",

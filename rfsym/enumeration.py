@@ -205,8 +205,6 @@ def register_index_map(cls):
 
 def _rule_for(layer):
     for cls in type(layer).__mro__:
-        if cls not in _MAPS and (cls.__module__, cls.__name__) in _BY_NAME:
-            _MAPS[cls] = _BY_NAME[cls.__module__, cls.__name__]
         if cls in _MAPS:
             return _MAPS[cls]
     return None
@@ -268,16 +266,19 @@ def _corner_taps(o, n, f):
     return pos + (tile * n)[:, None], valid
 
 
-#: index maps of :mod:`rfsym.graph`'s layers, found by module and class name so that this
-#: module never imports the graph module (which imports the engine); a rule registered with
-#: :func:`register_index_map` for the class itself takes precedence
-_BY_NAME = {
-    ("rfsym.graph", "Residual"): lambda layer, sizes, ndim: Branches((layer.body, layer.shortcut), "Add"),
-    ("rfsym.graph", "Concat"): lambda layer, sizes, ndim: Branches(tuple(layer.branches), "Concat"),
-    ("rfsym.graph", "Repeat"): _repeat,
-    ("rfsym.graph", "ConvTranspose"): _conv_transpose,
-    ("rfsym.graph", "Upsample"): _upsample,
-}
+def _crop(layer, sizes, ndim):
+    pairs = [(concrete_int(a, "amount", 0), concrete_int(b, "amount", 0)) for a, b in layer.amounts(ndim)]
+    maps = tuple(Sliding(1, -left, 1) for left, _ in pairs)
+    out = None if sizes is None else tuple(n - a - b for n, (a, b) in zip(sizes, pairs))
+    return Leaf(maps, out)
+
+
+register_index_map(L.Residual)(lambda layer, sizes, ndim: Branches((layer.body, layer.shortcut), "Add"))
+register_index_map(L.Concat)(lambda layer, sizes, ndim: Branches(tuple(layer.branches), "Concat"))
+register_index_map(L.Repeat)(_repeat)
+register_index_map(L.ConvTranspose)(_conv_transpose)
+register_index_map(L.Upsample)(_upsample)
+register_index_map(L.Crop)(_crop)
 
 
 # --------------------------------------------------------------------------- concrete values
@@ -347,7 +348,7 @@ def _count_windows(n, k, s, d, pl, pr, ceil):
     return int(np.count_nonzero(fits))
 
 
-@register_index_map(L._Windowed)
+@register_index_map(L.Windowed)
 def _windowed(layer, sizes, ndim):
     ks = _per_axis(layer.kernel_size, ndim, "kernel_size")
     ss = _per_axis(layer.stride, ndim, "stride")

@@ -409,7 +409,7 @@ def _apply(kind, payload, walker, lo, w):
 
 # ----------------------------------------------------------------- graph layers
 def _register_graph():
-    from . import graph as G
+    from . import layers as G
 
     def seq(layer):
         return layer if isinstance(layer, L.Sequential) else L.Sequential(layer)

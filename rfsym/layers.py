@@ -33,14 +33,16 @@ from typing import Any, ClassVar
 
 import sympy as sp
 
-from .errors import LayerError
+from .errors import GraphError, LayerError
 from .symbols import as_expr
 
 __all__ = [
-    "Layer", "Window", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
+    "Layer", "Window", "Windowed", "per_axis", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
     "GlobalAvgPool", "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise",
     "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish",
     "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES",
+    "Residual", "Concat", "Repeat", "repetition_index", "ConvTranspose", "Crop", "Upsample", "Graph",
+    "MERGES", "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
 ]
 
 PADDING_MODES = ("valid", "same", "tf_same")
@@ -69,14 +71,14 @@ class Window:
         return self.dilation * (self.kernel - 1) + 1
 
 
-def _axis_tuple(value, param):
-    """Normalise a scalar-or-tuple spatial parameter (positive integers)."""
+def _axis_tuple(value, param, minimum=1):
+    """Normalise a scalar-or-tuple spatial parameter (integers >= ``minimum``)."""
     if isinstance(value, (tuple, list)):
         if not 1 <= len(value) <= 3:
             raise LayerError(f"{param} must be a scalar or a tuple of 1 to 3 values, got {tuple(value)!r}",
                              param=param)
-        return tuple(as_expr(v, param) for v in value)
-    return as_expr(value, param)
+        return tuple(as_expr(v, param, minimum=minimum) for v in value)
+    return as_expr(value, param, minimum=minimum)
 
 
 def _padding(value):
@@ -102,7 +104,8 @@ def _padding(value):
     return as_expr(value, "padding", minimum=0)
 
 
-def _per_axis(value, ndim, param, owner):
+def per_axis(value, ndim, param, owner):
+    """``value`` per spatial axis: a tuple of ``ndim`` items (checked), or a scalar repeated."""
     if isinstance(value, tuple):
         if len(value) != ndim:
             raise LayerError(f"{param} has {len(value)} axes but the network has {ndim}: {value!r}",
@@ -121,8 +124,8 @@ class Layer:
 
     name: str | None = field(default=None, kw_only=True, compare=True)
 
-    #: class attribute: True for layers without spatial effect or parameters
-    spatial: ClassVar[bool] = True
+    #: class attribute: True for layers that move positions (False: position-wise, no parameters)
+    moves_positions: ClassVar[bool] = True
 
     def __post_init__(self):
         try:
@@ -139,9 +142,12 @@ class Layer:
     @property
     def ndim(self) -> int | None:
         """Number of spatial axes fixed by a tuple argument, or None (any)."""
-        dims = {len(v) for f in dataclasses.fields(self)
-                if isinstance(v := getattr(self, f.name), tuple) and f.name != "layers"}
-        return dims.pop() if len(dims) == 1 else None
+        cache = self.__dict__
+        if "_ndim" not in cache:
+            dims = {len(v) for f in dataclasses.fields(self)
+                    if isinstance(v := getattr(self, f.name), tuple) and f.name != "layers"}
+            cache["_ndim"] = dims.pop() if len(dims) == 1 else None
+        return cache["_ndim"]
 
     def subs(self, mapping) -> Layer:
         """The same layer with symbols replaced (values validated again)."""
@@ -155,10 +161,14 @@ class Layer:
 
     @property
     def free_symbols(self) -> set:
-        out = set()
-        for f in dataclasses.fields(self):
-            out |= _free(getattr(self, f.name))
-        return out
+        """The symbols in the layer's parameters (a new set)."""
+        cache = self.__dict__
+        if "_free" not in cache:
+            out = set()
+            for f in dataclasses.fields(self):
+                out |= _free(getattr(self, f.name))
+            cache["_free"] = frozenset(out)
+        return set(cache["_free"])
 
     def __repr__(self):
         parts = []
@@ -222,8 +232,8 @@ def _free(v):
     return set()
 
 
-class _Windowed:
-    """Mixin: kernel/stride/padding/dilation layers (convolutions and pools)."""
+class Windowed:
+    """Mixin of sliding-window layers (convolutions and pools): kernel, stride, padding, dilation."""
 
     def windows(self, ndim: int) -> tuple[Window, ...]:
         """One :class:`Window` per spatial axis."""
@@ -235,9 +245,9 @@ class _Windowed:
         return out
 
     def _windows(self, ndim):
-        ks = _per_axis(self.kernel_size, ndim, "kernel_size", self)
-        ss = _per_axis(self.stride, ndim, "stride", self)
-        ds = _per_axis(getattr(self, "dilation", sp.Integer(1)), ndim, "dilation", self)
+        ks = per_axis(self.kernel_size, ndim, "kernel_size", self)
+        ss = per_axis(self.stride, ndim, "stride", self)
+        ds = per_axis(getattr(self, "dilation", sp.Integer(1)), ndim, "dilation", self)
         pad = self.padding
         if isinstance(pad, str):
             if pad == "valid":
@@ -256,7 +266,7 @@ class _Windowed:
                 pads = ("tf_same",) * ndim
         else:
             pads = tuple(p if isinstance(p, tuple) else (p, p)
-                         for p in _per_axis(pad, ndim, "padding", self))
+                         for p in per_axis(pad, ndim, "padding", self))
         ceil = bool(getattr(self, "ceil_mode", False))
         return tuple(Window(k, s, d, p, ceil) for k, s, d, p in zip(ks, ss, ds, pads))
 
@@ -277,7 +287,7 @@ class _Windowed:
 
 
 @dataclass(frozen=True, repr=False)
-class Conv(_Windowed, Layer):
+class Conv(Windowed, Layer):
     """Convolution (``torch.nn.Conv1d/2d/3d``).
 
     Weights ``(in_channels/groups)·out_channels·Πk`` plus ``out_channels`` biases. Channels may be
@@ -314,7 +324,7 @@ class Conv(_Windowed, Layer):
 
 
 @dataclass(frozen=True, repr=False)
-class _Pool(_Windowed, Layer):
+class _Pool(Windowed, Layer):
     def _normalise(self):
         self._set("kernel_size", _axis_tuple(self.kernel_size, "kernel_size"))
         self._set("stride", self.kernel_size if self.stride is None else _axis_tuple(self.stride, "stride"))
@@ -366,7 +376,7 @@ class AvgPool(_Pool):
 class Elementwise(Layer):
     """A layer with no spatial effect and no parameters (activations, dropout, identity)."""
 
-    spatial: ClassVar[bool] = False
+    moves_positions: ClassVar[bool] = False
 
 
 def _elementwise(name, doc):
@@ -430,7 +440,7 @@ class Linear(Layer):
 class Flatten(Layer):
     """Flatten spatial axes into features (no change to any receptive field)."""
 
-    spatial: ClassVar[bool] = False
+    moves_positions: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, repr=False)
@@ -499,13 +509,22 @@ class Sequential(Layer):
 
     @property
     def free_symbols(self):
-        out = set()
-        for layer in self.layers:
-            out |= layer.free_symbols
-        return out
+        cache = self.__dict__
+        if "_free" not in cache:
+            out = set()
+            for layer in {id(x): x for x in self.layers}.values():  # each distinct layer once
+                out |= layer.free_symbols
+            cache["_free"] = frozenset(out)
+        return set(cache["_free"])
 
     @property
     def ndim(self):
+        cache = self.__dict__
+        if "_ndim" not in cache:
+            cache["_ndim"] = self._ndim()
+        return cache["_ndim"]
+
+    def _ndim(self):
         seen = None  # (item index, layer, ndim) of the first layer that fixes ndim
         for i, layer in enumerate(self.layers):
             nd = layer.ndim
@@ -524,3 +543,643 @@ class Sequential(Layer):
         inner = ", ".join(repr(layer) for layer in self.layers)
         extra = f", name={self.name!r}" if self.name else ""
         return f"Sequential({inner}{extra})"
+
+
+def _check_layer(value, what, owner):
+    if not isinstance(value, Layer):
+        raise LayerError(f"{what} must be an rfsym layer, got {value!r}", where=owner, param=what)
+    return value
+
+
+def _ndim_of(owner, parts):
+    dims = {p.ndim for p in parts} - {None}
+    if len(dims) > 1:
+        raise LayerError(f"branches disagree on the number of spatial axes: {sorted(dims)}",
+                         where=owner, param="ndim")
+    return dims.pop() if dims else None
+
+
+# =========================================================================== layers
+@dataclass(frozen=True, repr=False)
+class Residual(Layer):
+    """``body(x) + shortcut(x)`` (merge type ``"Add"``): ResNet's basic and bottleneck blocks.
+
+    The receptive field is the bounding box of both branches (the longest path when the
+    shortcut is the identity); params and MACs are those of the branches (the addition counts 0).
+
+    >>> from rfsym import analyze, Conv, Sequential
+    >>> analyze(Residual(Sequential(Conv(3, padding=1), Conv(3, padding=1)))).rf
+    5
+    """
+
+    body: Any
+    shortcut: Any = Identity()
+
+    def _normalise(self):
+        _check_layer(self.body, "body", "Residual")
+        _check_layer(self.shortcut, "shortcut", "Residual")
+
+    @property
+    def ndim(self):
+        return _ndim_of("Residual", (self.body, self.shortcut))
+
+    def __repr__(self):
+        extra = "" if self.shortcut == Identity() else f", shortcut={self.shortcut!r}"
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Residual({self.body!r}{extra}{name})"
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class Concat(Layer):
+    """Channel concatenation of parallel branches (merge type ``"Concat"``), Inception-style.
+
+    Branches must produce the same spatial size and jump; channels add. (With a symbolic input
+    size, sizes that cannot be shown equal are assumed equal: the first branch's is reported.)
+
+    >>> from rfsym import analyze, Conv, MaxPool
+    >>> r = analyze(Concat(Conv(1, out_channels=8), Conv(5, padding=2, out_channels=4),
+    ...                    MaxPool(3, stride=1, padding=1)), input_size=7, in_channels=3)
+    >>> r.rf, r.out_channels, r.out_size
+    (5, 15, 7)
+    """
+
+    branches: tuple = ()
+
+    def __init__(self, *branches, name: str | None = None):
+        if len(branches) == 1 and isinstance(branches[0], (list, tuple)):
+            branches = tuple(branches[0])
+        if not branches:
+            raise LayerError("needs at least one branch", where="Concat", param="branches")
+        for b in branches:
+            _check_layer(b, "branches", "Concat")
+        object.__setattr__(self, "branches", tuple(branches))
+        object.__setattr__(self, "name", name)
+
+    def subs(self, mapping):
+        return Concat(*(b.subs(mapping) for b in self.branches), name=self.name)
+
+    @property
+    def free_symbols(self):
+        return set().union(*(b.free_symbols for b in self.branches))
+
+    @property
+    def ndim(self):
+        return _ndim_of("Concat", self.branches)
+
+    def __repr__(self):
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Concat({', '.join(map(repr, self.branches))}{name})"
+
+
+def repetition_index(name: str = "i"):
+    """The default index symbol of :class:`Repeat` (a nonnegative integer)."""
+    return sp.Symbol(name, integer=True, nonnegative=True)
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class Repeat(Layer):
+    """``n`` copies of ``block`` in a chain; ``n`` an int or a symbol (see the module docstring).
+
+    ``block`` is a layer (usually a :class:`~rfsym.layers.Sequential`), or a function of the
+    repetition index returning one. Parameters may contain ``index`` (default: the symbol ``i``),
+    which takes the values ``0, 1, ..., n - 1``: ``Repeat(lambda i: Conv(2, dilation=2**i), 10)``
+    is WaveNet's dilation stack 1, 2, ..., 512, and
+    ``Repeat(lambda i: Conv(3, in_channels=C*2**i, out_channels=C*2**(i+1)), n)`` doubles channels.
+
+    >>> from rfsym import analyze, Conv, symbols
+    >>> n, C = symbols("n C")
+    >>> r = analyze(Repeat(lambda i: Conv(3, in_channels=C * 2**i, out_channels=C * 2**(i + 1),
+    ...                                   bias=False), n))
+    >>> r.params, r.out_channels
+    (6*C**2*(4**n - 1), 2**n*C)
+    """
+
+    block: Any = None
+    n: Any = 1
+    index: Any = None
+
+    def __init__(self, block, n, index=None, *, name: str | None = None):
+        if index is None:
+            index = repetition_index()
+        elif not isinstance(index, sp.Symbol):
+            raise LayerError(f"index must be a sympy Symbol, got {index!r}", where="Repeat", param="index")
+        if not isinstance(block, Layer):
+            if not callable(block):
+                raise LayerError(f"block must be an rfsym layer or a function of the repetition "
+                                 f"index returning one, got {block!r}", where="Repeat", param="block")
+            block = block(index)
+            _check_layer(block, "block", "Repeat")
+        try:
+            n = as_expr(n, "n", minimum=0)
+        except LayerError as err:
+            raise err.located("Repeat") from None
+        if index in n.free_symbols:
+            raise LayerError(f"n must not contain the index symbol {index}", where="Repeat", param="n")
+        object.__setattr__(self, "block", block)
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "name", name)
+
+    def at(self, k) -> Layer:
+        """The block of repetition ``k`` (the index replaced by ``k``)."""
+        return self.block.subs({self.index: k}) if self.index in self.block.free_symbols else self.block
+
+    def unrolled(self) -> Sequential:
+        """The explicit chain of an integer ``n``."""
+        n = sp.sympify(self.n)
+        if not n.is_Integer:
+            raise LayerError(f"cannot unroll a symbolic number of repetitions n={n}", where="Repeat",
+                             param="n")
+        return Sequential(*(self.at(k) for k in range(int(n))), name="")
+
+    def subs(self, mapping):
+        mapping = {k: v for k, v in dict(mapping).items()
+                   if not (k == self.index or getattr(k, "name", k) == self.index.name)}
+        return Repeat(self.block.subs(mapping), sp.sympify(self.n).subs(mapping), self.index, name=self.name)
+
+    @property
+    def free_symbols(self):
+        return (self.block.free_symbols - {self.index}) | sp.sympify(self.n).free_symbols
+
+    @property
+    def ndim(self):
+        return self.block.ndim
+
+    def __repr__(self):
+        idx = f", index={self.index}" if self.index in self.block.free_symbols else ""
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Repeat({self.block!r}, {self.n}{idx}{name})"
+
+
+@dataclass(frozen=True, repr=False)
+class ConvTranspose(Windowed, Layer):
+    """Transposed convolution (``torch.nn.ConvTranspose1d/2d/3d``).
+
+    Output size ``(n - 1)s - pl - pr + d(k - 1) + 1 + output_padding``; output ``o`` receives
+    input ``i`` when ``i·s - pl + t·d = o`` for a tap ``t`` in ``0..k-1``. With ``s > 1`` the
+    receptive field depends on ``o mod s`` (``period = s``, ``jump = 1/s``); when ``s`` divides
+    ``k`` (and ``d = 1``) every phase reads ``k/s`` inputs, also for symbolic ``k``. Weights
+    ``c_in·(c_out/groups)·Πk + c_out``; MACs ``Π in_size · c_in · (c_out/groups) · Πk`` (every
+    input meets every tap, fvcore's convention).
+
+    >>> from rfsym import analyze
+    >>> r = analyze(ConvTranspose(4, stride=2, padding=1), input_size=8)
+    >>> r.rf, r.rf_min, r.jump, r.out_size
+    (2, 2, 1/2, 16)
+    """
+
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    output_padding: Any = 0
+    dilation: Any = 1
+    groups: Any = 1
+    bias: bool = True
+    in_channels: Any = None
+    out_channels: Any = None
+
+    def _normalise(self):
+        if isinstance(self.padding, str):
+            raise LayerError(f"ConvTranspose takes integer padding (PyTorch), got {self.padding!r}",
+                             param="padding")
+        Conv._normalise(self)  # the same arguments, validated the same way
+        if isinstance(self.output_padding, (tuple, list)):
+            self._set("output_padding", tuple(as_expr(v, "output_padding", minimum=0)
+                                              for v in self.output_padding))
+        else:
+            self._set("output_padding", as_expr(self.output_padding, "output_padding", minimum=0))
+        ops_ = self.output_padding if isinstance(self.output_padding, tuple) else (self.output_padding,)
+        ss = self.stride if isinstance(self.stride, tuple) else (self.stride,)
+        ds = self.dilation if isinstance(self.dilation, tuple) else (self.dilation,)
+        for op in ops_:
+            for s in ss:
+                for d in ds:
+                    if (op - s).is_nonnegative and (op - d).is_nonnegative:
+                        raise LayerError(f"output_padding must be smaller than stride or dilation "
+                                         f"(PyTorch's rule), got output_padding={op}, stride={s}, "
+                                         f"dilation={d}", param="output_padding")
+
+    def output_paddings(self, ndim):
+        return per_axis(self.output_padding, ndim, "output_padding", self)
+
+
+@dataclass(frozen=True, repr=False)
+class Crop(Layer):
+    """Remove ``amount`` positions from each end of every spatial axis (an int, or per-axis ints
+    or ``(left, right)`` pairs): U-Net's cropped skip connections. Output ``o`` reads input
+    ``o + left``; ``out_size = n - left - right``.
+
+    >>> from rfsym import analyze
+    >>> r = analyze(Crop(4), input_size=64)
+    >>> r.rf, r.start, r.out_size
+    (1, 4, 56)
+    """
+
+    amount: Any = 0
+
+    def _normalise(self):
+        _amounts(self, "amount")
+
+    def amounts(self, ndim):
+        """Per-axis ``(left, right)`` pairs."""
+        return _pairs(self.amount, ndim, "amount", self)
+
+
+_UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
+@dataclass(frozen=True, repr=False)
+class Upsample(Layer):
+    """Upsampling by an integer ``scale_factor`` (``torch.nn.Upsample``).
+
+    ``mode="nearest"``: output ``o`` reads input ``floor(o/f)``. ``mode="bilinear"`` (linear
+    interpolation on every spatial axis; PyTorch's ``linear``/``bilinear``/``trilinear``): with
+    ``align_corners=False`` output ``o`` interpolates at ``x = (o + 0.5)/f - 0.5`` and reads
+    ``floor(x)`` and ``floor(x) + 1`` (only ``x`` when ``x`` is an integer: the other weight is
+    zero); the map is periodic in ``o`` with period ``f`` and, like padding, counts positions
+    beyond the border that PyTorch clamps. With ``align_corners=True``, ``x = o(n - 1)/(nf - 1)``
+    depends on the input size ``n``, which must then be a number; the map is exact (clamped)
+    over the whole output grid.
+
+    >>> from rfsym import analyze
+    >>> r = analyze(Upsample(2, mode="bilinear"), input_size=4)
+    >>> r.rf, r.rf_min, r.jump, r.start, r.out_size
+    (2, 2, 1/2, -1, 8)
+    """
+
+    scale_factor: Any
+    mode: str = "nearest"
+    align_corners: bool = False
+
+    def _normalise(self):
+        self._set("scale_factor", _axis_tuple(self.scale_factor, "scale_factor"))
+        for f in (self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,)):
+            if not f.is_Integer:
+                raise LayerError(f"scale_factor must be a positive integer number (the phases of "
+                                 f"the output grid are enumerated), got {f}", param="scale_factor")
+        if self.mode in ("linear", "trilinear"):
+            self._set("mode", "bilinear")
+        if self.mode not in _UPSAMPLE_MODES:
+            raise LayerError(f"mode must be 'nearest' or 'bilinear', got {self.mode!r}", param="mode")
+        if not isinstance(self.align_corners, bool):
+            raise LayerError(f"align_corners must be True or False, got {self.align_corners!r}",
+                             param="align_corners")
+
+
+MERGES = ("add", "concat", "mul")
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class Graph(Layer):
+    """A general DAG, given node by node.
+
+    Each node is ``(name, layer, input)`` or ``(name, merge, inputs)`` with ``merge`` one of
+    ``"add"``, ``"concat"`` or ``"mul"`` over two or more inputs; the graph's input is called
+    ``"input"``. Any fan-out and any fan-in are allowed (a node may feed several merges, as in a
+    DenseNet block); nodes may be listed in any order (they are sorted topologically; a cycle is
+    an error naming its nodes). ``"add"`` and ``"mul"`` broadcast an input whose spatial size is 1
+    on every axis (a squeeze-and-excitation gate): every output then reads that input's whole
+    field. ``outputs`` names the output nodes (default: the last node; ``output=`` names one);
+    ``features`` names the reference feature map (the backbone layer) that summaries report.
+
+    Node names are the names of the layers in results (``result.layer("conv1")``), under the
+    graph's own ``name`` when it has one. Parameters and MACs are counted once per node however
+    many merges read it.
+
+    Args:
+        *nodes: the nodes, as tuples (or one list of tuples).
+        outputs: names of the output nodes; the result describes the first one and lists all of
+            them in ``result.outputs``.
+        output: the single output node (same as ``outputs=(output,)``).
+        features: the name of the reference feature map, or None.
+        name: the graph's name (a prefix of its node names), or None.
+
+    Raises:
+        GraphError: a dangling input name, a cycle, a malformed node or an unknown output.
+
+    >>> from rfsym import analyze, Conv, ReLU
+    >>> g = Graph(("conv1", Conv(3, padding=1), "input"), ("relu", ReLU(), "conv1"),
+    ...           ("conv2", Conv(3, padding=1), "relu"), ("sum", "add", ("conv2", "input")))
+    >>> r = analyze(g, input_size=8)
+    >>> r.rf, [layer.type for layer in r.layers]
+    (5, ['Conv', 'ReLU', 'Conv', 'Add'])
+    """
+
+    nodes: tuple = ()
+    outputs: tuple = ()
+    features: Any = None
+
+    def __init__(self, *nodes: tuple, outputs: tuple | str | None = None, output: str | None = None,
+                 features: str | None = None, name: str | None = None):
+        if len(nodes) == 1 and isinstance(nodes[0], (list, tuple)) and nodes[0] and \
+                isinstance(nodes[0][0], (list, tuple)):
+            nodes = tuple(nodes[0])
+        if not nodes:
+            raise GraphError("Graph: needs at least one node")
+        norm, names = [], set()
+        for j, node in enumerate(nodes):
+            if not isinstance(node, (list, tuple)) or len(node) != 3:
+                raise GraphError(f"Graph: node {j} must be (name, layer or 'add'/'concat'/'mul', inputs), "
+                                 f"got {node!r}")
+            label, op, inputs = node
+            if not isinstance(label, str) or not label or label == "input" or label in names:
+                raise GraphError(f"Graph: node {j}: names must be unique non-empty strings other than "
+                                 f"'input', got {label!r}")
+            if isinstance(inputs, str):
+                inputs = (inputs,)
+            if not isinstance(inputs, (list, tuple)) or not all(isinstance(u, str) for u in inputs):
+                raise GraphError(f"Graph: node {label!r}: inputs must be a node name or a tuple of names, "
+                                 f"got {inputs!r}")
+            inputs = tuple(inputs)
+            if isinstance(op, str):
+                if op not in MERGES or len(inputs) < 2:
+                    raise GraphError(f"Graph: node {label!r}: a merge is 'add', 'concat' or 'mul' over two "
+                                     f"or more inputs, got {op!r} over {len(inputs)}")
+            elif not isinstance(op, Layer) or len(inputs) != 1:
+                raise GraphError(f"Graph: node {label!r}: a layer reads exactly one input; merge several "
+                                 f"with 'add', 'concat' or 'mul', got {op!r} over {len(inputs)}")
+            names.add(label)
+            norm.append((label, op, inputs))
+        norm = _topological(norm, names)
+        if outputs is not None and output is not None:
+            raise GraphError("Graph: give outputs= or output=, not both")
+        if outputs is None:
+            outputs = (norm[-1][0],) if output is None else (output,)
+        elif isinstance(outputs, str):
+            outputs = (outputs,)
+        outputs = tuple(outputs)
+        if not outputs:
+            raise GraphError("Graph: outputs must name at least one node")
+        for out in outputs:
+            if out not in names and out != "input":
+                raise GraphError(f"Graph: output {out!r} is not a node (nodes: {_few(names)})")
+        if len(set(outputs)) != len(outputs):
+            raise GraphError(f"Graph: outputs name a node twice: {outputs}")
+        if features is not None and features not in names:
+            raise GraphError(f"Graph: features={features!r} is not a node (nodes: {_few(names)})")
+        object.__setattr__(self, "nodes", tuple(norm))
+        object.__setattr__(self, "outputs", outputs)
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "name", name)
+
+    @property
+    def output(self) -> str:
+        """The first output node."""
+        return self.outputs[0]
+
+    def subs(self, mapping):
+        nodes = tuple((a, op if isinstance(op, str) else op.subs(mapping), ins) for a, op, ins in self.nodes)
+        return Graph(*nodes, outputs=self.outputs, features=self.features, name=self.name)
+
+    @property
+    def free_symbols(self):
+        return set().union(*(op.free_symbols for _, op, _ in self.nodes if not isinstance(op, str)))
+
+    @property
+    def ndim(self):
+        return _ndim_of("Graph", [op for _, op, _ in self.nodes if not isinstance(op, str)])
+
+    def __repr__(self):
+        extra = f", outputs={self.outputs!r}" if len(self.outputs) > 1 else f", output={self.output!r}"
+        if self.features is not None:
+            extra += f", features={self.features!r}"
+        if self.name:
+            extra += f", name={self.name!r}"
+        return f"Graph({', '.join(map(repr, self.nodes))}{extra})"
+
+
+def _few(names, limit=8):
+    names = sorted(names)
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return ", ".join(map(repr, names[:limit])) + more
+
+
+def _topological(nodes, names):
+    """``nodes`` in a topological order (the given order where it is one); GraphError for a
+    dangling input or a cycle."""
+    for label, _, inputs in nodes:
+        for u in inputs:
+            if u != "input" and u not in names:
+                raise GraphError(f"Graph: node {label!r} reads {u!r}, which is not a node "
+                                 f"(the graph input is 'input'; nodes: {_few(names)})")
+    position = {label: j for j, (label, _, _) in enumerate(nodes)}
+    if all(u == "input" or position[u] < position[label] for label, _, ins in nodes for u in ins):
+        return list(nodes)
+    waiting = {label: sum(1 for u in ins if u != "input") for label, _, ins in nodes}
+    readers: dict = {}
+    for label, _, ins in nodes:
+        for u in ins:
+            if u != "input":
+                readers.setdefault(u, []).append(label)
+    import heapq
+    ready = [position[label] for label, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        j = heapq.heappop(ready)
+        order.append(nodes[j])
+        for v in readers.get(nodes[j][0], ()):
+            waiting[v] -= 1
+            if waiting[v] == 0:
+                heapq.heappush(ready, position[v])
+    if len(order) < len(nodes):
+        stuck = {label for label, n in waiting.items() if n > 0}
+        # walk back along unfinished inputs until a node repeats: that is a cycle
+        table = {label: ins for label, _, ins in nodes}
+        v, seen = min(stuck, key=position.__getitem__), []
+        while v not in seen:
+            seen.append(v)
+            v = next(u for u in table[v] if u in stuck)
+        cycle = seen[seen.index(v):] + [v]
+        raise GraphError(f"Graph: the nodes form a cycle: {' -> '.join(reversed(cycle))}")
+    return order
+
+
+def _pairs(value, ndim, param, owner):
+    """Per-axis ``(before, after)`` amounts of a Pad or Crop."""
+    per = per_axis(value, ndim, param, owner)
+    return tuple(a if isinstance(a, tuple) else (a, a) for a in per)
+
+
+def _amounts(self, param):
+    try:
+        value = _padding(getattr(self, param))
+    except LayerError as err:
+        raise LayerError(err.detail.replace("padding", param), param=param) from None
+    if isinstance(value, str):
+        raise LayerError(f"{param} must be an int or per-axis (before, after) pairs, got {value!r}",
+                         param=param)
+    self._set(param, value)
+
+
+@dataclass(frozen=True, repr=False)
+class Pad(Layer):
+    """Explicit padding (``torch.nn.functional.pad``, ONNX ``Pad``, Keras ``ZeroPadding``): an int,
+    per-axis ints or per-axis ``(before, after)`` pairs. Zero, reflect and replicate padding read
+    the same positions, counted as padding: output ``o`` reads input ``o - before``;
+    ``out_size = n + before + after``.
+
+    >>> from rfsym import analyze
+    >>> r = analyze(Pad(((1, 2), (0, 0))), input_size=(4, 4))
+    >>> r.start, r.out_size
+    ((-1, 0), (7, 4))
+    """
+
+    padding: Any = 0
+
+    def _normalise(self):
+        _amounts(self, "padding")
+
+    def amounts(self, ndim):
+        """Per-axis ``(before, after)`` pairs."""
+        return _pairs(self.padding, ndim, "padding", self)
+
+
+@dataclass(frozen=True, repr=False)
+class Norm(Layer):
+    """A normalisation whose output at a position depends on that position's channels
+    (LayerNorm over channels, RMSNorm, GroupNorm, InstanceNorm, ...).
+
+    ``params`` is its parameter count (default ``2·num_features``, an affine scale and shift).
+    ``spatial=True`` says that its statistics span positions (GroupNorm, InstanceNorm, LayerNorm
+    over C, H, W): by default rfsym treats it position-wise, as receptive-field tools treat
+    BatchNorm; ``analyze(..., strict=True)`` makes such a norm global (every output reads every
+    position) and the result's ``notes`` say which convention applied.
+
+    >>> from rfsym import analyze
+    >>> analyze(Norm(64), input_size=8).params
+    128
+    >>> analyze(Norm(64, params=64, spatial=True, kind="GroupNorm"), input_size=8, strict=True).rf
+    8
+    """
+
+    num_features: Any = None
+    params: Any = None
+    spatial: bool = False
+    kind: str = "LayerNorm"
+
+    def _normalise(self):
+        self._set("num_features", as_expr(self.num_features, "num_features", allow_none=True))
+        self._set("params", as_expr(self.params, "params", minimum=0, allow_none=True))
+        _check_flag(self.spatial, "spatial")
+        _check_kind(self.kind)
+
+
+@dataclass(frozen=True, repr=False)
+class Pointwise(Layer):
+    """Any position-wise operation (it may mix channels): einsum/matmul over channels, a
+    channel-axis linear map given by its counts, a channel split or reduction.
+
+    ``out_channels`` is its output channel count (None: unchanged), ``params`` its parameter
+    count and ``macs`` its multiply-accumulates **per output position** (the engine multiplies
+    by the number of positions).
+
+    >>> from rfsym import analyze
+    >>> r = analyze(Pointwise(out_channels=16, params=0, macs=16, kind="Split"), input_size=4, in_channels=32)
+    >>> r.out_channels, r.rf, r.macs
+    (16, 1, 256)
+    """
+
+    out_channels: Any = None
+    params: Any = 0
+    macs: Any = 0
+    kind: str = "Pointwise"
+
+    def _normalise(self):
+        self._set("out_channels", as_expr(self.out_channels, "out_channels", allow_none=True))
+        self._set("params", as_expr(self.params, "params", minimum=0))
+        self._set("macs", as_expr(self.macs, "macs", minimum=0))
+        _check_kind(self.kind)
+
+
+@dataclass(frozen=True, repr=False)
+class Params(Layer):
+    """Parameters that belong to no layer (a class token, position embeddings, a layer-scale
+    vector): a position-wise identity that adds ``count`` parameters.
+
+    >>> from rfsym import analyze
+    >>> analyze(Params(768)).params
+    768
+    """
+
+    count: Any = 0
+    kind: str = "Parameter"
+
+    def _normalise(self):
+        self._set("count", as_expr(self.count, "count", minimum=0))
+        _check_kind(self.kind)
+
+
+@dataclass(frozen=True, repr=False)
+class Attention(Layer):
+    """Token mixing by attention (the matmuls ``q·kᵀ`` and ``attention·v``).
+
+    ``window=None``: global, every output reads every position. ``window=w`` (an int or per-axis
+    tuple) with ``shift`` (Swin's shifted windows): output ``o`` reads the ``w`` positions of its
+    window, ``o - ((o - shift) mod w)`` onwards; a window as large as the feature map is global on
+    that axis. MACs ``2·N·M·embed_dim`` for ``N`` positions each attending to ``M`` (all of them,
+    or a window's). The projections (q, k, v, output) are separate layers; parameters 0.
+
+    >>> from rfsym import analyze
+    >>> r = analyze(Attention(embed_dim=8), input_size=(4, 4))
+    >>> r.rf, r.macs
+    (4, 4096)
+    >>> analyze(Attention(embed_dim=8, window=7, shift=3), input_size=56).rf
+    7
+    """
+
+    embed_dim: Any = None
+    window: Any = None
+    shift: Any = 0
+    kind: str = "Attention"
+
+    def _normalise(self):
+        self._set("embed_dim", as_expr(self.embed_dim, "embed_dim", allow_none=True))
+        if self.window is not None:
+            self._set("window", _axis_tuple(self.window, "window"))
+        self._set("shift", _axis_tuple(self.shift, "shift", minimum=0))
+        _check_kind(self.kind)
+
+
+@dataclass(frozen=True, repr=False)
+class PixelShuffle(Layer):
+    """Depth to space (``torch.nn.PixelShuffle``, ONNX ``DepthToSpace``): channels ``C/f^d``,
+    sizes ``n·f``; output ``o`` reads input ``floor(o/f)``.
+
+    >>> from rfsym import analyze
+    >>> r = analyze(PixelShuffle(2), input_size=4, in_channels=8)
+    >>> r.out_channels, r.out_size, r.jump
+    (2, 8, 1/2)
+    """
+
+    factor: Any = 2
+
+    def _normalise(self):
+        self._set("factor", as_expr(self.factor, "factor"))
+
+
+@dataclass(frozen=True, repr=False)
+class PixelUnshuffle(Layer):
+    """Space to depth (``torch.nn.PixelUnshuffle``, ONNX ``SpaceToDepth``): channels ``C·f^d``,
+    sizes ``n/f``; output ``o`` reads inputs ``f·o .. f·o + f - 1``.
+
+    >>> from rfsym import analyze
+    >>> r = analyze(PixelUnshuffle(2), input_size=8, in_channels=3)
+    >>> r.out_channels, r.out_size, r.rf, r.jump
+    (12, 4, 2, 2)
+    """
+
+    factor: Any = 2
+
+    def _normalise(self):
+        self._set("factor", as_expr(self.factor, "factor"))
+
+
+def _check_flag(value, param):
+    if not isinstance(value, bool):
+        raise LayerError(f"{param} must be True or False, got {value!r}", param=param)
+
+
+def _check_kind(value):
+    if not isinstance(value, str) or not value:
+        raise LayerError(f"kind must be a non-empty string, got {value!r}", param="kind")

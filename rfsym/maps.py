@@ -32,7 +32,7 @@ from typing import Any
 
 from .errors import GraphError, RfsymError
 
-__all__ = ["AxisMap", "compose", "merge", "power", "IDENTITY"]
+__all__ = ["AxisMap", "compose", "merge", "power", "reduce_map", "IDENTITY"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
         starts.append(lo)
         rfs.append(hi - lo + 1)
     jump = lower.jump * (ju * reps // lower.period)
-    return _reduce(AxisMap(period, jump, tuple(starts), tuple(rfs)), ops)
+    return reduce_map(AxisMap(period, jump, tuple(starts), tuple(rfs)), ops)
 
 
 def _monotone(m: AxisMap, ops) -> bool:
@@ -125,7 +125,7 @@ def _monotone(m: AxisMap, ops) -> bool:
     return True
 
 
-def _reduce(m: AxisMap, ops) -> AxisMap:
+def reduce_map(m: AxisMap, ops) -> AxisMap:
     """Shrink the period when the phases repeat (e.g. a period-2 map whose phases agree)."""
     p = m.period
     for q in range(1, p):

@@ -109,7 +109,7 @@ def _depth_curve(item, depths, symbol, quantity, values):
     if callable(item) and not isinstance(item, (Layer, Result)):
         return np.array([_scalar(getattr(analyze(item(int(L_))), quantity)) for L_ in depths], dtype=float)
     if isinstance(item, Layer) and not (item.free_symbols - set(_keys(values))):
-        from .graph import Repeat
+        from .layers import Repeat
         item = Repeat(item, sp.Symbol("L", integer=True, positive=True))
     result = item if isinstance(item, Result) else analyze(item)
     free = {s.name: s for s in result.free_symbols}

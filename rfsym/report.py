@@ -35,6 +35,7 @@ import sympy as sp
 
 from .errors import RfsymError
 from .format import MAX_CHARS, STYLES, WIDTH, Column, Table, progress
+from .layers import Windowed
 
 __all__ = ["FIELDS", "COLUMNS", "to_dict", "to_json", "jsonable", "table", "layer_table", "default_columns",
            "layer_argument"]
@@ -130,8 +131,7 @@ def layer_argument(lr, attr):
     """A sliding-window layer's own ``kernel``, ``stride``, ``padding`` or ``dilation`` per axis
     (``(l, r)`` paddings as ``"l/r"``), or None for other layers and merges."""
     layer = lr.layer
-    windowed = hasattr(layer, "kernel_size") and hasattr(layer, "stride") and callable(getattr(layer, "windows", None))
-    if not windowed or lr.type != type(layer).__name__:
+    if not isinstance(layer, Windowed) or lr.type != type(layer).__name__:
         return None
     v = getattr(layer, {"kernel": "kernel_size"}.get(attr, attr), None)
     if v is None:

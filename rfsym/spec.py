@@ -99,16 +99,10 @@ def _suggest(word, options):
 
 
 def _cls(class_name, where):
-    """The rfsym class for a name (graph layers may come from rfsym.graph)."""
+    """The rfsym class for a name."""
     import rfsym
 
     cls = getattr(rfsym, class_name, None) or getattr(L, class_name, None)
-    if cls is None:
-        try:
-            from . import graph
-            cls = getattr(graph, class_name, None)
-        except ImportError:
-            cls = None
     if cls is None:
         raise SpecError(f"{where}: {class_name} is not available in this version of rfsym")
     return cls

@@ -391,7 +391,7 @@ class _Converter:
                           in_channels=m.in_channels, out_channels=m.out_channels, name=name)
             if not m.transposed:
                 return _Converted("layers", [L.Conv(padding=_ax(m.padding, nd), **common)])
-            from .graph import ConvTranspose
+            from .layers import ConvTranspose
 
             n_in, n_out = self.in_shape(op)[2:], op.shape[2:]
             extra = []
@@ -481,7 +481,7 @@ class _Converter:
         raise _Unsupported(f"reshape from {shape_in} to {op.shape} (only (N, -1) flattening is supported)")
 
     def _upsample(self, op, name, mode, align_corners):
-        from .graph import Upsample
+        from .layers import Upsample
 
         shape_in = self.in_shape(op)
         modes = {"nearest": "nearest", "linear": "bilinear", "bilinear": "bilinear", "trilinear": "bilinear"}
@@ -572,7 +572,7 @@ class _Converter:
 
     def _crop(self, op, name):
         """``x[:, :, a:b, c:d]``: slices of the spatial axes (step 1) are a ``Crop``."""
-        from .graph import Crop
+        from .layers import Crop
 
         shape_in = self.in_shape(op)
         rank = len(shape_in)

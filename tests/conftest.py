@@ -6,7 +6,10 @@
 
 import os
 
-from hypothesis import HealthCheck, settings
+# Keras 3 runs on the torch backend in the tests (no TensorFlow install needed)
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+from hypothesis import HealthCheck, settings  # noqa: E402 - after the backend choice
 
 settings.register_profile("dev", max_examples=200, derandomize=True, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)

@@ -16,7 +16,7 @@ from strategies import architectures, graph_architectures
 
 import rfsym
 from rfsym import BatchNorm, Conv, ReLU, Repeat, Sequential, analyze, zoo
-from rfsym.engine import _derive
+from rfsym.engine import derive
 from rfsym.ops import ExactOps, Rows, SymOps
 
 _QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size", "effective_padding",
@@ -26,7 +26,7 @@ _QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size", 
 def _sympy_path(net, size, ndim=None, in_channels=None):
     """The reference: the same network derived with sympy numbers (no fast path)."""
     r = analyze(net, size, ndim=ndim, in_channels=in_channels)  # for the normalised arguments
-    return _derive(r.network, r.input_size, r.ndim, r.in_channels, SymOps, None)
+    return derive(r.network, r.input_size, ndim=r.ndim, in_channels=r.in_channels, ops=SymOps)
 
 
 def _same(a, b, what, strict=True):

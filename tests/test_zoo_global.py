@@ -73,9 +73,14 @@ def test_b0_symbolic_input_size(b0):
     assert list(r.evaluate({"n": [224, 225, 300]}).layer("features.8.2").rf) == [229, 231, 305]
 
 
-def test_b0_without_input_size_is_unbounded(b0):
+def test_b0_without_input_size_is_symbolic_in_it(b0):
+    # no infinite field: the global layers' field is a closed form in the input size H, W
     r = analyze(b0, in_channels=3)
-    assert r.layer("features.8.2").rf == sp.oo and r.layer("features.8.2").jump == 0
+    f = r.layer("features.8.2")
+    assert f.jump == 0 and all(sp.sympify(v).free_symbols for v in r.layer("features.8.2").axes("rf"))
+    assert any("input size" in note for note in r.notes)
+    at = analyze(b0, 224, in_channels=3).layer("features.8.2")
+    assert r.subs({"H": 224, "W": 224}).layer("features.8.2").rf == at.rf == 229
     assert r.params == 5_288_548
 
 

@@ -62,8 +62,14 @@ class ZooEntry:
         from ..engine import analyze as _analyze
 
         size = self.input_size if isinstance(input_size, str) and input_size == "default" else input_size
-        return _analyze(self.build(**symbols), input_size=size, ndim=self.ndim,
-                        in_channels=self.in_channels)
+        result = _analyze(self.build(**symbols), input_size=size, ndim=self.ndim,
+                          in_channels=self.in_channels)
+        if self.features is not None:
+            try:
+                result.set_features(self.features)
+            except RfsymError:
+                pass  # a symbolic depth folds that layer into a Repeat: the head's input stands in
+        return result
 
 
 _REGISTRY: dict[str, ZooEntry] = {}

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..engine import LeafOut, State, _channels, register_layer
 from ..errors import LayerError
 from ..layers import Layer
 from ..maps import AxisMap
+from ..rules import LeafOut, State, channels_of, global_map, register_layer
 
 __all__ = ["SqueezeExcitation", "GatedActivation"]
 
@@ -39,7 +39,7 @@ class SqueezeExcitation(Layer):
 
     Receptive field: **global**. The gate averages the whole feature map, so every output reads
     every position of the layer's input: per axis the index map is ``AxisMap(1, 0, (0,), (n,))``
-    (jump 0, start 0, rf ``n``, the input size; ``rf = oo`` without an input size). After an SE
+    (jump 0, start 0, rf ``n``, the input size; in terms of a symbolic input size when none is given). After an SE
     layer the jump (effective stride) is 0 and every output of every later layer sees the same
     field: the SE input's real positions ``0 .. n - 1`` seen through the layers before it (the
     whole padded input when those are padded convolutions). A residual around an SE body merges
@@ -58,11 +58,10 @@ class SqueezeExcitation(Layer):
 
 @register_layer(SqueezeExcitation)
 def _squeeze_excitation(layer, state, ctx):
-    c = _channels(ctx, layer.channels, state.channels, "channels")
+    c = channels_of(ctx, layer.channels, state.channels, "channels")
     s = ctx.val(layer.squeeze_channels, "squeeze_channels", 1)
     # global: every output reads the whole input (jump 0; the output keeps n positions)
-    maps = tuple(AxisMap(1, 0, (0,), (sp.oo if n is None else n,))
-                 for n in (state.sizes or (None,) * ctx.ndim))
+    maps = tuple(global_map(n, jump=0) for n in (state.sizes or (None,) * ctx.ndim))
     if c is None:
         return LeafOut(maps, state, None, None)
     macs = 2 * c * s if state.sizes is not None else None

@@ -17,8 +17,7 @@ import math
 
 import sympy as sp
 
-from ..graph import Repeat
-from ..layers import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, MaxPool, ReLU, Sequential
+from ..layers import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, MaxPool, ReLU, Repeat, Sequential
 from ..symbols import symbols
 from . import register
 from .torchvision import (

@@ -13,8 +13,19 @@
 
 from __future__ import annotations
 
-from ..graph import Concat, ConvTranspose, Crop, Repeat, Residual
-from ..layers import Conv, Dropout, Identity, MaxPool, ReLU, Sequential
+from ..layers import (
+    Concat,
+    Conv,
+    ConvTranspose,
+    Crop,
+    Dropout,
+    Identity,
+    MaxPool,
+    ReLU,
+    Repeat,
+    Residual,
+    Sequential,
+)
 from ..symbols import symbols
 from . import register
 from .blocks import GatedActivation

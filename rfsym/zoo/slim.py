@@ -20,10 +20,10 @@ upper bound of the checkpoint's trainable variables. The table reproduced here i
 
 from __future__ import annotations
 
-from ..graph import Concat, Residual
 from ..layers import (
     AvgPool,
     BatchNorm,
+    Concat,
     Conv,
     Dropout,
     GlobalAvgPool,
@@ -31,6 +31,7 @@ from ..layers import (
     MaxPool,
     ReLU,
     ReLU6,
+    Residual,
     Sequential,
 )
 from . import register

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..graph import Concat, Repeat, Residual
 from ..layers import (
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
+    Concat,
     Conv,
     Dropout,
     Flatten,
@@ -30,6 +30,8 @@ from ..layers import (
     MaxPool,
     ReLU,
     ReLU6,
+    Repeat,
+    Residual,
     Sequential,
     SiLU,
 )

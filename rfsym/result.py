@@ -1,0 +1,549 @@
+"""What an analysis returns: :class:`Result` for the network, :class:`LayerResult` per node.
+
+Every quantity is read from the engine's node records (:class:`NodeRecord`); nothing here
+derives anything. Conventions are stated in :mod:`rfsym.engine`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .errors import LayerError, RfsymError, layer_label
+from .maps import IDENTITY, AxisMap
+from .ops import ExactOps, NumOps, SymOps
+from .symbols import exceeds
+
+__all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES"]
+
+QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size")
+
+
+@dataclass
+class NodeRecord:
+    """What the engine derived for one DAG node (read by :class:`LayerResult`).
+
+    ``composite`` is a zero-argument callable giving the per-axis maps from the network input
+    to the node's output (computed once, on demand); ``input_maps`` the same for the grid it
+    reads; ``own`` the layer's own maps (None for merges)."""
+
+    index: int
+    layer: Any
+    name: str
+    type: str
+    composite: Any
+    input_maps: Any
+    in_sizes: Any
+    out_sizes: Any
+    in_channels: Any
+    out_channels: Any
+    params: Any
+    macs: Any
+    own: Any = None
+    inputs: tuple = ()
+    extra: dict = field(default_factory=dict)
+
+
+def _tidy(value, ops):
+    if ops is ExactOps:  # Python ints and Fractions of the fast path: sympy numbers, as SymOps gives
+        if isinstance(value, int):
+            return sp.Integer(value)
+        if isinstance(value, Fraction):
+            return sp.Rational(value.numerator, value.denominator)
+        return value if value is None else sp.sympify(value)
+    if not ops.symbolic:
+        if isinstance(value, np.ndarray):
+            return value
+        return value
+    value = sp.sympify(value)
+    if value.free_symbols and not value.has(sp.Piecewise, sp.floor, sp.ceiling, sp.Max, sp.Min):
+        if _small(value, 400):
+            value = sp.expand(value)
+            if isinstance(value, sp.Add) and _small(value, 120):
+                value = sp.factor_terms(value)
+                value = sp.expand(value) if sp.count_ops(value) > sp.count_ops(sp.expand(value)) else value
+    return value
+
+
+def _fast_out(value, ops):
+    """Values handed out as they are: sympy numbers for the exact fast path (nested tuples too)."""
+    if ops is not ExactOps or value is None:
+        return value
+    if isinstance(value, tuple):
+        return tuple(_fast_out(v, ops) for v in value)
+    return _tidy(value, ops)
+
+
+def _small(expr, limit):
+    return not exceeds(expr, limit)
+
+
+def _collapse(values, ops):
+    first = values[0]
+    for v in values[1:]:
+        if ops.exact:
+            if sp.sympify(v) != sp.sympify(first):
+                return tuple(values)
+        elif not np.array_equal(np.asarray(v), np.asarray(first)):
+            return tuple(values)
+    return first
+
+
+def _axis_quantity(m: AxisMap, name, ops):
+    """One quantity of one axis's map (computed on demand: on numpy arrays each costs a pass)."""
+    if name == "rf":
+        return ops.max(*m.rfs)
+    if name == "rf_min":
+        return ops.min(*m.rfs)
+    if name == "jump":
+        if m.period == 1 and isinstance(m.jump, np.ndarray):
+            return m.jump  # an integer array: dividing by 1 would cost a pass
+        return ops.div(m.jump, m.period)
+    if name == "start":
+        return m.starts[0]
+    if name == "center":
+        return m.starts[0] + ops.div(m.rfs[0] - 1, 2)
+    if name == "period":
+        return m.period
+    raise KeyError(name)
+
+
+class _Quantities:
+    """Shared accessors: per-axis quantities with the collapse rule."""
+
+    _ops = SymOps
+
+    def _maps(self):  # per-axis AxisMaps, overridden
+        raise NotImplementedError
+
+    def _q(self, name):
+        cache = self.__dict__.setdefault("_qcache", {})
+        if name not in cache:
+            cache[name] = tuple(_tidy(_axis_quantity(m, name, self._ops), self._ops) for m in self._maps())
+        return cache[name]
+
+    def axes(self, name):
+        """The per-axis tuple of a quantity, whatever the collapse rule would give."""
+        if name == "out_size":
+            sizes = self._sizes()
+            return None if sizes is None else tuple(_tidy(s, self._ops) for s in sizes)
+        return self._q(name)
+
+    def _one(self, name):
+        vals = self.axes(name)
+        return None if vals is None else _collapse(vals, self._ops)
+
+    rf = property(lambda self: self._one("rf"), doc="Receptive field size (max over positions).")
+    rf_min = property(lambda self: self._one("rf_min"), doc="Smallest receptive field over positions.")
+    jump = property(lambda self: self._one("jump"), doc="Effective stride.")
+    start = property(lambda self: self._one("start"), doc="First input coordinate seen by output 0.")
+    center = property(lambda self: self._one("center"), doc="Centre of output 0's receptive field.")
+    period = property(lambda self: self._one("period"), doc="Output positions after which rf repeats.")
+    out_size = property(lambda self: self._one("out_size"), doc="Output size (None without input size).")
+
+    @property
+    def effective_padding(self):
+        """Araujo's effective padding, ``-start``."""
+        vals = tuple(-v for v in self._q("start"))
+        return _collapse(vals, self._ops)
+
+    @property
+    def flops(self):
+        """``2·macs``."""
+        return None if self.macs is None else 2 * self.macs
+
+    def span(self, position):
+        """Per-axis ``(first, last)`` input coordinates read by the output at ``position`` (an
+        index, or a per-axis tuple); padding positions count, so they may lie outside the input."""
+        maps = self._maps()
+        pos = tuple(position) if isinstance(position, (tuple, list)) else (position,) * len(maps)
+        return _fast_out(tuple((m.lo(p, self._ops), m.hi(p, self._ops)) for m, p in zip(maps, pos)), self._ops)
+
+    def to_latex(self, **options):
+        """LaTeX of the closed forms (and, for chains, the structured Σ/Π form); see
+        :func:`rfsym.latex.to_latex`."""
+        from .latex import to_latex
+        return to_latex(self, **options)
+
+    def _repr_latex_(self):
+        from .latex import repr_latex
+        return repr_latex(self)
+
+
+class LayerResult(_Quantities):
+    """Quantities of one layer's output with respect to the network input."""
+
+    def __init__(self, node: NodeRecord, ops):
+        self._node = node
+        self._ops = ops
+        self.index = node.index
+        self.name = node.name
+        self.type = node.type
+        self.layer = node.layer
+        self.inputs = node.inputs
+        self.in_channels = _fast_out(node.in_channels, ops)
+        self.out_channels = _fast_out(node.out_channels, ops)
+
+    def _maps(self):
+        return self._node.composite()
+
+    def _sizes(self):
+        return self._node.out_sizes
+
+    @property
+    def aligned(self):
+        """For a merge: whether its branches have the same centre (Araujo's alignment; True,
+        False, or None when undecidable). True for every other layer."""
+        f = self._node.extra.get("aligned")
+        return True if f is None else f()
+
+    @property
+    def branch_centers(self):
+        """For a merge: each branch's per-axis centre of output 0 relative to the merge's input
+        grid (None for other layers)."""
+        f = self._node.extra.get("branch_centers")
+        return None if f is None else _fast_out(f(), self._ops)
+
+    @property
+    def own_maps(self):
+        """This layer's own index map per axis (its input grid to its output grid), or None for
+        merge nodes; see :class:`~rfsym.maps.AxisMap`."""
+        return self._node.own
+
+    @property
+    def input(self):
+        """The grid this layer (or merge) reads, with the same quantities as a result: its
+        ``rf``, ``jump``, ``start`` with respect to the network input and its ``out_size`` (the
+        layer's input size)."""
+        if "_input" not in self.__dict__:
+            self._input = _InputView(self._node, self._ops)
+        return self._input
+
+    @property
+    def in_size(self):
+        sizes = self._node.in_sizes
+        return None if sizes is None else _collapse(tuple(_tidy(s, self._ops) for s in sizes), self._ops)
+
+    @property
+    def params(self):
+        """Trainable parameters of this layer alone."""
+        return None if self._node.params is None else _tidy(self._node.params, self._ops)
+
+    @property
+    def macs(self):
+        """MACs of this layer alone."""
+        return None if self._node.macs is None else _tidy(self._node.macs, self._ops)
+
+    def __repr__(self):
+        return f"<LayerResult {self.index} {self.type} {self.name!r}: rf={self.rf}, jump={self.jump}>"
+
+
+class _InputView(_Quantities):
+    """Quantities of the grid a layer reads (see :attr:`LayerResult.input`)."""
+
+    def __init__(self, node, ops):
+        self._node = node
+        self._ops = ops
+
+    def _maps(self):
+        return self._node.input_maps()
+
+    def _sizes(self):
+        return self._node.in_sizes
+
+
+def _int_values(name, value):
+    """A value for :meth:`Result.evaluate`: an integer array (integral floats accepted)."""
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything numpy cannot take is reported below
+        arr = np.asarray(None, dtype=object)
+    if arr.dtype.kind == "f":
+        ok = np.isfinite(arr) & (arr == np.round(np.where(np.isfinite(arr), arr, 0)))
+        if not ok.all():
+            raise RfsymError(f"evaluate: the values for {name} must be integers, got {arr[~ok].flat[0]}")
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        shown = value if arr.ndim == 0 else arr.flat[0] if arr.size else value
+        raise RfsymError(f"evaluate: the values for {name} must be integers (a number or an integer "
+                         f"numpy array), got {shown!r}")
+    return arr.astype(np.int64)
+
+
+
+
+class Result(_Quantities):
+    """Everything rfsym derived about one network (conventions in :mod:`rfsym.engine`).
+
+    The attributes of the result itself (``rf``, ``jump``, ``start``, ``center``, ``out_size``,
+    ``out_channels``, ...) describe the network's (first) output; ``params`` and ``macs`` are
+    totals over every node, each counted once.
+
+    Attributes:
+        network: the analysed layer.
+        input_size: the per-axis input size (None when not given).
+        ndim: the number of spatial axes.
+        in_channels: the input's channel count (None when not given).
+        layers: one :class:`LayerResult` per DAG node, in topological order.
+        outputs: output name -> :class:`LayerResult` of each output node.
+        notes: conventions the analysis applied, as sentences (e.g. how norms whose statistics
+            span positions were treated).
+        strict: whether such norms were made global (``analyze(..., strict=True)``).
+
+    >>> from rfsym import analyze, Conv, Sequential
+    >>> r = analyze(Sequential(Conv(3, stride=2, name="a"), Conv(3, name="b")), input_size=9)
+    >>> r.rf, r.jump, r.out_size, [layer.name for layer in r.layers]
+    (7, 2, 2, ['a', 'b'])
+    """
+
+    def __init__(self, network, input_size, ndim, in_channels, ops, records, outputs, features,
+                 aliases, notes, strict, derive, values=None):
+        self.network = network
+        self.input_size = input_size
+        self.ndim = ndim
+        self.in_channels = in_channels
+        self._ops = ops
+        self._derive = derive
+        self._values = values
+        self._aliases = aliases
+        self._records = records
+        self._layers = {}
+        # (name, node index, or None when the output is the input itself)
+        self._output_index = outputs
+        self._features = features
+        self.notes = notes
+        self.strict = strict
+
+    @property
+    def layers(self) -> list:
+        """One :class:`LayerResult` per DAG node, in topological order (each node once)."""
+        if "all" not in self._layers:
+            self._layers["all"] = [self._layer_at(i) for i in range(len(self._records))]
+        return self._layers["all"]
+
+    def _layer_at(self, i):
+        if i not in self._layers:
+            self._layers[i] = LayerResult(self._records[i], self._ops)
+        return self._layers[i]
+
+    @property
+    def _outputs(self):
+        return [(name, None if i is None else self._layer_at(i)) for name, i in self._output_index]
+
+    def _first(self):
+        i = self._output_index[0][1]
+        return None if i is None else self._layer_at(i)
+
+    def _maps(self):
+        first = self._first()
+        return (IDENTITY,) * self.ndim if first is None else first._maps()
+
+    def _sizes(self):
+        first = self._first()
+        if first is None:
+            return None if self.input_size is None else tuple(self.input_size)
+        return first._sizes()
+
+    @property
+    def out_channels(self):
+        """Channels of the (first) output (None when unknown)."""
+        first = self._first()
+        return _fast_out(self.in_channels, self._ops) if first is None else first.out_channels
+
+    @property
+    def outputs(self) -> dict:
+        """Output name -> :class:`LayerResult`, for every output of the network."""
+        return {name: (lr if lr is not None else self) for name, lr in self._outputs}
+
+    @property
+    def features(self):
+        """The reference feature map (the backbone layer: a zoo entry's, or ``Graph(features=)``),
+        as a :class:`LayerResult`, or None."""
+        return None if self._features is None else self._layer_at(self._features)
+
+    def set_features(self, name: str) -> None:
+        """Make the layer or block called ``name`` the reference feature map (:attr:`features`).
+
+        Args:
+            name: a layer's or block's path.
+
+        Raises:
+            RfsymError: no such layer.
+        """
+        lr = self.layer(name)
+        self._features = lr.index
+
+    def layer(self, name: str) -> LayerResult:
+        """The layer called ``name`` (its full path, e.g. ``layer4.2.conv3``), or the node that
+        produces the output of the block called ``name`` (e.g. ``layer4``).
+
+        Args:
+            name: a layer's path or a block's path.
+
+        Returns:
+            The :class:`LayerResult`.
+
+        Raises:
+            RfsymError: no such layer (the message lists close names).
+
+        >>> from rfsym import analyze, Conv, Sequential
+        >>> analyze(Sequential(Conv(3, name="a"), Sequential(Conv(3), name="b"))).layer("b.0").rf
+        5
+        """
+        for layer in reversed(self.layers):
+            if layer.name == name:
+                return layer
+        if name in self._aliases:
+            return self._layer_at(self._aliases[name])
+        names = [layer.name for layer in self.layers]
+        close = [n for n in names if isinstance(name, str) and name in n][:5]
+        hint = f"; names containing it: {', '.join(close)}" if close else ""
+        raise RfsymError(f"no layer named {name!r} in this network{hint}")
+
+    def at(self, name: str) -> LayerResult:
+        """Same as :meth:`layer`: the quantities at the layer or block called ``name``."""
+        return self.layer(name)
+
+    @property
+    def aligned(self):
+        """Araujo's alignment: every path from input to output has the same jump and centre.
+        True when every merge is aligned, False when one provably is not, else None."""
+        verdict = True
+        for layer in self.layers:
+            a = layer.aligned
+            if a is False:
+                return False
+            if a is None:
+                verdict = None
+        return verdict
+
+    def _total(self, attr):
+        total, arrays = 0, []
+        for node in self._records:
+            v = getattr(node, attr)
+            if v is None:
+                return None
+            if isinstance(v, np.ndarray) and v.ndim:
+                arrays.append(v)  # added last: a scalar plus an array costs a pass over the array
+            else:
+                total = total + v
+        for v in arrays:
+            total = total + v
+        return _tidy(total, self._ops)
+
+    @property
+    def params(self):
+        """Trainable parameters of the whole network, each node counted once (None if some
+        channel count is unknown)."""
+        return self._total("params")
+
+    @property
+    def macs(self):
+        """Multiply-accumulates of the whole network (None without an input size or channels)."""
+        return self._total("macs")
+
+    @property
+    def free_symbols(self) -> set:
+        """The symbols the network, its input size and channels contain."""
+        syms = set(self.network.free_symbols)
+        if self.input_size is not None:
+            for n in self.input_size:
+                syms |= sp.sympify(n).free_symbols
+        if self.in_channels is not None:
+            syms |= sp.sympify(self.in_channels).free_symbols
+        return syms
+
+    def _mapping(self, mapping):
+        by_name = {}  # a name may stand for several symbols (e.g. coerced positive and nonnegative)
+        for s in self.free_symbols:
+            by_name.setdefault(s.name, []).append(s)
+        out = {}
+        for key, value in dict(mapping).items():
+            name = key if isinstance(key, str) else getattr(key, "name", str(key))
+            if name not in by_name:
+                raise RfsymError(f"symbol {name} does not occur in this network "
+                                 f"(its symbols: {', '.join(sorted(by_name)) or 'none'})")
+            for s in by_name[name]:
+                out[s] = value
+        return out
+
+    def _locate(self, err, mapping):
+        """Re-raise a LayerError from substituting into the network at the first failing layer."""
+        for lr in self.layers:
+            if lr.layer is None:
+                continue
+            try:
+                lr.layer.subs(mapping)
+            except LayerError as inner:
+                return inner.located(layer_label(lr.layer, lr.index))
+        return err
+
+    def subs(self, mapping: dict) -> Result:
+        """The result for the network with symbols replaced by values (exact, re-derived).
+
+        Args:
+            mapping: symbols (or their names) to integers or sympy expressions.
+
+        Returns:
+            A new :class:`Result`.
+
+        Raises:
+            RfsymError: an unknown symbol or a value that is not an integer or expression.
+
+        >>> from rfsym import analyze, Conv, symbols
+        >>> k = symbols("k")
+        >>> analyze(Conv(k)).subs({k: 5}).rf
+        5
+        """
+        m = self._mapping(mapping)
+        for s, value in m.items():
+            if isinstance(value, (str, bytes, bool)) or not isinstance(value, (numbers.Number, sp.Basic)):
+                raise RfsymError(f"subs: the value for {s.name} must be an integer or a sympy expression, "
+                                 f"got {value!r}")
+        try:
+            net = self.network.subs(m)
+        except LayerError as err:
+            raise self._locate(err, m) from None
+        size = None if self.input_size is None else tuple(sp.sympify(n).subs(m) for n in self.input_size)
+        ch = None if self.in_channels is None else sp.sympify(self.in_channels).subs(m)
+        return self._derive(net, input_size=size, ndim=self.ndim, in_channels=ch, strict=self.strict)
+
+    def evaluate(self, values: dict) -> Result:
+        """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
+        arrays (broadcast together); every quantity of the returned result is an int64 array (or
+        a Python int) equal to what :meth:`subs` gives, configuration by configuration.
+
+        ``center`` (and ``jump`` when the output grid is finer than the input) may be a
+        half-integer or a fraction: those come as float64, exact for half-integers.
+
+        Args:
+            values: symbols (or names) to integers or integer arrays.
+
+        Returns:
+            A new :class:`Result` holding arrays.
+
+        Raises:
+            RfsymError: a missing symbol, non-integer values or shapes that do not broadcast.
+        """
+        m = self._mapping(values)
+        named = {s.name: _int_values(s.name, v) for s, v in m.items()}
+        try:
+            np.broadcast_shapes(*(a.shape for a in named.values()))
+        except ValueError:
+            shapes = ", ".join(f"{k} {a.shape}" for k, a in sorted(named.items()))
+            raise RfsymError(f"evaluate: the value arrays must broadcast together, got shapes {shapes}") from None
+        missing = sorted(s.name for s in self.free_symbols if s.name not in named)
+        if missing:
+            raise RfsymError(f"evaluate needs a value for every symbol; missing: {', '.join(missing)}")
+        return self._derive(self.network, input_size=self.input_size, ndim=self.ndim,
+                            in_channels=self.in_channels, strict=self.strict, ops=NumOps,
+                            numeric_values=named)
+
+    def __repr__(self):
+        return (f"<Result {len(self.layers)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
+                f"out_size={self.out_size}, params={self.params}, macs={self.macs}>")

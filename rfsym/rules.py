@@ -1,0 +1,586 @@
+"""Per-layer rules: each layer class's index map, size law, channels, parameters and MACs.
+
+A rule is ``rule(layer, state, ctx) -> LeafOut``: given the :class:`State` flowing into the layer
+(per-axis sizes, channels) and the analysis :class:`Context` (backend, numeric values), it returns
+the layer's own per-axis :class:`~rfsym.maps.AxisMap` (its input grid to its output grid), the
+outgoing state and its parameters and MACs. Rules register by class (:func:`register_layer`);
+subclasses inherit their base class's rule. Conventions are stated in :mod:`rfsym.engine`.
+
+>>> from rfsym import Conv
+>>> from rfsym.ops import SymOps
+>>> out = rule_for(Conv(3, stride=2))(Conv(3, stride=2, out_channels=4), State((9,), 2), Context(SymOps, 1))
+>>> out.state.sizes, out.params, out.macs
+((4,), 28, 96)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from . import layers as L
+from .errors import LayerError, RfsymError, SizeError
+from .maps import IDENTITY, AxisMap, reduce_map
+
+__all__ = ["State", "LeafOut", "Context", "register_layer", "rule_for", "check_size", "conv_counts",
+           "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize"]
+
+#: the map of a broadcast input: every output position reads its one position
+BROADCAST = AxisMap(1, 0, (0,), (1,))
+
+@dataclass(frozen=True)
+class State:
+    """What flows between layers: per-axis sizes (None when unknown) and the channel count."""
+
+    sizes: tuple | None
+    channels: Any = None
+    flattened: bool = False
+
+
+@dataclass
+class LeafOut:
+    """What a layer rule returns: its own per-axis maps, the outgoing state, its parameters and
+    MACs, and lazily computed extra attributes (``"aligned"``: a zero-argument callable)."""
+
+    maps: tuple
+    state: State
+    params: Any = 0
+    macs: Any = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Context:
+    """Backend, numeric values and bookkeeping shared by every rule of one analysis.
+
+    ``strict`` makes norms whose statistics span positions global; ``notes`` collects what the
+    result should say about conventions applied; ``derive`` is the engine's analysis function
+    (for rules that analyse a sub-network, such as a repeated block)."""
+
+    def __init__(self, ops, ndim, values=None, strict=False, derive=None):
+        self.ops = ops
+        self.ndim = ndim
+        self.values = values or {}
+        self.where = ""
+        self.strict = strict
+        self.notes = {}
+        self.derive = derive
+
+    def val(self, expr, param=None, minimum=None):
+        """The value of a layer parameter in this backend (checked when numeric)."""
+        if expr is None:
+            return None
+        if self.ops.symbolic:
+            return expr
+        if isinstance(expr, numbers.Integral):
+            out = int(expr)
+        elif isinstance(expr, sp.Basic) and expr.is_Integer:
+            out = int(expr)
+        else:
+            try:
+                out = numeric_value(expr, self.values)
+            except RfsymError as err:
+                raise LayerError(f"{param} = {expr}: {err}", where=self.where, param=param) from None
+        if minimum is not None and (out < minimum if isinstance(out, int) else np.any(np.asarray(out) < minimum)):
+            bad = np.asarray(out)[np.asarray(out) < minimum].flat[0]
+            what = "a positive integer" if minimum == 1 else "a nonnegative integer"
+            raise LayerError(f"{param} must be {what}, got {bad} for some of the given values",
+                             where=self.where, param=param)
+        return out
+
+
+def numeric_value(expr, values):
+    """The value of ``expr`` at ``values`` (symbol names to ints or integer arrays)."""
+    if isinstance(expr, sp.Symbol):
+        if expr.name not in values:
+            raise RfsymError(f"no value given for symbol {expr.name}")
+        return _as_int_array(values[expr.name], expr)
+    syms = sorted(expr.free_symbols, key=lambda s: s.name)
+    args = []
+    for s in syms:
+        if s.name not in values:
+            raise RfsymError(f"no value given for symbol {s.name} (needed by {expr})")
+        args.append(values[s.name])
+    return _as_int_array(_lambdified(expr, tuple(syms))(*args), expr)
+
+
+def _as_int_array(out, expr):
+    arr = np.asarray(out)
+    if arr.dtype.kind == "f":
+        rounded = np.rint(arr)
+        if not np.all(rounded == arr):
+            bad = arr[rounded != arr].flat[0]
+            raise RfsymError(f"{expr} must be an integer, got {bad} for some of the given values")
+        arr = rounded
+    arr = arr.astype(np.int64)
+    return arr if arr.ndim else int(arr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lambdified(expr, syms):
+    return sp.lambdify(syms, expr, modules="numpy")
+
+
+_RULES: dict = {}
+
+
+def register_layer(cls):
+    """Decorator: register ``rule(layer, state, ctx) -> LeafOut`` for a leaf layer class."""
+
+    def deco(fn):
+        _RULES[cls] = fn
+        return fn
+
+    return deco
+
+
+def rule_for(layer):
+    """The rule registered for ``layer``'s class (or a base class), or None."""
+    for cls in type(layer).__mro__:
+        if cls in _RULES:
+            return _RULES[cls]
+    return None
+
+
+def check_size(out, ctx, axis, n):
+    ops = ctx.ops
+    if ops.symbolic:
+        c = ops.concrete(out)
+        if c is not None and c < 1:
+            raise SizeError(f"{ctx.where}: output size must be at least 1, got {c} on axis {axis} "
+                            f"(this layer's input size is {n}); give a larger input_size or more padding")
+    elif np.any(np.asarray(out) < 1):
+        arr, ns = np.broadcast_arrays(np.asarray(out), np.asarray(n))
+        i = np.flatnonzero(arr < 1)[0]
+        raise SizeError(f"{ctx.where}: output size must be at least 1, got {arr.flat[i]} on axis {axis} "
+                        f"for some of the given values (this layer's input size {ns.flat[i]} there); "
+                        "give a larger input_size or more padding")
+
+
+def _tf_same_pad(n, w, ops, ctx):
+    if n is None:
+        raise LayerError("padding='tf_same' depends on the input size; pass input_size "
+                         "(a number or a symbol) to analyze", where=ctx.where, param="padding")
+    s, k, d = ctx.val(w.stride), ctx.val(w.kernel), ctx.val(w.dilation)
+    if ops.concrete(d * (k - 1)) == 0:
+        return 0, 0  # a one-tap window never pads: (ceil(n/s) - 1)·s + 1 - n <= 0
+    out = ops.ceildiv(n, s)
+    total = ops.max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+    left = ops.floordiv(total, 2)
+    return left, total - left
+
+
+@register_layer(L.Windowed)
+def _windowed(layer, state, ctx):
+    ops = ctx.ops
+    maps, sizes = [], []
+    kprod = 1
+    for axis, w in enumerate(layer.windows(ctx.ndim)):
+        k = ctx.val(w.kernel, "kernel_size", 1)
+        s = ctx.val(w.stride, "stride", 1)
+        d = ctx.val(w.dilation, "dilation", 1)
+        kprod = kprod * k
+        n = state.sizes[axis] if state.sizes else None
+        if w.pad == "tf_same":
+            pl, pr = _tf_same_pad(n, w, ops, ctx)
+        else:
+            pl, pr = ctx.val(w.pad[0], "padding", 0), ctx.val(w.pad[1], "padding", 0)
+        extent = d * (k - 1) + 1
+        maps.append(AxisMap.affine(-pl, s, extent, step=d))
+        if n is not None:
+            if w.pad == "tf_same":
+                out = ops.ceildiv(n, s)
+            elif w.ceil:
+                c = ops.ceildiv(n + pl + pr - extent, s) + 1
+                out = ops.where(ops.ge((c - 1) * s, n + pl), c - 1, c)
+            else:
+                out = ops.floordiv(n + pl + pr - extent, s) + 1
+            check_size(out, ctx, axis, n)
+            sizes.append(out)
+    sizes = tuple(sizes) if state.sizes else None
+    if not isinstance(layer, L.Conv):
+        return LeafOut(tuple(maps), State(sizes, state.channels))
+    cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
+    return LeafOut(tuple(maps), State(sizes, cout), params, macs)
+
+
+def conv_counts(layer, state, ctx, kprod, positions_of):
+    """``(out_channels, params, macs)`` of a (transposed) convolution: weights
+    ``c_in·c_out·Πk / groups`` plus biases; MACs are the weights times the positions of
+    ``positions_of`` (per-axis sizes: the output's for a convolution, the input's for a transposed
+    one), None where channels or sizes are unknown."""
+    ops = ctx.ops
+    groups = ctx.val(layer.groups, "groups", 1)
+    cin = channels_of(ctx, layer.in_channels, state.channels, "in_channels")
+    cout = ctx.val(layer.out_channels, "out_channels", 1)
+    if cin is None or cout is None:
+        return cout, None, None
+    weights = cin * cout * kprod
+    per = ops.floordiv(weights, groups) if not ops.symbolic else weights / groups
+    params = per + (cout if layer.bias else 0)
+    macs = None if positions_of is None else _prod(positions_of) * per
+    return cout, params, macs
+
+
+def _prod(xs):
+    out = 1
+    for x in xs:
+        out = out * x
+    return out
+
+
+def channels_of(ctx, given, incoming, param):
+    """Channel count a layer reads: its own argument, else what the previous layer gives."""
+    if given is None:
+        return incoming
+    value = ctx.val(given, param, 1)
+    if incoming is not None:
+        a, b = ctx.ops.concrete(value), ctx.ops.concrete(incoming)
+        if a is not None and b is not None and a != b:
+            raise LayerError(f"{param}={a} but the previous layer gives {b} channels; use {param}={b}, "
+                             "or leave it out to take it from the previous layer",
+                             where=ctx.where, param=param)
+    return value
+
+
+@register_layer(L.Elementwise)
+def _elementwise(layer, state, ctx):
+    return LeafOut((IDENTITY,) * ctx.ndim, state)
+
+
+@register_layer(L.Flatten)
+def _flatten(layer, state, ctx):
+    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, state.channels, flattened=True))
+
+
+@register_layer(L.BatchNorm)
+def _batchnorm(layer, state, ctx):
+    c = channels_of(ctx, layer.num_features, state.channels, "num_features")
+    params = 0 if not layer.affine else None if c is None else 2 * c
+    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened), params, 0)
+
+
+class NeedsInputSize(RfsymError):
+    """A global layer met without an input size: the engine derives again with a symbolic one."""
+
+
+def global_map(n, jump=None):
+    """Every output position reads the whole input: one window of size ``n`` (jump ``n``, or
+    ``jump``); raises :class:`NeedsInputSize` when ``n`` is unknown (never an infinite field)."""
+    if n is None:
+        raise NeedsInputSize("a global layer's field is the whole input: it needs the input size")
+    return AxisMap(1, n if jump is None else jump, (0,), (n,))
+
+
+@register_layer(L.AdaptiveAvgPool)
+def _adaptive(layer, state, ctx):
+    ops = ctx.ops
+    ms = layer.output_size if isinstance(layer.output_size, tuple) else (layer.output_size,) * ctx.ndim
+    if len(ms) != ctx.ndim:
+        raise LayerError(f"output_size has {len(ms)} axes but the network has {ctx.ndim}",
+                         where=ctx.where, param="output_size")
+    maps, sizes = [], []
+    for axis, m in enumerate(ms):
+        n = state.sizes[axis] if state.sizes else None
+        mm = ctx.val(m, "output_size", 1)
+        if ops.concrete(mm) == 1:
+            maps.append(global_map(n))
+        elif n is None:
+            raise LayerError("adaptive pooling to more than one output needs the input size; "
+                             "pass input_size to analyze", where=ctx.where, param="output_size")
+        else:
+            nc, mc = ops.concrete(n), ops.concrete(mm)
+            if nc is not None and mc is not None:
+                starts = tuple((i * nc) // mc for i in range(mc))
+                ends = tuple(-((-(i + 1) * nc) // mc) for i in range(mc))
+                maps.append(reduce_map(AxisMap(mc, nc, starts, tuple(e - b for b, e in zip(starts, ends))), ops))
+            elif ops.symbolic and (sp.sympify(n) / mm).is_integer:
+                maps.append(AxisMap.affine(0, n / mm, n / mm))
+            else:
+                raise LayerError(f"adaptive pooling of a symbolic size {n} to {mm} outputs needs "
+                                 f"{mm} to divide {n}", where=ctx.where, param="output_size")
+        sizes.append(mm)
+    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
+
+
+@register_layer(L.Linear)
+def _linear(layer, state, ctx):
+    ops = ctx.ops
+    fin = ctx.val(layer.in_features, "in_features", 1)
+    fout = ctx.val(layer.out_features, "out_features", 1)
+    if state.sizes is not None and state.channels is not None:
+        expected = state.channels * _prod(state.sizes)
+        a, b = ops.concrete(fin), ops.concrete(expected)
+        if a is not None and b is not None and a != b:
+            raise LayerError(f"in_features={a} but the input flattens to {b} features "
+                             f"({state.channels} channels x sizes {tuple(state.sizes)})",
+                             where=ctx.where, param="in_features")
+    maps = tuple(global_map(n) for n in (state.sizes or (None,) * ctx.ndim))
+    params = fin * fout + (fout if layer.bias else 0)
+    sizes = (1,) * ctx.ndim if state.sizes is not None else None
+    return LeafOut(maps, State(sizes, fout, True), params, fin * fout)
+
+
+# --------------------------------------------------------------------------- transposed / upsample
+def _concrete_int(ctx, value, param, why):
+    c = ctx.ops.concrete(value)
+    if c is None:
+        raise LayerError(f"{param} must be a number here ({why}), got {value}", where=ctx.where, param=param)
+    return c
+
+
+def _divisible(ops, a, b):
+    if ops.symbolic:
+        return (sp.sympify(a) / b).is_integer is True
+    return bool(np.all(np.asarray(a) % b == 0))
+
+
+def _transposed_axis(ctx, k, s, d, pl):
+    """AxisMap of one axis of a transposed convolution (see :class:`ConvTranspose`)."""
+    ops = ctx.ops
+    if ops.concrete(s) == 1:
+        extent = d * (k - 1) + 1
+        return AxisMap.affine(pl - d * (k - 1), 1, extent)
+    why = "a transposed convolution with stride > 1 has one receptive field per output phase"
+    s = _concrete_int(ctx, s, "stride", why)
+    d = _concrete_int(ctx, d, "dilation", why)
+    pl = _concrete_int(ctx, pl, "padding", why)
+    if math.gcd(s, d) != 1:
+        raise LayerError(f"stride {s} and dilation {d} share a factor, so some output phases read no "
+                         "input at all; rfsym does not model empty receptive fields", where=ctx.where,
+                         param="dilation")
+    kc = ops.concrete(k)
+    if kc is None and not (d == 1 and _divisible(ops, k, s)):
+        raise LayerError(f"kernel_size {k} must be a number, or a multiple of the stride {s} with "
+                         "dilation 1, for a closed form per output phase", where=ctx.where,
+                         param="kernel_size")
+    inv = pow(d, -1, s)
+    starts, rfs = [], []
+    for phi in range(s):
+        t0 = ((phi + pl) * inv) % s  # smallest tap landing on this phase
+        if kc is not None:
+            if t0 > kc - 1:
+                raise LayerError(f"outputs o ≡ {phi} (mod {s}) read no input (kernel_size {kc} < "
+                                 f"stride {s}); rfsym does not model empty receptive fields",
+                                 where=ctx.where, param="kernel_size")
+            count = (kc - 1 - t0) // s + 1
+        else:
+            count = ops.div(k, s) if ops.symbolic else np.asarray(k) // s
+        t_last = t0 + (count - 1) * s
+        starts.append(ops.floordiv(phi + pl - t_last * d, s) if not ops.symbolic
+                      else sp.sympify(phi + pl - t_last * d) / s)
+        rfs.append((count - 1) * d + 1)
+    return reduce_map(AxisMap(s, 1, tuple(starts), tuple(rfs)), ops)
+
+
+@register_layer(L.ConvTranspose)
+def _conv_transpose(layer, state, ctx):
+    maps, sizes = [], []
+    kprod = 1
+    ops_pad = layer.output_paddings(ctx.ndim)
+    for axis, w in enumerate(layer.windows(ctx.ndim)):
+        k = ctx.val(w.kernel, "kernel_size", 1)
+        s = ctx.val(w.stride, "stride", 1)
+        d = ctx.val(w.dilation, "dilation", 1)
+        pl, pr = ctx.val(w.pad[0], "padding", 0), ctx.val(w.pad[1], "padding", 0)
+        op = ctx.val(ops_pad[axis], "output_padding", 0)
+        kprod = kprod * k
+        maps.append(_transposed_axis(ctx, k, s, d, pl))
+        n = state.sizes[axis] if state.sizes else None
+        if n is not None:
+            out = (n - 1) * s - pl - pr + d * (k - 1) + 1 + op
+            check_size(out, ctx, axis, n)
+            sizes.append(out)
+    cout, params, macs = conv_counts(layer, state, ctx, kprod, state.sizes)
+    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, cout), params, macs)
+
+
+def _upsample_axis(ctx, f, mode, align_corners, n):
+    ops = ctx.ops
+    if f == 1:
+        return IDENTITY
+    if mode == "nearest":
+        return AxisMap(f, 1, (0,) * f, (1,) * f)
+    if not align_corners:
+        starts, rfs = [], []
+        for phi in range(f):
+            num, den = 2 * phi + 1 - f, 2 * f  # x = num/den for m = 0
+            starts.append(num // den)
+            rfs.append(1 if num % den == 0 else 2)
+        return reduce_map(AxisMap(f, 1, tuple(starts), tuple(rfs)), ops)
+    if n is None:
+        raise LayerError("bilinear upsampling with align_corners=True depends on the input size; "
+                         "pass input_size to analyze", where=ctx.where, param="align_corners")
+    nc = _concrete_int(ctx, n, "input_size", "align_corners=True reads positions o(n-1)/(nf-1)")
+    out, den = nc * f, nc * f - 1
+    starts, rfs = [], []
+    for o in range(out):
+        num = o * (nc - 1)
+        lo = num // den
+        starts.append(lo)
+        rfs.append(2 if num % den and lo < nc - 1 else 1)
+    return reduce_map(AxisMap(out, nc, tuple(starts), tuple(rfs)), ops)
+
+
+@register_layer(L.Upsample)
+def _upsample(layer, state, ctx):
+    fs = L.per_axis(layer.scale_factor, ctx.ndim, "scale_factor", layer)
+    maps, sizes = [], []
+    for axis, f in enumerate(fs):
+        n = state.sizes[axis] if state.sizes else None
+        maps.append(_upsample_axis(ctx, int(f), layer.mode, layer.align_corners, n))
+        if n is not None:
+            sizes.append(n * int(f))
+    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
+
+
+@register_layer(L.Crop)
+def _crop(layer, state, ctx):
+    maps, sizes = [], []
+    for axis, (left, right) in enumerate(layer.amounts(ctx.ndim)):
+        left, right = ctx.val(left, "amount", 0), ctx.val(right, "amount", 0)
+        maps.append(AxisMap.affine(left, 1, 1))
+        n = state.sizes[axis] if state.sizes else None
+        if n is not None:
+            out = n - left - right
+            check_size(out, ctx, axis, n)
+            sizes.append(out)
+    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
+
+
+# --------------------------------------------------------------------------- position-wise and token mixing
+def _positions(sizes):
+    return None if sizes is None else _prod(sizes)
+
+
+@register_layer(L.Pad)
+def _pad(layer, state, ctx):
+    maps, sizes = [], []
+    for axis, (before, after) in enumerate(layer.amounts(ctx.ndim)):
+        before, after = ctx.val(before, "padding", 0), ctx.val(after, "padding", 0)
+        maps.append(AxisMap.affine(-before, 1, 1))
+        if state.sizes is not None:
+            sizes.append(state.sizes[axis] + before + after)
+    return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
+
+
+@register_layer(L.Norm)
+def _norm(layer, state, ctx):
+    c = channels_of(ctx, layer.num_features, state.channels, "num_features")
+    if layer.params is not None:
+        params = ctx.val(layer.params, "params", 0)
+    else:
+        params = None if c is None else 2 * c
+    if layer.spatial:
+        key = "strict" if ctx.strict else "position-wise"
+        ctx.notes.setdefault(key, []).append(ctx.where)
+    if layer.spatial and ctx.strict:
+        maps = tuple(global_map(n) for n in (state.sizes or (None,) * ctx.ndim))
+    else:
+        maps = (IDENTITY,) * ctx.ndim
+    return LeafOut(maps, State(state.sizes, c, state.flattened), params, 0)
+
+
+@register_layer(L.Pointwise)
+def _pointwise(layer, state, ctx):
+    c = state.channels if layer.out_channels is None else ctx.val(layer.out_channels, "out_channels", 1)
+    positions = _positions(state.sizes)
+    per = ctx.val(layer.macs, "macs", 0)
+    macs = None if positions is None else positions * per
+    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened),
+                   ctx.val(layer.params, "params", 0), macs)
+
+
+@register_layer(L.Params)
+def _params(layer, state, ctx):
+    return LeafOut((IDENTITY,) * ctx.ndim, state, ctx.val(layer.count, "count", 0), 0)
+
+
+def _window_axis(ctx, w, shift, n):
+    """Shifted-window attention on one axis: output ``o`` reads ``w`` positions from
+    ``o - ((o - shift) mod w)``; global when the window covers the axis."""
+    ops = ctx.ops
+    wc = ops.concrete(w)
+    nc = None if n is None else ops.concrete(n)
+    if nc is not None and wc is not None and wc >= nc:
+        return global_map(n), n
+    if wc is None:
+        raise LayerError(f"window {w} must be a number (one receptive field per window position)",
+                         where=ctx.where, param="window")
+    sc = ops.concrete(shift)
+    if sc is None:
+        raise LayerError(f"shift {shift} must be a number", where=ctx.where, param="shift")
+    starts = tuple(phi - ((phi - sc) % wc) for phi in range(wc))
+    return reduce_map(AxisMap(wc, wc, starts, (wc,) * wc), ops), wc
+
+
+@register_layer(L.Attention)
+def _attention(layer, state, ctx):
+    c = state.channels if layer.embed_dim is None else ctx.val(layer.embed_dim, "embed_dim", 1)
+    sizes = state.sizes or (None,) * ctx.ndim
+    if layer.window is None:
+        maps = tuple(global_map(n) for n in sizes)
+        attended = _positions(state.sizes)
+    else:
+        windows = L.per_axis(layer.window, ctx.ndim, "window", layer)
+        shifts = L.per_axis(layer.shift, ctx.ndim, "shift", layer)
+        maps, attended = [], 1
+        for w, sh, n in zip(windows, shifts, sizes):
+            m, span = _window_axis(ctx, ctx.val(w, "window", 1), ctx.val(sh, "shift", 0), n)
+            maps.append(m)
+            attended = None if span is None or attended is None else attended * span
+        maps = tuple(maps)
+    positions = _positions(state.sizes)
+    macs = None if positions is None or attended is None or c is None else 2 * positions * attended * c
+    return LeafOut(maps, State(state.sizes, state.channels, state.flattened), 0, macs)
+
+
+def _factor(ctx, layer):
+    f = ctx.val(layer.factor, "factor", 1)
+    if ctx.ops.concrete(f) is None:
+        raise LayerError(f"factor must be a number (one receptive field per output phase), got {f}",
+                         where=ctx.where, param="factor")
+    return int(ctx.ops.concrete(f))
+
+
+def _shuffled_channels(ctx, c, f, up):
+    if c is None:
+        return None
+    per = f ** ctx.ndim
+    if not up:
+        return c * per
+    cc = ctx.ops.concrete(c)
+    if cc is not None and cc % per:
+        raise LayerError(f"depth to space by {f} needs channels divisible by {per}, got {cc}",
+                         where=ctx.where, param="factor")
+    return c / per if ctx.ops.symbolic else c // per
+
+
+@register_layer(L.PixelShuffle)
+def _pixel_shuffle(layer, state, ctx):
+    f = _factor(ctx, layer)
+    maps = (IDENTITY if f == 1 else AxisMap(f, 1, (0,) * f, (1,) * f),) * ctx.ndim
+    sizes = None if state.sizes is None else tuple(n * f for n in state.sizes)
+    return LeafOut(maps, State(sizes, _shuffled_channels(ctx, state.channels, f, True)))
+
+
+@register_layer(L.PixelUnshuffle)
+def _pixel_unshuffle(layer, state, ctx):
+    f = _factor(ctx, layer)
+    maps = (AxisMap.affine(0, f, f),) * ctx.ndim
+    sizes = None
+    if state.sizes is not None:
+        sizes = []
+        for axis, n in enumerate(state.sizes):
+            nc = ctx.ops.concrete(n)
+            if nc is not None and nc % f:
+                raise LayerError(f"space to depth by {f} needs sizes divisible by {f}, got {nc} on axis {axis}",
+                                 where=ctx.where, param="factor")
+            sizes.append(ctx.ops.floordiv(n, f))
+        sizes = tuple(sizes)
+    return LeafOut(maps, State(sizes, _shuffled_channels(ctx, state.channels, f, False)))
