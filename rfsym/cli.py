@@ -69,13 +69,17 @@ class Target:
     input_size: Any = None
     in_channels: Any = None
     ndim: int | None = None
+    features: str | None = None  # a zoo entry's reference feature layer
 
     def analyze(self, input_size="default", in_channels=None):
         from .engine import analyze
 
         size = self.input_size if isinstance(input_size, str) else input_size
         ch = self.in_channels if in_channels is None else in_channels
-        return analyze(self.network, input_size=size, ndim=self.ndim, in_channels=ch)
+        result = analyze(self.network, input_size=size, ndim=self.ndim, in_channels=ch)
+        if self.features is not None and any(lr.name == self.features for lr in result.layers):
+            result.set_features(self.features)
+        return result
 
 
 _ZOO_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
@@ -142,7 +146,7 @@ def resolve(text: str) -> Target:
     if zoo is not None and m and m.group(1) in zoo.names():
         entry = zoo.entry(m.group(1))
         net = zoo.get(m.group(1), **_zoo_args(m.group(1), m.group(2)))
-        return Target(text.strip(), net, entry.input_size, entry.in_channels, entry.ndim)
+        return Target(text.strip(), net, entry.input_size, entry.in_channels, entry.ndim, entry.features)
     try:
         return Target(text.strip(), _spec.parse_line(text))
     except SpecError:
@@ -278,7 +282,7 @@ def _substituted(target, args, strict=True):
     if sizes is not None:
         sizes = tuple(sp.sympify(x).subs(mapping) for x in sizes) if isinstance(sizes, tuple) \
             else sp.sympify(sizes).subs(mapping)
-    return Target(target.name, network, sizes, target.in_channels, target.ndim)
+    return Target(target.name, network, sizes, target.in_channels, target.ndim, target.features)
 
 
 _DERIVED = (("rf", "receptive field"), ("rf_min", "smallest receptive field"), ("jump", "jump (effective stride)"),

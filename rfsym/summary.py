@@ -232,7 +232,7 @@ def _load_text(text, input_size, in_channels, ndim):
         size, ch = _split_size(input_size, in_channels, e.ndim)
         size = e.input_size if size is None else size
         ch = e.in_channels if ch is None else ch
-        return engine.analyze(e.network(), input_size=size, ndim=e.ndim, in_channels=ch), name
+        return engine.analyze(e.network(), input_size=size, ndim=e.ndim, in_channels=ch, features=e.features), name
     size, ch = _split_size(input_size, in_channels, ndim)
     return engine.analyze(parse_line(text), input_size=size, ndim=ndim, in_channels=ch), name
 
