@@ -186,23 +186,55 @@ def load(model, input_size=None, *, in_channels=None, ndim=None):
         net = rfsym.from_torch(model, shape)
         return (engine.analyze(net, input_size=shape[2:], in_channels=shape[1]),
                 type(model).__name__)
-    if kind in ("keras", "onnx"):
-        import rfsym
-
-        importer = getattr(rfsym, f"from_{kind}", None)
-        if importer is None:
-            raise RfsymError(f"this version of rfsym cannot import {kind} models")
-        net = importer(model) if input_size is None else importer(model, input_size)
-        return engine.analyze(net, input_size=_spatial(input_size)), getattr(net, "name", None)
+    if kind == "keras":  # channels last: (H, W, C) or (N, H, W, C); default: the model's own
+        shape = _keras_shape(model, input_size)
+        net = _importer("keras")(model)
+        return (engine.analyze(net, input_size=shape[:-1], in_channels=shape[-1]),
+                getattr(model, "name", None) or type(model).__name__)
+    if kind == "onnx":
+        return _onnx(model, input_size)
     size, ch = _split_size(input_size, in_channels, ndim)
     return engine.analyze(model, input_size=size, ndim=ndim, in_channels=ch), getattr(model, "name", None)
 
 
-def _spatial(input_size):
-    """The spatial part of a (C, H, W) / (N, C, H, W) size, or the size itself."""
-    if isinstance(input_size, (tuple, list)) and len(input_size) >= 3:
-        return tuple(input_size)[-2:] if len(input_size) == 4 else tuple(input_size)[1:]
-    return input_size
+def _importer(kind):
+    import rfsym
+
+    try:
+        return getattr(rfsym, f"from_{kind}")
+    except AttributeError:
+        raise RfsymError(f"this version of rfsym cannot import {kind} models") from None
+
+
+def _keras_shape(model, input_size):
+    if input_size is None:
+        shape = tuple(getattr(model, "input_shape", None) or ())[1:]
+        if not shape or not all(isinstance(n, int) for n in shape):
+            raise SizeError("summary of a Keras model with an unknown input size needs input_size as (H, W, C) "
+                            "or (N, H, W, C), for example (224, 224, 3)")
+        return shape
+    shape = tuple(input_size) if isinstance(input_size, (tuple, list)) else (input_size,)
+    if len(shape) < 3 or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise SizeError(f"summary of a Keras model needs input_size as (H, W, C) or (N, H, W, C) "
+                        f"(channels last) with positive integers, got {input_size!r}")
+    return shape[1:] if len(shape) == 4 else shape
+
+
+def _onnx(model, input_size):
+    shape = None
+    if input_size is not None:
+        shape = tuple(input_size) if isinstance(input_size, (tuple, list)) else (input_size,)
+        if len(shape) < 3:
+            raise SizeError(f"summary of an ONNX model needs input_size as (C, H, W) or (N, C, H, W), "
+                            f"got {input_size!r}")
+        shape = (1,) + shape if len(shape) == 3 else shape
+    from . import engine
+
+    net = _importer("onnx")(model, shape)
+    name = getattr(net, "name", None) or (model if isinstance(model, str) else "onnx model")
+    if shape is None:
+        return engine.analyze(net), name
+    return engine.analyze(net, input_size=shape[2:], in_channels=shape[1]), name
 
 
 def _split_size(input_size, in_channels, ndim):
@@ -227,6 +259,8 @@ def _load_text(text, input_size, in_channels, ndim):
     from .spec import parse_line
 
     name = text.strip()
+    if name.endswith(".onnx"):
+        return _onnx(name, input_size)
     if name in zoo.names():
         e = zoo.entry(name)
         size, ch = _split_size(input_size, in_channels, e.ndim)

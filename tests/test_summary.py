@@ -212,3 +212,25 @@ def test_readme_shows_the_current_summary():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert str(summary("resnet50", depth=1)) in readme
+
+
+def test_summary_dispatches_onnx_models_to_the_importer(monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    seen = {}
+
+    def fake_from_onnx(model, input_shape=None):  # stands in for rfsym.from_onnx: what summary passes
+        seen["model"], seen["shape"] = model, input_shape
+        return Sequential(Conv(3, in_channels=3, out_channels=4, name="conv"))
+
+    monkeypatch.setattr(rfsym, "from_onnx", fake_from_onnx, raising=False)
+    model = helper.make_model(g)
+    assert isinstance(model, onnx.ModelProto)
+    s = summary(model, (3, 8, 8))
+    assert seen == {"model": model, "shape": (1, 3, 8, 8)} and s.out_size == 6 and s.params == 112
+    with pytest.raises(SizeError, match=r"\(C, H, W\) or \(N, C, H, W\)"):
+        summary(model, (8, 8))
