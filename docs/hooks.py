@@ -75,10 +75,20 @@ def on_config(config):
 
 
 def on_files(files, config):
-    """Add the worked examples (``derivations/*.md`` and their figures) to the site."""
+    """Add the worked examples (``derivations/*.md`` and their figures) and the figures drawn by
+    ``docs/figures.py`` (rendered now, from code) to the site."""
     for path in sorted(DERIVATIONS.glob("*.md")) + sorted((DERIVATIONS / "figures").glob("*.png")):
         rel = path.relative_to(DERIVATIONS).as_posix()
         files.append(File.generated(config, f"derivations/{rel}", abs_src_path=str(path)))
+    import importlib.util
+    import tempfile
+
+    spec = importlib.util.spec_from_file_location("rfsym_docs_figures", Path(__file__).with_name("figures.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = Path(tempfile.mkdtemp(prefix="rfsym-docs-figures-"))
+    for path in module.render(out):
+        files.append(File.generated(config, f"figures/{path.name}", content=path.read_bytes()))
     return files
 
 
