@@ -130,8 +130,15 @@ class SymOps:
 
 
 # floor(X/D) or ceiling(...) created by SymOps -> (X', D) with the value floor(X'/D), X' an integer
-# expression and D a positive integer expression (bounded: cleared when it grows large)
+# expression and D a positive integer expression (bounded: cleared when it grows large). Keyed by
+# object identity (the expression is kept alive in the value): looking big expressions up by
+# value compares them term by term whenever a later analysis builds an equal one.
 _FLOOR_PARTS: dict = {}
+
+
+def _parts(expr):
+    hit = _FLOOR_PARTS.get(id(expr))
+    return None if hit is None or hit[0] is not expr else hit[1:]
 _SMALL = 40  # expressions up to this many nodes are left to sympy's own floor evaluation
 
 
@@ -139,7 +146,7 @@ def _register(expr, numer, denom):
     if isinstance(expr, (sp.floor, sp.ceiling)) and numer.is_integer and denom.is_integer and denom.is_positive:
         if len(_FLOOR_PARTS) > 100_000:
             _FLOOR_PARTS.clear()
-        _FLOOR_PARTS[expr] = (numer, denom)
+        _FLOOR_PARTS[id(expr)] = (expr, numer, denom)
     return expr
 
 
@@ -148,13 +155,13 @@ def _merge_floor(a, b):
     if not (b.is_integer and b.is_positive):
         return None
     terms = a.args if isinstance(a, sp.Add) else (a,)
-    inner = [t for t in terms if t in _FLOOR_PARTS]
+    inner = [(t, p) for t in terms if (p := _parts(t)) is not None]
     if len(inner) != 1:
         return None
-    rest = a - inner[0]
+    rest = a - inner[0][0]
     if rest.has(sp.floor, sp.ceiling) or not rest.is_integer:
         return None
-    numer, denom = _FLOOR_PARTS[inner[0]]
+    numer, denom = inner[0][1]
     if not exceeds(numer, _SMALL):
         numer, denom = numer + rest * denom, denom * b
         out = sp.floor(numer / denom)
@@ -169,7 +176,7 @@ def _merge_floor(a, b):
         denom = sp.Mul(*factors, b, evaluate=False)
         out = sp.floor(sp.Mul(numer, sp.Pow(denom, -1, evaluate=False), evaluate=False), evaluate=False)
     if isinstance(out, sp.floor):
-        _FLOOR_PARTS[out] = (numer, denom)
+        _FLOOR_PARTS[id(out)] = (out, numer, denom)
     return out
 
 
