@@ -335,7 +335,7 @@ def _text(v, attr=""):
 
     if v is None:
         return f"- (unknown: {_UNKNOWN.get(attr, 'not defined here')})"
-    return value(v, area=attr in ("rf", "rf_min", "out_size"), max_chars=2000)
+    return value(v, area=attr in ("rf", "rf_min", "out_size"), max_chars=400)  # --format json: in full
 
 
 def _torch_model(text):

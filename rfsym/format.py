@@ -15,7 +15,8 @@ reads the same everywhere. The rules:
 * **unknown values** (no input size, no channel counts) are ``–`` (``-`` in plain text);
 * **long values are abbreviated** (:data:`MAX_CHARS` characters by default): the rendering is cut
   at the last term boundary (`` + `` or `` − ``) that fits and ends in ``… (N chars)``, where N is
-  the length of the full rendering; values too large to render at all (more than
+  the length of the full rendering (in cells narrower than 20 characters, ``…`` alone); values
+  too large to render at all (more than
   :data:`MAX_NODES` expression nodes) print as ``… (large expression)``. Full values stay
   available on the result and in JSON output.
 
@@ -219,12 +220,13 @@ def _scalar(v, style):
 
 def abbreviate(s: str, max_chars: int | None = MAX_CHARS) -> str:
     """``s`` cut at the last term boundary that fits in ``max_chars``, ending in ``… (N chars)``
-    (see the module docstring); ``s`` itself when it fits or ``max_chars`` is None.
+    (``…`` alone when ``max_chars`` is below 20; see the module docstring); ``s`` itself when it
+    fits or ``max_chars`` is None.
 
-    >>> abbreviate("a + b + c + d", 9)
-    'a + b + … (13 chars)'
-    >>> abbreviate("a + b", 9)
-    'a + b'
+    >>> abbreviate("a + b + c + d + e + f + g + h", 20)
+    'a + b + c + d + e + … (29 chars)'
+    >>> abbreviate("a + b + c + d", 9), abbreviate("a + b", 9)
+    ('a + b…', 'a + b')
     """
     if max_chars is None or len(s) <= max_chars:
         return s
@@ -239,6 +241,8 @@ def abbreviate(s: str, max_chars: int | None = MAX_CHARS) -> str:
         elif depth == 0 and ch in "+-−" and cut[i - 1:i] == " " and cut[i + 1:i + 2] == " ":
             best = i - 1
     head = cut[:best] if best > 0 else cut
+    if max_chars < 20:  # a narrow cell: the ellipsis alone
+        return f"{head.rstrip()}…"
     return f"{head.rstrip()} {'+ ' if best > 0 and s[best + 1] == '+' else ''}… ({len(s):,} chars)"
 
 

