@@ -386,7 +386,11 @@ def _cmd_summary(args) -> int:
         if not args.network:
             raise SpecError("summary needs a network (a zoo name, .yaml file or spec) or --torch MODULE:NAME")
         target = _substituted(resolve(args.network), args)
-        s = summary(_analyzed(args, target), depth=depth, columns=columns, name=target.name)
+        size = _parse_size(args.input)
+        channels = _value(args.in_channels, "--in-channels")
+        if isinstance(size, tuple) and len(size) == (target.ndim or 2) + 1:  # CxHxW
+            channels, size = size[0], size[1:]
+        s = summary(target.analyze(size, channels), depth=depth, columns=columns, name=target.name)
     print({"text": s.text, "markdown": s.markdown, "html": s.html}[args.format]())
     return 0
 

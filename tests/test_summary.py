@@ -235,3 +235,15 @@ def test_summary_dispatches_onnx_models_to_the_importer(monkeypatch):
     assert seen == {"model": model, "shape": (1, 3, 8, 8)} and s.out_size == 6 and s.params == 112
     with pytest.raises(SizeError, match=r"\(C, H, W\) or \(N, C, H, W\)"):
         summary(model, (8, 8))
+
+
+def test_cli_summary_of_specs_and_zoo_entries(capsys):
+    rc, out, _ = run(capsys, "summary", "conv3(c=8, p=1) x 2, maxpool2", "--input", "3x32x32")
+    assert rc == 0 and out.splitlines()[0].startswith("conv3(c=8, p=1) x 2, maxpool2: input 3×32×32, 3 layers")
+    assert out.splitlines()[-1].split()[:4] == ["total", "8×16×16", "6", "2"]
+    rc, out, _ = run(capsys, "summary", "resnet18", "--depth", "1", "--columns", "layer,rf", "--format", "markdown")
+    assert rc == 0 and "| layer4 | 435 |" in out and "| features | 435 |" in out
+    rc, out, _ = run(capsys, "summary", "resnet18", "--format", "html")
+    assert rc == 0 and out.count("<table>") == 1
+    rc, _, err = run(capsys, "summary", "resnet18", "--columns", "layer,colour")
+    assert rc == 2 and "summary columns are" in err
