@@ -16,8 +16,8 @@ reads the same everywhere. The rules:
 * **long values are abbreviated** (:data:`MAX_CHARS` characters by default): the rendering is cut
   at the last term boundary (`` + `` or `` − ``) that fits and ends in ``… (N chars)``, where N is
   the length of the full rendering (in cells narrower than 20 characters, ``…`` alone); values
-  too large to render at all (more than
-  :data:`MAX_NODES` expression nodes) print as ``… (large expression)``. Full values stay
+  too large to be worth rendering (more than 30 expression nodes per allowed character, at most
+  :data:`MAX_NODES`) print as ``… (large expression)``. Full values stay
   available on the result and in JSON output.
 
 >>> import sympy as sp
@@ -34,6 +34,7 @@ reads the same everywhere. The rules:
 
 from __future__ import annotations
 
+import functools
 import html as _html
 import math
 import numbers
@@ -214,8 +215,21 @@ def _scalar(v, style):
         return latex(e)
     if style in ("markdown", "html") and not e.is_Rational:
         return f"${latex(e)}$"
-    s = _printed(sp.sstr, e)
+    s = _printed(sp.sstr, e, **({"order": "none"} if exceeds(e, 2000) else {}))
     return s if style == "text" else _unicode(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(v, style):
+    return _scalar(v, style)
+
+
+def _rendered(v, style):
+    """:func:`_scalar`, remembered (tables render each cell at several widths)."""
+    try:
+        return _cached(v, style)
+    except TypeError:  # unhashable (numpy arrays)
+        return _scalar(v, style)
 
 
 def abbreviate(s: str, max_chars: int | None = MAX_CHARS) -> str:
@@ -266,9 +280,9 @@ def value(v, style: str = "unicode", *, area: bool = False, max_chars: int | Non
         if area:
             return f" {_TIMES[style]} ".join(parts) if style == "latex" else _TIMES[style].join(parts)
         return "(" + ", ".join(parts) + ")"
-    if max_chars is not None and isinstance(v, sp.Basic) and exceeds(v, MAX_NODES):
-        return "… (large expression)"
-    s = _scalar(v, style)
+    if max_chars is not None and isinstance(v, sp.Basic) and exceeds(v, min(MAX_NODES, max(300, 30 * max_chars))):
+        return "…" if max_chars < 20 else "… (large expression)"  # too long to be worth printing
+    s = _rendered(v, style)
     if max_chars is None or len(s) <= max_chars:
         return s
     if style in ("markdown", "html") and s.startswith("$"):
