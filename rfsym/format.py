@@ -9,7 +9,8 @@ reads the same everywhere. The rules:
   ``4.09 G`` (three significant digits);
 * **symbolic values** print in one style per format: ``49·C² + 2·k − 1`` in Unicode (the default for
   text output), ``49*C**2 + 2*k - 1`` in plain text (what :func:`sympy.sympify` reads back),
-  ``49 C^{2} + 2 k - 1`` in LaTeX, and as inline LaTeX ``$...$`` in Markdown and HTML (MathJax);
+  ``49 C^{2} + 2 k - 1`` in LaTeX, and as inline LaTeX in Markdown (``$...$``) and HTML
+  (``\(...\)``, MathJax);
 * **per-axis values** print once when the axes agree; otherwise sizes, kernels and receptive fields
   join with ``×`` (``3×5``) and other quantities are a tuple ``(1, 2)``;
 * **unknown values** (no input size, no channel counts) are ``–`` (``-`` in plain text);
@@ -213,8 +214,10 @@ def _scalar(v, style):
         return s.replace("-", "−") if style == "unicode" and n < 0 else s
     if style == "latex":
         return latex(e)
-    if style in ("markdown", "html") and not e.is_Rational:
+    if style == "markdown" and not e.is_Rational:
         return f"${latex(e)}$"
+    if style == "html" and not e.is_Rational:  # MathJax's (and Jupyter's) inline delimiters
+        return rf"\({latex(e)}\)"
     s = _printed(sp.sstr, e, **({"order": "none"} if exceeds(e, 2000) else {}))
     return s if style == "text" else _unicode(s)
 
@@ -269,7 +272,7 @@ def value(v, style: str = "unicode", *, area: bool = False, max_chars: int | Non
     >>> value((3, 5), "latex", area=True), value(None, "text"), value(sp.Rational(1, 2), "markdown")
     ('3 \\times 5', '-', '1/2')
     >>> value(-1), value(-1, "text"), value(sp.Symbol("k") - 2, "html")
-    ('−1', '-1', '$k - 2$')
+    ('−1', '-1', '\\(k - 2\\)')
     """
     _check_style(style)
     if isinstance(v, (tuple, list)):
@@ -285,10 +288,11 @@ def value(v, style: str = "unicode", *, area: bool = False, max_chars: int | Non
     s = _rendered(v, style)
     if max_chars is None or len(s) <= max_chars:
         return s
-    if style in ("markdown", "html") and s.startswith("$"):
-        inner = abbreviate(s[1:-1], max_chars)
-        head, _, tail = inner.rpartition(" … ")
-        return f"${head}$ … {tail}" if head else f"${inner}$"
+    for left, right in (("$", "$"), ("\\(", "\\)")):
+        if style in ("markdown", "html") and s.startswith(left):
+            inner = abbreviate(s[len(left):-len(right)], max_chars)
+            head, _, tail = inner.rpartition(" … ")
+            return f"{left}{head}{right} … {tail}" if head else f"{left}{inner}{right}"
     if style == "latex":
         head, _, tail = abbreviate(s, max_chars).rpartition(" … ")
         return rf"{head} \dots \text{{{tail}}}" if head else s
@@ -424,7 +428,7 @@ class Table:
     def _html(self, head, cells):
         def td(c, x, tag="td"):
             align = ' style="text-align:right"' if c.right else ' style="text-align:left"'
-            body = x if x.startswith("$") else html_text(x)
+            body = html_text(x)  # math too: the browser decodes &lt; before MathJax reads it
             return f"<{tag}{align}>{body}</{tag}>"
 
         out = ["<table>"]

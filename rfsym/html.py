@@ -80,7 +80,7 @@ def _quantity_table(result):
 def _layers_table(result, max_rows):
     from .report import layer_table
 
-    t = layer_table(result, max_chars=40)
+    t = layer_table(result, max_chars=80)
     if len(t.rows) > max_rows:
         t.rows = t.rows[:max_rows]
     return t

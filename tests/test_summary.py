@@ -27,7 +27,7 @@ def test_one_style_for_every_value():
     C, k = symbols("C k")
     assert [group(n) for n in (999, 1000, 10_000, -1234)] == ["999", "1,000", "10,000", "-1,234"]
     assert value(49 * C**2) == "49·C²" and value(49 * C**2, "text") == "49*C**2"
-    assert value(49 * C**2, "markdown") == value(49 * C**2, "html") == "$49 C^{2}$"
+    assert value(49 * C**2, "markdown") == "$49 C^{2}$" and value(49 * C**2, "html") == r"\(49 C^{2}\)"
     assert value((7, 7), area=True) == "7" and value((3, 5), area=True) == "3×5" and value((1, 2)) == "(1, 2)"
     assert value(None) == "–" and value(None, "text") == "-"
     assert value(2 * k - 1) == "2·k − 1"
