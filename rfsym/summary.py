@@ -309,8 +309,8 @@ def _tree(result, depth):
         if depth is not None and level >= depth:
             continue
         if lr.name in opened:  # a container's own node (a merge named after its block)
-            if depth is not None and level + 1 >= depth:
-                continue
+            if (depth is not None and level + 1 >= depth) or lr.type == "Identity":
+                continue  # too deep, or only marks where the block ends
             rows.append(_Row("(" + lr.type.lower() + ")", level + 1, lr.type, lr, lr.params, lr.macs))
             continue
         rows.append(_Row(parts[-1], level, lr.type, lr, lr.params, lr.macs))

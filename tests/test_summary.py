@@ -247,3 +247,16 @@ def test_cli_summary_of_specs_and_zoo_entries(capsys):
     assert rc == 0 and out.count("<table>") == 1
     rc, _, err = run(capsys, "summary", "resnet18", "--columns", "layer,colour")
     assert rc == 2 and "summary columns are" in err
+
+
+def test_summary_of_torchvision_convnext():
+    pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    model = torchvision.models.convnext_tiny()
+    s = summary(model, (3, 224, 224), depth=2)
+    assert s.params == sum(p.numel() for p in model.parameters())  # torch's own count: 28,589,128
+    # torchvision's model table lists convnext_tiny at 4.46 "GFLOPS" (its MACs convention)
+    assert round(float(s.macs) / 1e9, 2) == 4.46
+    lines = str(s).splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert lines[-1].startswith("features: ") and s.features is not None and s.features.rf < s.rf
