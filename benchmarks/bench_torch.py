@@ -206,3 +206,80 @@ def torch_section(ctx):
                   "report equal rfsym's own index map of the same layer (torchscan reports these per module; "
                   "it does not accumulate them over the network, so there is no whole-network rf to compare).")
     return [counts, times]
+
+
+# --------------------------------------------------------------------------- from_torch import speed
+IMPORT_MODELS = ("resnet152", "resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny", "densenet121",
+                 "vit_b_16")
+
+
+def _cpu(fn, repeat):
+    """Median CPU time (process_time) of ``fn()`` and its last result."""
+    times, out = [], None
+    for _ in range(max(1, repeat)):
+        t0 = time.process_time()
+        out = fn()
+        times.append(time.process_time() - t0)
+    return sorted(times)[len(times) // 2], out
+
+
+def _peers():
+    """Installed counters among torchinfo, thop, fvcore (never installed by this benchmark)."""
+    out = {}
+    for name in ("torchinfo", "thop", "fvcore"):
+        try:
+            out[name] = __import__(name if name != "fvcore" else "fvcore.nn", fromlist=["x"])
+        except Exception:  # noqa: BLE001 - absent or built for another torch
+            pass
+    return out
+
+
+@section("torch_import", "from_torch + analyze of torchvision modules vs one forward pass and installed peers",
+         order=51)
+def torch_import_section(ctx):
+    try:
+        import torch
+        import torchvision
+    except Exception as err:  # noqa: BLE001
+        table = Table(["status"])
+        table.add("skipped")
+        table.note = f"torch/torchvision not importable: {type(err).__name__}: {err}"
+        return table
+    import rfsym
+
+    torch.set_num_threads(1)
+    peers = _peers()
+    cols = ["model", "modules", "from_torch (s)", "analyze (s)", "forward pass (s)", "forward / rfsym"]
+    cols += [f"{p} (s)" for p in peers] + [f"{p} / rfsym" for p in peers]
+    table = Table(cols)
+    for name in IMPORT_MODELS[:3] if ctx.quick else IMPORT_MODELS:
+        model = torchvision.models.get_model(name).eval()
+        shape = (3, 224, 224)
+        rfsym.from_torch(model, shape)  # warm-up (fx, meta kernels)
+        t_imp, net = _cpu(lambda m=model, s=shape: rfsym.from_torch(m, s), ctx.repeat)
+        try:
+            t_an, _ = _cpu(lambda n=net: rfsym.analyze(n, input_size=224), ctx.repeat)
+        except rfsym.RfsymError:
+            t_an = None
+        x = torch.randn(1, *shape)
+        with torch.no_grad():
+            t_fw, _ = _cpu(lambda m=model, x=x: m(x), ctx.repeat)
+        total = t_imp + (t_an or 0)
+        row = [name, len(list(model.modules())), t_imp, t_an, t_fw, t_fw / total]
+        peer_t = []
+        for p, mod in peers.items():
+            with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if p == "torchinfo":
+                    t, _ = _cpu(lambda m=model, mod=mod, s=shape: mod.summary(m, (1, *s), verbose=0), ctx.repeat)
+                elif p == "thop":
+                    t, _ = _cpu(lambda m=model, mod=mod, x=x: mod.profile(m, inputs=(x,), verbose=False), ctx.repeat)
+                else:
+                    t, _ = _cpu(lambda m=model, mod=mod, x=x: mod.FlopCountAnalysis(m, x).total(), ctx.repeat)
+            peer_t.append(t)
+        table.add(*row, *peer_t, *[t / total for t in peer_t])
+    table.title = "from_torch import speed (CPU seconds, 1 thread)"
+    table.note = ("from_torch traces with torch.fx and propagates meta tensors: no convolution is computed. "
+                  "*analyze*: empty where the engine cannot analyse the imported graph yet. Peers are timed only "
+                  f"where installed (here: {', '.join(peers) or 'none'}).")
+    return table

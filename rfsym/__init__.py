@@ -8,7 +8,6 @@
 
 from .compare import compare, crossover, smallest  # the function rfsym.compare shadows the module
 from .engine import LayerResult, Result, analyze
-from .enumeration import dependency_mask
 from .erf import ERF, discrete_erf, erf
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
 from .layers import (
@@ -54,8 +53,11 @@ from .layers import (
     Upsample,
     repetition_index,
 )
+from .sizes import Sizes, TilingPlan, sizes, tiling  # the function rfsym.sizes shadows the module
+from .summary import Summary, summary  # the function rfsym.summary shadows the module
+from .symbolize import Rule, repeats, symbolize  # the function rfsym.symbolize shadows the module
 from .symbols import symbols
-from .verify import verify
+from .verify import dependency_mask, verify
 
 __version__ = "0.1.0"
 
@@ -67,8 +69,10 @@ __all__ = [
     "Softmax", "Dropout", "Sequential",
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
     "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
-    "verify", "dependency_mask", "from_torch", "compare", "smallest", "crossover",
+    "verify", "dependency_mask", "sizes", "tiling", "Sizes", "TilingPlan", "from_torch", "from_onnx",
+    "read_onnx", "from_keras", "compare", "smallest", "crossover", "summary", "Summary",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
+    "symbolize", "repeats", "Rule",
 ]
 
 
@@ -78,6 +82,14 @@ def __getattr__(name):
         from .torch_import import from_torch
 
         return from_torch
+    if name in ("from_onnx", "read_onnx"):  # the same for ONNX (the onnx package)
+        from . import onnx_import
+
+        return getattr(onnx_import, name)
+    if name == "from_keras":  # likewise keras (rfsym.keras_import)
+        from .keras_import import from_keras
+
+        return from_keras
     if name == "zoo":  # the model zoo, loaded on first use (rfsym.zoo.get("resnet50"))
         import importlib
 

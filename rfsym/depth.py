@@ -21,10 +21,11 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
-from .errors import LayerError
+from .errors import LayerError, RfsymError
 from .maps import AxisMap
-from .ops import ExactOps, NumOps, Rows, SymOps
-from .rules import Context, LeafOut, State, register_layer
+from .ops import ExactOps, NumOps, Rows, SymOps, checked
+from .rules import Context, LeafOut, State, check_size, register_layer
+from .symbols import bounded_subs
 
 __all__ = ["FallBack"]
 
@@ -343,7 +344,35 @@ def _repeat_symbolic(layer, state, ctx):
     return State(sizes, channels), (lambda ops_: tuple(maps)), "Repeat", params, macs, extra
 
 
+def _repeat_large(layer, state, ctx):
+    """An integer n too large to unroll: the closed form for a symbolic n, then n substituted,
+    refused when a value would be astronomically large (:func:`~rfsym.symbols.bounded_subs`:
+    ``2**(10**12)`` is not built)."""
+    big = sp.Dummy("n", integer=True, positive=True)
+    out_state, maps_fn, kind, params, macs, extra = _repeat_symbolic(
+        L.Repeat(layer.block, big, layer.index, name=layer.name), state, ctx)
+    at = {big: layer.n}
+
+    def sub(e, what):
+        return bounded_subs(e, at, f"{what} after n={layer.n} repetitions")
+
+    try:
+        maps = tuple(AxisMap.affine(*(sub(v, w) for v, w in zip((m.starts[0], m.jump, m.rfs[0]),
+                                                                 ("start", "jump", "rf"))))
+                     for m in maps_fn(ctx.ops))
+        sizes = None if out_state.sizes is None else tuple(sub(v, "out_size") for v in out_state.sizes)
+        out_state = State(sizes, sub(out_state.channels, "out_channels"), out_state.flattened)
+        params, macs = sub(params, "params"), sub(macs, "macs")
+    except RfsymError as err:
+        raise LayerError(str(err), where=ctx.where, param="n") from None
+    for axis, size in enumerate(sizes or ()):
+        check_size(size, ctx, axis, state.sizes[axis])
+    return out_state, (lambda ops_: maps), kind, params, macs, extra
+
+
 _SAFE_SIZE = 1 << 20
+#: repetitions :meth:`Result.evaluate` runs one by one before giving up (each is an analysis)
+MAX_EVALUATED_REPETITIONS = 4096
 
 
 def _repeat_numeric(layer, state, ctx):
@@ -389,6 +418,11 @@ def _repeat_unrolled(layer, state, ctx):
     xs = _size_symbols(nd) if sizes is not None else None
     same_block = layer.index is None or layer.index not in layer.block.free_symbols
     for k in range(int(n.max()) if n.size else 0):
+        if k >= MAX_EVALUATED_REPETITIONS:  # bounded work: no fixed point reached so far
+            raise LayerError(f"evaluate repeats this block up to n={int(n.max())} times one by one (its "
+                             f"sizes change every repetition); more than {MAX_EVALUATED_REPETITIONS} is "
+                             "refused: use subs, which solves the repetition in closed form",
+                             where=ctx.where, param="n")
         active = k < n
         before = sizes, chans
         values = dict(ctx.values)
@@ -421,7 +455,7 @@ def _repeat_unrolled(layer, state, ctx):
                 g = NumOps.geom(j, m)
                 U[a] = U[a] + J[a] * u * g
                 R[a] = R[a] + J[a] * (rf - 1) * g
-                J[a] = J[a] * NumOps.pow(np.asarray(j, dtype=np.int64), m)
+                J[a] = J[a] * NumOps.pow(checked(j), m)
             params = None if params is None else params + m * r.params
             macs = None if macs is None else macs + m * r.macs
             break
@@ -445,8 +479,7 @@ def _fixed_point(before, after, active):
 def _int(v):
     if v is None:
         return None
-    arr = np.asarray(v).astype(np.int64)
-    return arr if arr.ndim else int(arr)
+    return checked(v)
 
 
 @register_layer(L.Repeat)
@@ -454,7 +487,8 @@ def _repeat(layer, state, ctx):
     if ctx.ops is ExactOps:
         raise FallBack("a repeat solved in closed form")
     if ctx.ops.symbolic:
-        out = _repeat_symbolic(layer, state, ctx)
+        large = sp.sympify(layer.n).is_Integer
+        out = _repeat_large(layer, state, ctx) if large else _repeat_symbolic(layer, state, ctx)
     else:
         out = _repeat_numeric(layer, state, ctx)
     st, maps_fn, _, params, macs, extra = out

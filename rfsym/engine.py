@@ -59,6 +59,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -302,8 +303,13 @@ class _Pass:
 def _infer_ndim(net, input_size, ndim):
     dims = set()
     if ndim is not None:
+        if isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral) or not 1 <= ndim <= 3:
+            raise LayerError(f"ndim must be 1, 2 or 3, got {ndim!r}", where="analyze", param="ndim")
         dims.add(int(ndim))
     if isinstance(input_size, (tuple, list)):
+        if not 1 <= len(input_size) <= 3:
+            raise LayerError(f"input_size must be a number or a tuple of 1 to 3 sizes, got {input_size!r}",
+                             where="analyze", param="input_size")
         dims.add(len(input_size))
     try:
         nd = net.ndim

@@ -49,6 +49,7 @@ import sympy as sp
 from . import layers as L
 from .engine import analyze
 from .errors import RfsymError
+from .symbols import subs as safe_subs
 
 __all__ = ["erf", "ERF", "discrete_erf", "discrete_erf_map"]
 
@@ -76,8 +77,9 @@ def _mix(parts, weights) -> _Moments:
                          "the numeric response")
     if len(jumps) > 1:
         raise RfsymError(f"branches with different jumps cannot be mixed: {sorted(map(str, jumps))}")
+    weights = [_real(x, "branch weight") for x in weights]
     total = sum(weights)
-    w = [sp.nsimplify(x) / total for x in weights]
+    w = [x / total for x in weights]
     mean = sum(wi * p.mean for wi, p in zip(w, parts))
     second = sum(wi * (p.var + p.mean**2) for wi, p in zip(w, parts))
     return _Moments(parts[0].jump, mean, sp.expand(second - mean**2))
@@ -107,6 +109,16 @@ def _profile_weights(profile, k):
     raw = [sp.Rational(x) if exact else sp.Float(float(x)) for x in raw]
     total = sum(raw)
     return [x / total for x in raw]
+
+
+def _real(x, what):
+    """A real number (int, float, Fraction or sympy number) as an exact sympy number; text and
+    other objects are refused (never sympified)."""
+    if isinstance(x, bool) or not isinstance(x, (numbers.Real, sp.Basic)) or \
+            (isinstance(x, sp.Basic) and not (x.is_number and x.is_real)) or \
+            (isinstance(x, float) and not math.isfinite(x)):
+        raise RfsymError(f"{what} must be a real number, got {x!r}")
+    return sp.nsimplify(x) if isinstance(x, float) else sp.sympify(x)
 
 
 def _int(k, what):
@@ -266,9 +278,9 @@ class ERF:
         """Radius of the Gaussian approximation: ``sigmas·σ``, or the radius holding ``mass``
         of a 1-D Gaussian (``√2·erfinv(mass)·σ``)."""
         if mass is not None:
-            z = sp.sqrt(2) * sp.erfinv(sp.nsimplify(mass))
+            z = sp.sqrt(2) * sp.erfinv(_real(mass, "mass"))
         else:
-            z = sp.nsimplify(sigmas)
+            z = _real(sigmas, "sigmas")
         return _collapse(tuple(z * s for s in self.axes("std")))
 
     def ratio(self, sigmas=2, mass=None):
@@ -288,8 +300,8 @@ class ERF:
         by_name = {s.name: s for m in self._moments for e in (m.mean, m.var, m.jump)
                    for s in sp.sympify(e).free_symbols}
         m = {by_name.get(k, k) if isinstance(k, str) else k: v for k, v in dict(mapping).items()}
-        moments = tuple(_Moments(sp.sympify(x.jump).subs(m), sp.sympify(x.mean).subs(m),
-                                 sp.sympify(x.var).subs(m)) for x in self._moments)
+        moments = tuple(_Moments(*(safe_subs(sp.sympify(e), m) for e in (x.jump, x.mean, x.var)))
+                        for x in self._moments)
         return ERF(moments, self.result.subs(mapping))
 
     def __repr__(self):

@@ -34,13 +34,13 @@ from typing import Any, ClassVar
 import sympy as sp
 
 from .errors import GraphError, LayerError
-from .symbols import as_expr
+from .symbols import as_expr, subs
 
 __all__ = [
     "Layer", "Window", "Windowed", "per_axis", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
     "GlobalAvgPool", "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise",
     "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish",
-    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES",
+    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES", "MAX_NESTING", "check_nesting", "sublayers",
     "Residual", "Concat", "Repeat", "repetition_index", "ConvTranspose", "Crop", "Upsample", "Graph",
     "MERGES", "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
 ]
@@ -112,6 +112,46 @@ def per_axis(value, ndim, param, owner):
                              param=param)
         return value
     return (value,) * ndim
+
+
+#: deepest nesting of blocks (Sequential, Residual, Concat, Repeat, Graph) a network may have
+MAX_NESTING = 100
+
+
+def check_nesting(layer, children, where: str) -> None:
+    """Record ``layer``'s nesting depth (one more than its deepest child's) and refuse more than
+    :data:`MAX_NESTING` levels with a :class:`~rfsym.errors.LayerError` (analysis, ``repr`` and
+    ``==`` walk nested blocks; Python's recursion limit would otherwise end them).
+
+    >>> inner = Sequential(Conv(3))
+    >>> inner.depth, Sequential(inner).depth
+    (1, 2)
+    """
+    depth = 1 + max((c.__dict__.get("depth", 0) for c in children), default=0)
+    if depth > MAX_NESTING + 1:  # one level more for the Sequential analyze wraps a network in
+        raise LayerError(f"blocks are nested more than {MAX_NESTING} levels deep; flatten the network "
+                         "(a Sequential of Sequentials is one Sequential) or use Repeat", where=where,
+                         param="layers")
+    object.__setattr__(layer, "depth", depth)
+
+
+def sublayers(layer) -> list:
+    """The layers directly inside ``layer`` (a Sequential's items, a block's branches, a Repeat's
+    block, a Graph's node layers); empty for a leaf layer.
+
+    >>> sublayers(Sequential(Conv(3), ReLU()))
+    [Conv(kernel_size=3), ReLU()]
+    """
+    out = []
+    if dataclasses.is_dataclass(layer):
+        for f in dataclasses.fields(layer):
+            v = getattr(layer, f.name)
+            for x in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(x, Layer):
+                    out.append(x)
+                elif isinstance(x, tuple):  # graph nodes: (name, layer, inputs)
+                    out.extend(y for y in x if isinstance(y, Layer))
+    return out
 
 
 def _fmt(v):
@@ -200,15 +240,7 @@ def _same(v, default):
 
 def _subs_value(v, mapping):
     if isinstance(v, sp.Basic):
-        if not v.free_symbols:
-            return v
-        if isinstance(mapping, dict) and all(isinstance(key, sp.Symbol) for key in mapping):
-            # only the pairs this value needs: sympy's subs walks every pair it is given, so a
-            # 2,000-symbol mapping over a 1,000-layer network would cost O(layers × symbols)
-            mapping = {sym: mapping[sym] for sym in v.free_symbols if sym in mapping}
-            if not mapping:
-                return v
-        new = v.subs(mapping)
+        new = subs(v, mapping)  # only the pairs it needs, values checked at the value boundary
         return v if new == v else new
     if isinstance(v, tuple):
         items = tuple(_subs_value(x, mapping) for x in v)
@@ -494,6 +526,7 @@ class Sequential(Layer):
                                  param="layers")
         object.__setattr__(self, "layers", tuple(layers))
         object.__setattr__(self, "name", name)
+        check_nesting(self, self.layers, "Sequential")
 
     def __iter__(self):
         return iter(self.layers)
@@ -578,6 +611,7 @@ class Residual(Layer):
     def _normalise(self):
         _check_layer(self.body, "body", "Residual")
         _check_layer(self.shortcut, "shortcut", "Residual")
+        check_nesting(self, (self.body, self.shortcut), "Residual")
 
     @property
     def ndim(self):
@@ -614,6 +648,7 @@ class Concat(Layer):
             _check_layer(b, "branches", "Concat")
         object.__setattr__(self, "branches", tuple(branches))
         object.__setattr__(self, "name", name)
+        check_nesting(self, self.branches, "Concat")
 
     def subs(self, mapping):
         return Concat(*(b.subs(mapping) for b in self.branches), name=self.name)
@@ -679,6 +714,7 @@ class Repeat(Layer):
         object.__setattr__(self, "n", n)
         object.__setattr__(self, "index", index)
         object.__setattr__(self, "name", name)
+        check_nesting(self, (block,), "Repeat")
 
     def at(self, k) -> Layer:
         """The block of repetition ``k`` (the index replaced by ``k``)."""
@@ -695,7 +731,7 @@ class Repeat(Layer):
     def subs(self, mapping):
         mapping = {k: v for k, v in dict(mapping).items()
                    if not (k == self.index or getattr(k, "name", k) == self.index.name)}
-        return Repeat(self.block.subs(mapping), sp.sympify(self.n).subs(mapping), self.index, name=self.name)
+        return Repeat(self.block.subs(mapping), subs(self.n, mapping), self.index, name=self.name)
 
     @property
     def free_symbols(self):
@@ -744,6 +780,9 @@ class ConvTranspose(Windowed, Layer):
                              param="padding")
         Conv._normalise(self)  # the same arguments, validated the same way
         if isinstance(self.output_padding, (tuple, list)):
+            if not 1 <= len(self.output_padding) <= 3:
+                raise LayerError(f"output_padding must be a scalar or a tuple of 1 to 3 values, got "
+                                 f"{tuple(self.output_padding)!r}", param="output_padding")
             self._set("output_padding", tuple(as_expr(v, "output_padding", minimum=0)
                                               for v in self.output_padding))
         else:
@@ -751,13 +790,17 @@ class ConvTranspose(Windowed, Layer):
         ops_ = self.output_padding if isinstance(self.output_padding, tuple) else (self.output_padding,)
         ss = self.stride if isinstance(self.stride, tuple) else (self.stride,)
         ds = self.dilation if isinstance(self.dilation, tuple) else (self.dilation,)
-        for op in ops_:
-            for s in ss:
-                for d in ds:
-                    if (op - s).is_nonnegative and (op - d).is_nonnegative:
-                        raise LayerError(f"output_padding must be smaller than stride or dilation "
-                                         f"(PyTorch's rule), got output_padding={op}, stride={s}, "
-                                         f"dilation={d}", param="output_padding")
+        axes = max(len(ops_), len(ss), len(ds))
+        if len({len(t) for t in (ops_, ss, ds)} - {1}) > 1:
+            raise LayerError(f"output_padding has {len(ops_)} axes but stride has {len(ss)}",
+                             param="output_padding")
+        for a in range(axes):  # per axis, as PyTorch checks it
+            op, s, d = (t[a] if len(t) > 1 else t[0] for t in (ops_, ss, ds))
+            if (op - s).is_nonnegative and (op - d).is_nonnegative:
+                raise LayerError(f"output_padding must be smaller than stride or dilation "
+                                 f"(PyTorch's rule), got output_padding={op}, stride={s}, "
+                                 f"dilation={d}" + (f" on axis {a}" if axes > 1 else ""),
+                                 param="output_padding")
 
     def output_paddings(self, ndim):
         return per_axis(self.output_padding, ndim, "output_padding", self)
@@ -921,6 +964,7 @@ class Graph(Layer):
         object.__setattr__(self, "outputs", outputs)
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "name", name)
+        check_nesting(self, [op for _, op, _ in norm if not isinstance(op, str)], "Graph")
 
     @property
     def output(self) -> str:

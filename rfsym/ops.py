@@ -18,7 +18,7 @@ import sympy as sp
 
 from .symbols import exceeds
 
-__all__ = ["SymOps", "NumOps", "ExactOps"]
+__all__ = ["SymOps", "NumOps", "ExactOps", "Checked", "checked", "exact_values", "Rows"]
 
 
 class SymOps:
@@ -65,22 +65,40 @@ class SymOps:
 
     @staticmethod
     def max(*xs):
-        return sp.Max(*xs) if len(xs) > 1 else sp.sympify(xs[0])
+        return _extreme(xs, sp.Max) if len(xs) > 1 else sp.sympify(xs[0])
 
     @staticmethod
     def min(*xs):
-        return sp.Min(*xs) if len(xs) > 1 else sp.sympify(xs[0])
+        return _extreme(xs, sp.Min) if len(xs) > 1 else sp.sympify(xs[0])
 
     @staticmethod
     def ge(a, b):
         return sp.Ge(a, b)
 
-    @staticmethod
-    def where(cond, a, b):
+    @classmethod
+    def where(cls, cond, a, b):
+        """``a`` where ``cond`` holds, else ``b``. A Piecewise inside the condition (the ``j = 1``
+        branch of a repeated block's closed form) is lifted out, so each branch's condition is
+        only evaluated where that branch applies: substituting ``s = 1`` never meets the ``0/0``
+        of the other branch (sympy would raise "Invalid NaN comparison").
+
+        >>> s = sp.Symbol("s", integer=True, positive=True)
+        >>> g = sp.Piecewise((2, sp.Eq(s, 1)), ((s**2 - 1)/(s - 1), True))
+        >>> SymOps.where(sp.Ge(g, 3), 10, 20).subs(s, 1)
+        20
+        """
         if cond is sp.true:
             return sp.sympify(a)
         if cond is sp.false:
             return sp.sympify(b)
+        inner = next((p for p in sp.preorder_traversal(cond) if isinstance(p, sp.Piecewise)), None)
+        if inner is not None:
+            pieces = []
+            for e, c in inner.args:
+                rep = {inner: e}
+                branch = cls.where(cond.xreplace(rep), sp.sympify(a).xreplace(rep), sp.sympify(b).xreplace(rep))
+                pieces.append((branch, c))
+            return sp.Piecewise(*pieces)
         return sp.Piecewise((a, cond), (b, True))
 
     @staticmethod
@@ -180,8 +198,205 @@ def _merge_floor(a, b):
     return out
 
 
+def _extreme(xs, cls):
+    """``Max``/``Min`` of ``xs``, built without sympy's own argument comparisons (which grow
+    without bound for merges deep in a symbolic DAG): arguments flattened; terms every argument
+    shares taken out (``Max(C + a, C + b) = C + Max(a, b)``, so merges of branches with a common
+    ancestor do not repeat its expression); duplicates and provably dominated arguments dropped
+    (their difference is a number, or a small expression whose sign the symbols' assumptions
+    decide); the rest kept as one unevaluated ``Max``/``Min`` (equal to sympy's evaluated one)."""
+    xs = [sp.sympify(x) for x in xs]
+    if all(x.is_Number for x in xs):
+        return max(xs) if cls is sp.Max else min(xs)
+    args = list(dict.fromkeys(a for x in xs for a in (x.args if isinstance(x, cls) else (x,))))
+    if len(args) == 1:
+        return args[0]
+    parts = [a.as_coefficients_dict() for a in args]
+    common = {t for t, c in parts[0].items() if t != 1 and all(p.get(t) == c for p in parts[1:])}
+    if common:
+        shared = sp.Add(*(parts[0][t] * t for t in common))
+        rest = [sp.Add(*(c * t for t, c in p.items() if t not in common)) for p in parts]
+        return shared + _extreme(rest, cls)
+
+    def at_most(a, b):  # provably a <= b (for Max: a is redundant beside b)
+        d = (b - a) if cls is sp.Max else (a - b)
+        if d.is_number:
+            return bool(d >= 0)
+        return not exceeds(d, 20) and d.is_nonnegative is True
+
+    keep = []
+    for i, a in enumerate(args):
+        if not any(j != i and at_most(a, b) and (j < i or not at_most(b, a)) for j, b in enumerate(args)):
+            keep.append(a)
+    return keep[0] if len(keep) == 1 else cls(*keep, evaluate=False)
+
+
+_LIMIT = (1 << 62) - 1  # magnitudes up to this are safe in int64 (one more addition cannot wrap)
+
+
+class Checked(np.ndarray):
+    """An ``int64`` array whose arithmetic never wraps around silently.
+
+    Each array carries an upper bound on its magnitudes, propagated through every operation at no
+    cost (``|a + b| <= |a| + |b|``, ``|a·b| = |a|·|b|``, ...). Only when a bound reaches 2**62
+    is the operation recomputed exactly on Python ints (``dtype=object``); the result stays
+    ``int64`` when it fits, else it is an object array of exact Python ints (slower, never
+    wrong). So :meth:`~rfsym.engine.Result.evaluate` gives the numbers :meth:`subs` gives.
+
+    >>> a = checked(np.array([3, 3037000501]))
+    >>> (a * a).tolist(), (a * a).dtype
+    ([9, 9223372043074251001], dtype('O'))
+    >>> (a + 1).dtype
+    dtype('int64')
+    """
+
+    bound = None  # an upper bound on |entries| (a Python int), None when unknown
+
+    def __array_finalize__(self, obj):
+        self.bound = None
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = tuple(x.view(np.ndarray) if isinstance(x, Checked) else x for x in inputs)
+        if method != "__call__" or kwargs.get("out") is not None:
+            return getattr(ufunc, method)(*plain, **kwargs)
+        rule = _BOUNDS.get(ufunc.__name__)
+        if rule is None or not all(_intlike(x) for x in plain):
+            out = ufunc(*plain, **kwargs)
+            return _wrap(out) if rule is not None else out
+        bounds = [_bound_of(x, y) for x, y in zip(plain, inputs)]
+        if None in bounds:  # a Python int beyond int64: exact arithmetic
+            return _exact(ufunc, plain, kwargs)
+        limit = rule(*bounds)
+        if limit <= _LIMIT:
+            out = ufunc(*plain, **kwargs)
+            if isinstance(out, np.ndarray) and out.dtype == np.int64:
+                out = out.view(Checked)
+                out.bound = limit
+            return out
+        return _exact(ufunc, plain, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        def strip(x):
+            if isinstance(x, Checked):
+                return x.view(np.ndarray)
+            if isinstance(x, (list, tuple)):
+                return type(x)(strip(y) for y in x)
+            return x
+
+        out = func(*strip(args), **{k: strip(v) for k, v in kwargs.items()})
+        if isinstance(out, (list, tuple)):
+            return type(out)(_wrap(x) for x in out)
+        return _wrap(out)
+
+
+def _intlike(x) -> bool:
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    if isinstance(x, (int, np.integer)):
+        return True
+    return isinstance(x, np.ndarray) and x.dtype.kind in "iub"
+
+
+def _bound_of(x, original):
+    """An upper bound on ``|x|``: carried by a Checked array, else one pass (None: beyond int64)."""
+    if isinstance(original, Checked) and original.bound is not None:
+        return original.bound
+    if isinstance(x, (bool, np.bool_)):
+        return 1
+    if isinstance(x, (int, np.integer)):
+        v = abs(int(x))
+        return v if v <= _LIMIT else None
+    if x.size == 0:
+        return 0
+    if x.dtype.kind == "b":
+        return 1
+    hi, lo = int(x.max()), int(x.min())
+    b = max(abs(hi), abs(lo))
+    if isinstance(original, Checked):
+        original.bound = b
+    return b
+
+
+def _pow_bound(a, e):
+    if a <= 1:
+        return a
+    if e > 64 or a.bit_length() * e > 64:
+        return _LIMIT + 1
+    return a**e
+
+
+_BOUNDS = {
+    "add": lambda a, b: a + b, "subtract": lambda a, b: a + b, "multiply": lambda a, b: a * b,
+    "power": _pow_bound, "negative": lambda a: a, "positive": lambda a: a, "absolute": lambda a: a,
+    "floor_divide": lambda a, b: a + 1, "remainder": lambda a, b: b, "maximum": max, "minimum": max,
+    "left_shift": lambda a, b: _pow_bound(2, b) * a,
+}
+
+
+def _exact(ufunc, inputs, kwargs):
+    """``ufunc`` on Python ints: int64 when the result fits, else an object array."""
+    objs = [np.asarray(x).astype(object) if isinstance(x, np.ndarray) else int(x) for x in inputs]
+    out = ufunc(*objs, **kwargs)
+    return _narrow(out)
+
+
+def _narrow(out):
+    """An exact result as a Checked int64 array when it fits, else kept as Python ints."""
+    if not isinstance(out, np.ndarray):
+        return int(out) if isinstance(out, (int, np.integer)) else out
+    if out.dtype != object:
+        return _wrap(out)
+    if out.size == 0:
+        return out.astype(np.int64).view(Checked)
+    if not all(isinstance(v, (int, np.integer)) for v in out.flat):
+        return out
+    b = max(abs(int(v)) for v in out.flat)
+    if b <= _LIMIT:
+        res = out.astype(np.int64).view(Checked)
+        res.bound = b
+        return res
+    return out
+
+
+def _wrap(out):
+    if isinstance(out, np.ndarray) and not isinstance(out, Checked) and out.dtype == np.int64:
+        return out.view(Checked)
+    return out
+
+
+def checked(values):
+    """Integer values (ints, integer arrays, object arrays of Python ints) ready for
+    :class:`NumOps`: a :class:`Checked` int64 array, a Python int for a 0-d value, or an object
+    array when some value is beyond int64.
+
+    >>> checked(np.array(5)), checked([2, 3]).tolist(), checked([2**70]).dtype
+    (5, [2, 3], dtype('O'))
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        return int(arr)
+    if arr.dtype == object:
+        return _narrow(arr)
+    return _wrap(arr.astype(np.int64))
+
+
+def _array(x):
+    """``x`` as an array whose arithmetic is checked (Checked int64 or exact object)."""
+    if isinstance(x, Checked) or (isinstance(x, np.ndarray) and x.dtype == object):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        return _narrow(arr)
+    return arr.astype(np.int64).view(Checked)
+
+
+def _scalars(*xs) -> bool:
+    return all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in xs)
+
+
 class NumOps:
-    """Elementwise int64 arithmetic on numpy arrays (or Python ints)."""
+    """Elementwise arithmetic on :class:`Checked` int64 arrays (exact: see its docstring) or
+    Python ints (scalars are computed as Python ints, so they agree with the arrays)."""
 
     symbolic = False
     exact = False
@@ -192,14 +407,20 @@ class NumOps:
 
     @staticmethod
     def floordiv(a, b):
+        if _scalars(a, b):
+            return int(a) // int(b)
         return np.floor_divide(a, b)
 
     @staticmethod
     def ceildiv(a, b):
+        if _scalars(a, b):
+            return -(-int(a) // int(b))
         return -np.floor_divide(np.negative(a), b)
 
     @staticmethod
     def max(*xs):
+        if _scalars(*xs):
+            return max(int(x) for x in xs)
         out = xs[0]
         for x in xs[1:]:
             out = np.maximum(out, x)
@@ -207,6 +428,8 @@ class NumOps:
 
     @staticmethod
     def min(*xs):
+        if _scalars(*xs):
+            return min(int(x) for x in xs)
         out = xs[0]
         for x in xs[1:]:
             out = np.minimum(out, x)
@@ -218,6 +441,8 @@ class NumOps:
 
     @staticmethod
     def where(cond, a, b):
+        if np.ndim(cond) == 0 and _scalars(a, b):
+            return int(a) if cond else int(b)
         return np.where(cond, a, b)
 
     @staticmethod
@@ -225,25 +450,37 @@ class NumOps:
         if np.ndim(a) == 0 and np.ndim(b) == 0:
             f = Fraction(int(a), int(b))
             return f.numerator if f.denominator == 1 else f
-        a, b = np.asarray(a), np.asarray(b)
+        a, b = np.asanyarray(a), np.asanyarray(b)
+        if a.dtype == object or b.dtype == object:
+            out = np.frompyfunc(lambda x, y: _frac(Fraction(int(x), int(y))), 2, 1)(a, b)
+            return _narrow(out)
         if a.dtype.kind in "iu" and b.dtype.kind in "iu":
             q, r = np.divmod(a, b)
             if not r.any():
-                return q  # exact everywhere: stay integer
+                return _wrap(np.asarray(q)) if not isinstance(q, Checked) else q
+            big = max(_bound_of(np.asarray(a), a) or 0, _bound_of(np.asarray(b), b) or 0)
+            if big >= 1 << 52:  # float64 is exact only below 2**53: exact fractions instead
+                return np.frompyfunc(lambda x, y: _frac(Fraction(int(x), int(y))), 2, 1)(
+                    np.asarray(a), np.asarray(b))
         return np.true_divide(a, b)  # half-integers (centres) are exact in float64
 
     @staticmethod
     def pow(a, b):
+        if _scalars(a, b):
+            return int(a) ** int(b)
         return np.power(a, b)
 
     @staticmethod
     def geom(j, n):
-        j = np.asarray(j, dtype=np.int64)
-        n = np.asarray(n, dtype=np.int64)
+        if _scalars(j, n):
+            j, n = int(j), int(n)
+            return n if j == 1 else (j**n - 1) // (j - 1)
+        j, n = _array(j), _array(n)
         one = j == 1
         safe = np.where(one, 2, j)
-        out = np.where(one, n, (np.power(safe, n) - 1) // (safe - 1))
-        return out if out.ndim else int(out)
+        reps = np.where(one, 0, n)  # 2**0 where j == 1: no big power computed only to be discarded
+        out = np.where(one, n, (np.power(safe, reps) - 1) // (safe - 1))
+        return out if np.ndim(out) else int(out)
 
     @staticmethod
     def is_true(cond):
@@ -266,6 +503,30 @@ class NumOps:
         if arr.size and (arr == arr.flat[0]).all():
             return int(arr.flat[0])
         return None
+
+
+def exact_values(expr, syms, args):
+    """``expr`` evaluated exactly (sympy, entry by entry) at the given values of ``syms``: the
+    fallback for parameter expressions whose float evaluation would not be exact (values of 2**53
+    or more). Returns an object array of Python ints and Fractions (an int for scalars).
+
+    >>> import sympy as sp
+    >>> k = sp.Symbol("k", integer=True, positive=True)
+    >>> exact_values(sp.floor(k / 2), (k,), (np.array([2**60 + 1, 7]),)).tolist()
+    [576460752303423488, 3]
+    """
+    def one(*vals):
+        v = expr.xreplace(dict(zip(syms, (sp.Integer(int(x)) for x in vals))))
+        if v.is_Integer:
+            return int(v)
+        if v.is_Rational:
+            return Fraction(int(v.p), int(v.q))
+        return v
+
+    if not args:
+        return one()
+    out = np.frompyfunc(one, len(syms), 1)(*(np.asarray(a) for a in args))
+    return out if isinstance(out, np.ndarray) else out
 
 
 def _frac(f):
@@ -374,8 +635,8 @@ class Rows:
         as they are), or None when there are fewer than ``min_size`` configurations or more than
         ``max_fraction`` of them are distinct."""
         arrays = [i for i, v in enumerate(values) if np.ndim(v) > 0]
-        if not arrays:
-            return None
+        if not arrays or any(np.asarray(values[i]).dtype == object for i in arrays):
+            return None  # exact Python ints (beyond int64) are evaluated as they are
         shape = np.broadcast_shapes(*(np.shape(values[i]) for i in arrays))
         size = int(np.prod(shape))
         if size < min_size:
@@ -415,7 +676,7 @@ class Rows:
             out = list(uniq.T)
         columns = list(values)
         for i, col in zip(arrays, out):
-            columns[i] = np.ascontiguousarray(col, dtype=np.int64)
+            columns[i] = checked(np.ascontiguousarray(col, dtype=np.int64))
         return cls(columns, np.asarray(inverse).ravel(), shape, len(out[0]))
 
     def expand(self, value):

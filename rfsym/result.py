@@ -17,7 +17,7 @@ import sympy as sp
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
-from .symbols import exceeds
+from .symbols import as_expr, exceeds
 
 __all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES"]
 
@@ -129,9 +129,14 @@ class _Quantities:
 
     def axes(self, name):
         """The per-axis tuple of a quantity, whatever the collapse rule would give."""
+        if not isinstance(name, str):
+            raise RfsymError(f"a quantity is named by a string, got {name!r}")
         if name == "out_size":
             sizes = self._sizes()
             return None if sizes is None else tuple(_tidy(s, self._ops) for s in sizes)
+        if name not in ("rf", "rf_min", "jump", "start", "center", "period"):
+            raise RfsymError(f"unknown per-axis quantity {name!r}; one of rf, rf_min, jump, start, center, "
+                             "period, out_size")
         return self._q(name)
 
     def _one(self, name):
@@ -162,6 +167,9 @@ class _Quantities:
         index, or a per-axis tuple); padding positions count, so they may lie outside the input."""
         maps = self._maps()
         pos = tuple(position) if isinstance(position, (tuple, list)) else (position,) * len(maps)
+        if len(pos) != len(maps):
+            raise RfsymError(f"position has {len(pos)} axes but the network has {len(maps)}")
+        pos = tuple(int(e) if e.is_Integer else e for e in (as_expr(p, "position", minimum=None) for p in pos))
         return _fast_out(tuple((m.lo(p, self._ops), m.hi(p, self._ops)) for m, p in zip(maps, pos)), self._ops)
 
     def to_latex(self, **options):
@@ -239,6 +247,14 @@ class LayerResult(_Quantities):
         """MACs of this layer alone."""
         return None if self._node.macs is None else _tidy(self._node.macs, self._ops)
 
+    def _repr_html_(self):  # notebooks: the layer's quantities as a table (rfsym.html)
+        from .html import layer_html
+        return layer_html(self)
+
+    def _repr_markdown_(self):
+        from .html import layer_markdown
+        return layer_markdown(self)
+
     def __repr__(self):
         return f"<LayerResult {self.index} {self.type} {self.name!r}: rf={self.rf}, jump={self.jump}>"
 
@@ -268,6 +284,9 @@ def _int_values(name, value):
         if not ok.all():
             raise RfsymError(f"evaluate: the values for {name} must be integers, got {arr[~ok].flat[0]}")
         return arr.astype(np.int64)
+    if arr.dtype == object and arr.size and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                                for v in arr.flat):
+        return arr  # Python ints beyond int64: exact arithmetic
     if arr.dtype.kind not in "iu":
         shown = value if arr.ndim == 0 else arr.flat[0] if arr.size else value
         raise RfsymError(f"evaluate: the values for {name} must be integers (a number or an integer "
@@ -395,6 +414,8 @@ class Result(_Quantities):
         >>> analyze(Sequential(Conv(3, name="a"), Sequential(Conv(3), name="b"))).layer("b.0").rf
         5
         """
+        if not isinstance(name, str):
+            raise RfsymError(f"a layer is named by its path (a string), got {name!r}")
         for layer in reversed(self.layers):
             if layer.name == name:
                 return layer
@@ -420,6 +441,38 @@ class Result(_Quantities):
                 return False
             if a is None:
                 verdict = None
+        return verdict
+
+    @property
+    def exact(self):
+        """Whether every quantity is exact: False when some may be an upper bound, None when
+        that depends on the symbols.
+
+        After a transposed convolution with both a stride and a dilation above 1 (its output
+        phases interleave and some read sparse sets), the layers that follow may be given a
+        bounding interval larger than what they read: their ``rf`` (and ``start``, ``rf_min``)
+        may exceed what enumeration finds; :func:`rfsym.verify` gives the exact values. The
+        flag is conservative (False may be given where the values happen to be exact).
+
+        >>> from rfsym import ConvTranspose, Sequential, analyze
+        >>> analyze(Sequential(ConvTranspose(3, stride=2, dilation=3), ConvTranspose(3, dilation=3))).exact
+        False
+        >>> analyze(Sequential(ConvTranspose(4, stride=2), ConvTranspose(3))).exact
+        True
+        """
+        verdict = True
+        last = max((lr.index for lr in self.layers), default=-1)
+        for lr in self.layers:
+            windows = getattr(lr.layer, "output_paddings", None) and lr.layer.windows(self.ndim)
+            if not windows or lr.index == last:
+                continue
+            for w in windows:
+                k, st, d = (v if isinstance(v, int) else v.p if getattr(v, "is_Integer", False) else None
+                            for v in (w.kernel, w.stride, w.dilation))
+                if None in (k, st, d):
+                    verdict = None
+                elif d > 1 and st > 1 and k > 1:
+                    return False
         return verdict
 
     def _total(self, attr):
@@ -516,7 +569,10 @@ class Result(_Quantities):
     def evaluate(self, values: dict) -> Result:
         """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
-        a Python int) equal to what :meth:`subs` gives, configuration by configuration.
+        a Python int) equal to what :meth:`subs` gives, configuration by configuration. Nothing
+        wraps around: an operation that could overflow int64 is recomputed exactly on Python
+        ints, and values beyond int64 come back in an object array of Python ints
+        (:class:`~rfsym.ops.Checked`).
 
         ``center`` (and ``jump`` when the output grid is finer than the input) may be a
         half-integer or a fraction: those come as float64, exact for half-integers.
@@ -544,6 +600,14 @@ class Result(_Quantities):
                             in_channels=self.in_channels, strict=self.strict, ops=NumOps,
                             numeric_values=named)
 
+    def _repr_html_(self):  # notebooks: closed forms, the backbone row, a per-layer table (rfsym.html)
+        from .html import result_html
+        return result_html(self)
+
+    def _repr_markdown_(self):
+        from .html import result_markdown
+        return result_markdown(self)
+
     def __repr__(self):
-        return (f"<Result {len(self.layers)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
+        return (f"<Result {len(self._records)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
                 f"out_size={self.out_size}, params={self.params}, macs={self.macs}>")

@@ -27,6 +27,7 @@ import sympy as sp
 from . import layers as L
 from .errors import LayerError, RfsymError, SizeError
 from .maps import IDENTITY, AxisMap, reduce_map
+from .ops import checked, exact_values
 
 __all__ = ["State", "LeafOut", "Context", "register_layer", "rule_for", "check_size", "conv_counts",
            "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize"]
@@ -106,19 +107,27 @@ def numeric_value(expr, values):
         if s.name not in values:
             raise RfsymError(f"no value given for symbol {s.name} (needed by {expr})")
         args.append(values[s.name])
-    return _as_int_array(_lambdified(expr, tuple(syms))(*args), expr)
+    out = _lambdified(expr, tuple(syms))(*args)
+    if np.asarray(out).dtype.kind in "fO" and any(np.asarray(a).dtype == object or np.any(
+            np.abs(np.asarray(a, dtype=float)) >= 2.0**52) for a in args):
+        out = exact_values(expr, tuple(syms), args)  # floats would not be exact
+    return _as_int_array(out, expr)
 
 
 def _as_int_array(out, expr):
     arr = np.asarray(out)
+    if arr.dtype == object:
+        bad = [v for v in arr.flat if not isinstance(v, (int, np.integer))]
+        if bad:
+            raise RfsymError(f"{expr} must be an integer, got {bad[0]} for some of the given values")
+        return checked(arr)
     if arr.dtype.kind == "f":
         rounded = np.rint(arr)
         if not np.all(rounded == arr):
             bad = arr[rounded != arr].flat[0]
             raise RfsymError(f"{expr} must be an integer, got {bad} for some of the given values")
         arr = rounded
-    arr = arr.astype(np.int64)
-    return arr if arr.ndim else int(arr)
+    return checked(arr)
 
 
 @functools.lru_cache(maxsize=4096)

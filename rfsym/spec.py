@@ -55,9 +55,10 @@ import sympy as sp
 
 from . import layers as L
 from .errors import RfsymError, SpecError
-from .symbols import symbols as _make_symbols
+from .expr import INDEX, MAX_BITS, Ident, Lexer, SymbolTable, ValueParser, parse_value
+from .symbols import as_expr
 
-__all__ = ["parse_line", "load", "loads", "Spec", "WORDS", "ALIASES", "INDEX"]
+__all__ = ["parse_line", "load", "loads", "Spec", "WORDS", "ALIASES", "INDEX", "YAML_TAGS", "MAX_YAML_NODES"]
 
 #: layer words of the one-line form and of YAML files (lower case) -> rfsym class name
 WORDS = {
@@ -87,10 +88,9 @@ _STRING_PARAMS = {"mode", "name"}
 _PAD_MODES = {"same", "valid", "tf_same", "SAME", "VALID"}
 _TRUE, _FALSE = {"true", "True", "yes", "on"}, {"false", "False", "no", "off"}
 _MAX_UNROLL = 1000   # larger integer repeats become Repeat blocks
-_MAX_DEPTH = 50      # nesting of parentheses / blocks
-_MAX_EXPONENT = 64
-#: inside a repeated item, ``i`` is the repetition index 0, 1, ..., n - 1 (``conv(2, d=2^i) x 10``)
-INDEX = _make_symbols("i", nonnegative=True)
+_MAX_DEPTH = 50      # nesting of YAML blocks
+#: deepest nesting of groups and blocks in the one-line form
+MAX_NESTING_DEPTH = 1000
 
 
 def _suggest(word, options):
@@ -116,200 +116,13 @@ def _fields(cls):
 
 
 # --------------------------------------------------------------------------- values
-class _Symbols:
-    """One sympy symbol per name (positive integers) for a whole spec."""
-
-    def __init__(self):
-        self.table = {}
-
-    def __call__(self, name):
-        if name not in self.table:
-            if name == INDEX.name:
-                self.table[name] = INDEX
-            else:
-                self.table[name] = _make_symbols(name)
-        return self.table[name]
-
-
-def _power(base, exp, where):
-    if exp.is_Integer:
-        if not 0 <= int(exp) <= _MAX_EXPONENT:
-            raise SpecError(f"{where}: exponent {exp} is out of range (0..{_MAX_EXPONENT})")
-    elif exp.is_number:
-        raise SpecError(f"{where}: exponent {exp} must be an integer")
-    if base == 0 and exp.is_number is not True:
-        raise SpecError(f"{where}: 0 to a symbolic power is not a layer parameter")
-    return base ** exp
-
-
-def _divide(a, b, where):
-    if b == 0:
-        raise SpecError(f"{where}: division by zero")
-    return a / b
-
-
-class _Lexer:
-    """Tokens of the one-line form, with their columns (1-based)."""
-
-    _TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_.]*)|(\*\*|//|->|[-+*/^()\[\],;|=:]))")
-
-    def __init__(self, text, origin):
-        self.text = text
-        self.origin = origin
-        self.tokens = []  # (kind, value, column)
-        pos = 0
-        while True:
-            m = self._TOKEN.match(text, pos)
-            if not m or m.end() == pos:
-                rest = text[pos:]
-                if rest.strip():
-                    col = pos + len(rest) - len(rest.lstrip()) + 1
-                    self.fail(f"unexpected character {text[col - 1]!r}", col)
-                break
-            col = m.start() + len(m.group(0)) - len(m.group(0).lstrip()) + 1
-            if m.group(1):
-                self.tokens.append(("num", m.group(1), col))
-            elif m.group(2):
-                self.tokens.append(("id", m.group(2), col))
-            else:
-                self.tokens.append(("op", m.group(3), col))
-            pos = m.end()
-        self.tokens.append(("end", "", len(text) + 1))
-        self.i = 0
-
-    def fail(self, message, col=None):
-        if col is None:
-            col = self.peek()[2]
-        caret = " " * (col - 1) + "^"
-        raise SpecError(f"{self.origin}column {col}: {message}\n  {self.text}\n  {caret}")
-
-    def peek(self, ahead=0):
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
-
-    def next(self):
-        tok = self.peek()
-        self.i = min(self.i + 1, len(self.tokens) - 1)
-        return tok
-
-    def accept(self, op):
-        if self.peek()[0] == "op" and self.peek()[1] == op:
-            return self.next()
-        return None
-
-    def expect(self, op, what):
-        if not self.accept(op):
-            kind, value, col = self.peek()
-            got = "the end of the spec" if kind == "end" else repr(value)
-            self.fail(f"expected {op!r} {what}, got {got}", col)
-
-
-@dataclass(frozen=True)
-class _Ident:
-    """A bare word in a value position: a symbol, or a mode (``same``, ``true``)."""
-
-    name: str
-
-
-class _ValueParser:
-    """Arithmetic on numbers and symbols: ``+ - * / // ** ^`` and parentheses; tuples in
-    parentheses give per-axis values."""
-
-    def __init__(self, lex: _Lexer, syms: _Symbols, depth=0):
-        self.lex = lex
-        self.syms = syms
-        self.depth = depth
-
-    def where(self):
-        return f"{self.lex.origin}column {self.lex.peek()[2]}"
-
-    def value(self):
-        """A value: an expression, a bare word, or a parenthesised tuple."""
-        kind, val, _ = self.lex.peek()
-        nxt = self.lex.peek(1)
-        if kind == "id" and (nxt[0] != "op" or nxt[1] in (",", ")", "|", "]")):
-            self.lex.next()
-            return _Ident(val)
-        return self.expr()
-
-    def expr(self):
-        out = self.term()
-        while True:
-            if self.lex.accept("+"):
-                out = out + self._scalar(self.term())
-            elif self.lex.accept("-"):
-                out = out - self._scalar(self.term())
-            else:
-                return out
-
-    def _scalar(self, v):
-        if isinstance(v, tuple):
-            self.lex.fail("arithmetic on a per-axis tuple")
-        return v
-
-    def term(self):
-        out = self.unary()
-        while True:
-            where = self.where()
-            if self.lex.accept("*"):
-                out = self._scalar(out) * self._scalar(self.unary())
-            elif self.lex.accept("//"):
-                b = self._scalar(self.unary())
-                out = sp.floor(_divide(self._scalar(out), b, where))
-            elif self.lex.accept("/"):
-                out = _divide(self._scalar(out), self._scalar(self.unary()), where)
-            else:
-                return out
-
-    def unary(self):
-        if self.lex.accept("-"):
-            return -self._scalar(self.unary())
-        if self.lex.accept("+"):
-            return self._scalar(self.unary())
-        return self.power()
-
-    def power(self):
-        base = self.primary()
-        where = self.where()
-        if self.lex.accept("**") or self.lex.accept("^"):
-            return _power(self._scalar(base), self._scalar(self.unary()), where)
-        return base
-
-    def primary(self):
-        kind, val, col = self.lex.next()
-        if kind == "num":
-            return sp.Integer(int(val))
-        if kind == "id":
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", val):
-                self.lex.fail(f"{val!r} is not a valid symbol name", col)
-            return self.syms(val)
-        if kind == "op" and val == "(":
-            if self.depth >= _MAX_DEPTH:
-                self.lex.fail("too deeply nested", col)
-            inner = _ValueParser(self.lex, self.syms, self.depth + 1)
-            items = [inner.value()]
-            tuple_ = False
-            while self.lex.accept(","):
-                tuple_ = True
-                if self.lex.peek()[1] == ")":
-                    break
-                items.append(inner.value())
-            self.lex.expect(")", "to close '('")
-            if tuple_:
-                return tuple(items)
-            if isinstance(items[0], _Ident):
-                return self.syms(items[0].name)
-            return items[0]
-        got = "the end of the spec" if kind == "end" else repr(val)
-        self.lex.fail(f"expected a number or a symbol, got {got}", col)
-
-
 # --------------------------------------------------------------------------- layer construction
 def _convert(param, raw, syms, where):
     """A parameter value from the one-line form or YAML into what the layer class takes."""
     if param in _BOOL_PARAMS:
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, _Ident) and raw.name in _TRUE | _FALSE:
+        if isinstance(raw, Ident) and raw.name in _TRUE | _FALSE:
             return raw.name in _TRUE
         if isinstance(raw, str) and raw in _TRUE | _FALSE:
             return raw in _TRUE
@@ -317,7 +130,7 @@ def _convert(param, raw, syms, where):
             return bool(int(raw))
         raise SpecError(f"{where}: {param} must be true or false, got {_show(raw)}")
     if param in _STRING_PARAMS:
-        if isinstance(raw, _Ident):
+        if isinstance(raw, Ident):
             return raw.name
         if isinstance(raw, str):
             return raw
@@ -325,7 +138,7 @@ def _convert(param, raw, syms, where):
             return str(raw)
         raise SpecError(f"{where}: {param} must be a word, got {_show(raw)}")
     if param == "padding":
-        if isinstance(raw, _Ident) and raw.name in _PAD_MODES:
+        if isinstance(raw, Ident) and raw.name in _PAD_MODES:
             return raw.name
         if isinstance(raw, str) and raw.strip() in _PAD_MODES:
             return raw.strip()
@@ -335,37 +148,29 @@ def _convert(param, raw, syms, where):
 def _number(raw, syms, where, param):
     if isinstance(raw, bool):
         raise SpecError(f"{where}: {param} must be a number or an expression, got {_show(raw)}")
-    if isinstance(raw, _Ident):
+    if isinstance(raw, Ident):
         return syms(raw.name)
     if isinstance(raw, (list, tuple)):
         if not raw:
             raise SpecError(f"{where}: {param} must not be an empty list")
         return tuple(_number(x, syms, where, param) for x in raw)
     if isinstance(raw, int):
+        if raw.bit_length() > MAX_BITS:
+            raise SpecError(f"{where}: {param}: a number of more than {MAX_BITS} bits is not a layer parameter")
         return sp.Integer(raw)
     if isinstance(raw, float):
-        if raw.is_integer():
+        if raw.is_integer() and abs(raw) < 2**53:
             return sp.Integer(int(raw))
         raise SpecError(f"{where}: {param} must be an integer, got {raw!r}")
     if isinstance(raw, sp.Basic):
         return raw
     if isinstance(raw, str):
-        return _parse_value_text(raw, syms, f"{where}: {param}: ")
+        return parse_value(raw, syms, f"{where}: {param}: ")
     raise SpecError(f"{where}: {param} must be a number or an expression, got {_show(raw)}")
 
 
-def _parse_value_text(text, syms, origin):
-    lex = _Lexer(text, origin)
-    if lex.peek()[0] == "end":
-        lex.fail("expected a number or an expression, got nothing")
-    value = _ValueParser(lex, syms).value()
-    if lex.peek()[0] != "end":
-        lex.fail(f"unexpected {lex.peek()[1]!r} after the value")
-    return syms(value.name) if isinstance(value, _Ident) else value
-
-
 def _show(raw):
-    if isinstance(raw, _Ident):
+    if isinstance(raw, Ident):
         return raw.name
     return repr(raw)
 
@@ -425,16 +230,29 @@ def _sequence(items, name=None):
     return L.Sequential(*items, name=name)
 
 
-def _count(layer):
-    if isinstance(layer, L.Sequential):
-        return sum(_count(x) for x in layer.layers)
-    return 1
+def _count(layer) -> int:
+    """Leaf layers of ``layer`` once unrolled (a Repeat of a symbolic count counts one copy),
+    walked without recursion."""
+    total, stack = 0, [(layer, 1)]
+    while stack:
+        node, times = stack.pop()
+        children = L.sublayers(node)
+        if not children:
+            total += times
+            continue
+        n = node.n if isinstance(node, L.Repeat) else None
+        factor = int(n) if isinstance(n, sp.Integer) else 1
+        stack.extend((c, times * factor) for c in children)
+    return total
 
 
 def _repeat(item, n, where):
     if isinstance(n, tuple) or (isinstance(n, sp.Basic) and n.is_number and not n.is_Integer):
         raise SpecError(f"{where}: a repeat count must be a positive integer or a symbol, got {n}")
-    n = sp.sympify(n)
+    try:
+        n = as_expr(n, "n", minimum=None)
+    except RfsymError as err:
+        raise SpecError(f"{where}: a repeat count must be a positive integer or a symbol: {err}") from None
     if n.is_number and n < 1:
         raise SpecError(f"{where}: a repeat count must be a positive integer, got {n}")
     indexed = INDEX in item.free_symbols
@@ -475,16 +293,33 @@ def _block(kind, branches, name, where):
 
 
 # --------------------------------------------------------------------------- one-line form
+class _Frame:
+    """An open sequence of the one-line parser: the top level, a group or a block."""
+
+    __slots__ = ("kind", "data", "depth", "items", "kwargs", "branches", "earlier")
+
+    def __init__(self, kind, data, depth):
+        self.kind, self.data, self.depth = kind, data, depth
+        self.items, self.kwargs, self.branches, self.earlier = [], [], [], []  # earlier: kwargs of past branches
+
+
+def _sequence_checked(items, name):
+    try:
+        return _sequence(items, name) if name else _sequence(items)
+    except RfsymError as err:
+        raise SpecError(str(err)) from None
+
+
 class _LineParser:
     def __init__(self, text, syms, origin=""):
-        self.lex = _Lexer(text, origin)
+        self.lex = Lexer(text, origin)
         self.syms = syms
-        self.values = _ValueParser(self.lex, syms)
+        self.values = ValueParser(self.lex, syms)
 
     def parse(self):
         if self.lex.peek()[0] == "end":
             self.lex.fail("the spec is empty; try for example 'conv3 x3'")
-        items, kwargs = self.seq(0)
+        items, kwargs = self.seq()
         if kwargs:
             self.lex.fail("name=... belongs inside a block, as in res(conv3, conv3, name=block1)",
                           kwargs[0][2])
@@ -497,24 +332,74 @@ class _LineParser:
         col = self.lex.peek()[2] if col is None else col
         return f"{self.lex.origin}column {col}"
 
-    def seq(self, depth):
-        """Items separated by ',' (or ';' or '->'), plus trailing ``key=value`` pairs."""
-        items, kwargs = [], []
+    def seq(self):
+        """Items separated by ',' (or ';' or '->'), plus trailing ``key=value`` pairs; groups
+        ``(...)``/``[...]`` and blocks ``res(... | ...)`` nest up to :data:`MAX_NESTING_DEPTH`
+        levels, parsed with an explicit stack (no recursion)."""
+        lex = self.lex
+        top = _Frame("top", None, 0)
+        stack = [top]
         while True:
-            kind, val, col = self.lex.peek()
-            if kind == "id" and self.lex.peek(1)[:2] == ("op", "="):
-                self.lex.next()
-                self.lex.next()
-                kwargs.append((val, self.values.value(), col))
+            frame = stack[-1]
+            kind, val, col = lex.peek()
+            node = None
+            if kind == "id" and lex.peek(1)[:2] == ("op", "="):
+                lex.next()
+                lex.next()
+                frame.kwargs.append((val, self.values.value(), col))
             else:
-                if kwargs:
-                    self.lex.fail("layers must come before key=value pairs", col)
-                items.append(self.item(depth))
-            if not (self.lex.accept(",") or self.lex.accept(";") or self.lex.accept("->")):
-                return items, kwargs
+                if frame.kwargs:
+                    lex.fail("layers must come before key=value pairs", col)
+                if frame.depth > MAX_NESTING_DEPTH:
+                    lex.fail(f"too deeply nested (more than {MAX_NESTING_DEPTH} levels of groups and blocks)")
+                if kind == "op" and val in "([":
+                    lex.next()
+                    stack.append(_Frame("group", (")" if val == "(" else "]", val), frame.depth + 1))
+                    continue
+                if kind != "id":
+                    got = "the end of the spec" if kind == "end" else repr(val)
+                    lex.fail(f"expected a layer (for example conv3, maxpool2, relu), got {got}", col)
+                lex.next()
+                if val.lower() in BLOCKS:
+                    word = val.lower()
+                    if BLOCKS[word] == "Repeat":
+                        lex.fail("write repeats as 'item x n' or 'item * n', for example (conv3, relu) x n", col)
+                    lex.expect("(", f"after {word}")
+                    stack.append(_Frame("block", (word, col), frame.depth + 1))
+                    continue
+                node = self.leaf(val, col)
+            while True:  # the end of an item: repeats; the end of a sequence: close its frame
+                if node is not None:
+                    frame.items.append(self.repeats(node))
+                    node = None
+                if lex.accept(",") or lex.accept(";") or lex.accept("->"):
+                    break
+                if frame.kind == "top":
+                    return frame.items, frame.kwargs
+                if frame.kind == "block" and lex.accept("|"):
+                    frame.branches.append(frame.items)
+                    frame.earlier += frame.kwargs
+                    frame.items, frame.kwargs = [], []
+                    break
+                node = self.close(frame)
+                stack.pop()
+                frame = stack[-1]
 
-    def item(self, depth):
-        node = self.atom(depth)
+    def close(self, frame):
+        """The layer a finished group or block frame stands for."""
+        if frame.kind == "group":
+            close, opened = frame.data
+            self.lex.expect(close, f"to close {opened!r}")
+            name = self._name(frame.kwargs, "a group")
+            col = self.lex.peek()[2]
+            return self.located(col, _sequence_checked, frame.items, name)
+        word, col = frame.data
+        self.lex.expect(")", f"to close {word}(")
+        name = self._name(frame.earlier + frame.kwargs, word)
+        return self.located(col, _block, BLOCKS[word], frame.branches + [frame.items], name, word)
+
+    def repeats(self, node):
+        """``item x n`` / ``item * n`` / ``item x3`` after an item."""
         while True:
             kind, val, col = self.lex.peek()
             m = re.fullmatch(r"x(\d+)", val) if kind == "id" else None
@@ -526,29 +411,13 @@ class _LineParser:
                 count = sp.Integer(int(m.group(1)))
             else:
                 return node
-            if isinstance(count, _Ident):  # pragma: no cover - power() never returns one
+            if isinstance(count, Ident):  # pragma: no cover - power() never returns one
                 count = self.syms(count.name)
             node = self.located(col, _repeat, node, count, f"x {count}")
 
-    def atom(self, depth):
-        if depth > _MAX_DEPTH:
-            self.lex.fail("too deeply nested")
-        kind, val, col = self.lex.peek()
-        if kind == "op" and val in "([":
-            self.lex.next()
-            close = ")" if val == "(" else "]"
-            items, kwargs = self.seq(depth + 1)
-            self.lex.expect(close, f"to close {val!r}")
-            name = self._name(kwargs, "a group")
-            return _sequence(items, name) if name else _sequence(items)
-        if kind != "id":
-            got = "the end of the spec" if kind == "end" else repr(val)
-            self.lex.fail(f"expected a layer (for example conv3, maxpool2, relu), got {got}", col)
-        self.lex.next()
+    def leaf(self, val, col):
+        """A layer word (``conv3x5/2``) with its arguments."""
         token = val
-        lower = val.lower()
-        if lower in BLOCKS:
-            return self.block(lower, col, depth)
         word, shape, stride = self._split(val, col)
         positional, keywords = [], []
         if shape is not None:
@@ -613,22 +482,6 @@ class _LineParser:
                 return positional, keywords
             self.lex.expect(",", "between arguments")
 
-    def block(self, word, col, depth):
-        kind = BLOCKS[word]
-        if kind == "Repeat":
-            self.lex.fail("write repeats as 'item x n' or 'item * n', for example (conv3, relu) x n", col)
-        self.lex.expect("(", f"after {word}")
-        branches, kwargs = [], []
-        while True:
-            items, kw = self.seq(depth + 1)
-            branches.append(items)
-            kwargs += kw
-            if not self.lex.accept("|"):
-                break
-        self.lex.expect(")", f"to close {word}(")
-        name = self._name(kwargs, word)
-        return self.located(col, _block, kind, branches, name, word)
-
     def _name(self, kwargs, what):
         name = None
         for key, value, col in kwargs:
@@ -648,7 +501,7 @@ def parse_line(text: str, *, symbols: dict | None = None, origin: str = "") -> L
     """
     if not isinstance(text, str):
         raise SpecError(f"a spec must be text, got {type(text).__name__}")
-    syms = _Symbols()
+    syms = SymbolTable()
     if symbols:
         syms.table.update({str(k): v for k, v in symbols.items()})
     return _LineParser(text, syms, origin).parse()
@@ -854,7 +707,7 @@ def loads(text: str, *, origin: str = "<spec>") -> Spec:
     if not isinstance(text, str):
         raise SpecError(f"a spec must be text, got {type(text).__name__}")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_loader())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -864,7 +717,11 @@ def loads(text: str, *, origin: str = "<spec>") -> Spec:
         raise SpecError(f"{origin}: too deeply nested") from None
     if node is None:
         raise SpecError(f"{origin}: the file is empty; it needs 'layers' (a list of layers)")
-    syms = _Symbols()
+    size = _expanded_size(node)
+    if size > MAX_YAML_NODES:
+        raise SpecError(f"{origin}: the file expands to {size if size < 10**15 else 'more than 10^15'} "
+                        f"YAML nodes (aliases included); at most {MAX_YAML_NODES} are read")
+    syms = SymbolTable()
     reader = _YamlReader(origin, syms)
     if isinstance(node, yaml.ScalarNode):
         if node.tag.endswith(":str"):
@@ -875,6 +732,52 @@ def loads(text: str, *, origin: str = "<spec>") -> Spec:
         spec = reader.top(node)
     spec.symbols = dict(syms.table)
     return spec
+
+
+#: YAML tags an architecture file may use (plain values, lists and mappings); any other, such as
+#: ``!!python/object``, is refused
+YAML_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map",
+                                                                 "timestamp", "merge"))
+#: largest number of YAML nodes a file may expand to, each alias counting its whole value again
+MAX_YAML_NODES = 100_000
+_LOADER = []
+
+
+def _loader():
+    """PyYAML's SafeLoader, refusing every tag outside :data:`YAML_TAGS` as it composes."""
+    if not _LOADER:
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            def compose_node(self, parent, index):
+                node = super().compose_node(parent, index)
+                if node.tag not in YAML_TAGS:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the tag {node.tag!r} is not allowed (architecture files hold "
+                        "plain values, lists and mappings)", node.start_mark)
+                return node
+
+        _LOADER.append(Loader)
+    return _LOADER[0]
+
+
+def _expanded_size(root) -> int:
+    """Nodes of a composed YAML document once aliases are expanded (iterative; shared nodes are
+    counted once per reference, computed once)."""
+    sizes: dict = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = [x for pair in node.value for x in (pair if isinstance(pair, tuple) else (pair,))] \
+            if isinstance(node.value, list) else []
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+    return sizes[id(root)]
 
 
 def load(path) -> Spec:

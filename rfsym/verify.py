@@ -16,14 +16,16 @@ receptive field depends on the output position.
 
 from __future__ import annotations
 
+import math
 import numbers
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .engine import analyze
 from .enumeration import POSITIONS, enumerate_network
+from .errors import RfsymError
 
-__all__ = ["verify", "VerifyReport", "Mismatch"]
+__all__ = ["verify", "VerifyReport", "Mismatch", "dependency_mask", "enumeration_cost", "check_cost", "MAX_CELLS"]
 
 _ALWAYS = ("rf", "jump", "start", "center", "out_size")
 _PHASED = ("rf_min", "period")
@@ -78,6 +80,14 @@ class VerifyReport:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         return "\n".join([head] + lines)
 
+    def _repr_html_(self):  # notebooks (rfsym.html)
+        from .html import verify_html
+        return verify_html(self)
+
+    def _repr_markdown_(self):
+        from .html import verify_markdown
+        return verify_markdown(self)
+
 
 def _value(v):
     """A Python int or Fraction from an engine value (sympy number, numpy int, int), else as is."""
@@ -93,6 +103,89 @@ def _value(v):
 
 def _label(index, type_, name):
     return f"{index} ({type_} {name!r})" if name else f"{index} ({type_})"
+
+
+#: the largest enumeration :func:`verify` and :func:`dependency_mask` start (estimated cells, about
+#: two seconds of work per 10**9): beyond it they refuse before doing any work
+MAX_CELLS = 2 * 10**9
+
+
+def enumeration_cost(result, positions=POSITIONS, *, mask=False):
+    """Estimated work (array cells) of enumerating the network of ``result`` (an analysis at a
+    numeric input size): per layer and axis the layer's input grid plus the dependency sets of
+    the enumerated outputs (rows up to ``positions`` + rf, bit-packed over the input range); with
+    ``mask`` the grids :func:`dependency_mask` propagates. None when a value is symbolic; the
+    estimate stops early once it exceeds :data:`MAX_CELLS`.
+
+    >>> from rfsym import Conv, Sequential, analyze
+    >>> enumeration_cost(analyze(Sequential(*[Conv(3)] * 10), 100)) < 10**6
+    True
+    """
+    total = 0
+    try:
+        ins = [int(v) for v in (result.input_size or ())]
+        for layer in result.layers:
+            sizes = layer.axes("out_size")
+            rfs = layer.axes("rf")
+            jumps = layer.axes("jump")
+            if sizes is None:
+                return None
+            outs = [int(v) for v in sizes]
+            grid_in = [int(v) for v in (layer.input.axes("out_size") or sizes)]
+            for out, rf, jump, n0, n_in in zip(outs, rfs, jumps, ins, grid_in):
+                count = out if positions == "all" else min(out, int(positions))
+                width = min(int(rf) + int(math.ceil(jump)) * count, n0 + 2 * int(rf))
+                total += n_in + (count + int(rf)) * (width // 8 + 1)
+                if mask:
+                    total += 10 * out * n_in  # a dense (outputs x inputs) map per axis
+            if mask:
+                cells = 1
+                for n_in in grid_in:
+                    cells *= n_in
+                total += 10 * cells
+            if total > MAX_CELLS:
+                return total  # over the budget already: the rest need not be estimated
+    except (TypeError, ValueError, AttributeError):
+        return None  # symbolic: the enumeration refuses with its own message
+    return total
+
+
+def check_cost(result, positions=POSITIONS, *, mask=False, what="verify"):
+    """Refuse, before any work, an enumeration estimated above :data:`MAX_CELLS`.
+
+    Raises:
+        RfsymError: the estimate exceeds the budget (the message says how to shrink the work).
+    """
+    cost = enumeration_cost(result, positions, mask=mask)
+    if cost is not None and cost > MAX_CELLS:
+        hint = ("a smaller input size" if mask else "a smaller input size, fewer layers or fewer positions "
+                "(positions=64, the default; not 'all')")
+        raise RfsymError(f"{what}: enumerating this network at input size {result.input_size} would take about "
+                         f"{cost:.2g} array cells (the limit is {MAX_CELLS:.0e}); use {hint}")
+
+
+def dependency_mask(net, input_size, output_index, *, layer=None, counts=False, through_padding=False,
+                    ndim=None):
+    """:func:`rfsym.enumeration.dependency_mask` (the same arguments and result) after a cost
+    check (:func:`check_cost`): a network too large to enumerate is refused before any work.
+
+    >>> from rfsym import Conv
+    >>> dependency_mask(Conv(3), 10**9, 0)
+    Traceback (most recent call last):
+    ...
+    rfsym.errors.RfsymError: dependency_mask: enumerating this network at input size (1000000000, 1000000000) would take about 3e+19 array cells (the limit is 2e+09); use a smaller input size
+    """
+    from . import enumeration
+
+    if input_size is not None:
+        try:
+            result = analyze(net, input_size, ndim=ndim)
+        except RfsymError:
+            result = None  # the enumeration reports the problem in its own words
+        if result is not None:
+            check_cost(result, "all", mask=True, what="dependency_mask")
+    return enumeration.dependency_mask(net, input_size, output_index, layer=layer, counts=counts,
+                                       through_padding=through_padding, ndim=ndim)
 
 
 def verify(net: Any, input_size: Any, *, ndim: int | None = None, in_channels: Any = None,
@@ -122,6 +215,7 @@ def verify(net: Any, input_size: Any, *, ndim: int | None = None, in_channels: A
     rfsym.errors.LayerError: layer 0 (Conv): kernel_size is k: enumeration needs numbers; substitute values first (layer.subs({...}))
     """
     result = analyze(net, input_size, ndim=ndim, in_channels=in_channels, strict=strict)
+    check_cost(result, positions)
     enum = enumerate_network(net, input_size, ndim=result.ndim, positions=positions, strict=strict)
     mismatches, checked = [], 0
     pairs = list(zip(result.layers, enum.layers))

@@ -40,6 +40,12 @@ EXPECTED = {
     "08_efficientnet": {"macs_degrees": (1, 2, 2), "macs_ratio_phi1_near_2": True},
     "09_unet": {"out_size": 388, "pool_inputs": [568, 280, 136, 64]},
     # Luo et al. 2016: variance n(k^2-1)/12 per axis, ratio ~ 1/sqrt(n), skip connections shrink the ERF
+    # Ronneberger et al. 2015, Fig. 1: 572 -> 388; valid tiles 16m + 188 (four 2x2 pools on n - 4, ...)
+    "11_unet_tiling": {"min_input": 188, "modulus": 16, "valid_572": True, "out_572": 388,
+                       "brute_force_agrees": True, "quantum": 16, "step": 384, "halo": (94, 94)},
+    # torchvision resnet50: 427 (layer4), sum(p.numel()) = 25,557,032; zoo.resnet(blocks)'s 8b1 + 16b2 + 32b3 + 64b4 - 45
+    "12_resnet50_symbolic": {"rf_resnet50": 427, "params_resnet50": 25557032, "rf_minus_family": 0,
+                             "params_minus_family": 0, "k7_gain": 320},
     "10_effective_rf": {"var_4k": (sp.Symbol("k", integer=True, positive=True) ** 2 - 1) / 3, "var_n3x3": 2 * n / 3,
                         "subsampling_enlarges": True, "dilation_enlarges": True, "skip_shrinks": True,
                         "same_rf": (33, 33), "plain_var": sp.Rational(20, 3)},

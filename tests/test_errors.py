@@ -95,7 +95,7 @@ CASES = [
     ("channels 2.5", lambda: Conv(3, out_channels=2.5), LayerError,
      "Conv: out_channels must be a positive integer, got 2.5"),
     ("kernel 5/2 after subs", lambda: analyze(Sequential(Conv(k))).subs({k: sp.Rational(5, 2)}), LayerError,
-     "layer 0 (Conv): kernel_size must be a positive integer, got 5/2"),
+     "layer 0 (Conv): the value for k must be an integer, got 5/2"),
     ("subs with a string", lambda: analyze(Sequential(Conv(k))).subs({k: "3"}), RfsymError,
      "subs: the value for k must be an integer or a sympy expression, got '3'"),
     ("subs with None", lambda: analyze(Sequential(Conv(k))).subs({"k": None}), RfsymError,

@@ -17,8 +17,9 @@ import math
 
 import sympy as sp
 
+from ..errors import LayerError
 from ..layers import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, MaxPool, ReLU, Repeat, Sequential
-from ..symbols import symbols
+from ..symbols import as_expr, symbols
 from . import register
 from .torchvision import (
     EFFICIENTNET_B0_STAGES,
@@ -44,6 +45,8 @@ def vgg(depths=(2, 2, 3, 3, 3), widths=(64, 128, 256, 512, 512), num_classes=100
     ``(2, 2, 4, 4, 4)`` E (vgg19); with those the family has torchvision's parameters and MACs.
     Names: ``features.convS_J`` / ``features.convS_rest`` and ``features.poolS``.
     """
+    widths = _counts(widths, "widths", "vgg")
+    depths = _counts(depths, "depths", "vgg", length=len(widths))  # one per stage of widths
     layers, c = [], 3
     for s, (n, width) in enumerate(zip(depths, widths), start=1):
         layers += [Conv(3, padding=1, in_channels=c, out_channels=width, name=f"conv{s}_1"),
@@ -75,7 +78,34 @@ def resnet(blocks=(3, 4, 6, 3), bottleneck_blocks=True, num_classes=1000):
     the BasicBlock networks (resnet18: ``(2, 2, 2, 2)``, resnet34: ``(3, 4, 6, 3)``).
     """
     block = bottleneck if bottleneck_blocks else basic_block
-    return resnet_network(block, tuple(blocks), num_classes, name="resnet")
+    if not isinstance(bottleneck_blocks, bool):
+        raise LayerError(f"bottleneck_blocks must be True or False, got {bottleneck_blocks!r}", where="resnet",
+                         param="bottleneck_blocks")
+    return resnet_network(block, _counts(blocks, "blocks", "resnet", length=4), num_classes, name="resnet")
+
+
+def _counts(values, param, family, length=None):
+    """Per-stage counts (positive ints or symbols) checked at the value boundary: ints stay ints.
+
+    >>> _counts((1, 2), "depths", "vgg", length=3)
+    Traceback (most recent call last):
+    ...
+    rfsym.errors.LayerError: vgg: depths must have 3 entries (one per stage), got 2: (1, 2)
+    """
+    if not isinstance(values, (tuple, list)) or not values:
+        raise LayerError(f"{param} must be a non-empty tuple (one entry per stage), got {values!r}",
+                         where=family, param=param)
+    if length is not None and len(values) != length:
+        raise LayerError(f"{param} must have {length} entries (one per stage), got {len(values)}: "
+                         f"{tuple(values)!r}", where=family, param=param)
+    out = []
+    for i, v in enumerate(values):
+        try:
+            e = as_expr(v, f"{param}[{i}]")
+        except LayerError as err:
+            raise LayerError(err.detail, where=family, param=param) from None
+        out.append(int(e) if e.is_Integer else e)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- EfficientNet
@@ -105,8 +135,9 @@ def efficientnet(phi=0, width=None, depth=None, num_classes=1000):
     squeeze-and-excitation gates read the whole feature map, so every output sees the whole
     (padded) input.
     """
-    w = BETA ** phi if width is None else width
-    d = ALPHA ** phi if depth is None else depth
+    phi = _coefficient(phi)
+    w = BETA ** phi if width is None else _multiplier(width, "width")
+    d = ALPHA ** phi if depth is None else _multiplier(depth, "depth")
     formal = _is_symbolic(w) or _is_symbolic(d)
     if formal:
         def ch(c):
@@ -141,6 +172,31 @@ def efficientnet(phi=0, width=None, depth=None, num_classes=1000):
     return Sequential(Sequential(*feats, name="features"), AdaptiveAvgPool(1, name="avgpool"),
                       Flatten(name="flatten"), Sequential(Dropout(), Linear(last, num_classes), name="classifier"),
                       name="efficientnet")
+
+
+#: largest numeric compound coefficient φ (B7 is about φ = 6; 1.2^64 channels are absurd already)
+MAX_PHI = 64
+
+
+def _coefficient(phi):
+    """φ checked at the value boundary: a nonnegative integer up to :data:`MAX_PHI`, or a symbol."""
+    try:
+        e = as_expr(phi, "phi", minimum=0)
+    except LayerError as err:
+        raise LayerError(err.detail, where="efficientnet", param="phi") from None
+    if e.is_Integer and int(e) > MAX_PHI:
+        raise LayerError(f"phi must be at most {MAX_PHI}, got {e}", where="efficientnet", param="phi")
+    return int(e) if e.is_Integer else e
+
+
+def _multiplier(value, param):
+    """A width or depth multiplier: a positive number (floats allowed: 1.1) or a symbol."""
+    if isinstance(value, sp.Basic) and value.free_symbols:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, sp.Basic)) or not 0 < float(value) <= 64:
+        raise LayerError(f"{param} must be a positive number up to 64 or a symbol, got {value!r}",
+                         where="efficientnet", param=param)
+    return value
 
 
 def _silu():
