@@ -1,4 +1,4 @@
-"""Graphs, symbolic depth, transposed convolutions and upsampling (rfsym.graph).
+"""Graphs (any DAG), symbolic depth, transposed convolutions and upsampling (rfsym.dag, rfsym.depth).
 
 Every closed form is checked two ways: against hand-computed values, and against the brute-force
 enumerator (rfsym.enumeration, which shares no code with the engine) or explicit unrolling.
