@@ -10,7 +10,7 @@ from rfsym.steps import derivation
 
 def build(outdir):
     page = Page(outdir, "01_stacked_3x3", "Stacked 3×3 convolutions")
-    page.text("The notes stack 3×3 convolutions with stride 1 and padding 1 and find that the receptive "
+    page.text("Stacked 3×3 convolutions with stride 1 and padding 1: the receptive "
               "field grows by 2 per layer: 3, 5, 7, 9. rfsym derives each step from the recurrence "
               "R_i = R_{i-1} + (k_i − 1)·J_{i-1} (Araujo, Norris, Sim, Distill 2019).")
     net = Sequential(*[Conv(3, padding=1, name=f"conv{i + 1}") for i in range(4)])
@@ -22,9 +22,9 @@ def build(outdir):
     page.claim("steps", d.text().splitlines(), ["R₁ = 1 + (3 − 1) = 3", "R₂ = 3 + (3 − 1) = 5",
                                                  "R₃ = 5 + (3 − 1) = 7", "R₄ = 7 + (3 − 1) = 9"])
     page.claim("rf", [lr.rf for lr in r.layers], [3, 5, 7, 9])
-    page.text("## The notes' table (§6), generated")
+    page.text("## The per-layer table, generated")
     page.text(table(r, columns=("index", "name", "kernel", "stride", "padding", "rf", "out_size"), total=False))
-    page.text("With padding 1 the spatial size stays 5 (the *out size* column), as the notes assume.")
+    page.text("With padding 1 the spatial size stays 5 (the *size* column).")
     page.claim("out_size", [lr.out_size for lr in r.layers], [5, 5, 5, 5])
     n = symbols("n")
     rn = analyze(Repeat(Conv(3, padding=1), n))

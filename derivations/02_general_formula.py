@@ -9,7 +9,7 @@ from rfsym.latex import structured
 
 def build(outdir):
     page = Page(outdir, "02_general_formula", "The general formula")
-    page.text("For kernels k_i and strides s_i the notes give R_L = 1 + Σ_i (k_i − 1) Π_{j<i} s_j. rfsym "
+    page.text("For kernels k_i and strides s_i the general formula is R_L = 1 + Σ_i (k_i − 1) Π_{j<i} s_j. rfsym "
               "derives the receptive field by composing index maps, not from this formula; here the two "
               "are compared symbolically.")
     for L in (3, 4):
@@ -21,7 +21,7 @@ def build(outdir):
         page.claim(f"formula_minus_engine_L{L}", sp.expand(formula - r.rf), 0)
         page.claim(f"structured_minus_engine_L{L}", sp.expand(structured(r).sum() - r.rf), 0)
         page.claim(f"jump_L{L}", r.jump, sp.Mul(*ss))
-    page.text("In both cases `sympy.expand(formula − engine) == 0`: the closed form equals the notes' formula.")
+    page.text("In both cases `sympy.expand(formula − engine) == 0`: the closed form equals the general formula.")
     ks = symbols("k1:5")
     r1 = analyze(Sequential(*[Conv(k) for k in ks]))
     page.text("## Stride 1 everywhere")

@@ -13,7 +13,7 @@ def build(outdir):
     one = Conv(7, in_channels=C, out_channels=C, bias=False)
     three = Sequential(*[Conv(3, in_channels=C, out_channels=C, bias=False)] * 3)
     c = compare(one, three, names=["one 7×7", "three 3×3"])
-    page.text("The notes' table (§4), derived for a symbolic channel count C (no biases, as the notes count):")
+    page.text("One 7×7 against three 3×3, derived for a symbolic channel count C (no biases):")
     page.text(c.to_markdown())
     page.claim("params", (c.value("params", 0), c.value("params", 1)), (49 * C**2, 27 * C**2))
     page.claim("rf_difference", c.difference("rf"), 0)

@@ -42,7 +42,7 @@ def build(outdir):
     page.claim("dependency_lists", spans, expected)
     page.text(f"Union: rows {_rng(min(rows), max(rows))}, cols {_rng(min(cols), max(cols))} — all 25 pixels.")
     page.claim("union", ((min(rows), max(rows)), (min(cols), max(cols))), ((0, 4), (0, 4)))
-    page.text("Formula verification (notes §5), the general formula instantiated beside the engine's value:")
+    page.text("Formula verification: the general formula instantiated beside the engine's value:")
     page.math(r.to_latex(quantities=("rf",)))
     page.claim("rf", r.rf, 5)
     (a, b), (c, d) = r.span((2, 2))

@@ -54,6 +54,7 @@ from .layers import (
     repetition_index,
 )
 from .sizes import Sizes, TilingPlan, sizes, tiling  # the function rfsym.sizes shadows the module
+from .summary import Summary, summary  # the function rfsym.summary shadows the module
 from .symbolize import Rule, repeats, symbolize  # the function rfsym.symbolize shadows the module
 from .symbols import symbols
 from .verify import dependency_mask, verify
@@ -69,7 +70,7 @@ __all__ = [
     "Residual", "Concat", "Graph", "Repeat", "ConvTranspose", "Upsample", "Crop", "repetition_index",
     "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
     "verify", "dependency_mask", "sizes", "tiling", "Sizes", "TilingPlan", "from_torch", "from_onnx",
-    "read_onnx", "compare", "smallest", "crossover",
+    "read_onnx", "from_keras", "compare", "smallest", "crossover", "summary", "Summary",
     "RfsymError", "LayerError", "GraphError", "SizeError", "SpecError",
     "symbolize", "repeats", "Rule",
 ]
@@ -85,6 +86,10 @@ def __getattr__(name):
         from . import onnx_import
 
         return getattr(onnx_import, name)
+    if name == "from_keras":  # likewise keras (rfsym.keras_import)
+        from .keras_import import from_keras
+
+        return from_keras
     if name == "zoo":  # the model zoo, loaded on first use (rfsym.zoo.get("resnet50"))
         import importlib
 

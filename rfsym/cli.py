@@ -32,25 +32,32 @@ __all__ = ["main", "build_parser", "resolve", "Target", "Progress"]
 
 # --------------------------------------------------------------------------- helpers
 class Progress:
-    """``[3/40] resnet50`` on stderr, only when stderr is a terminal."""
+    """``verifying [3/40] resnet50`` on stderr (a tqdm bar), only when stderr is a terminal and
+    the work takes longer than ``delay`` seconds."""
 
-    def __init__(self, total, label="", stream=None):
-        self.total = total
-        self.label = label
+    def __init__(self, total, label="", stream=None, delay=1.0):
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.done = 0
+        self.bar = None
+        self.delay = delay
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=f"{label}[0/{total}]", file=self.stream, delay=delay, leave=False,
+                            dynamic_ncols=True, bar_format="{desc}")
+        self.label, self.total = label, total
 
     def step(self, what=""):
-        self.done += 1
-        if self.enabled:
-            self.stream.write(f"\r\x1b[K{self.label}[{self.done}/{self.total}] {what}")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.update()
+            self.bar.set_description_str(f"{self.label}[{self.bar.n}/{self.total}] {what}", refresh=False)
+            if self.bar.format_dict["elapsed"] >= self.delay:  # each step shows once past the delay
+                self.bar.refresh()
 
     def close(self):
-        if self.enabled:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 @dataclass
@@ -62,13 +69,17 @@ class Target:
     input_size: Any = None
     in_channels: Any = None
     ndim: int | None = None
+    features: str | None = None  # a zoo entry's reference feature layer
 
     def analyze(self, input_size="default", in_channels=None):
         from .engine import analyze
 
         size = self.input_size if isinstance(input_size, str) else input_size
         ch = self.in_channels if in_channels is None else in_channels
-        return analyze(self.network, input_size=size, ndim=self.ndim, in_channels=ch)
+        result = analyze(self.network, input_size=size, ndim=self.ndim, in_channels=ch)
+        if self.features is not None and any(lr.name == self.features for lr in result.layers):
+            result.set_features(self.features)
+        return result
 
 
 _ZOO_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
@@ -132,6 +143,10 @@ def resolve(text: str) -> Target:
 
         m = read_onnx(text)
         return Target(os.path.basename(text), m.graph, m.input_size, m.in_channels, len(m.input_shape) - 2)
+    if text.endswith(".keras"):  # a saved Keras model (rfsym.keras_import)
+        from .keras_import import load
+
+        return Target(os.path.basename(text), *load(text))
     if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
         s = _spec.load(text)
         return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)
@@ -140,7 +155,7 @@ def resolve(text: str) -> Target:
     if zoo is not None and m and m.group(1) in zoo.names():
         entry = zoo.entry(m.group(1))
         net = zoo.get(m.group(1), **_zoo_args(m.group(1), m.group(2)))
-        return Target(text.strip(), net, entry.input_size, entry.in_channels, entry.ndim)
+        return Target(text.strip(), net, entry.input_size, entry.in_channels, entry.ndim, entry.features)
     try:
         return Target(text.strip(), _spec.parse_line(text))
     except SpecError:
@@ -181,50 +196,58 @@ def _value(text, what):
     return None if text is None else parse_value(text, SymbolTable(), f"{what} {text!r}: ")
 
 
-def _optional(module, attr, feature):
-    """A function from a module other helpers provide (compare, plot, verify, latex)."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(f".{module}", __package__)
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("rfsym"):
-            raise RfsymError(f"{feature} is not available in this version of rfsym") from None
-        raise RfsymError(f"{feature} needs the package {err.name} "
-                         f"(pip install 'rfsym[{'plot' if module == 'plot' else 'all'}]')") from None
-    fn = getattr(mod, attr, None)
-    if fn is None:
-        raise RfsymError(f"{feature} is not available in this version of rfsym")
-    return fn
-
-
 def _analyzed(args, target):
     return target.analyze(_parse_size(args.input), _value(getattr(args, "in_channels", None), "--in-channels"))
 
 
 # --------------------------------------------------------------------------- subcommands
 def _cmd_analyze(args) -> int:
-    from . import report
+    from . import latex, report
+    from .format import value
+    from .summary import features_line
 
     target = _substituted(resolve(args.network), args)
     result = _analyzed(args, target)
+    if args.at:
+        return _print_at(result.layer(args.at), target.name, args.format)
     if args.format == "json":
         print(report.to_json(result, name=target.name))
         return 0
-    size = report.format_value(None if result.input_size is None else
-                               (result.input_size[0] if len(set(result.input_size)) == 1
-                                else tuple(result.input_size)))
-    head = f"{target.name}: input size {size}, {len(result.layers)} layers"
+    size = value(result.input_size, area=True)
+    head = f"{target.name}: input size {size}, {len(result.layers):,} layers"
+    line = features_line(result)
     if args.format == "text":
         print(head)
-        print(report.table(result))
+        print(report.table(result, target.name))
+        if line:
+            print(line)
         return 0
-    table = _optional("latex", "table", f"{args.format} tables")
     if args.format == "markdown":
         print(f"**{head}**\n")
     else:
         print(f"% {head}")
-    print(table(result, format=args.format))
+    print(latex.table(result, format=args.format))
+    if line:
+        print(f"\n{line}" if args.format == "markdown" else f"% {line}")
+    return 0
+
+
+def _print_at(lr, name, fmt):
+    """``--at LAYER``: that layer's quantities (with respect to the network input)."""
+    from .format import value
+    from .report import jsonable
+
+    attrs = ("rf", "jump", "start", "center", "effective_padding", "out_size", "out_channels")
+    if fmt == "json":
+        print(json.dumps({"name": name, "layer": lr.name, "type": lr.type,
+                          **{a: jsonable(getattr(lr, a)) for a in attrs}}, indent=2))
+        return 0
+    if fmt in ("markdown", "latex"):
+        raise SpecError("--at prints text or JSON (--format text or json)")
+    print(f"{name} at {lr.name} ({lr.type}, layer {lr.index}):")
+    width = max(len(a) for a in attrs)
+    for a in attrs:
+        print(f"  {a.replace('_', ' ').ljust(width)}  {value(getattr(lr, a), area=a in ('rf', 'out_size'))}")
     return 0
 
 
@@ -268,16 +291,7 @@ def _substituted(target, args, strict=True):
     if sizes is not None:
         sizes = tuple(sp.sympify(x).subs(mapping) for x in sizes) if isinstance(sizes, tuple) \
             else sp.sympify(sizes).subs(mapping)
-    return Target(target.name, network, sizes, target.in_channels, target.ndim)
-
-
-def _params(fn):
-    import inspect
-
-    try:
-        return inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return {}
+    return Target(target.name, network, sizes, target.in_channels, target.ndim, target.features)
 
 
 _DERIVED = (("rf", "receptive field"), ("rf_min", "smallest receptive field"), ("jump", "jump (effective stride)"),
@@ -317,7 +331,9 @@ def _cmd_derive(args) -> int:
     target = _substituted(_symbolized(resolve(args.network), args), args)
     result = target.analyze(_parse_size(args.input), _value(args.in_channels, "--in-channels"))
     if args.steps:
-        derivation = _optional("steps", "derivation", "step-by-step derivations")(result)
+        from .steps import derivation as derive
+
+        derivation = derive(result)
         if args.format == "json":
             raise SpecError("--steps writes text or LaTeX (--format text or latex), not JSON")
         print(derivation.latex() if args.format == "latex" else derivation.text())
@@ -334,21 +350,10 @@ def _cmd_derive(args) -> int:
         print(json.dumps({"name": target.name, **{k: jsonable(v) for k, v in values.items()}}, indent=2))
         return 0
     syms = sorted(result.free_symbols, key=lambda s: s.name)
-    if args.format == "latex":
-        try:
-            to_latex = _optional("latex", "to_latex", "LaTeX formulas")
-        except RfsymError:
-            to_latex = None
-        if to_latex is not None:  # the structured (sum/product) form, then the closed form
-            print(to_latex(result, tuple(values), env=None).join([r"\begin{align*}" "\n", "\n" r"\end{align*}"]))
-            return 0
-        print(r"\begin{align*}")
-        rows = []
-        for attr, label in _DERIVED:
-            if attr in values:
-                rows.append(rf"  \text{{{label}}} &= {_latex(values[attr])}")
-        print(" \\\\\n".join(rows))
-        print(r"\end{align*}")
+    if args.format == "latex":  # the structured (sum/product) form, then the closed form
+        from .latex import to_latex
+
+        print(to_latex(result, tuple(values), env=None).join([r"\begin{align*}" "\n", "\n" r"\end{align*}"]))
         return 0
     print(f"{target.name}" + (f"   (symbols: {', '.join(s.name for s in syms)})" if syms else ""))
     width = max(len(label) for _, label in _DERIVED)
@@ -363,42 +368,87 @@ _UNKNOWN = {"out_size": "needs --input", "params": "needs channel counts",
 
 
 def _text(v, attr=""):
-    from .report import format_value
+    from .format import value
 
-    return f"- (unknown: {_UNKNOWN.get(attr, 'not defined here')})" if v is None else format_value(v)
-
-
-def _latex(v):
     if v is None:
-        return r"\text{--}"
-    if isinstance(v, tuple):
-        return r"\left(" + ", ".join(_latex(x) for x in v) + r"\right)"
-    return sp.latex(sp.sympify(v))
+        return f"- (unknown: {_UNKNOWN.get(attr, 'not defined here')})"
+    return value(v, area=attr in ("rf", "rf_min", "out_size"), max_chars=400)  # --format json: in full
+
+
+def _torch_model(text):
+    """``module.path:Name`` or ``file.py:Name``: the object, called when it is a class or function."""
+    import importlib
+    import importlib.util
+
+    where, colon, attr = text.rpartition(":")
+    if not colon or not where or not attr:
+        raise SpecError(f"--torch takes MODULE:NAME or FILE.py:NAME, got {text!r}")
+    try:
+        if where.endswith(".py"):
+            if not os.path.isfile(where):
+                raise SpecError(f"--torch {text}: no such file {where!r}")
+            spec = importlib.util.spec_from_file_location("rfsym_user_model", where)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ImportError as err:
+        raise SpecError(f"--torch {text}: cannot import {where!r} ({err})") from None
+    obj = getattr(module, attr, None)
+    if obj is None:
+        raise SpecError(f"--torch {text}: {where!r} has no attribute {attr!r}")
+    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "forward")):  # a class or a builder
+        try:
+            return obj()
+        except TypeError as err:
+            raise SpecError(f"--torch {text}: {attr} must build the model without arguments ({err})") from None
+    return obj
+
+
+def _cmd_summary(args) -> int:
+    from .summary import summary
+
+    depth = None if args.depth == 0 else args.depth
+    columns = None if not args.columns else tuple(c.strip() for c in args.columns.split(","))
+    if args.torch:
+        if args.network:
+            raise SpecError("give either a network or --torch MODULE:NAME, not both")
+        size = _parse_size(args.input)
+        if size == "default" or size is None:
+            raise SpecError("--torch needs the input size as CxHxW, e.g. --input 3x224x224")
+        model = _torch_model(args.torch)
+        s = summary(model, tuple(int(v) for v in size) if isinstance(size, tuple) else size,
+                    depth=depth, columns=columns, name=args.torch)
+    else:
+        if not args.network:
+            raise SpecError("summary needs a network (a zoo name, .yaml file or spec) or --torch MODULE:NAME")
+        target = _substituted(resolve(args.network), args)
+        size = _parse_size(args.input)
+        channels = _value(args.in_channels, "--in-channels")
+        if isinstance(size, tuple) and len(size) == (target.ndim or 2) + 1:  # CxHxW
+            channels, size = size[0], size[1:]
+        s = summary(target.analyze(size, channels), depth=depth, columns=columns, name=target.name)
+    print({"text": s.text, "markdown": s.markdown, "html": s.html}[args.format]())
+    return 0
 
 
 def _cmd_compare(args) -> int:
-    compare = _optional("compare", "compare", "comparison")
+    from .compare import compare
+
     targets = _all_substituted(args.networks, args)
     size = _parse_size(args.input)
     results = [t.analyze(size) for t in targets]
-    kwargs = {}
-    if "names" in _params(compare):
-        kwargs["names"] = [t.name for t in targets]
-    table = compare(*results, **kwargs)
-    fmt = args.format
-    for attr in {"markdown": ("to_markdown", "markdown"), "latex": ("to_latex", "latex"),
-                 "text": ("to_text", "text"), "json": ("to_dict", "json")}[fmt]:
-        fn = getattr(table, attr, None)
-        if callable(fn):
-            out = fn()
-            print(json.dumps(out, indent=2, default=str) if fmt == "json" else out)
-            return 0
-    print(table)
+    table = compare(*results, names=[t.name for t in targets])
+    if args.format == "json":
+        print(json.dumps(table.to_dict(), indent=2))
+    else:
+        print({"markdown": table.to_markdown, "latex": table.to_latex, "text": table.to_text}[args.format]())
     return 0
 
 
 def _cmd_verify(args) -> int:
-    verify = _optional("verify", "verify", "verification")
+    from .verify import verify
+
     if args.zoo:
         zoo = _zoo()
         names = zoo.names() if not args.networks else args.networks
@@ -427,14 +477,27 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    plot = _optional("plot", "plot", "plotting")
+    from . import plot
+
+    if args.kind not in ("growth", "tradeoff", "mask", "boxes"):
+        raise SpecError(f"unknown plot kind {args.kind!r}; choose growth, tradeoff, mask or boxes")
     targets = _all_substituted(args.networks, args)
-    kwargs = {"output": args.output}
-    if args.input is not None:
-        kwargs["input_size"] = _parse_size(args.input)
-    if args.log:
-        kwargs["log"] = True
-    plot(args.kind, targets, **kwargs)
+    size = _parse_size(args.input)
+    items = {}
+    for t in targets:
+        # a one-line spec without --input is a block (growth repeats it); a zoo entry, a file or
+        # any network with an input size is analysed at that size (its own by default)
+        block = args.kind == "growth" and t.input_size is None and size == "default"
+        items[t.name] = t.network if block else t.analyze(size)
+    if args.kind == "growth":
+        plot.growth(items, log=args.log, path=args.output)
+    elif args.kind == "tradeoff":  # backbones compare at their feature layers (the classifier sees all)
+        from .summary import features
+
+        x = "features.rf" if all(features(r) is not None for r in items.values()) else "rf"
+        plot.tradeoff(items, x=x, log=args.log, path=args.output)
+    else:
+        plot.plot(args.kind, items, args.output)
     print(args.output)
     return 0
 
@@ -503,26 +566,25 @@ def _cmd_zoo(args) -> int:
 
 
 def _demo(args) -> int:
-    from . import Conv, Sequential, analyze, symbols, verify
+    from . import Conv, Sequential, analyze, report, symbols, verify
+    from .format import value
     from .latex import to_latex
     from .steps import derivation
 
-    print("rfsym demo: the receptive-field notes, derived\n")
+    print("rfsym demo: receptive fields of stacked convolutions, derived\n")
     stack = Sequential(*[Conv(3, padding=1, name=f"conv{i + 1}") for i in range(4)])
     result = analyze(stack, input_size=5)
     print("Stacked 3x3 convolutions (stride 1, padding 1), recurrence of Araujo et al. (Distill 2019):")
     print(_indent(derivation(result, headers=True).text()))
-    print("\n  layer   rf  jump  start  center  out_size(5)")
-    for layer in result.layers:
-        print(f"  {layer.name:6} {layer.rf!s:>3} {layer.jump!s:>5} {layer.start!s:>6} {layer.center!s:>7} "
-              f"{layer.out_size!s:>12}")
+    print()
+    print(report.table(result, columns=("name", "rf", "jump", "start", "center", "out_size"), indent="  "))
     check = verify(stack, 5)
     print(f"  enumeration of the index maps agrees: {check.ok} ({check.checked} comparisons)")
 
     ks, ss = symbols("k1:5"), symbols("s1:5")
     general = analyze(Sequential(*[Conv(ki, stride=si) for ki, si in zip(ks, ss)]))
     print("\nGeneral formula, four layers with symbolic kernels k_i and strides s_i:")
-    print(f"  R_4 = {sp.factor_terms(general.rf)}")
+    print(f"  R₄ = {value(sp.factor_terms(general.rf))}")
     print("  as LaTeX (rfsym.latex.to_latex):")
     print(_indent(to_latex(general, quantities=("rf",)), "    "))
 
@@ -530,9 +592,10 @@ def _demo(args) -> int:
     one = analyze(Conv(7, in_channels=C, out_channels=C, bias=False))
     three = analyze(Sequential(*[Conv(3, in_channels=C, out_channels=C, bias=False)] * 3))
     print("\nOne 7x7 conv vs three 3x3 convs (C channels, no bias):")
-    print(f"  receptive field: {one.rf} vs {three.rf} (difference {sp.simplify(one.rf - three.rf)})")
-    print(f"  weights:         {one.params} vs {three.params}  (ratio {sp.simplify(three.params / one.params)})")
-    print("\nMore: rfsym --help, rfsym analyze resnet50, rfsym derive \"conv(k, s=s) x n\"")
+    print(f"  receptive field: {value(one.rf)} vs {value(three.rf)} (difference {value(sp.simplify(one.rf - three.rf))})")
+    print(f"  weights:         {value(one.params)} vs {value(three.params)}  "
+          f"(ratio {value(sp.simplify(three.params / one.params))})")
+    print("\nMore: rfsym --help, rfsym summary resnet50, rfsym derive \"conv(k, s=s) x n\"")
     return 0
 
 
@@ -558,7 +621,9 @@ _EXAMPLES = {
     "main": """examples:
   rfsym demo
   rfsym derive "conv(k, s=s) x 3"
+  rfsym summary resnet50
   rfsym analyze resnet50 --format json
+  rfsym analyze resnet50 --at layer3.5.relu
   rfsym analyze "conv3(p=1) x n, maxpool2" --input 64
   rfsym compare "conv7" "conv3 x3"
   rfsym verify "conv3/2, conv3(d=2)" --input 32
@@ -575,6 +640,12 @@ _EXAMPLES = {
   rfsym analyze slim_vgg_16 --input 321 --format markdown
   rfsym analyze "conv3/2(c=16), conv3(c=32)" --input 32 --in-channels 3 --format json
   rfsym analyze net.yaml --input 224x160
+""",
+    "summary": """examples:
+  rfsym summary resnet50
+  rfsym summary resnet50 --depth 1 --columns layer,output,rf,jump
+  rfsym summary --torch torchvision.models:resnet50 --input 3x224x224
+  rfsym summary --torch model.py:Net --input 3x64x64
 """,
     "compare": """examples:
   rfsym compare "conv7(in=C, c=C, bias=false)" "conv3(in=C, c=C, bias=false) x 3"
@@ -659,6 +730,21 @@ def build_parser() -> argparse.ArgumentParser:
     _input_arg(p)
     p.add_argument("--in-channels", metavar="C", help="input channels (default: the model's own)")
     p.add_argument("--format", "-f", choices=("text", "markdown", "latex", "json"), default="text")
+    p.add_argument("--at", metavar="LAYER", help="show one layer's quantities (its name, e.g. layer3.5.relu)")
+    _set_arg(p)
+
+    p = _sub(sub, "summary", "module tree with output shapes, rf, jump, parameters and MACs", _cmd_summary)
+    p.add_argument("network", metavar="MODEL|SPEC", nargs="?", help="zoo name, .yaml file or one-line spec")
+    p.add_argument("--torch", metavar="MODULE:NAME",
+                   help="a PyTorch model: a module path or .py file and the class or function that builds it "
+                        "(called without arguments), e.g. torchvision.models:resnet50 or model.py:Net")
+    _input_arg(p, "input size: 224, 224x160, or CxHxW such as 3x224x224 (required for --torch)")
+    p.add_argument("--in-channels", metavar="C", help="input channels (default: the model's own)")
+    p.add_argument("--depth", "-d", type=int, default=2, metavar="N",
+                   help="how deep the module tree is shown (default 2; 0 for every layer)")
+    p.add_argument("--columns", "-c", metavar="COLS",
+                   help="comma-separated columns: layer,type,output,rf,jump,start,padding,params,macs")
+    p.add_argument("--format", "-f", choices=("text", "markdown", "html"), default="text")
     _set_arg(p)
 
     p = _sub(sub, "compare", "side-by-side comparison with symbolic differences and ratios", _cmd_compare)
@@ -699,7 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "zoo", "list the model zoo (or describe one entry)", _cmd_zoo)
     p.add_argument("name", nargs="?", metavar="NAME")
 
-    p = _sub(sub, "demo", "the notes' stacked 3x3 example, derived", _demo)
+    p = _sub(sub, "demo", "a tour: stacked 3x3 convolutions derived, checked and compared", _demo)
     return parser
 
 

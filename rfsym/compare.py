@@ -13,9 +13,20 @@ the symbols' assumptions (positive integers), so "equal" means *proven* equal.
 (0, 27/49, True)
 >>> print(c.to_text())
 quantity  one 7×7  three 3×3  difference  ratio
-rf        7        7          0           1
-jump      1        1          0           1
-params    49·C^2   27·C^2     −22·C^2     27/49
+--------  -------  ---------  ----------  -----
+rf              7          7           0      1
+jump            1          1           0      1
+params      49·C²      27·C²      −22·C²  27/49
+
+Zoo names compare at their default input sizes; networks with a reference feature layer add its
+receptive field and jump (the backbone number, :func:`rfsym.summary.features`):
+
+>>> print(compare("resnet18", "resnet50", quantities=("rf", "features.rf", "features.jump")).to_text())
+quantity       resnet18  resnet50  difference     ratio
+-------------  --------  --------  ----------  --------
+rf                  627       619          −8  ≈ 0.9872
+features.rf         435       427          −8  ≈ 0.9816
+features.jump        32        32           0         1
 """
 
 from __future__ import annotations
@@ -28,22 +39,16 @@ import sympy as sp
 
 from .engine import Result, analyze
 from .errors import RfsymError
+from .format import WIDTH, Column, Table, value
 from .layers import Layer
+from .summary import features, load
 from .symbols import as_expr
 
-__all__ = ["compare", "Comparison", "smallest", "crossover", "Solution"]
+__all__ = ["compare", "Comparison", "smallest", "crossover", "Solution", "QUANTITIES"]
 
-QUANTITIES = ("rf", "jump", "params", "macs")
-
-
-def _as_result(item, input_size, in_channels):
-    if isinstance(item, Result):
-        return item
-    if hasattr(item, "network") and hasattr(item, "analyze") and not isinstance(item, Layer):
-        return item.analyze(input_size) if input_size is not None else item.analyze()
-    if isinstance(item, (Layer, list, tuple)):
-        return analyze(item, input_size, in_channels=in_channels)
-    raise RfsymError(f"compare takes networks or results, got {type(item).__name__}")
+#: the quantities compared by default (``features.X``: X of the reference feature layer; rows no
+#: network has are left out)
+QUANTITIES = ("rf", "jump", "features.rf", "features.jump", "params", "macs")
 
 
 def _simplify(e):
@@ -51,13 +56,13 @@ def _simplify(e):
     return e if e.is_number else sp.simplify(e)
 
 
-def _ratio_cell(r, style, cell):
+def _ratio(r, style):
     """Exact ratios with small denominators print exactly (27/49); others as ``≈ 1.865``."""
     e = None if r is None or isinstance(r, tuple) else sp.sympify(r)
     if e is not None and e.is_Rational and e.q > 100:
         approx = f"{float(e):.4g}"
-        return rf"$\approx {approx}$" if style == "latex" else f"≈ {approx}"
-    return cell(r, style)
+        return rf"\approx {approx}" if style == "latex" else f"≈ {approx}"
+    return value(r, style)
 
 
 class Comparison:
@@ -71,7 +76,12 @@ class Comparison:
                                                         for i in range(len(self.results)))]
 
     def value(self, quantity, i=0):
-        """The quantity of result ``i`` (per-axis values collapse as in the engine)."""
+        """The quantity of result ``i`` (per-axis values collapse as in the engine);
+        ``features.rf`` and the like read the reference feature layer (None without one)."""
+        head, dot, attr = quantity.partition(".")
+        if dot and head == "features":
+            f = features(self.results[i])
+            return None if f is None else getattr(f, attr)
         return getattr(self.results[i], quantity)
 
     def _pair(self, quantity, i, base, op):
@@ -121,37 +131,38 @@ class Comparison:
             head += [f"{name} − {self.names[0]}", f"{name} / {self.names[0]}"]
         return head
 
-    def _cells(self, style):
-        from .latex import cell
-        out = []
+    def table(self) -> Table:
+        """The comparison as a :class:`~rfsym.format.Table` (render it in any style)."""
+        head = self._header()
+        cols = [Column(head[0], "label")] + [Column(h) for h in head[1:]]
+        n = len(self.results)
+        for j in range(n + 2, len(cols), 2):  # ratio columns
+            cols[j] = Column(head[j], "value", fn=_ratio)
+        rows = []
         for q, values, diffs, ratios in self.rows():
-            row = [q] + [cell(v, style) for v in values]
+            row = [q] + list(values)
             for d, r in zip(diffs, ratios):
-                row += [cell(d, style), _ratio_cell(r, style, cell)]
-            out.append(row)
-        return out
+                row += [d, r]
+            rows.append(row)
+        return Table(cols, rows)
 
     def to_text(self) -> str:
-        """An aligned plain-text table."""
-        rows = [self._header()] + self._cells("text")
-        widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        """An aligned text table (numbers right-aligned, at most 100 columns)."""
+        return self.table().render("unicode", width=WIDTH)
 
     def to_markdown(self) -> str:
         """A Markdown table (symbolic values as inline LaTeX)."""
-        rows = self._cells("markdown")
-        head = self._header()
-        out = ["| " + " | ".join(head) + " |", "|---|" + "--:|" * (len(head) - 1)]
-        return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
+        return self.table().render("markdown")
 
     def to_latex(self) -> str:
         """A booktabs ``tabular``."""
-        from .latex import _tex_escape
-        rows = self._cells("latex")
-        head = [_tex_escape(h) for h in self._header()]
-        lines = [r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule", " & ".join(head) + r" \\",
-                 r"\midrule"] + [" & ".join([_tex_escape(r[0])] + r[1:]) + r" \\" for r in rows]
-        return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"])
+        return self.table().render("latex")
+
+    def to_html(self) -> str:
+        """An HTML table (symbolic values as MathJax inline math)."""
+        from .html import comparison_html
+
+        return comparison_html(self)
 
     def to_dict(self) -> dict:
         """Plain data: names and, per quantity, values, differences and ratios (JSON-ready)."""
@@ -163,6 +174,9 @@ class Comparison:
     def _repr_markdown_(self):
         return self.to_markdown()
 
+    def _repr_html_(self):
+        return self.to_html()
+
     def __str__(self):
         return self.to_text()
 
@@ -171,16 +185,26 @@ class Comparison:
 
 
 def compare(*items, names=None, input_size=None, in_channels=None, quantities=QUANTITIES) -> Comparison:
-    """Compare networks (layers, Sequentials, zoo targets) or :class:`~rfsym.engine.Result`\\ s.
+    """Compare networks side by side.
 
-    ``input_size`` and ``in_channels`` are used for items that still need analysing; quantities
-    no item knows (``macs`` without an input size) are left out.
+    Args:
+        *items (object): two or more networks: :class:`~rfsym.engine.Result`\\ s, rfsym layers or graphs,
+            zoo names or one-line specs, or any model :func:`rfsym.summary` takes.
+        names (list[str] | None): a column name per item (default: the networks' names, else ``net1``, ``net2``, ...).
+        input_size (int | tuple | None): for items that still need analysing (zoo names default to their own).
+        in_channels (int | None): likewise.
+        quantities (tuple[str, ...]): the rows (:data:`QUANTITIES`); rows no item knows (``macs`` without an input
+            size, ``features.rf`` without a feature layer) are left out.
+
+    Returns:
+        A :class:`Comparison`.
     """
     if len(items) < 2:
         raise RfsymError("compare needs at least two networks")
-    results = [_as_result(it, input_size, in_channels) for it in items]
+    loaded = [load(it, input_size, in_channels=in_channels) for it in items]
+    results = [r for r, _ in loaded]
     if names is None:
-        names = [getattr(it, "name", None) or f"net{i + 1}" for i, it in enumerate(items)]
+        names = [name or f"net{i + 1}" for i, (_, name) in enumerate(loaded)]
     if len(names) != len(results):
         raise RfsymError(f"compare got {len(results)} networks but {len(names)} names")
     return Comparison(results, [str(n) for n in names], quantities)
@@ -331,7 +355,7 @@ def smallest(item, target, symbol=None, *, quantity="rf", strict=False, lower=1,
 
     >>> from rfsym import Conv, Sequential, symbols
     >>> k, n, T = symbols("k n T")
-    >>> smallest(2 * n + 1, 100).value                # notes: a 3×3 stack needs n = 50 layers
+    >>> smallest(2 * n + 1, 100).value                # a 3×3 stack needs n = 50 layers
     50
     >>> smallest(Sequential(Conv(k), Conv(k)), 100).value   # two k×k convolutions: k = 51
     51

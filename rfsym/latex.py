@@ -2,7 +2,7 @@ r"""LaTeX and Markdown for results: formulas, per-layer tables, a standalone rep
 
 Everything here reads a :class:`~rfsym.engine.Result`; nothing re-derives. For a chain of
 sliding-window layers (convolutions, pools, with activations or BatchNorm between them) the
-receptive field is written twice, as the notes write it:
+receptive field is written twice:
 
 * the **structured form**, the general formula instantiated term by term,
   ``R = 1 + Σ_i (κ_i − 1) Π_{j<i} s_j`` with ``κ = d(k − 1) + 1`` (each term is
@@ -33,19 +33,17 @@ J &= \prod_{i=1}^{L} s_i = s
 
 from __future__ import annotations
 
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import sympy as sp
 
 from . import layers as L
-from .errors import RfsymError
-from .steps import WINDOW_TYPES, _is_one, _small
-from .symbols import exceeds, to_sympy
+from .format import latex, tex_escape
+from .report import layer_table
+from .steps import WINDOW_TYPES, require_exact
 
-__all__ = ["latex", "to_latex", "repr_latex", "structured", "table", "report", "cell"]
+__all__ = ["latex", "to_latex", "repr_latex", "structured", "table", "report"]
 
 DEFAULT_QUANTITIES = ("rf", "jump", "start", "out_size", "params", "macs")
 _NAMES = {"rf": "R", "jump": "J", "start": "u", "center": "c", "out_size": r"n_{\mathrm{out}}",
@@ -53,105 +51,8 @@ _NAMES = {"rf": "R", "jump": "J", "start": "u", "center": "c", "out_size": r"n_{
           "rf_min": r"R_{\min}", "effective_padding": "P"}
 
 
-# --------------------------------------------------------------------------- printing
-def _run_deep(fn):
-    """Run ``fn`` with a large recursion limit on a thread with a large stack."""
-    out = {}
-    old = sys.getrecursionlimit()
-
-    def run():
-        try:
-            out["value"] = fn()
-        except BaseException as err:  # re-raised below, in the caller's thread
-            out["error"] = err
-
-    size = threading.stack_size()
-    sys.setrecursionlimit(max(old, 100_000))
-    try:
-        threading.stack_size(512 * 1024 * 1024)
-        t = threading.Thread(target=run)
-        t.start()
-        t.join()
-    finally:
-        threading.stack_size(size)
-        sys.setrecursionlimit(old)
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
-def latex(value, **options) -> str:
-    r"""``sympy.latex`` that survives deep expressions, with thin-space digit groups.
-
-    >>> latex(138357544)
-    '138\\,357\\,544'
-    >>> latex(sp.Symbol("k") - 1)
-    'k - 1'
-    """
-    if isinstance(value, tuple):
-        return r"\left(" + ", ".join(latex(v, **options) for v in value) + r"\right)"
-    if value is None:
-        return r"\text{--}"
-    expr = to_sympy(value)
-    if expr.is_Integer:
-        return _group(int(expr), r"\,")
-    if "order" not in options and exceeds(expr, 2000):
-        options["order"] = "none"  # sorting the terms of a huge sum costs more than printing it
-    try:
-        return sp.latex(expr, **options)
-    except RecursionError:
-        return _run_deep(lambda: sp.latex(expr, **options))
-
-
-def _group(n: int, sep: str) -> str:
-    s = str(abs(n))
-    if len(s) > 4:
-        s = sep.join(s[max(i - 3, 0):i] for i in range(len(s), 0, -3)[::-1])
-    return ("-" if n < 0 else "") + s
-
-
-def _text(value) -> str:
-    from .steps import _text as plain
-    expr = value if isinstance(value, tuple) else sp.sympify(value)
-    if not isinstance(expr, tuple) and expr.is_Integer:
-        return _group(int(expr), ",")
-    return plain(expr)
-
-
-def cell(values, style="latex", area=False, max_chars=None) -> str:
-    """One table cell from a per-axis tuple (or a single value).
-
-    Equal axes print once, except ``area`` quantities (kernel, rf, size) with numbers, which
-    print as the notes do: ``7×7``. ``style``: ``latex`` (symbolic values in ``$...$``),
-    ``markdown`` (likewise) or ``text``. Expressions longer than ``max_chars`` print as ``…``.
-
-    >>> cell((7, 7), "markdown", area=True), cell((2, 2), "markdown"), cell((3, 5), "text", area=True)
-    ('7×7', '2', '3×5')
-    """
-    if values is None:
-        return "–" if style != "latex" else "--"
-    vals = tuple(values) if isinstance(values, tuple) else (values,)
-    vals = tuple(v if isinstance(v, str) else to_sympy(v) for v in vals)
-    same = all(v == vals[0] for v in vals)
-    if same and not (area and len(vals) > 1 and all(getattr(v, "is_Integer", False) for v in vals)):
-        vals = vals[:1]
-    if style == "text":
-        return "×".join(v if isinstance(v, str) else _text(v) for v in vals)
-    parts = []
-    for v in vals:
-        if isinstance(v, str):
-            parts.append(v)
-        elif v.is_Integer:
-            g = _group(int(v), r"\," if style == "latex" else ",")
-            parts.append(f"${g}$" if style == "latex" and v < 0 else g)
-        elif max_chars is not None and (not _small(v, max_chars) or len(latex(v)) > max_chars):
-            parts.append(r"\dots" if style == "latex" else "…")
-        else:
-            parts.append(f"${latex(v)}$")
-    joiner = r"$\times$" if style == "latex" else "×"
-    if not area and len(parts) > 1:
-        return "(" + ", ".join(parts) + ")"
-    return joiner.join(parts)
+def _is_one(x) -> bool:
+    return sp.sympify(x) == 1
 
 
 # --------------------------------------------------------------------------- structured form
@@ -168,7 +69,7 @@ _IDENTITY_TYPES = (L.Elementwise, L.BatchNorm, L.Flatten)
 
 def is_chain(result) -> bool:
     """True when the network is a chain of sliding windows (convolutions, pools) with layers of
-    no spatial effect between them: the notes' general formula applies. Decided from the layer
+    no spatial effect between them: the general formula applies. Decided from the layer
     classes alone, so it costs nothing on deep networks."""
     if not hasattr(result, "network"):
         return False
@@ -197,7 +98,7 @@ class WindowTerm:
 
 
 class Structured:
-    """The notes' general formula for one axis, instantiated: ``terms`` holds one
+    """The general formula for one axis, instantiated: ``terms`` holds one
     :class:`WindowTerm` per sliding-window layer."""
 
     def __init__(self, result, axis, terms):
@@ -320,13 +221,6 @@ def _value(v, max_chars):
     return rf"\text{{(closed form of {len(s):,} characters omitted)}}"
 
 
-def require_exact(result, what):
-    """Raise a clear error for results of :meth:`Result.evaluate` (numpy arrays, not expressions)."""
-    if not getattr(getattr(result, "_ops", None), "exact", False):
-        raise RfsymError(f"{what} needs an exact result; this one comes from evaluate() and holds numpy "
-                         "arrays (use result.subs({...}) for one configuration)")
-
-
 def formula_rows(result, quantities=DEFAULT_QUANTITIES, form="both", max_terms=8, max_chars=None,
                  wrap=6) -> list[str]:
     """The rows of :func:`to_latex` (``lhs &= rhs``), for an ``aligned`` or ``align*`` block."""
@@ -414,116 +308,24 @@ def repr_latex(result) -> str:
 
 
 # --------------------------------------------------------------------------- tables
-COLUMNS = ("index", "name", "type", "kernel", "stride", "padding", "dilation", "rf", "jump", "start",
-           "out_size", "params", "macs")
-_HEAD = {
-    "latex": {"index": r"\#", "name": "name", "type": "type", "kernel": "$k$", "stride": "$s$",
-              "padding": "$p$", "dilation": "$d$", "rf": "$R$", "jump": "$J$", "start": "$u$",
-              "out_size": "size", "params": "params", "macs": "MACs", "center": "$c$"},
-    "markdown": {"index": "#", "name": "name", "type": "type", "kernel": "kernel", "stride": "stride",
-                 "padding": "padding", "dilation": "dilation", "rf": "rf", "jump": "jump",
-                 "start": "start", "out_size": "out size", "params": "params", "macs": "MACs",
-                 "center": "center"},
-}
-_AREA = {"kernel", "rf", "out_size"}
-_RIGHT = {"index", "kernel", "stride", "padding", "dilation", "rf", "jump", "start", "out_size",
-          "params", "macs", "center"}
-
-
-def _layer_arg(lr, attr):
-    layer = lr.layer
-    if not isinstance(layer, L.Windowed) or lr.type != type(layer).__name__:
-        return None
-    v = getattr(layer, {"kernel": "kernel_size"}.get(attr, attr), None)
-    if v is None:
-        return None
-    ndim = len(lr.axes("rf"))
-    if isinstance(v, str):
-        return (v,)
-    if isinstance(v, tuple):
-        return tuple(f"{a}/{b}" if isinstance(x, tuple) and (a := x[0]) != (b := x[1]) else
-                     (x[0] if isinstance(x, tuple) else x) for x in v)
-    return (v,) * ndim
-
-
-def _cells(lr, col, style, max_chars=None):
-    if col == "index":
-        return str(lr.index)
-    if col == "name":
-        return _tex_escape(str(lr.name)) if style == "latex" else str(lr.name)
-    if col == "type":
-        return lr.type
-    if col in ("kernel", "stride", "padding", "dilation"):
-        return cell(_layer_arg(lr, col), style, area=col == "kernel")
-    if col in ("params", "macs"):
-        v = getattr(lr, col)
-        return cell(None if v is None else (v,), style, max_chars=max_chars)
-    return cell(lr.axes(col), style, area=col in _AREA, max_chars=max_chars)
-
-
-def _columns(result, columns):
-    if columns is not None:
-        return list(columns)
-    cols = list(COLUMNS)
-    lrs = result.layers
-    if all(_layer_arg(lr, "dilation") is None or all(_is_one(x) for x in _layer_arg(lr, "dilation")
-                                                     if not isinstance(x, str)) for lr in lrs):
-        cols.remove("dilation")
-    for col in ("out_size", "params", "macs"):
-        if all((lr.axes(col) if col == "out_size" else getattr(lr, col)) is None for lr in lrs):
-            cols.remove(col)
-    return cols
-
-
 def table(result, format="markdown", columns=None, *, env="tabular", total=True, max_chars=None) -> str:
-    r"""Per-layer table: one row per layer (merges included), quantities with respect to the
-    network input, ``params``/``macs`` of each layer alone; a final ``total`` row.
-
-    ``format``: ``"markdown"`` or ``"latex"`` (booktabs; ``env="longtable"`` for long networks).
-    Columns default to :data:`COLUMNS` minus those with nothing to show. Expressions longer
-    than ``max_chars`` print as an ellipsis.
+    r"""Per-layer table in Markdown or LaTeX (booktabs; ``env="longtable"`` for long networks):
+    the same columns and values as the text table of ``rfsym analyze``
+    (:func:`rfsym.report.layer_table`), with a final ``total`` row (and ``features`` row).
+    Expressions longer than ``max_chars`` are abbreviated (see :mod:`rfsym.format`).
 
     >>> from rfsym import Conv, Sequential, analyze
-    >>> print(table(analyze(Sequential(*[Conv(3, padding=1)] * 2)), columns=("index", "kernel", "rf")))
-    | # | kernel | rf |
-    |--:|--:|--:|
-    | 0 | 3×3 | 3×3 |
-    | 1 | 3×3 | 5×5 |
-    | total |  | 5×5 |
+    >>> print(table(analyze(Sequential(*[Conv((3, 5), padding=1)] * 2)), columns=("name", "kernel", "rf")))
+    | name | k | rf |
+    |:--|--:|--:|
+    | 0 | 3×5 | 3×5 |
+    | 1 | 3×5 | 5×9 |
+    | total |  | 5×9 |
     """
     if format not in ("markdown", "latex"):
         raise ValueError(f"format must be 'markdown' or 'latex', got {format!r}")
     require_exact(result, "a table")
-    cols = _columns(result, columns)
-    head = [_HEAD[format].get(c, c) for c in cols]
-    rows = [[_cells(lr, c, format, max_chars) for c in cols] for lr in result.layers]
-    if total:
-        tot = []
-        for c in cols:
-            if c == cols[0]:
-                tot.append("total")
-            elif c in ("params", "macs"):
-                v = getattr(result, c)
-                tot.append(cell(None if v is None else (v,), format, max_chars=max_chars))
-            elif c in ("rf", "jump", "start", "out_size", "center"):
-                tot.append(cell(result.axes(c), format, area=c in _AREA, max_chars=max_chars))
-            else:
-                tot.append("")
-        rows.append(tot)
-    if format == "markdown":
-        out = ["| " + " | ".join(head) + " |",
-               "|" + "|".join("--:" if c in _RIGHT else "---" for c in cols) + "|"]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(out)
-    spec = "".join("r" if c in _RIGHT else "l" for c in cols)
-    lines = [rf"\begin{{{env}}}{{{spec}}}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
-    if env == "longtable":
-        lines += [r"\endhead"]
-    body = [" & ".join(r) + r" \\" for r in rows]
-    if total:
-        body.insert(len(body) - 1, r"\midrule")
-    lines += body + [r"\bottomrule", rf"\end{{{env}}}"]
-    return "\n".join(lines)
+    return layer_table(result, columns, total=total, max_chars=max_chars).render(format, env=env)
 
 
 # --------------------------------------------------------------------------- report
@@ -533,13 +335,6 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage{booktabs,longtable}
 \allowdisplaybreaks
 """
-
-
-def _tex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
-        s = s.replace(a, b) if a != "\\" else s.replace(a, "\x00")
-    return s.replace("\x00", r"\textbackslash{}").replace("×", r"$\times$").replace("−", "-")
 
 
 def report(result, path=None, *, title="Receptive field report", description=None,
@@ -560,13 +355,13 @@ def report(result, path=None, *, title="Receptive field report", description=Non
     """
     from .steps import derivation
 
-    parts = [_PREAMBLE, rf"\title{{{_tex_escape(title)}}}", r"\date{}", r"\begin{document}", r"\maketitle"]
+    parts = [_PREAMBLE, rf"\title{{{tex_escape(title)}}}", r"\date{}", r"\begin{document}", r"\maketitle"]
     n = len(result.layers)
     size = "unknown" if result.input_size is None else "$" + r" \times ".join(
         latex(v) for v in result.input_size) + "$"
     intro = (description + " ") if description else ""
     parts.append(
-        _tex_escape(intro) + f"{n} layers, {result.ndim} spatial axes, input size {size}. "
+        tex_escape(intro) + f"{n} layers, {result.ndim} spatial axes, input size {size}. "
         r"Conventions: $R$ is the receptive field in input pixels (padding positions count), "
         r"$J$ the jump (effective stride), $u$ the input coordinate of the first pixel seen by "
         r"output~0 (effective padding $-u$), MACs count multiply--accumulates of convolutions and "

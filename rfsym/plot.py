@@ -21,7 +21,10 @@ import sympy as sp
 
 from .engine import Result, analyze
 from .errors import RfsymError
+from .format import finite
+from .format import latex as _latex
 from .layers import Layer, Sequential
+from .summary import features
 
 __all__ = ["growth", "tradeoff", "mask", "boxes", "erf_map", "erf_ratio", "plot", "save"]
 
@@ -33,6 +36,8 @@ _LABELS = {
     "macs": r"multiply–accumulates (MACs)",
     "flops": r"FLOPs ($2\times$MACs)",
     "out_size": r"output size (pixels)",
+    "features.rf": r"receptive field $R$ at the feature layer (input pixels)",
+    "features.jump": r"jump $J$ at the feature layer",
 }
 _FORMATS = (".png", ".svg", ".pdf")
 _STYLES = ("o-", "s-", "^-", "D-", "v-", "P-", "X-", "*-")
@@ -61,20 +66,43 @@ def save(fig, path):
     return path
 
 
+def _drawn(fig) -> bool:
+    """True when the figure shows data: a line with a finite point, an image or a patch."""
+    for ax in fig.axes:
+        for line in ax.lines:
+            x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+            if x.size and np.isfinite(x).any() and np.isfinite(y).any():
+                return True
+        if ax.images or ax.patches:
+            return True
+    return False
+
+
 def _finish(fig, path):
+    if not _drawn(fig):
+        raise RfsymError("the figure would be empty: no plotted value is a finite number "
+                         "(give the input size and numbers for every symbol)")
     if path is not None:
         save(fig, path)
     return fig
 
 
 def _named(items):
+    """``(name, item)`` pairs from a dict or a list (items named by their ``name``, else net1...)."""
     if isinstance(items, dict):
-        return list(items.items())
+        return [(str(k), v) for k, v in items.items()]
     out = []
     for i, it in enumerate(items):
-        name = getattr(it, "name", None) or f"net{i + 1}"
-        out.append((str(name), getattr(it, "network", it)))
+        net = it.network if isinstance(it, Result) else it
+        name = getattr(net, "name", None) or f"net{i + 1}"
+        out.append((str(name), it))
     return out
+
+
+def _layer_curve(result, quantity):
+    """``quantity`` of every layer of an analysed network, in topological order."""
+    ys = [_scalar(getattr(lr, quantity), f"{quantity} of layer {lr.name!r}") for lr in result.layers]
+    return np.arange(1, len(ys) + 1), np.asarray(ys, dtype=float)
 
 
 def _depth_curve(item, depths, symbol, quantity, values):
@@ -119,19 +147,31 @@ def _repeat_counts(network) -> set:
             out |= sp.sympify(layer.n).free_symbols
         stack.extend(sublayers(layer))
     return out
+def _get(result, quantity):
+    """A quantity of a result; ``features.rf`` and the like read its reference feature layer."""
+    head, dot, attr = quantity.partition(".")
+    if dot and head == "features":
+        f = features(result)
+        if f is None:
+            raise RfsymError(f"{quantity}: the network has no feature layer (Graph(features=...))")
+        return getattr(f, attr)
+    return getattr(result, quantity)
 
 
 def _keys(values):
     return [] if not values else [sp.Symbol(k) if isinstance(k, str) else k for k in values]
 
 
-def _scalar(v):
+def _scalar(v, what="a plotted value"):
     if isinstance(v, tuple):
-        return max(_scalar(x) for x in v)
+        return max(_scalar(x, what) for x in v)
     if v is None or (isinstance(v, sp.Basic) and v.free_symbols):
         shown = "unknown" if v is None else f"{v} (symbolic)"
-        raise RfsymError(f"a plotted value is {shown}: give numbers for its symbols (values=..., or "
+        raise RfsymError(f"{what} is {shown}: give numbers for its symbols (values=..., or "
                          "--set on the command line) and the input size or channels it needs")
+    if not finite(v):
+        raise RfsymError(f"{what} is {v}: not a finite number (a global layer without an input size? "
+                         "analyse the network at an input size first)")
     return float(v)
 
 
@@ -141,15 +181,26 @@ def growth(families, depths=range(1, 11), *, symbol=None, quantity="rf", log=Fal
 
     ``families``: a dict ``name -> item`` or a list of items (named by their ``name``); an item
     is a network with a free depth symbol (``Repeat(block, n)``), a block without symbols (it is
-    repeated ``L`` times), a function ``L -> network``, or a result. ``values`` fixes other
-    symbols. ``log``: logarithmic y axis (base 2), where stride and dilation grow as lines.
+    repeated ``L`` times) or a function ``L -> network``; or every item is an analysed
+    :class:`~rfsym.engine.Result`, drawn layer by layer (the field through the network). ``values``
+    fixes other symbols. ``log``: logarithmic y axis (base 2), where stride and dilation grow as
+    lines. An empty figure (no finite value) raises :class:`~rfsym.errors.RfsymError`.
     """
     fig, ax = _figure()
     depths = list(depths)
-    for j, (name, item) in enumerate(_named(families)):
+    items = _named(families)
+    per_layer = [isinstance(item, Result) for _, item in items]
+    if any(per_layer) and not all(per_layer):
+        raise RfsymError("growth draws depth families (networks) or the layer-by-layer growth of analysed "
+                         "networks (results), not both in one figure")
+    for j, (name, item) in enumerate(items):
+        if per_layer[j]:
+            xs, ys = _layer_curve(item, quantity)
+            ax.plot(xs, ys, _STYLES[j % len(_STYLES)][1:], label=name, linewidth=1.4)
+            continue
         ys = _depth_curve(item, depths, symbol, quantity, values)
         ax.plot(depths, ys, _STYLES[j % len(_STYLES)], label=name, markersize=4, linewidth=1.4)
-    ax.set_xlabel(r"depth $L$ (number of blocks)")
+    ax.set_xlabel("layer (topological order)" if any(per_layer) else r"depth $L$ (number of blocks)")
     _integer_ticks(ax, y=False)
     ax.set_ylabel(_LABELS.get(quantity, quantity))
     if log:
@@ -162,10 +213,11 @@ def growth(families, depths=range(1, 11), *, symbol=None, quantity="rf", log=Fal
 
 def tradeoff(items, *, x="rf", y="params", values=None, depths=None, symbol=None, log=False, path=None,
              title=None):
-    r"""``y`` (parameters or MACs) against ``x`` (receptive field): the trade-off behind the notes'
+    r"""``y`` (parameters or MACs) against ``x`` (receptive field): the trade-off behind the
     7×7 vs 3×3 table. ``items`` as in :func:`growth`; with ``depths`` each item is a family drawn
     as a curve over its depth symbol, otherwise one point each. ``values`` fixes symbols such
-    as the channel count ``C`` (shown in the axis label).
+    as the channel count ``C`` (shown in the axis label). ``x="features.rf"`` reads each
+    network's reference feature layer (the backbone's field rather than the classifier's).
     """
     fig, ax = _figure()
     for j, (name, item) in enumerate(_named(items)):
@@ -178,11 +230,11 @@ def tradeoff(items, *, x="rf", y="params", values=None, depths=None, symbol=None
             if values:
                 r = r.subs({k: v for k, v in values.items()
                             if (k if isinstance(k, str) else k.name) in {s.name for s in r.free_symbols}})
-            xv, yv = _scalar(getattr(r, x)), _scalar(getattr(r, y))
+            xv, yv = _scalar(_get(r, x), f"{x} of {name}"), _scalar(_get(r, y), f"{y} of {name}")
             ax.plot([xv], [yv], _STYLES[j % len(_STYLES)][0], markersize=8, label=name)
     suffix = ""
     if values:
-        suffix = " for " + ", ".join(f"${sp.latex(k if not isinstance(k, str) else sp.Symbol(k))} = {v}$"
+        suffix = " for " + ", ".join(f"${_latex(k if not isinstance(k, str) else sp.Symbol(k))} = {_latex(v)}$"
                                      for k, v in values.items())
     ax.set_xlabel(_LABELS.get(x, x))
     ax.set_ylabel(_LABELS.get(y, y) + suffix)
@@ -211,13 +263,12 @@ def _grid_2d(a):
 
 def mask(net, input_size, output, *, counts=False, layer=None, through_padding=False, annotate=None,
          path=None, title=None):
-    r"""Heatmap of which input pixels feed output ``output`` (the notes' 5×5 example), from
+    r"""Heatmap of which input pixels feed output ``output`` (the 5×5 worked example), from
     :func:`rfsym.enumeration.dependency_mask`; with ``counts`` the number of paths through each
     pixel. Cells are annotated with their values when the grid is small (``annotate``).
     """
     from .verify import dependency_mask
 
-    net = getattr(net, "network", net)
     m = dependency_mask(net, input_size, output, layer=layer, counts=counts, through_padding=through_padding)
     grid = _grid_2d(np.asarray(m, dtype=float))
     h, w = grid.shape
@@ -253,7 +304,7 @@ def boxes(item, outputs, *, input_size=None, layer=None, path=None, title=None):
     """
     from matplotlib.patches import Rectangle
 
-    result = item if isinstance(item, Result) else analyze(getattr(item, "network", item), input_size)
+    result = item if isinstance(item, Result) else analyze(item, input_size)
     if result.input_size is None:
         raise RfsymError("boxes need the input size (pass input_size)")
     target = result if layer is None else result.layers[layer]
@@ -261,9 +312,12 @@ def boxes(item, outputs, *, input_size=None, layer=None, path=None, title=None):
     one_d = len(sizes) == 1
     fig, ax = _figure((5.2, 5.6) if not one_d else (7, 2.8))
     h, w = (1, sizes[0]) if one_d else (sizes[0], sizes[1])
-    for i in range(h):
-        for j in range(w):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.93", edgecolor="0.75", linewidth=0.4))
+    if h * w <= 4096:  # pixel cells on small inputs; one shaded rectangle on large ones
+        for i in range(h):
+            for j in range(w):
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.93", edgecolor="0.75", linewidth=0.4))
+    else:
+        ax.add_patch(Rectangle((-0.5, -0.5), w, h, facecolor="0.93", edgecolor="none"))
     ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="black", linestyle="--", linewidth=1,
                            label=f"input ({'×'.join(map(str, sizes))}); outside it: padding"))
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
@@ -290,29 +344,42 @@ def boxes(item, outputs, *, input_size=None, layer=None, path=None, title=None):
     else:
         ax.set_yticks([])
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False, fontsize=8)
-    fig.suptitle(title or f"Receptive fields: $R = {sp.latex(target.rf)}$, $J = {sp.latex(target.jump)}$",
+    where = "" if layer is None else f" at {target.name}"
+    fig.suptitle(title or f"Receptive fields{where}: $R = {_latex(target.rf)}$, $J = {_latex(target.jump)}$",
                  fontsize=10)
     return _finish(fig, path)
 
 
-def plot(kind, targets, output=None, *, input_size=None, log=False, **options):
-    """One entry point (the ``rfsym plot`` command): ``kind`` is ``growth``, ``tradeoff``,
-    ``mask`` or ``boxes``; ``targets`` networks (or zoo/spec targets with ``network``/``name``).
-    ``mask`` and ``boxes`` use the first target and, unless ``outputs``/``output_index`` say
-    otherwise, its central output."""
-    targets = list(targets)
+def plot(kind, items, output=None, *, input_size=None, log=False, **options):
+    """One entry point: ``kind`` is ``growth``, ``tradeoff``, ``mask`` or ``boxes``; ``items``
+    networks or :class:`~rfsym.engine.Result`\\ s (a dict ``name -> item`` names them).
+    ``mask`` and ``boxes`` draw the first item at ``input_size`` (a result's own size by default)
+    and, unless ``output_index``/``outputs`` say otherwise, its central output."""
+    named = _named(items)
+    if not named:
+        raise RfsymError("plot needs at least one network")
     if kind == "growth":
-        return growth(targets, log=log, path=output, **options)
+        return growth(dict(named), log=log, path=output, **options)
     if kind == "tradeoff":
-        return tradeoff(targets, log=log, path=output, **options)
+        return tradeoff(dict(named), log=log, path=output, **options)
     if kind in ("mask", "boxes"):
-        if input_size is None:
-            raise RfsymError(f"plot {kind} needs the input size (--input N)")
-        net = getattr(targets[0], "network", targets[0])
-        r = analyze(net if isinstance(net, Layer) else Sequential(*net), input_size)
-        centre = tuple(int(n) // 2 for n in r.axes("out_size"))
+        first = named[0][1]
+        if isinstance(first, Result):
+            r = first if input_size is None else analyze(first.network, input_size, ndim=first.ndim,
+                                                         in_channels=first.in_channels)
+        else:
+            if input_size is None:
+                raise RfsymError(f"plot {kind} needs the input size")
+            r = analyze(first if isinstance(first, Layer) else Sequential(*first), input_size)
+        if r.input_size is None:
+            raise RfsymError(f"plot {kind} needs the input size")
+        f = features(r)  # networks with a feature layer: its central output, not the classifier's
+        if f is not None and "layer" not in options:
+            options["layer"] = f.index
+        at = r if options.get("layer") is None else r.layers[options["layer"]]
+        centre = tuple(int(n) // 2 for n in at.axes("out_size"))
         if kind == "mask":
-            return mask(net, input_size, options.pop("output_index", centre), path=output, **options)
+            return mask(r.network, r.input_size, options.pop("output_index", centre), path=output, **options)
         return boxes(r, options.pop("outputs", [centre]), path=output, **options)
     raise RfsymError(f"unknown plot kind {kind!r}; choose growth, tradeoff, mask or boxes")
 
@@ -327,7 +394,6 @@ def erf_map(net, input_size=None, *, profiles=None, branch_weights=None, path=No
 
     from .erf import discrete_erf_map, erf
 
-    net = getattr(net, "network", net)
     e = erf(net, input_size, profiles=profiles, branch_weights=branch_weights)
     origin, w = discrete_erf_map(net, input_size, profiles=profiles, branch_weights=branch_weights)
     if w.ndim == 1:
@@ -361,7 +427,7 @@ def erf_map(net, input_size=None, *, profiles=None, branch_weights=None, path=No
     ax.set_ylabel(r"input row $y$ (pixel)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False, fontsize=8)
     var = e.axes("variance")
-    ax.set_title(title or rf"Effective receptive field: $\sigma^2 = {sp.latex(var[-1])}$, $R = {r1}$",
+    ax.set_title(title or rf"Effective receptive field: $\sigma^2 = {_latex(var[-1])}$, $R = {r1}$",
                  fontsize=10)
     return _finish(fig, path)
 

@@ -247,6 +247,14 @@ class LayerResult(_Quantities):
         """MACs of this layer alone."""
         return None if self._node.macs is None else _tidy(self._node.macs, self._ops)
 
+    def _repr_html_(self):  # notebooks: the layer's quantities as a table (rfsym.html)
+        from .html import layer_html
+        return layer_html(self)
+
+    def _repr_markdown_(self):
+        from .html import layer_markdown
+        return layer_markdown(self)
+
     def __repr__(self):
         return f"<LayerResult {self.index} {self.type} {self.name!r}: rf={self.rf}, jump={self.jump}>"
 
@@ -592,6 +600,14 @@ class Result(_Quantities):
                             in_channels=self.in_channels, strict=self.strict, ops=NumOps,
                             numeric_values=named)
 
+    def _repr_html_(self):  # notebooks: closed forms, the backbone row, a per-layer table (rfsym.html)
+        from .html import result_html
+        return result_html(self)
+
+    def _repr_markdown_(self):
+        from .html import result_markdown
+        return result_markdown(self)
+
     def __repr__(self):
-        return (f"<Result {len(self.layers)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
+        return (f"<Result {len(self._records)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
                 f"out_size={self.out_size}, params={self.params}, macs={self.macs}>")

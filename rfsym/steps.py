@@ -1,10 +1,10 @@
-r"""Step-by-step derivations, written the way the receptive-field notes write them.
+r"""Step-by-step derivations, written out with the recurrence of Araujo et al.
 
 For every layer that changes the receptive field the derivation shows the recurrence of Araujo,
 Norris, Sim (Distill 2019) with the numbers (or symbols) filled in:
 
 * ``R_i = R_{i-1} + (κ_i − 1)·J_{i-1}`` (``κ = d(k − 1) + 1``; the factor ``J_{i-1}`` is left out
-  when it is 1, as the notes do: ``R = 3 + (3 − 1) = 5``);
+  when it is 1: ``R = 3 + (3 − 1) = 5``);
 * ``J_i = J_{i-1}·s_i`` when the layer has a stride;
 * optionally ``u_i = u_{i-1} − p_i·J_{i-1}`` (start) and the output size
   ``n_i = ⌊(n_{i-1} + p_l + p_r − κ)/s⌋ + 1``.
@@ -13,7 +13,7 @@ Every value on the right of the last ``=`` is read from the engine's :class:`~rf
 (``layer.rf``, ``layer.input.rf``, ...); the module only writes the arithmetic out. Layers with
 no spatial effect (activations, BatchNorm) are skipped; merges of branches and layers whose
 receptive field is not a sliding window (global pooling, Linear, transposed convolution) show the
-engine's value. Steps are numbered ``i = 1 .. L`` over the layers shown, the ``i`` of the notes'
+engine's value. Steps are numbered ``i = 1 .. L`` over the layers shown, the ``i`` of the general formula's
 sum.
 
 >>> from rfsym import Conv, Sequential, analyze
@@ -36,9 +36,13 @@ from typing import Any
 import sympy as sp
 
 from . import layers as L
+from .errors import RfsymError
+from .format import latex as _tex
+from .format import tex_escape, value
+from .report import layer_argument
 from .symbols import exceeds
 
-__all__ = ["derivation", "Derivation", "Step", "layer_steps"]
+__all__ = ["derivation", "Derivation", "Step", "layer_steps", "require_exact"]
 
 #: sliding-window layers whose receptive field follows the recurrence (transposed convolutions,
 #: although windowed, do not: their output grid is finer than their input)
@@ -79,7 +83,7 @@ def describe(lr) -> str:
     head = lr.type
     if lr.name and lr.name != str(lr.index):
         head += f" '{lr.name}'"
-    if isinstance(layer, L.Windowed):
+    if layer_argument(lr, "kernel") is not None:
         ks = layer.kernel_size if isinstance(layer.kernel_size, tuple) else None
         k = "×".join(_text(v) for v in ks) if ks else "×".join([_text(layer.kernel_size)] * 2)
         parts = [k]
@@ -94,16 +98,17 @@ def describe(lr) -> str:
 
 # --------------------------------------------------------------------------- formatting
 def _text(v) -> str:
-    """Plain-text rendering of a value: ``2·n + 1``, ``s^2``, unicode minus."""
+    """Unicode rendering of a value (:func:`rfsym.format.value`): ``2·n + 1``, ``s²``, ``−1``."""
     if isinstance(v, tuple):
         return "(" + ", ".join(_text(x) for x in v) + ")"
-    s = str(v).replace("**", "^").replace("*", "·").replace("-", "−")
-    return s
+    return value(v)
 
 
-def _tex(v) -> str:
-    from .latex import latex
-    return latex(v)
+def require_exact(result, what):
+    """Raise a clear error for results of :meth:`Result.evaluate` (numpy arrays, not expressions)."""
+    if not getattr(getattr(result, "_ops", None), "exact", False):
+        raise RfsymError(f"{what} needs an exact result; this one comes from evaluate() and holds numpy "
+                         "arrays (use result.subs({...}) for one configuration)")
 
 
 _BIG = 60
@@ -395,8 +400,7 @@ class Derivation:
         rows = []
         for step in self.steps:
             if self.headers:
-                from .latex import _tex_escape
-                rows.append(rf"\intertext{{{step.index}. {_tex_escape(step.title)}}}")
+                rows.append(rf"\intertext{{{step.index}. {tex_escape(step.title)}}}")
             for lines in self._lines(step, "latex"):
                 for line in lines:
                     lhs, rhs = line.split(" = ", 1)
@@ -429,6 +433,5 @@ def derivation(result, quantities=("rf", "jump"), *, headers=False, max_chars=30
     2. MaxPool 2×2, stride 2
        R₂ = 3 + (2 − 1) = 4,  J₂ = 1·2 = 2,  n₂ = ⌊(8 + 0 − 2)/2⌋ + 1 = 4
     """
-    from .latex import require_exact
     require_exact(result, "a derivation")
     return Derivation(result, layer_steps(result, quantities), headers=headers, max_chars=max_chars)

@@ -80,6 +80,14 @@ class VerifyReport:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         return "\n".join([head] + lines)
 
+    def _repr_html_(self):  # notebooks (rfsym.html)
+        from .html import verify_html
+        return verify_html(self)
+
+    def _repr_markdown_(self):
+        from .html import verify_markdown
+        return verify_markdown(self)
+
 
 def _value(v):
     """A Python int or Fraction from an engine value (sympy number, numpy int, int), else as is."""

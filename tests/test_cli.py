@@ -27,7 +27,7 @@ def run(capsys, *argv):
 
 # --------------------------------------------------------------------------- JSON contract
 def _check_schema(d):
-    assert list(d) == ["name", "input_size", "layers", "total"]
+    assert list(d) == ["name", "input_size", "layers", "total", "features"]
     for layer in d["layers"]:
         assert list(layer) == ["name", "type", *FIELDS]
     assert list(d["total"]) == list(FIELDS)
@@ -109,11 +109,16 @@ def test_analyze_text_and_markdown(capsys):
     rc, out, _ = run(capsys, "analyze", "conv3(p=1) x 2", "--input", "8")
     assert rc == 0
     assert out.splitlines()[0] == "conv3(p=1) x 2: input size 8, 2 layers"
-    assert out.splitlines()[-1].split() == ["total", "8", "5", "1", "-2", "0", "-", "-"]
-    pytest.importorskip("rfsym.latex")
+    # name, k, s, p, size, rf, jump, start (no channels: no params or MACs columns)
+    assert out.splitlines()[1].split() == ["name", "type", "k", "s", "p", "size", "rf", "jump", "start"]
+    last = out.splitlines()[-1].split()
+    assert last[0] == "total" and last[-4:] == ["8", "5", "1", "−2"]
+    assert all(len(line) <= 100 for line in out.splitlines())
     rc, out, _ = run(capsys, "analyze", "conv3(p=1) x 2", "--input", "8", "--format", "markdown")
     assert rc == 0 and out.startswith("**conv3(p=1) x 2: input size 8, 2 layers**")
-    assert out.splitlines()[2].startswith("| ") and "5×5" in out
+    # the same columns and values as the text table
+    assert out.splitlines()[2] == "| name | type | k | s | p | size | rf | jump | start |"
+    assert out.splitlines()[-1] == "| total |  |  |  |  | 8 | 5 | 1 | -2 |"
     rc, out, _ = run(capsys, "analyze", "conv3(p=1) x 2", "--input", "8", "--format", "latex")
     assert rc == 0 and r"\begin{tabular}" in out and r"\bottomrule" in out
 
@@ -142,14 +147,16 @@ def test_derive_steps(capsys):
 
 
 def test_derive_prints_closed_forms(capsys):
+    from rfsym.format import value
+
     rc, out, _ = run(capsys, "derive", "conv(k, s=s) x 3")
     assert rc == 0
     line = next(x for x in out.splitlines() if "receptive field" in x)
-    got = sp.sympify(line.split("receptive field")[1], locals={"k": k, "s": s})
-    assert sp.simplify(got - (1 + (k - 1) * (1 + s + s**2))) == 0
+    assert line.split("receptive field")[1].strip() == value(sp.expand(1 + (k - 1) * (1 + s + s**2)))
     rc, out, _ = run(capsys, "derive", "conv(k, s=s) x 3", "--format", "json")
     d = json.loads(out)
     assert sp.sympify(d["jump"], locals={"s": s}) == s**3
+    assert sp.simplify(sp.sympify(d["rf"], locals={"k": k, "s": s}) - (1 + (k - 1) * (1 + s + s**2))) == 0
     rc, out, _ = run(capsys, "derive", "conv(k) x 2", "--format", "latex")
     assert out.startswith(r"\begin{align*}") and r"2 k - 1" in out
 
@@ -183,7 +190,7 @@ def test_demo_still_works(capsys):
     rc, out, _ = run(capsys, "demo")
     # the notes' numbers: 3, 5, 7, 9; 49C^2 vs 27C^2; and the enumeration check
     assert rc == 0 and "R₄ = 7 + (3 − 1) = 9" in out and "R₂ = 3 + (3 − 1) = 5" in out
-    assert "49*C**2 vs 27*C**2  (ratio 27/49)" in out
+    assert "49·C² vs 27·C²  (ratio 27/49)" in out
     assert "enumeration of the index maps agrees: True" in out
 
 
@@ -269,7 +276,8 @@ def test_help_everywhere_with_examples(command, capsys):
 
 
 def test_subcommands_are_the_documented_ones():
-    assert set(_subcommands()) == {"derive", "analyze", "compare", "verify", "plot", "zoo", "demo", "sizes", "tile"}
+    assert set(_subcommands()) == {"derive", "analyze", "summary", "compare", "verify", "plot", "zoo", "demo",
+                                   "sizes", "tile"}
 
 
 class _Tty(io.StringIO):
@@ -280,11 +288,11 @@ class _Tty(io.StringIO):
 def test_progress_only_on_a_terminal():
     tty, pipe = _Tty(), io.StringIO()
     for stream in (tty, pipe):
-        p = Progress(2, "verifying ", stream)
+        p = Progress(2, "verifying ", stream, delay=0)
         p.step("a")
         p.step("b")
         p.close()
-    assert "[1/2] a" in tty.getvalue() and "[2/2] b" in tty.getvalue()
+    assert "verifying [1/2] a" in tty.getvalue() and "[2/2] b" in tty.getvalue()
     assert pipe.getvalue() == ""
 
 
@@ -302,8 +310,8 @@ def test_compare_and_plot_work_or_say_they_are_missing(argv, module, capsys, tmp
         assert rc == 2 and err.startswith("rfsym: error: ") and "is not available" in err
     elif argv[0] == "compare":  # one 7x7 against three 3x3: same rf, weights 49C^2 vs 27C^2
         assert rc == 0, err
-        assert out.splitlines()[1].split() == ["rf", "7", "7", "0", "1"]
-        assert out.splitlines()[3].split()[-1] == "27/49"
+        assert out.splitlines()[2].split() == ["rf", "7", "7", "0", "1"]
+        assert out.splitlines()[4].split()[-1] == "27/49"
     else:
         pytest.importorskip("matplotlib")
         assert rc == 0, err

@@ -67,7 +67,7 @@ def test_tradeoff_of_symbolic_or_unknown_values_is_a_clear_error():
     from rfsym.plot import tradeoff
 
     k = symbols("k")
-    with pytest.raises(RfsymError, match=r"a plotted value is 3\*k - 2 \(symbolic\): give numbers"):
+    with pytest.raises(RfsymError, match=r"rf of net1 is 3\*k - 2 \(symbolic\): give numbers"):
         tradeoff([Sequential(*[Conv(k)] * 3)])
-    with pytest.raises(RfsymError, match="a plotted value is unknown"):
+    with pytest.raises(RfsymError, match="params of net1 is unknown"):
         tradeoff([Sequential(*[Conv(3)] * 3)])  # no channels: params unknown
