@@ -16,20 +16,21 @@ def build(outdir):
     page = Page(outdir, "12_resnet50_symbolic",
                 "ResNet-50 from torchvision, as a function of its stage depths and its last-stage kernel")
     page.text("A network arrives as numbers. `rfsym.symbolize` turns chosen numbers back into symbols: here "
-              "torchvision's ResNet-50 (rfsym's transcription `zoo.get(\"resnet50\")`, whose module paths, "
-              "parameters and output sizes are checked against torchvision's model) gets a symbolic kernel "
-              "size k in the 3×3 convolutions of its last stage, with 'same' padding kept, and a symbolic "
-              "number of blocks b1..b4 in its four stages.")
-    net = zoo.get("resnet50")
+              "torchvision's ResNet-50, imported with `rfsym.from_torch`, gets a symbolic kernel size k in the "
+              "3×3 convolutions of its last stage, with 'same' padding kept, and a symbolic number of blocks "
+              "b1..b4 in its four stages.")
+    net = _imported()
     runs = repeats(net)
     page.text("`rfsym.repeats` finds the runs of identical blocks that can become a symbolic depth: "
               + ", ".join(f"`{r.path}` ({r.first} different block, then {r.count} identical ones)" for r in runs)
               + ". Each run becomes `Repeat(block, b - 1)` after the stage's first (downsampling) block.")
     page.claim("runs", [(r.path, r.first, r.count) for r in runs],
                [("layer1", 1, 2), ("layer2", 1, 3), ("layer3", 1, 5), ("layer4", 1, 2)])
-    page.code('''import rfsym
+    page.code('''import rfsym, torch, torchvision
+with torch.device("meta"):  # shapes only
+    imported = rfsym.from_torch(torchvision.models.resnet50(), (3, 224, 224))
 b1, b2, b3, b4, k = rfsym.symbols("b1 b2 b3 b4 k")
-net = rfsym.symbolize(rfsym.zoo.get("resnet50"),
+net = rfsym.symbolize(imported,
                       {"layer4.*.conv2": {"kernel_size": k, "padding": "keep"}},
                       depth={"layer1": b1, "layer2": b2, "layer3": b3, "layer4": b4})
 r = rfsym.analyze(net, input_size=224, in_channels=3)
@@ -85,6 +86,16 @@ r.layer("layer4").rf''', "python")
                                "= 3, 4, 3), for last-stage kernels 3, 5 and 7; markers: ResNet-50, -101 "
                                "(b3 = 6, 23).")
     return page.write()
+
+
+def _imported():
+    import torch
+    import torchvision
+
+    from rfsym import from_torch
+
+    with torch.device("meta"):  # shapes only: no weights are computed
+        return from_torch(torchvision.models.resnet50(), (3, 224, 224))
 
 
 def _growth(r, b, k):

@@ -178,6 +178,7 @@ class _Lowering:
                 self.alias(label, where[name])
         if g.features is not None:
             self.features = where[g.features]
+        self.alias(path, where[g.outputs[0]])
         self.last_graph = (g, [where[o] for o in g.outputs], [_join(path, o) for o in g.outputs])
         return where[g.outputs[0]]
 

@@ -46,7 +46,7 @@ import threading
 import numpy as np
 import sympy as sp
 
-from .symbols import exceeds
+from .symbols import exceeds, to_sympy
 
 __all__ = ["STYLES", "MAX_CHARS", "MAX_NODES", "WIDTH", "value", "group", "si", "latex", "tex_escape",
            "abbreviate", "Column", "Table", "progress"]
@@ -154,7 +154,7 @@ def latex(value, **options) -> str:
         return r"\left(" + ", ".join(latex(v, **options) for v in value) + r"\right)"
     if value is None:
         return _NONE["latex"]
-    expr = sp.sympify(value)
+    expr = to_sympy(value)  # numbers and sympy only: sympify would evaluate text
     if expr.is_Integer:
         return group(int(expr), r"\,")
     if "order" not in options and exceeds(expr, 2000):
@@ -205,7 +205,7 @@ def _scalar(v, style):
         v = sp.Integer(int(v))
     elif isinstance(v, float):
         return f"{v:,.6g}" if style != "latex" else latex(sp.Float(v, 6))
-    e = sp.sympify(v)
+    e = to_sympy(v)  # numbers and sympy only: sympify would evaluate text
     if e.is_Integer:
         n = int(e)
         if style == "latex":
@@ -222,7 +222,7 @@ def _scalar(v, style):
     return s if style == "text" else _unicode(s)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096, typed=True)  # True, 1 and 1.0 are equal keys otherwise
 def _cached(v, style):
     return _scalar(v, style)
 

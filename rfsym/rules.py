@@ -488,8 +488,8 @@ def _norm(layer, state, ctx):
     if layer.spatial:
         key = "strict" if ctx.strict else "position-wise"
         ctx.notes.setdefault(key, []).append(ctx.where)
-    if layer.spatial and ctx.strict:
-        maps = tuple(global_map(n) for n in (state.sizes or (None,) * ctx.ndim))
+    if layer.spatial and ctx.strict:  # every output reads the same whole input: jump 0
+        maps = tuple(global_map(n, jump=0) for n in (state.sizes or (None,) * ctx.ndim))
     else:
         maps = (IDENTITY,) * ctx.ndim
     return LeafOut(maps, State(state.sizes, c, state.flattened), params, 0)
@@ -517,7 +517,7 @@ def _window_axis(ctx, w, shift, n):
     wc = ops.concrete(w)
     nc = None if n is None else ops.concrete(n)
     if nc is not None and wc is not None and wc >= nc:
-        return global_map(n), n
+        return global_map(n, jump=0), n
     if wc is None:
         raise LayerError(f"window {w} must be a number (one receptive field per window position)",
                          where=ctx.where, param="window")
@@ -532,8 +532,8 @@ def _window_axis(ctx, w, shift, n):
 def _attention(layer, state, ctx):
     c = state.channels if layer.embed_dim is None else ctx.val(layer.embed_dim, "embed_dim", 1)
     sizes = state.sizes or (None,) * ctx.ndim
-    if layer.window is None:
-        maps = tuple(global_map(n) for n in sizes)
+    if layer.window is None:  # every output reads the same whole input: jump 0
+        maps = tuple(global_map(n, jump=0) for n in sizes)
         attended = _positions(state.sizes)
     else:
         windows = L.per_axis(layer.window, ctx.ndim, "window", layer)

@@ -452,7 +452,7 @@ def _first_runnable(net, nd, in_channels, size, axes, bound):
         try:
             analyze(net, input_size=tuple(size), ndim=nd, in_channels=in_channels)
             return size
-        except (GraphError, SizeError) as err:
+        except (GraphError, SizeError, LayerError) as err:  # LayerError: e.g. space-to-depth needs n | f
             last = err
             for a in axes:
                 size[a] += 1
@@ -466,8 +466,8 @@ def _axis_residues(net, nd, in_channels, axis, start, modulus, symmetric_same, n
         size[axis] += j
         try:
             _, rows = _layer_sizes(net, tuple(size), nd, in_channels)
-        except GraphError as err:
-            reasons.setdefault("merge", f"branches disagree: {err}")
+        except (GraphError, LayerError) as err:
+            reasons.setdefault("merge", f"does not run: {err}")
             continue
         bad = _first_truncation(rows, axis, nd, symmetric_same)
         if bad is None:

@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import functools
 
-import sympy as sp
-
 from .errors import RfsymError, SizeError
 from .format import WIDTH, Column, Table, si, value
+from .symbols import as_expr
 
 __all__ = ["summary", "Summary", "features", "features_line", "load", "COLUMNS"]
 
@@ -247,7 +246,7 @@ def _split_size(input_size, in_channels, ndim):
             n -= 1
         if n == nd + 1:
             ch = input_size[0]
-            if in_channels is not None and sp.sympify(in_channels) != sp.sympify(ch):
+            if in_channels is not None and as_expr(in_channels, "in_channels") != as_expr(ch, "input_size"):
                 raise SizeError(f"input_size {tuple(input_size)!r} says {ch} channels but in_channels is "
                                 f"{in_channels}")
             return tuple(input_size)[1:], ch

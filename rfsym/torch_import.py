@@ -41,11 +41,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import layers as L
 from . import torch_ops as T
 from .errors import GraphError, LayerError, RfsymError
+from .layers import Graph
 
 __all__ = ["from_torch"]
 
@@ -636,7 +639,7 @@ def _trace_hooks(module, shape, rec, meta=True):
 
 
 # --------------------------------------------------------------------------- entry point
-def from_torch(module, input_shape, *, trace="auto"):
+def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") -> Graph:
     """Import a ``torch.nn.Module`` as an rfsym :class:`~rfsym.Graph` (see the module docstring).
 
     Args:
@@ -647,8 +650,8 @@ def from_torch(module, input_shape, *, trace="auto"):
         trace: ``"auto"`` (torch.fx, falling back to hooks), ``"fx"`` or ``"hooks"``.
 
     Returns:
-        A :class:`~rfsym.Graph` named after the module's class, with ``outputs=`` for dict/tuple
-        outputs and ``features=`` set to the last feature map before the head.
+        The network as a :class:`~rfsym.Graph` (node names are module paths), with ``outputs=``
+        for dict/tuple outputs and ``features=`` set to the last feature map before the head.
 
     Raises:
         RfsymError: torch missing, not a module, bad ``input_shape``, or fx could not trace
@@ -749,8 +752,6 @@ def _outputs(out):
 
 
 def _finish(module, rec, out):
-    from .layers import Graph
-
     b = rec.b
     name = type(module).__name__
     if rec.unsupported:

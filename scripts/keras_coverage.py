@@ -19,13 +19,15 @@ The table sits between the ``<!-- coverage -->`` and ``<!-- /coverage -->`` line
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared coverage_pages module
+from coverage_pages import number, run, with_section  # noqa: E402
 
 START, END = "<!-- coverage -->", "<!-- /coverage -->"
 HEADER = ("| model | input | imported | params | = `count_params()` | GMACs | feature map | rf | jump |\n"
@@ -53,13 +55,7 @@ class Row:
             return f"| `{self.model}` | {self.input or '-'} | {what}: {self.error} | - | - | - | - | - | - |"
         same = "yes" if self.params == self.keras_params else f"no ({self.keras_params:,})"
         return (f"| `{self.model}` | {self.input} | yes | {int(self.params):,} | {same} | "
-                f"{float(self.macs) / 1e9:.3f} | `{self.features}` | {_fmt(self.rf)} | {_fmt(self.jump)} |")
-
-
-def _fmt(v):
-    if isinstance(v, tuple):
-        return "×".join(_fmt(x) for x in v)
-    return f"{int(v):,}" if float(v).is_integer() else str(v)
+                f"{float(self.macs) / 1e9:.3f} | `{self.features}` | {number(self.rf)} | {number(self.jump)} |")
 
 
 def _keras():
@@ -123,34 +119,13 @@ def table(rows_):
 
 def replaced(page, text):
     """``page`` with the text between the coverage markers replaced by ``text``."""
-    head, start, rest = page.partition(START + "\n")
-    _, end, tail = rest.partition(END)
-    if not start or not end:
-        raise SystemExit(f"the page has no {START} ... {END} section")
-    return head + start + text + end + tail
+    return with_section(page, text, START, END)
 
 
 def main(argv=None, rows_=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--write", metavar="PAGE", help="replace the table in PAGE")
-    g.add_argument("--check", metavar="PAGE", help="exit 1 when the table in PAGE is out of date")
-    args = p.parse_args(argv)
-    text = table(rows() if rows_ is None else rows_)
-    if args.write is None and args.check is None:
-        print(text, end="")
-        return 0
-    path = Path(args.write or args.check)
-    page = path.read_text(encoding="utf-8")
-    new = replaced(page, text)
-    if args.check:
-        if new != page:
-            print(f"{path} is out of date: run python scripts/keras_coverage.py --write {path}",
-                  file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(new, encoding="utf-8")
-    return 0
+    """Print, write or check the table (``rows_``: precomputed rows, for the tests)."""
+    return run(argv, description=__doc__.splitlines()[0], script="scripts/keras_coverage.py",
+               text=lambda: table(rows() if rows_ is None else rows_), begin=START, end=END)
 
 
 if __name__ == "__main__":

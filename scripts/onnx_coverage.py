@@ -17,12 +17,14 @@ Usage, from the repository root::
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared coverage_pages module
+from coverage_pages import number, run  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- onnx-coverage: begin -->", "<!-- onnx-coverage: end -->"
 
@@ -90,13 +92,7 @@ class Row:
         if self.error:
             return f"| `{self.model}` | {self.size} | no: {self.error} | | | | | |"
         return (f"| `{self.model}` | {self.size} | yes | {int(self.params):,} | {int(self.macs) / 1e9:.3f} | "
-                f"`{self.features or '(output)'}` | {_num(self.rf)} | {_num(self.jump)} |")
-
-
-def _num(v):
-    if isinstance(v, tuple):
-        return "×".join(_num(x) for x in v)
-    return f"{int(v):,}" if float(v).is_integer() else str(v)
+                f"`{self.features or '(output)'}` | {number(self.rf)} | {number(self.jump)} |")
 
 
 def analyse(path, size):
@@ -151,36 +147,10 @@ def table(rows_):
     return head + "".join(r.markdown() + "\n" for r in rows_)
 
 
-def page_with(page, text):
-    """``page`` with the text between the coverage markers replaced by ``text``."""
-    begin, end = page.find(MARK_BEGIN), page.find(MARK_END)
-    if begin < 0 or end < begin:
-        raise SystemExit(f"the page has no {MARK_BEGIN} ... {MARK_END} section")
-    return page[:begin + len(MARK_BEGIN)] + "\n" + text + page[end:]
-
-
 def main(argv=None, rows_=None):
     """Print, write or check the table (``rows_``: precomputed rows, for the tests)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", metavar="PAGE", help="rewrite the table in PAGE")
-    group.add_argument("--check", metavar="PAGE", help="exit 1 when the table in PAGE is stale")
-    args = parser.parse_args(argv)
-    text = table(rows() if rows_ is None else rows_)
-    target = args.write or args.check
-    if target is None:
-        print(text, end="")
-        return 0
-    page = Path(target).read_text(encoding="utf-8")
-    new = page_with(page, text)
-    if args.check:
-        if new != page:
-            print(f"{target} is out of date: run python scripts/onnx_coverage.py --write {target}",
-                  file=sys.stderr)
-            return 1
-        return 0
-    Path(target).write_text(new, encoding="utf-8")
-    return 0
+    return run(argv, description=__doc__.splitlines()[0], script="scripts/onnx_coverage.py",
+               text=lambda: table(rows() if rows_ is None else rows_), begin=MARK_BEGIN, end=MARK_END)
 
 
 if __name__ == "__main__":

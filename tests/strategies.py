@@ -424,7 +424,9 @@ def dag_architectures(draw, max_steps=8, max_size=20):
 
     for _ in range(draw(st.integers(1, max_steps))):
         kind = draw(st.sampled_from(["layer", "layer", "layer", "merge", "merge", "residual", "gate"]))
-        src, sizes, jump = tensors[draw(st.integers(0, len(tensors) - 1))]
+        # half the time the newest tensor (deep chains, merges after strides), else any (fan-out)
+        pick = len(tensors) - 1 if draw(st.booleans()) else draw(st.integers(0, len(tensors) - 1))
+        src, sizes, jump = tensors[pick]
         if kind == "layer":
             layer, new = draw(_dag_layer(ndim, sizes))
             if min(new) < 1 or max(new) > 4 * max_size:

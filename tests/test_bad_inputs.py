@@ -132,14 +132,23 @@ CASES += [
     ("smallest lower payload", "smallest(2 * n + 1, 10, lower=PAY)", "LayerError", "lower must be an integer"),
     ("crossover payload", "crossover(PAY, 2 * n)", "LayerError", "the expression:"),
     ("crossover upper payload", "crossover(2 ** n, 4 * n, upper=PAY)", "LayerError", "upper must be"),
-    ("compare payload", "compare(PAY, Conv(3))", "RfsymError", "compare takes networks or results"),
+    ("compare payload", "compare(PAY, Conv(3))", "SpecError", "unexpected character"),
+    ("compare object", "compare(object(), Conv(3))", "RfsymError", "analyze expects an rfsym layer"),
     ("smallest unreachable", "smallest(2 * n + 1, 10**30, upper=100)", "RfsymError", "does not reach"),
     # ---- ERF and LaTeX
     ("erf radius payload", "erf(Conv(3)).radius(PAY)", "RfsymError", "sigmas must be a real number"),
     ("erf mass payload", "erf(Conv(3)).radius(mass=PAY2)", "RfsymError", "mass must be a real number"),
     ("erf subs payload", "erf(Conv(k)).subs({k: PAY})", "LayerError", "the value for k must be"),
-    ("latex payload", "R.latex.latex(PAY)", "RfsymError", "expected a number or a sympy expression"),
-    ("latex list payload", "R.latex.latex([PAY])", "RfsymError", "expected a number or a sympy expression"),
+    ("latex payload", "R.format.latex(PAY)", "RfsymError", "expected a number or a sympy expression"),
+    ("latex list payload", "R.format.latex([PAY])", "RfsymError", "expected a number or a sympy expression"),
+    ("summary load channels payload", "importlib.import_module('rfsym.summary').load(Conv(3), (3, 8, 8), "
+     "in_channels=PAY)", "LayerError", "in_channels must be a positive integer"),
+    ("summary load size payload", "importlib.import_module('rfsym.summary').load(Conv(3), (PAY2, 8, 8), "
+     "in_channels=3)", "LayerError", "input_size must be a positive integer"),
+    ("format value cache", "assert (R.format.value(True), R.format.value(1), R.format.value(1.0)) == "
+     "('True', '1', '1')", None, ""),
+    ("format value dict payload", "R.format.value({'a': PAY})", "RfsymError",
+     "expected a number or a sympy expression"),
     # ---- exact arithmetic (finding 2): the exact values or an error, never a wrapped number
     ("evaluate 16 stride-16 layers", "assert analyze(Sequential(*[Conv(3, stride=s)] * 16), ndim=1)"
      ".evaluate({s: 16}).rf == 2459565876494606883", None, ""),
@@ -283,7 +292,7 @@ CLI_OK = [  # bounded work that must answer (exit 0) quickly
 ]
 
 RUNNER = r'''
-import contextlib, io, json, os, resource, signal, sys, time, traceback
+import contextlib, importlib, io, json, os, resource, signal, sys, time, traceback
 resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 resource.setrlimit(resource.RLIMIT_CPU, (CPU, CPU))
 import warnings
@@ -292,7 +301,7 @@ import numpy as np, sympy as sp
 import rfsym as R
 from rfsym import *
 from rfsym.layers import Residual
-import rfsym.expr, rfsym.spec, rfsym.latex, rfsym.plot, rfsym.zoo
+import rfsym.expr, rfsym.spec, rfsym.format, rfsym.plot, rfsym.zoo
 MARK = sys.argv[1]
 WORK = sys.argv[2]
 PAY = "__import__('os').system('touch " + MARK + "')"

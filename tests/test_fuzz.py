@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rfsym as R
-import rfsym.latex
+import rfsym.format
 import rfsym.spec
 from rfsym import (
     AdaptiveAvgPool,
@@ -85,7 +85,8 @@ ENTRY_POINTS = {
     "smallest.target": lambda v: smallest(2 * n + 1, v),
     "crossover": lambda v: crossover(v, 2 * n, upper=64),
     "as_expr": lambda v: as_expr(v, "x", minimum=None),
-    "latex": lambda v: R.latex.latex(v),
+    "latex": lambda v: R.format.latex(v),
+    "format.value": lambda v: R.format.value(v),
     "Result.span": lambda v: _R8.span(v),
     "Result.axes": lambda v: _R8.axes(v),
     "Result.layer": lambda v: _R8.layer(v),

@@ -404,6 +404,22 @@ def test_every_application_params_shapes_and_coverage_table():
         "docs/guides/keras.md is stale: run python scripts/keras_coverage.py --write docs/guides/keras.md")
 
 
+def test_coverage_script_check_and_write(tmp_path, capsys):
+    rows = [coverage.Row("M", 224, params=10, keras_params=10, macs=2 * 10**9, features="f", rf=7, jump=2),
+            coverage.Row("Odd", 224, params=10, keras_params=12, macs=0, features="g", rf=(3, 5), jump=0),
+            coverage.Row("Gone", error="not on this backend", stage="build")]
+    page = tmp_path / "page.md"
+    page.write_text(f"# t\n\n{coverage.START}\nold\n{coverage.END}\nafter\n", encoding="utf-8")
+    assert coverage.main(["--check", str(page)], rows_=rows) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert coverage.main(["--write", str(page)], rows_=rows) == 0
+    assert coverage.main(["--check", str(page)], rows_=rows) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "| `M` | 224 | yes | 10 | yes | 2.000 | `f` | 7 | 2 |" in text
+    assert "| `Odd` | 224 | yes | 10 | no (12) | 0.000 | `g` | 3×5 | 0 |" in text
+    assert "| `Gone` | - | not built by Keras: not on this backend |" in text and text.endswith("after\n")
+
+
 GRADIENT_SUBSET = [  # (model, keyword arguments, input size): cheap, and inputs large enough to see the ends
     ("MobileNet", {"alpha": 0.25}, 256),
     ("MobileNetV2", {"alpha": 0.35}, 320),

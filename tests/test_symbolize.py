@@ -467,12 +467,12 @@ def test_cli_derive_symbol_and_depth(capsys):
     assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k", "layer4.*.conv2.padding=keep",
                  "--depth", "layer3=n"]) == 0
     out = capsys.readouterr().out
-    assert "(symbols: k, n)" in out and "80*k + 32*n + 187" in out
+    assert "(symbols: k, n)" in out and "80·k + 32·n + 187" in out
     assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k", "layer4.*.conv2.padding=keep",
                  "--depth", "layer3=n", "--set", "k=3", "n=6"]) == 0
     assert "619" in capsys.readouterr().out  # resnet50's own output receptive field
     assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k", "--depth", "layer3=n"]) == 0
-    assert "80*k + 32*n + 187" in capsys.readouterr().out  # 'same'-style padding is kept by default
+    assert "80·k + 32·n + 187" in capsys.readouterr().out  # 'same'-style padding is kept by default
     assert main(["derive", "resnet50", "--symbol", "layer4.*.conv2.kernel_size=k", "layer4.*.conv2.padding=1"]) == 2
     assert "rfsym: error: rule Rule('layer4.*.conv2', padding=1) breaks a merge" in capsys.readouterr().err
     assert main(["derive", "resnet50", "--symbol", "kernel_size=k"]) == 2
@@ -591,3 +591,62 @@ def test_keep_follows_per_axis_kernels_and_dilation():
     for kk, dd in ((5, 1), (7, 3)):
         rebuilt = rfsym.Sequential(Conv((kk, 1), padding=((kk - 1) // 2, 0)), Conv((3, 5), padding=(dd, 2 * dd), dilation=dd))
         assert r.subs({K: kk, d: dd}).rf == analyze(rebuilt, input_size=(20, 20)).rf
+
+
+# --------------------------------------------------------------------------- through rfsym.from_torch
+def _imported(model):
+    return rfsym.from_torch(model, (1, 3, 224, 224))
+
+
+def test_imported_models_symbolize_like_their_transcriptions():
+    """The importer's Graphs (module-path node names, block paths as Identity nodes): the same runs
+    and closed forms as the transcriptions, and at other values the import of the rebuilt model."""
+    models = _models()
+    import torch
+
+    with torch.device("meta"):
+        resnet = _imported(models.resnet50())
+        dense = _imported(models.densenet121())
+    assert [(r.path, r.first, r.count) for r in repeats(resnet)] == [(r.path, r.first, r.count)
+                                                                      for r in repeats(zoo.get("resnet50"))]
+    sym = symbolize(resnet, {"layer4.*.conv2": {"kernel_size": K, "padding": "keep"}},
+                    depth={f"layer{s}": b for s, b in enumerate(B, start=1)}, input_size=224, in_channels=3)
+    r = analyze(sym, input_size=224, in_channels=3)
+    assert sp.expand(r.subs({K: 3}).layer("layer4").rf - (8 * B[0] + 16 * B[1] + 32 * B[2] + 64 * B[3] - 45)) == 0
+    want = analyze(resnet, input_size=224, in_channels=3)
+    _totals(analyze(sym.subs({K: 3, **dict(zip(B, (3, 4, 6, 3)))}), input_size=224, in_channels=3), want)
+    for n in (2, 8):
+        with torch.device("meta"):
+            built = analyze(_imported(models.resnet.ResNet(models.resnet.Bottleneck, [3, 4, n, 3])),
+                            input_size=224, in_channels=3)
+        got = r.subs({K: 3, **dict(zip(B, (3, 4, n, 3)))})
+        _totals(got, built)
+        assert got.layer("layer4").rf == built.layer("layer4").rf
+    n = rfsym.symbols("n")
+    sd = symbolize(dense, {"features.transition3.conv": {"out_channels": 128 + 16 * n}},
+                   depth={"features.denseblock3": n}, input_size=224, in_channels=3)
+    rd = analyze(sd, input_size=224, in_channels=3)
+    for m in (2, 24):
+        with torch.device("meta"):
+            built = analyze(_imported(models.DenseNet(32, (6, 12, m, 16), 64)), input_size=224, in_channels=3)
+        _totals(rd.subs({n: m}), built)
+        assert rd.subs({n: m}).layer("features").rf == built.layer("features").rf
+
+
+def test_imported_convnext_symbolizes():
+    timm = pytest.importorskip("timm")
+    import torch
+
+    n = rfsym.symbols("n")
+    with torch.device("meta"):
+        net = _imported(timm.create_model("convnext_tiny", pretrained=False))
+    sym = symbolize(net, {"stages.*.blocks.*.conv_dw": {"kernel_size": K, "padding": "keep"}},
+                    depth={"stages.2": n}, input_size=224, in_channels=3)
+    r = analyze(sym, input_size=224, in_channels=3)
+    for depth, k in ((2, 7), (9, 7), (6, 5)):
+        with torch.device("meta"):
+            built = analyze(_imported(timm.models.convnext.ConvNeXt(depths=(3, 3, depth, 3), kernel_sizes=k)),
+                            input_size=224, in_channels=3)
+        got = r.subs({n: depth, K: k})
+        _totals(got, built)
+        assert got.layer("stages.3").rf == built.layer("stages.3").rf

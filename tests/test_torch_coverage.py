@@ -50,13 +50,23 @@ cspresnet50 cspdarknet53 vovnet39a ese_vovnet19b_dw res2net50_26w_4s resnest14d 
 fastvit_t8 efficientformer_l1 levit_128s vit_tiny_patch16_224 deit_tiny_patch16_224
 swin_tiny_patch4_window7_224 xception41 inception_v4 mixnet_s lcnet_050 resnet18 resnet50d seresnet18
 ecaresnet26t mnasnet_050 tinynet_a efficientnet_lite0 selecsls42b""".split()
-GAPS = {"torchvision/lraspp_mobilenet_v3_large": "upsampling 33 -> 65 is not an integer factor "
+GAPS = {"timm/levit_128s": "LeViT's attention downsampling queries a subsampled grid (q 7x7, keys 14x14); "
+                           "rfsym.Attention reads one input",
+        "torchvision/lraspp_mobilenet_v3_large": "upsampling 33 -> 65 is not an integer factor "
                                                "(rfsym.Upsample takes integer factors)",
         "torchvision/maxvit_t": "grid attention attends 49 strided positions; rfsym.Attention has no grid "
                                "partition, so its MACs count every position (rf is right: the bounding box)",
         "torchvision/deeplabv3_mobilenet_v3_large": "upsampling 33 -> 520 is not an integer factor "
                                                    "(rfsym.Upsample takes integer factors)",
         }
+#: MACs that differ from torchvision's _ops for a stated reason, and the tolerance tested
+MACS_REASON = {
+    **{n: ("the class token: torch computes 1 + positions tokens (197 or 50), rfsym's layers count the "
+           "positions (196 or 49)", 0.01 if n.endswith("16") else 0.025)
+       for n in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32")},
+    **{n: ("Swin V2's continuous position-bias MLP runs on constants (its MACs are not the network's), and its "
+           "cosine attention's norms", 0.01) for n in ("swin_v2_t", "swin_v2_s", "swin_v2_b")},
+}
 #: the gradient check (trunk = everything before the head)
 GRADIENT = {"resnet18": "layer4", "vgg11": "features", "squeezenet1_1": "features", "mobilenet_v2": "features",
             "mnasnet0_5": "layers", "alexnet": "features"}
@@ -109,7 +119,7 @@ def conv_shapes(model, shape):
     return shapes
 
 
-def run(key, model, shape, params=None, ops=None):
+def run(key, model, shape, params=None, ops=None, macs_tolerance=None):
     """Import, analyse, compare; returns the result (and caches its row)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -127,7 +137,9 @@ def run(key, model, shape, params=None, ops=None):
                  "jump": str(r.jump)})
     expected = sum(p.numel() for p in model.parameters()) if params is None else params
     assert r.params == expected, (r.params, expected)
-    if ops is not None:
+    if ops is not None and macs_tolerance is not None:
+        assert abs(float(r.macs) / 1e9 / ops - 1) <= macs_tolerance, (float(r.macs) / 1e9, ops)
+    elif ops is not None:
         assert abs(float(r.macs) / 1e9 - ops) <= 0.0005 + 1e-9, (float(r.macs) / 1e9, ops)
     shapes = conv_shapes(model, (1,) + tuple(shape))
     names = {layer.name: layer for layer in r.layers}
@@ -164,7 +176,8 @@ def test_torchvision_classification(name):
     if name in ("googlenet", "inception_v3"):  # aux classifiers: training mode only
         params = sum(p.numel() for n, p in model.named_parameters() if not n.lower().startswith("aux"))
     ops = torchvision.models.get_model_weights(name).DEFAULT.meta.get("_ops")
-    run(f"torchvision/{name}", model, (3, size, size), params, ops)
+    tol = MACS_REASON[name][1] if name in MACS_REASON else None
+    run(f"torchvision/{name}", model, (3, size, size), params, ops, tol)
 
 
 def test_large_models_skipped_are_over_2gb():
