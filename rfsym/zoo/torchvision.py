@@ -4,7 +4,7 @@ Layer names are torchvision's module paths (``named_modules()``): ``features.0``
 ``Mixed_6b.branch7x7_1.conv``. Functional operations that have no module in torchvision (the
 flatten before the classifier, the pools inside Inception blocks) get a descriptive name.
 
-Counting conventions are torchvision's (see ``REFERENCE.md``): parameters are ``sum(p.numel())``
+Counting conventions are torchvision's: parameters are ``sum(p.numel())``
 (BatchNorm's affine weight and bias, not its running statistics); the weights' published "GFLOPS"
 (``_ops`` in the weights' metadata) are MACs of convolutions and linear layers, which is what
 ``Result.macs`` counts.
