@@ -23,7 +23,7 @@ import numpy as np
 
 from .maps import compose, power
 
-__all__ = ["Chain", "compose_axes", "hashable_maps"]
+__all__ = ["Chain", "Once", "compose_axes", "hashable_maps"]
 
 
 class Chain:
@@ -46,7 +46,7 @@ class Chain:
         self._prefix = {}
 
     def add(self, fn, key=None):
-        self.items.append(_Once(fn))
+        self.items.append(Once(fn))
         self.keys.append(key)
         self._groups = None
         self._prefix = {}
@@ -126,7 +126,7 @@ class Chain:
         return self.seg(0, len(self.groups())) if self.items else None
 
 
-class _Once:
+class Once:
     """A zero-argument callable evaluated once; then it drops the function. Items of a chain
     refer to nested chains, which refer back to their parent for prefixes: releasing the
     function after its first call breaks that reference cycle, so the (possibly huge) arrays of

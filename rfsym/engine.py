@@ -67,7 +67,7 @@ import sympy as sp
 
 from . import depth  # noqa: F401 - registers the rule of Repeat
 from . import layers as L
-from .chain import Chain, compose_axes, hashable_maps
+from .chain import Chain, Once, compose_axes, hashable_maps
 from .dag import INPUT, lower
 from .errors import GraphError, LayerError, RfsymError
 from .maps import IDENTITY, merge
@@ -77,20 +77,6 @@ from .rules import BROADCAST, Context, NeedsInputSize, State, rule_for
 from .symbols import as_expr
 
 __all__ = ["analyze", "derive", "Result", "LayerResult"]
-
-
-class _Cached:
-    """A zero-argument callable computed once."""
-
-    __slots__ = ("fn", "value")
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self):
-        if self.fn is not None:
-            self.value, self.fn = self.fn(), None
-        return self.value
 
 
 def _label(node, layer, index):
@@ -230,8 +216,8 @@ class _Pass:
             in_ch = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
         identity = self.identity
         record = NodeRecord(index, layer, node.name, node.kind,
-                            _Cached(lambda: chain.prefix(position + 1)),
-                            _Cached(lambda: chain.prefix(position) or identity),
+                            Once(lambda: chain.prefix(position + 1)),
+                            Once(lambda: chain.prefix(position) or identity),
                             state.sizes, out.state.sizes, in_ch, out.state.channels, out.params, out.macs,
                             own=out.maps, inputs=(u,), extra=out.extra)
         self.records.append(record)
