@@ -231,7 +231,7 @@ def _rendered(v, style):
     """:func:`_scalar`, remembered (tables render each cell at several widths)."""
     try:
         return _cached(v, style)
-    except TypeError:  # unhashable (numpy arrays)
+    except (TypeError, ArithmeticError):  # unhashable (numpy arrays; a signalling Decimal NaN)
         return _scalar(v, style)
 
 
@@ -302,7 +302,7 @@ def value(v, style: str = "unicode", *, area: bool = False, max_chars: int | Non
 def _same(a, b) -> bool:
     try:
         return bool(a == b)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):
         return False
 
 

@@ -30,7 +30,8 @@ from .maps import IDENTITY, AxisMap, reduce_map
 from .ops import checked, exact_values
 
 __all__ = ["State", "LeafOut", "Context", "register_layer", "rule_for", "check_size", "conv_counts",
-           "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize"]
+           "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize", "check_period",
+           "MAX_PERIOD"]
 
 #: the map of a broadcast input: every output position reads its one position
 BROADCAST = AxisMap(1, 0, (0,), (1,))
@@ -304,6 +305,8 @@ def _adaptive(layer, state, ctx):
                              "pass input_size to analyze", where=ctx.where, param="output_size")
         else:
             nc, mc = ops.concrete(n), ops.concrete(mm)
+            check_period(ctx, mc, "output_size")
+            check_period(ctx, nc, "input_size")
             if nc is not None and mc is not None:
                 starts = tuple((i * nc) // mc for i in range(mc))
                 ends = tuple(-((-(i + 1) * nc) // mc) for i in range(mc))
@@ -357,6 +360,7 @@ def _transposed_axis(ctx, k, s, d, pl):
         return AxisMap.affine(pl - d * (k - 1), 1, extent)
     why = "a transposed convolution with stride > 1 has one receptive field per output phase"
     s = _concrete_int(ctx, s, "stride", why)
+    check_period(ctx, s, "stride")
     d = _concrete_int(ctx, d, "dilation", why)
     pl = _concrete_int(ctx, pl, "padding", why)
     if math.gcd(s, d) != 1:
@@ -442,6 +446,9 @@ def _upsample(layer, state, ctx):
     maps, sizes = [], []
     for axis, f in enumerate(fs):
         n = state.sizes[axis] if state.sizes else None
+        check_period(ctx, int(f), "scale_factor")
+        if layer.align_corners and n is not None:
+            check_period(ctx, ops_concrete(ctx, n) * int(f), "input_size")
         maps.append(_upsample_axis(ctx, int(f), layer.mode, layer.align_corners, n))
         if n is not None:
             sizes.append(n * int(f))
@@ -515,6 +522,7 @@ def _window_axis(ctx, w, shift, n):
     ``o - ((o - shift) mod w)``; global when the window covers the axis."""
     ops = ctx.ops
     wc = ops.concrete(w)
+    check_period(ctx, wc, "window")
     nc = None if n is None else ops.concrete(n)
     if nc is not None and wc is not None and wc >= nc:
         return global_map(n, jump=0), n
@@ -549,11 +557,29 @@ def _attention(layer, state, ctx):
     return LeafOut(maps, State(state.sizes, state.channels, state.flattened), 0, macs)
 
 
+#: the largest number of output phases (positions with distinct receptive fields) one axis of
+#: a layer may have: each is enumerated, so larger ones are refused instead of filling memory
+MAX_PERIOD = 1 << 16
+
+
+def check_period(ctx, value, param):
+    """Refuse a number of phases above :data:`MAX_PERIOD` (``value`` an int or None)."""
+    if value is not None and value > MAX_PERIOD:
+        raise LayerError(f"{param}={value} gives {value:,} output phases with their own receptive field; "
+                         f"rfsym enumerates at most {MAX_PERIOD:,} per axis", where=ctx.where, param=param)
+
+
+def ops_concrete(ctx, n):
+    c = ctx.ops.concrete(n)
+    return 0 if c is None else c
+
+
 def _factor(ctx, layer):
     f = ctx.val(layer.factor, "factor", 1)
     if ctx.ops.concrete(f) is None:
         raise LayerError(f"factor must be a number (one receptive field per output phase), got {f}",
                          where=ctx.where, param="factor")
+    check_period(ctx, int(ctx.ops.concrete(f)), "factor")
     return int(ctx.ops.concrete(f))
 
 
