@@ -11,7 +11,7 @@ import sympy as sp
 from _page import Page, main
 
 from rfsym import Conv, Residual, Sequential, erf, symbols
-from rfsym.erf import discrete_erf
+from rfsym.effective_field import discrete_erf
 from rfsym.plot import erf_map, erf_ratio
 
 

@@ -6,10 +6,11 @@
 2*k - 1
 """
 
-from .compare import compare, crossover, smallest  # the function rfsym.compare shadows the module
+from .comparison import compare, crossover, smallest
+from .effective_field import ERF, discrete_erf, erf
 from .engine import LayerResult, Result, analyze
-from .erf import ERF, discrete_erf, erf
 from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
+from .input_sizes import Sizes, TilingPlan, sizes, tiling
 from .layers import (
     ELU,
     GELU,
@@ -53,11 +54,10 @@ from .layers import (
     Upsample,
     repetition_index,
 )
-from .sizes import Sizes, TilingPlan, sizes, tiling  # the function rfsym.sizes shadows the module
-from .summary import Summary, summary  # the function rfsym.summary shadows the module
-from .symbolize import Rule, repeats, symbolize  # the function rfsym.symbolize shadows the module
+from .summaries import Summary, summary
+from .symbolization import Rule, repeats, symbolize
 from .symbols import symbols
-from .verify import dependency_mask, verify
+from .verification import dependency_mask, verify
 
 __version__ = "0.1.0"
 

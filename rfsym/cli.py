@@ -204,7 +204,7 @@ def _analyzed(args, target):
 def _cmd_analyze(args) -> int:
     from . import latex, report
     from .format import value
-    from .summary import features_line
+    from .summaries import features_line
 
     target = _substituted(resolve(args.network), args)
     result = _analyzed(args, target)
@@ -305,7 +305,7 @@ def _symbolized(target, args):
     symbol, depth = getattr(args, "symbol", None) or [], getattr(args, "depth", None) or []
     if not symbol and not depth:
         return target
-    from .symbolize import Rule, symbolize
+    from .symbolization import Rule, symbolize
 
     rules, depths = [], {}
     for flag, items in (("--symbol", symbol), ("--depth", depth)):
@@ -406,7 +406,7 @@ def _torch_model(text):
 
 
 def _cmd_summary(args) -> int:
-    from .summary import summary
+    from .summaries import summary
 
     depth = None if args.depth == 0 else args.depth
     columns = None if not args.columns else tuple(c.strip() for c in args.columns.split(","))
@@ -433,7 +433,7 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from .compare import compare
+    from .comparison import compare
 
     targets = _all_substituted(args.networks, args)
     size = _parse_size(args.input)
@@ -447,7 +447,7 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from .verify import verify
+    from .verification import verify
 
     if args.zoo:
         zoo = _zoo()
@@ -492,7 +492,7 @@ def _cmd_plot(args) -> int:
     if args.kind == "growth":
         plot.growth(items, log=args.log, path=args.output)
     elif args.kind == "tradeoff":  # backbones compare at their feature layers (the classifier sees all)
-        from .summary import features
+        from .summaries import features
 
         x = "features.rf" if all(features(r) is not None for r in items.values()) else "rf"
         plot.tradeoff(items, x=x, log=args.log, path=args.output)
@@ -503,7 +503,7 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_sizes(args) -> int:
-    from .sizes import sizes
+    from .input_sizes import sizes
 
     target = _substituted(resolve(args.network), args)
     s = sizes(target.network, ndim=target.ndim, in_channels=target.in_channels,
@@ -529,7 +529,7 @@ def _cmd_sizes(args) -> int:
 
 
 def _cmd_tile(args) -> int:
-    from .sizes import tiling
+    from .input_sizes import tiling
 
     target = _substituted(resolve(args.network), args)
     tile = _parse_size(args.tile, "--tile")

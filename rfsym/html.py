@@ -42,7 +42,7 @@ def _size(result, style):
 
 
 def _heading(result, name, style):
-    from .summary import features
+    from .summaries import features
 
     parts = [f"input {_size(result, 'unicode')}", f"{len(result.layers):,} layers"]
     if result.params is not None:
@@ -58,7 +58,7 @@ def _heading(result, name, style):
 
 def _quantity_table(result):
     """Quantity | network output | features layer (the backbone number beside the totals)."""
-    from .summary import features
+    from .summaries import features
 
     f = features(result)
     cols = [Column("quantity", "label"), Column("output", "area")]
@@ -152,12 +152,12 @@ def layer_markdown(lr) -> str:
 
 
 def comparison_html(comparison) -> str:
-    """A :class:`~rfsym.compare.Comparison` as an HTML table."""
+    """A :class:`~rfsym.comparison.Comparison` as an HTML table."""
     return _wrap(comparison.table().render("html"))
 
 
 def verify_html(report) -> str:
-    """A :class:`~rfsym.verify.VerifyReport` as HTML: the verdict and any mismatches.
+    """A :class:`~rfsym.verification.VerifyReport` as HTML: the verdict and any mismatches.
 
     >>> from rfsym import Conv, verify
     >>> "agree" in verify_html(verify(Conv(3, stride=2), 16))
@@ -184,8 +184,8 @@ def _mismatches(report):
 
 
 def summary_html(summary) -> str:
-    """A :class:`~rfsym.summary.Summary` as HTML (heading, tree table, features line)."""
-    from .summary import features_line
+    """A :class:`~rfsym.summaries.Summary` as HTML (heading, tree table, features line)."""
+    from .summaries import features_line
 
     line = features_line(summary.result)
     tail = f"<p>{html_text(line)}</p>" if line else ""

@@ -24,7 +24,7 @@ from .errors import RfsymError
 from .format import finite
 from .format import latex as _latex
 from .layers import Layer, Sequential
-from .summary import features
+from .summaries import features
 
 __all__ = ["growth", "tradeoff", "mask", "boxes", "erf_map", "erf_ratio", "plot", "save"]
 
@@ -267,7 +267,7 @@ def mask(net, input_size, output, *, counts=False, layer=None, through_padding=F
     :func:`rfsym.enumeration.dependency_mask`; with ``counts`` the number of paths through each
     pixel. Cells are annotated with their values when the grid is small (``annotate``).
     """
-    from .verify import dependency_mask
+    from .verification import dependency_mask
 
     m = dependency_mask(net, input_size, output, layer=layer, counts=counts, through_padding=through_padding)
     grid = _grid_2d(np.asarray(m, dtype=float))
@@ -386,13 +386,13 @@ def plot(kind, items, output=None, *, input_size=None, log=False, **options):
 
 def erf_map(net, input_size=None, *, profiles=None, branch_weights=None, path=None, title=None, log=False):
     r"""Heatmap of the effective receptive field of output 0 (the exact impulse response,
-    :func:`rfsym.erf.discrete_erf_map`) with the theoretical receptive field outlined and the
+    :func:`rfsym.effective_field.discrete_erf_map`) with the theoretical receptive field outlined and the
     Gaussian approximation's :math:`2\sigma` ellipse; axes in input pixels (padding included).
     """
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Ellipse, Rectangle
 
-    from .erf import discrete_erf_map, erf
+    from .effective_field import discrete_erf_map, erf
 
     e = erf(net, input_size, profiles=profiles, branch_weights=branch_weights)
     origin, w = discrete_erf_map(net, input_size, profiles=profiles, branch_weights=branch_weights)
@@ -436,7 +436,7 @@ def erf_ratio(families, depths=range(1, 33), *, sigmas=2, path=None, title=None)
     r"""ERF diameter (:math:`2\cdot` ``sigmas`` :math:`\cdot\sigma`) over the theoretical receptive
     field against depth, for each family (``name -> function depth -> network``, or a block
     repeated ``depth`` times); Luo et al.'s :math:`1/\sqrt{n}` shrinkage."""
-    from .erf import erf
+    from .effective_field import erf
 
     fig, ax = _figure()
     depths = list(depths)

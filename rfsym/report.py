@@ -12,7 +12,7 @@ class name, or the merge type such as ``Add`` or ``Concat``). Integers are JSON 
 symbolic and rational values are strings that :func:`sympy.sympify` parses back, per-axis
 values are lists, unknown values (no input size, no channels) are ``null``. ``total`` holds
 the network output's quantities with ``params`` and ``macs`` summed over all layers;
-``features`` the reference feature layer's (the backbone number, :func:`rfsym.summary.features`;
+``features`` the reference feature layer's (the backbone number, :func:`rfsym.summaries.features`;
 null when the network has none).
 
 >>> from rfsym import Conv, MaxPool, Sequential, analyze, symbols
@@ -82,7 +82,7 @@ def _quantities(obj):
 
 def features_dict(result) -> dict | None:
     """The reference feature layer as plain data (None when the network has none)."""
-    from .summary import features
+    from .summaries import features
 
     f = features(result)
     if f is None:
@@ -185,8 +185,8 @@ def layer_table(result, columns=None, *, name=None, total=True, features=True, m
     per layer (merges included; quantities with respect to the network input, ``params`` and
     ``macs`` of each layer alone), then the ``total`` row (the network output, parameters and
     MACs summed; ``name`` is accepted for the heading callers print) and the ``features`` row (the reference feature layer, when the network has
-    one: :func:`rfsym.summary.features`)."""
-    from .summary import features as feature_layer
+    one: :func:`rfsym.summaries.features`)."""
+    from .summaries import features as feature_layer
 
     cols = list(columns) if columns is not None else default_columns(result)
     unknown = [c for c in cols if c not in COLUMNS]

@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 from rfsym import Conv, MaxPool, Repeat, RfsymError, Sequential, analyze, symbols
-from rfsym.compare import compare, crossover, smallest
+from rfsym.comparison import compare, crossover, smallest
 
 C, n, d, k, T = symbols("C n d k T")
 

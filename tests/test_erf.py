@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rfsym import AvgPool, Conv, MaxPool, ReLU, Sequential, symbols
-from rfsym.erf import discrete_erf, erf
+from rfsym.effective_field import discrete_erf, erf
 from rfsym.errors import RfsymError
 
 

@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from rfsym import Conv, Sequential  # noqa: E402
-from rfsym.erf import discrete_erf_map, erf  # noqa: E402
+from rfsym.effective_field import discrete_erf_map, erf  # noqa: E402
 from rfsym.plot import erf_map, erf_ratio  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import rfsym  # noqa: E402
-from rfsym.erf import discrete_erf, discrete_erf_map, erf  # noqa: E402
+from rfsym.effective_field import discrete_erf, discrete_erf_map, erf  # noqa: E402
 
 
 def _uniform(module):

@@ -33,7 +33,7 @@ from rfsym import (
     symbols,
 )
 from rfsym.enumeration import enumerate_network
-from rfsym.verify import verify
+from rfsym.verification import verify
 
 n, k, s, x, C = symbols("n k s x C")
 i = symbols("i", nonnegative=True)

@@ -13,7 +13,7 @@ import rfsym
 from rfsym import Conv, RfsymError, Sequential, SizeError, symbols, zoo
 from rfsym.cli import main
 from rfsym.format import Column, Table, abbreviate, group, si, value
-from rfsym.summary import features, summary
+from rfsym.summaries import features, summary
 
 
 def run(capsys, *argv):

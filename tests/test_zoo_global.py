@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 from rfsym import Conv, Repeat, Residual, RfsymError, Sequential, analyze, symbols, verify, zoo
+from rfsym.effective_field import discrete_erf, erf
 from rfsym.enumeration import dependency_set, enumerate_network
-from rfsym.erf import discrete_erf, erf
 from rfsym.zoo.blocks import SqueezeExcitation
 
 FIRST_SE = "features.1.0.block.1"  # the gate of EfficientNet-B0's first MBConv block

@@ -19,7 +19,7 @@ jump            1          1           0      1
 params      49·C²      27·C²      −22·C²  27/49
 
 Zoo names compare at their default input sizes; networks with a reference feature layer add its
-receptive field and jump (the backbone number, :func:`rfsym.summary.features`):
+receptive field and jump (the backbone number, :func:`rfsym.summaries.features`):
 
 >>> print(compare("resnet18", "resnet50", quantities=("rf", "features.rf", "features.jump")).to_text())
 quantity       resnet18  resnet50  difference     ratio
@@ -41,7 +41,7 @@ from .engine import Result, analyze
 from .errors import RfsymError
 from .format import WIDTH, Column, Table, value
 from .layers import Layer
-from .summary import features, load
+from .summaries import features, load
 from .symbols import as_expr
 
 __all__ = ["compare", "Comparison", "smallest", "crossover", "Solution", "QUANTITIES"]
