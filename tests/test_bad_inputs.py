@@ -141,9 +141,9 @@ CASES += [
     ("erf subs payload", "erf(Conv(k)).subs({k: PAY})", "LayerError", "the value for k must be"),
     ("latex payload", "R.format.latex(PAY)", "RfsymError", "expected a number or a sympy expression"),
     ("latex list payload", "R.format.latex([PAY])", "RfsymError", "expected a number or a sympy expression"),
-    ("summary load channels payload", "importlib.import_module('rfsym.summary').load(Conv(3), (3, 8, 8), "
+    ("summary load channels payload", "importlib.import_module('rfsym.summaries').load(Conv(3), (3, 8, 8), "
      "in_channels=PAY)", "LayerError", "in_channels must be a positive integer"),
-    ("summary load size payload", "importlib.import_module('rfsym.summary').load(Conv(3), (PAY2, 8, 8), "
+    ("summary load size payload", "importlib.import_module('rfsym.summaries').load(Conv(3), (PAY2, 8, 8), "
      "in_channels=3)", "LayerError", "input_size must be a positive integer"),
     ("format value cache", "assert (R.format.value(True), R.format.value(1), R.format.value(1.0)) == "
      "('True', '1', '1')", None, ""),

@@ -133,7 +133,7 @@ def test_set_substitutes_symbols(capsys):
 
 
 def test_verify_cross_checks_by_enumeration(capsys):
-    pytest.importorskip("rfsym.verify")
+    pytest.importorskip("rfsym.verification")
     rc, out, _ = run(capsys, "verify", "conv(k, s=2, p=1), conv3(d=2), maxpool2", "--set", "k=3", "--input", "32")
     assert rc == 0 and out.startswith("conv(k, s=2, p=1), conv3(d=2), maxpool2: OK  (")
     rc, _, err = run(capsys, "verify", "conv(k)", "--input", "8")
@@ -297,7 +297,7 @@ def test_progress_only_on_a_terminal():
 
 
 @pytest.mark.parametrize("argv, module", [
-    (["compare", "conv7(in=C, c=C, bias=false)", "conv3(in=C, c=C, bias=false) x 3"], "rfsym.compare"),
+    (["compare", "conv7(in=C, c=C, bias=false)", "conv3(in=C, c=C, bias=false) x 3"], "rfsym.comparison"),
     (["plot", "growth", "conv3 x 3", "conv3/2 x 3", "-o", "PLOT.png"], "rfsym.plot"),
 ])
 def test_compare_and_plot_work_or_say_they_are_missing(argv, module, capsys, tmp_path):
@@ -320,7 +320,7 @@ def test_compare_and_plot_work_or_say_they_are_missing(argv, module, capsys, tmp
 
 
 def test_compare_with_set_and_formats(capsys):
-    pytest.importorskip("rfsym.compare")
+    pytest.importorskip("rfsym.comparison")
     rc, out, _ = run(capsys, "compare", "conv7(in=C, c=C)", "conv3 x 3", "--set", "C=64", "--format", "json")
     assert rc == 0 and json.loads(out)["names"] == ["conv7(in=C, c=C)", "conv3 x 3"]
     rc, _, err = run(capsys, "compare", "conv7(in=C, c=C)", "conv3 x 3", "--set", "D=64")
