@@ -134,7 +134,7 @@ def resolve(text: str) -> Target:
     >>> resolve("conv3/2, conv3").network
     Sequential(Conv(kernel_size=3, stride=2), Conv(kernel_size=3))
     """
-    from . import spec as _spec
+    from . import spec as specs
 
     if not isinstance(text, str) or not text.strip():
         raise SpecError("the network is empty: give a zoo name, a .yaml file or a spec such as 'conv3 x3'")
@@ -148,7 +148,7 @@ def resolve(text: str) -> Target:
 
         return Target(os.path.basename(text), *load(text))
     if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
-        s = _spec.load(text)
+        s = specs.load(text)
         return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)
     zoo = _zoo()
     m = _ZOO_CALL.match(text)
@@ -157,13 +157,13 @@ def resolve(text: str) -> Target:
         net = zoo.get(m.group(1), **_zoo_args(m.group(1), m.group(2)))
         return Target(text.strip(), net, entry.input_size, entry.in_channels, entry.ndim, entry.features)
     try:
-        return Target(text.strip(), _spec.parse_line(text))
+        return Target(text.strip(), specs.parse_line(text))
     except SpecError:
         if m and "unknown layer" in str(sys.exc_info()[1]).splitlines()[0]:
             import difflib
 
             word = m.group(1)
-            known = (zoo.names() if zoo else []) + sorted(_spec.WORDS)
+            known = (zoo.names() if zoo else []) + sorted(specs.WORDS)
             close = difflib.get_close_matches(word.lower(), known, n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
             raise SpecError(f"unknown model or layer {word!r}{hint} ('rfsym zoo' lists the models; "

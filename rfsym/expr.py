@@ -29,7 +29,7 @@ import sympy as sp
 
 from .errors import SpecError
 from .symbols import exceeds
-from .symbols import symbols as _make_symbols
+from .symbols import symbols as make_symbols
 
 __all__ = ["parse_value", "Lexer", "ValueParser", "SymbolTable", "Ident", "INDEX",
            "MAX_BITS", "MAX_EXPONENT", "MAX_NODES", "MAX_DEPTH"]
@@ -45,7 +45,7 @@ MAX_DEPTH = 1000
 _MAX_DIGITS = 80  # a literal longer than this is above MAX_BITS anyway
 
 #: inside a repeated item, ``i`` is the repetition index 0, 1, ..., n - 1 (``conv(2, d=2^i) x 10``)
-INDEX = _make_symbols("i", nonnegative=True)
+INDEX = make_symbols("i", nonnegative=True)
 
 
 class SymbolTable:
@@ -61,7 +61,7 @@ class SymbolTable:
 
     def __call__(self, name):
         if name not in self.table:
-            self.table[name] = INDEX if name == INDEX.name else _make_symbols(name)
+            self.table[name] = INDEX if name == INDEX.name else make_symbols(name)
         return self.table[name]
 
 

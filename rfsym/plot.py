@@ -22,7 +22,7 @@ import sympy as sp
 from .engine import Result, analyze
 from .errors import RfsymError
 from .format import finite
-from .format import latex as _latex
+from .format import latex as tex_of
 from .layers import Layer, Sequential
 from .summaries import features
 
@@ -234,7 +234,7 @@ def tradeoff(items, *, x="rf", y="params", values=None, depths=None, symbol=None
             ax.plot([xv], [yv], _STYLES[j % len(_STYLES)][0], markersize=8, label=name)
     suffix = ""
     if values:
-        suffix = " for " + ", ".join(f"${_latex(k if not isinstance(k, str) else sp.Symbol(k))} = {_latex(v)}$"
+        suffix = " for " + ", ".join(f"${tex_of(k if not isinstance(k, str) else sp.Symbol(k))} = {tex_of(v)}$"
                                      for k, v in values.items())
     ax.set_xlabel(_LABELS.get(x, x))
     ax.set_ylabel(_LABELS.get(y, y) + suffix)
@@ -345,7 +345,7 @@ def boxes(item, outputs, *, input_size=None, layer=None, path=None, title=None):
         ax.set_yticks([])
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False, fontsize=8)
     where = "" if layer is None else f" at {target.name}"
-    fig.suptitle(title or f"Receptive fields{where}: $R = {_latex(target.rf)}$, $J = {_latex(target.jump)}$",
+    fig.suptitle(title or f"Receptive fields{where}: $R = {tex_of(target.rf)}$, $J = {tex_of(target.jump)}$",
                  fontsize=10)
     return _finish(fig, path)
 
@@ -427,7 +427,7 @@ def erf_map(net, input_size=None, *, profiles=None, branch_weights=None, path=No
     ax.set_ylabel(r"input row $y$ (pixel)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False, fontsize=8)
     var = e.axes("variance")
-    ax.set_title(title or rf"Effective receptive field: $\sigma^2 = {_latex(var[-1])}$, $R = {r1}$",
+    ax.set_title(title or rf"Effective receptive field: $\sigma^2 = {tex_of(var[-1])}$, $R = {r1}$",
                  fontsize=10)
     return _finish(fig, path)
 

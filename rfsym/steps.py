@@ -37,7 +37,7 @@ import sympy as sp
 
 from . import layers as L
 from .errors import RfsymError
-from .format import latex as _tex
+from .format import latex as tex_of
 from .format import tex_escape, value
 from .report import layer_argument
 from .symbols import exceeds
@@ -121,7 +121,7 @@ def _ot(v, sym) -> str:
 
 def _ol(v, sym) -> str:
     """LaTeX of an operand, or its name (``R_{\\mathrm{in}}``) when it is a long expression."""
-    return _tex(v) if _small(v, _BIG) else f"{sym}_{{\\mathrm{{in}}}}"
+    return tex_of(v) if _small(v, _BIG) else f"{sym}_{{\\mathrm{{in}}}}"
 
 
 def _wrap(s: str, expr) -> str:
@@ -227,9 +227,9 @@ def term(lr, axis: int) -> Term | None:
 def _rf_piece(t: Term, i: int) -> Piece:
     k, d = t.kernel, t.dilation
     if _is_one(d):
-        inc_t, inc_l = f"({_text(k)} − 1)", rf"({_tex(k)} - 1)"
+        inc_t, inc_l = f"({_text(k)} − 1)", rf"({tex_of(k)} - 1)"
     else:
-        inc_t, inc_l = f"{_wrap(_text(d), d)}·({_text(k)} − 1)", rf"{_wrap(_tex(d), d)} \cdot ({_tex(k)} - 1)"
+        inc_t, inc_l = f"{_wrap(_text(d), d)}·({_text(k)} − 1)", rf"{_wrap(tex_of(d), d)} \cdot ({tex_of(k)} - 1)"
     if not _is_one(t.jump_in):
         inc_t += "·" + _wrap(_ot(t.jump_in, 'J'), t.jump_in)
         inc_l += r" \cdot " + _wrap(_ol(t.jump_in, 'J'), t.jump_in)
@@ -240,7 +240,7 @@ def _jump_piece(t: Term, i: int) -> Piece | None:
     if _is_one(t.stride):
         return None
     return Piece("J", i, f"{_wrap(_ot(t.jump_in, 'J'), t.jump_in)}·{_wrap(_text(t.stride), t.stride)}",
-                 rf"{_wrap(_ol(t.jump_in, 'J'), t.jump_in)} \cdot {_wrap(_tex(t.stride), t.stride)}", t.jump)
+                 rf"{_wrap(_ol(t.jump_in, 'J'), t.jump_in)} \cdot {_wrap(tex_of(t.stride), t.stride)}", t.jump)
 
 
 def _start_piece(t: Term, i: int) -> Piece | None:
@@ -250,7 +250,7 @@ def _start_piece(t: Term, i: int) -> Piece | None:
     if p is None:
         return Piece("u", i, "", "", t.start, note="TensorFlow SAME")
     pj_t = _wrap(_text(p), p) + ("" if _is_one(t.jump_in) else "·" + _wrap(_ot(t.jump_in, 'J'), t.jump_in))
-    pj_l = _wrap(_tex(p), p) + ("" if _is_one(t.jump_in) else r" \cdot " + _wrap(_ol(t.jump_in, 'J'), t.jump_in))
+    pj_l = _wrap(tex_of(p), p) + ("" if _is_one(t.jump_in) else r" \cdot " + _wrap(_ol(t.jump_in, 'J'), t.jump_in))
     return Piece("u", i, f"{_ot(t.start_in, 'u')} − {pj_t}", f"{_ol(t.start_in, 'u')} - {pj_l}", t.start)
 
 
@@ -260,17 +260,17 @@ def _size_piece(t: Term, i: int) -> Piece | None:
     w = t.window
     if w.pad == "tf_same":
         return Piece("n", i, f"⌈{_ot(t.size_in, 'n')}/{_text(t.stride)}⌉", rf"\left\lceil {_ol(t.size_in, 'n')} / "
-                     rf"{_tex(t.stride)} \right\rceil", t.size, note="TensorFlow SAME")
+                     rf"{tex_of(t.stride)} \right\rceil", t.size, note="TensorFlow SAME")
     if w.ceil:
         return Piece("n", i, "", "", t.size, note="ceil_mode")
     pl, pr = w.pad
     extent = w.extent
     num_t = f"{_ot(t.size_in, 'n')} + {_text(pl + pr)} − {_text(extent)}"
-    num_l = rf"{_ol(t.size_in, 'n')} + {_tex(pl + pr)} - {_tex(extent)}"
+    num_l = rf"{_ol(t.size_in, 'n')} + {tex_of(pl + pr)} - {tex_of(extent)}"
     if _is_one(t.stride):
         return Piece("n", i, f"{num_t} + 1", f"{num_l} + 1", t.size)
     return Piece("n", i, f"⌊({num_t})/{_text(t.stride)}⌋ + 1",
-                 rf"\left\lfloor \frac{{{num_l}}}{{{_tex(t.stride)}}} \right\rfloor + 1", t.size)
+                 rf"\left\lfloor \frac{{{num_l}}}{{{tex_of(t.stride)}}} \right\rfloor + 1", t.size)
 
 
 _QUANTITY_OF = {"R": "rf", "J": "jump", "u": "start", "n": "out_size"}
@@ -340,7 +340,7 @@ class Derivation:
     def _value(self, v, style):
         if not _small(v, self.max_chars // 2):
             return None
-        s = _tex(v) if style == "latex" else _text(v)
+        s = tex_of(v) if style == "latex" else _text(v)
         if len(s) > self.max_chars:
             return None
         return s

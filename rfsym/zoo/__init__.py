@@ -59,10 +59,10 @@ class ZooEntry:
     def analyze(self, input_size="default", **symbols):
         """``rfsym.analyze`` of the network at ``input_size`` (the entry's default unless given;
         None for no input size)."""
-        from ..engine import analyze as _analyze
+        from ..engine import analyze
 
         size = self.input_size if isinstance(input_size, str) and input_size == "default" else input_size
-        result = _analyze(self.build(**symbols), input_size=size, ndim=self.ndim,
+        result = analyze(self.build(**symbols), input_size=size, ndim=self.ndim,
                           in_channels=self.in_channels)
         if self.features is not None:
             try:
