@@ -50,7 +50,9 @@ _MERGE_TYPES = {"add": "Add", "concat": "Concat", "mul": "Mul"}
 @dataclass(frozen=True)
 class Node:
     """One DAG node: a leaf layer (``op`` a Layer) or a merge (``op`` ``"add"``, ``"concat"`` or
-    ``"mul"``) reading the nodes ``inputs`` (indices; :data:`INPUT` is the network input).
+    ``"mul"``) reading the nodes ``inputs`` (indices; :data:`INPUT` is the network input). A leaf
+    reads one input, except an :class:`~rfsym.layers.Attention` with queries of its own, which
+    reads two: ``(source, queries)``.
 
     ``kind`` is what results call its type (the layer class, a layer's ``kind``, or ``Add``,
     ``Concat``, ``Mul``); ``block`` is the layer a merge comes from and ``branches`` names its
@@ -173,8 +175,8 @@ class _Lowering:
             else:
                 if isinstance(op, _CONTAINERS):
                     where[name] = yield (self.item, (op, where[inputs[0]], label))
-                else:
-                    where[name] = self.add(label, op, (where[inputs[0]],), kind_of(op), label=name)
+                else:  # one input (an Attention may read two: source, queries)
+                    where[name] = self.add(label, op, tuple(where[u] for u in inputs), kind_of(op), label=name)
                 self.alias(label, where[name])
         if g.features is not None:
             self.features = where[g.features]

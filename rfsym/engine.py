@@ -73,7 +73,7 @@ from .errors import GraphError, LayerError, RfsymError
 from .maps import IDENTITY, merge
 from .ops import ExactOps, SymOps
 from .result import LayerResult, NodeRecord, Result
-from .rules import BROADCAST, Context, NeedsInputSize, State, rule_for
+from .rules import BROADCAST, Context, NeedsInputSize, State, attend, rule_for
 from .symbols import as_expr
 
 __all__ = ["analyze", "derive", "Result", "LayerResult"]
@@ -159,6 +159,8 @@ class _Pass:
         for node in self.dag.nodes:
             if node.is_merge:
                 self.merge(node)
+            elif len(node.inputs) == 2:  # an Attention with queries of its own
+                self.attend(node)
             else:
                 self.layer(node)
         return self.records
@@ -271,6 +273,34 @@ class _Pass:
                             channels, channels, 0, 0, inputs=node.inputs, extra=extra)
         self.records.append(record)
         self.states.append(State(out_sizes, channels))
+        self.chains.append((chain, -1))
+
+    def attend(self, node):
+        """An Attention reading ``(source, queries)``: every output (on the queries' grid) reads
+        its query and every position of the source, the bounding box of the two fields."""
+        ctx, ops = self.ctx, self.ctx.ops
+        layer = node.op
+        ctx.where = _label(node, layer, node.index)
+        source, queries = (self.state(u) for u in node.inputs)
+        try:
+            out = attend(layer, source, queries, ctx)
+        except LayerError as err:
+            raise (err if err.where else err.located(ctx.where)) from None
+        comps = [compose_axes(self.composite(node.inputs[0]), out.maps, ops), self.composite(node.inputs[1])]
+        sizes = out.state.sizes
+        lasts = (None,) * ctx.ndim if sizes is None else tuple(n - 1 for n in sizes)
+        names = (f"{ctx.where} source", f"{ctx.where} queries")
+        try:
+            merged = tuple(merge(axis, ops, names, last) for axis, last in zip(zip(*comps), lasts))
+        except GraphError as err:
+            raise GraphError(f"{ctx.where}: {err}") from None
+        chain = Chain(ops, lambda: merged)
+        before = self.composite(node.inputs[0])
+        record = NodeRecord(node.index, layer, node.name, node.kind, lambda: merged, lambda: before,
+                            source.sizes, sizes, source.channels, out.state.channels, out.params, out.macs,
+                            own=out.maps, inputs=node.inputs, extra=out.extra)
+        self.records.append(record)
+        self.states.append(out.state)
         self.chains.append((chain, -1))
 
     def _agree(self, values, names, what, where):

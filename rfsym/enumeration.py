@@ -45,7 +45,11 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   ``spatial=True`` under ``strict=True`` reads every real position ``0 .. n - 1``, as does global
   ``Attention`` (or a window at least as large as the axis). Window attention ``(w, shift)``:
   output ``o`` reads ``[o - ((o - shift) mod w), ... + w - 1]`` clipped to ``0 .. n - 1`` (Swin's
-  masked cyclic shift). Other layers plug in with :func:`register_index_map` (by class).
+  masked cyclic shift); grid attention ``g``: output ``o`` reads ``o mod (n/g) + t·(n/g)``,
+  ``t = 0 .. g - 1`` (MaxViT); outside ``0 .. n - 1`` both repeat every ``n`` outputs (output
+  ``o + n`` reads what ``o`` reads, shifted by ``n``). An ``Attention`` reading two inputs
+  ``(source, queries)``: output ``o`` reads query ``o`` and every real position of the source.
+  Other layers plug in with :func:`register_index_map` (by class).
 * Which outputs are enumerated: the first ``positions`` (default 64, or all) of every layer and
   at least two periods of every phase; sets are bit rows packed into bytes, so a ResNet-50 at
   224 enumerates in a few hundredths of a second per axis.
@@ -305,13 +309,37 @@ def every_position(n):
     return Taps(taps)
 
 
+def _tiled(n, period, reads):
+    """An index map defined on the real outputs ``0 .. n - 1`` by ``reads(r) -> positions`` (an
+    int64 array of shape ``(len(r), T)``, entries outside ``0 .. n - 1`` masked) and repeated
+    every ``n`` outputs: output ``o`` reads ``reads(o mod n)`` shifted by ``o - o mod n``."""
+    def taps(o):
+        r = o % n
+        pos = reads(r)
+        valid = (pos >= 0) & (pos < n)
+        return pos + (o - r)[:, None], valid
+    return Taps(taps, period=period)
+
+
 def _window(n, w, shift):
     """Shifted-window attention: output ``o`` reads ``[o - ((o - shift) mod w), ... + w - 1]``
-    clipped to the real input ``0 .. n - 1`` (Swin's masked cyclic shift)."""
-    def taps(o):
-        pos = (o - (o - shift) % w)[:, None] + np.arange(w, dtype=np.int64)[None, :]
-        return pos, (pos >= 0) & (pos < n)
-    return Taps(taps, period=w)
+    clipped to the real input ``0 .. n - 1`` (Swin's masked cyclic shift); repeated every ``n``
+    outputs outside ``0 .. n - 1``."""
+    span = np.arange(w, dtype=np.int64)[None, :]
+    clipped = shift % w != 0 or n % w != 0
+    return _tiled(n, n if clipped else w, lambda r: (r - (r - shift) % w)[:, None] + span)
+
+
+def _grid(n, g):
+    """Grid attention (MaxViT): output ``o`` reads the ``g`` positions ``o mod (n/g) + t·(n/g)``;
+    repeated every ``n`` outputs outside ``0 .. n - 1``."""
+    if n % g:
+        raise LayerError(f"grid={g} needs sizes divisible by {g}, got {n}", param="grid")
+    cell = n // g
+    if cell == 1:
+        return every_position(n)
+    span = cell * np.arange(g, dtype=np.int64)[None, :]
+    return _tiled(n, n, lambda r: (r % cell)[:, None] + span)
 
 
 def _norm(layer, sizes, ndim, strict=False):
@@ -326,8 +354,10 @@ _norm.strict_aware = True
 
 def _attention(layer, sizes, ndim):
     _need_sizes(sizes, "Attention")
-    if layer.window is None:
+    if layer.window is None and layer.grid is None:
         return Leaf(tuple(every_position(n) for n in sizes), sizes)
+    if layer.grid is not None:
+        return Leaf(tuple(_grid(n, g) for n, g in zip(sizes, _per_axis(layer.grid, ndim, "grid"))), sizes)
     ws = _per_axis(layer.window, ndim, "window")
     shifts = _per_axis(layer.shift, ndim, "shift", 0)
     maps = tuple(every_position(n) if w >= n else _window(n, w, sh) for n, w, sh in zip(sizes, ws, shifts))
@@ -530,6 +560,8 @@ class _Graph:
             parents = tuple(ids[u] for u in node.inputs)
             if node.is_merge:
                 ids[node.index] = self._merge(node.name, node.kind, parents, report, node.branches)
+            elif len(parents) == 2:  # an Attention with queries of its own
+                ids[node.index] = self._attend(node, parents, report)
             else:
                 ids[node.index] = self._leaf(node, parents[0], report)
         return ids
@@ -570,6 +602,21 @@ class _Graph:
         new = _Node(-1, node.name, node.kind, layer, (src,), tuple(out.maps),
                     None if out.sizes is None else tuple(out.sizes), bound)
         return self._add(new, report)
+
+    def _attend(self, node, parents, report):
+        """An Attention reading ``(source, queries)``: output ``o`` (on the queries' grid) reads
+        query ``o`` and every real position of the source (a hidden node), united."""
+        where = layer_label(node.op, len(self.reported))
+        layer = node.op
+        if layer.window is not None or layer.grid is not None:
+            raise LayerError("an Attention reading queries of its own (two inputs) attends every position: "
+                             "window= and grid= are not supported", where=where)
+        source, queries = (self.nodes[p] for p in parents)
+        _need_sizes(source.sizes, "Attention")
+        keys = _Node(-1, f"{node.name} (keys)", node.kind, layer, (parents[0],),
+                     tuple(every_position(n) for n in source.sizes), queries.sizes, (1,) * self.ndim)
+        hidden = self._add(keys, False)
+        return self._merge(node.name, node.kind, (hidden, parents[1]), report, ["source", "queries"])
 
     def _check_bound(self, bound, where):
         if max(bound) > MAX_PERIOD:

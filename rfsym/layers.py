@@ -938,9 +938,11 @@ class Graph(Layer):
                 if op not in MERGES or len(inputs) < 2:
                     raise GraphError(f"Graph: node {label!r}: a merge is 'add', 'concat' or 'mul' over two "
                                      f"or more inputs, got {op!r} over {len(inputs)}")
-            elif not isinstance(op, Layer) or len(inputs) != 1:
-                raise GraphError(f"Graph: node {label!r}: a layer reads exactly one input; merge several "
-                                 f"with 'add', 'concat' or 'mul', got {op!r} over {len(inputs)}")
+            elif not isinstance(op, Layer) or len(inputs) != 1 and not (isinstance(op, Attention)
+                                                                         and len(inputs) == 2):
+                raise GraphError(f"Graph: node {label!r}: a layer reads exactly one input (an Attention one "
+                                 f"or two: source, queries); merge several with 'add', 'concat' or 'mul', "
+                                 f"got {op!r} over {len(inputs)}")
             names.add(label)
             norm.append((label, op, inputs))
         norm = _topological(norm, names)
@@ -1158,11 +1160,26 @@ class Params(Layer):
 class Attention(Layer):
     """Token mixing by attention (the matmuls ``q·kᵀ`` and ``attention·v``).
 
-    ``window=None``: global, every output reads every position. ``window=w`` (an int or per-axis
-    tuple) with ``shift`` (Swin's shifted windows): output ``o`` reads the ``w`` positions of its
-    window, ``o - ((o - shift) mod w)`` onwards; a window as large as the feature map is global on
-    that axis. MACs ``2·N·M·embed_dim`` for ``N`` positions each attending to ``M`` (all of them,
-    or a window's). The projections (q, k, v, output) are separate layers; parameters 0.
+    ``window=None`` and ``grid=None``: global, every output reads every position. ``window=w``
+    (an int or per-axis tuple) with ``shift`` (Swin's shifted windows): output ``o`` reads the
+    ``w`` positions of its window, ``o - ((o - shift) mod w)`` onwards, clipped to the feature map
+    ``0 .. n - 1`` (Swin rolls the map by ``-shift`` and masks the windows that wrap around, so
+    the first window is ``0 .. shift - 1`` and the last one ends at ``n - 1``); a window as large
+    as the feature map is global on that axis. ``grid=g`` (MaxViT's grid attention): the map is
+    cut into ``g`` cells of ``n/g`` positions per axis and output ``o`` reads the ``g`` positions
+    ``o mod (n/g) + t·(n/g)``, ``t = 0 .. g - 1`` (its field spans ``n - n/g + 1`` positions).
+    Outside ``0 .. n - 1`` (padding read by a later layer) clipped windows and grid groups repeat
+    with period ``n``: output ``o + n`` reads what ``o`` reads, shifted by ``n``.
+
+    In a :class:`Graph` an Attention may read two inputs ``(source, queries)`` (LeViT's attention
+    downsampling, whose queries come from a subsampled grid): keys and values come from
+    ``source``, the output lies on the grid of ``queries`` and reads every position of
+    ``source`` (windows and grids are not supported then).
+
+    MACs ``N·M·(embed_dim + C)`` for ``N`` queries each attending to ``M`` positions (all of
+    them, or a window's or grid group's): ``q·kᵀ`` over ``embed_dim`` (default: the channels
+    ``C`` of the input) and ``attention·v`` over the ``C`` channels of the values. The
+    projections (q, k, v, output) are separate layers; parameters 0.
 
     >>> from rfsym import analyze
     >>> r = analyze(Attention(embed_dim=8), input_size=(4, 4))
@@ -1170,11 +1187,14 @@ class Attention(Layer):
     (4, 4096)
     >>> analyze(Attention(embed_dim=8, window=7, shift=3), input_size=56).rf
     7
+    >>> analyze(Attention(grid=7), input_size=56, in_channels=8).rf
+    49
     """
 
     embed_dim: Any = None
     window: Any = None
     shift: Any = 0
+    grid: Any = None
     kind: str = "Attention"
 
     def _normalise(self):
@@ -1182,6 +1202,13 @@ class Attention(Layer):
         if self.window is not None:
             self._set("window", _axis_tuple(self.window, "window"))
         self._set("shift", _axis_tuple(self.shift, "shift", minimum=0))
+        if self.grid is not None:
+            if self.window is not None:
+                raise LayerError("give window= or grid=, not both (one partition per attention layer)",
+                                 param="grid")
+            self._set("grid", _axis_tuple(self.grid, "grid"))
+            if any(v != 0 for v in (self.shift if isinstance(self.shift, tuple) else (self.shift,))):
+                raise LayerError("shift= applies to windows, not to grid attention", param="shift")
         _check_kind(self.kind)
 
 

@@ -31,7 +31,7 @@ from .ops import checked, exact_values
 
 __all__ = ["State", "LeafOut", "Context", "register_layer", "rule_for", "check_size", "conv_counts",
            "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize", "check_period",
-           "MAX_PERIOD"]
+           "MAX_PERIOD", "attend"]
 
 #: the map of a broadcast input: every output position reads its one position
 BROADCAST = AxisMap(1, 0, (0,), (1,))
@@ -518,8 +518,10 @@ def _params(layer, state, ctx):
 
 
 def _window_axis(ctx, w, shift, n):
-    """Shifted-window attention on one axis: output ``o`` reads ``w`` positions from
-    ``o - ((o - shift) mod w)``; global when the window covers the axis."""
+    """Shifted-window attention on one axis: output ``o`` reads the window from
+    ``o - ((o - shift) mod w)``, ``w`` positions, clipped to ``0 .. n - 1``; global when the window
+    covers the axis. Windows that tile the axis (no shift, ``w`` divides ``n``) are a period-``w``
+    map; clipped ones a period-``n`` map (each position of the axis its own phase)."""
     ops = ctx.ops
     wc = ops.concrete(w)
     check_period(ctx, wc, "window")
@@ -532,29 +534,93 @@ def _window_axis(ctx, w, shift, n):
     sc = ops.concrete(shift)
     if sc is None:
         raise LayerError(f"shift {shift} must be a number", where=ctx.where, param="shift")
-    starts = tuple(phi - ((phi - sc) % wc) for phi in range(wc))
-    return reduce_map(AxisMap(wc, wc, starts, (wc,) * wc), ops), wc
+    if nc is None or (sc % wc == 0 and nc % wc == 0):
+        if sc % wc:
+            raise LayerError(f"shifted windows (shift {sc}) are clipped to the feature map: give the input "
+                             "size as a number", where=ctx.where, param="shift")
+        return reduce_map(AxisMap(wc, wc, (0,) * wc, (wc,) * wc), ops), wc
+    check_period(ctx, nc, "input size")
+    starts, rfs = [], []
+    for phi in range(nc):
+        lo = phi - ((phi - sc) % wc)
+        lo, hi = max(lo, 0), min(lo + wc - 1, nc - 1)
+        starts.append(lo)
+        rfs.append(hi - lo + 1)
+    return reduce_map(AxisMap(nc, nc, tuple(starts), tuple(rfs)), ops), wc
+
+
+def _grid_axis(ctx, g, n):
+    """Grid attention on one axis: ``g`` cells of ``s = n/g`` positions; output ``o`` reads
+    ``o mod s + t·s`` for ``t = 0 .. g - 1`` (bounding interval ``[o mod s, o mod s + n - s]``),
+    a period-``n`` map."""
+    ops = ctx.ops
+    gc = ops.concrete(g)
+    if gc is None:
+        raise LayerError(f"grid {g} must be a number", where=ctx.where, param="grid")
+    nc = None if n is None else ops.concrete(n)
+    if nc is None:
+        raise LayerError("grid attention needs the input size as a number (its groups span the feature map)",
+                         where=ctx.where, param="grid")
+    if nc % gc:
+        raise LayerError(f"grid={gc} needs sizes divisible by {gc}, got {nc}", where=ctx.where, param="grid")
+    cell = nc // gc
+    if cell == 1:
+        return global_map(n, jump=0), n
+    check_period(ctx, nc, "input size")
+    starts = tuple(phi % cell for phi in range(nc))
+    return reduce_map(AxisMap(nc, nc, starts, (nc - cell + 1,) * nc), ops), gc
+
+
+def _attention_macs(layer, queries, attended, channels, ctx):
+    """``N·M·(embed_dim + C)``: ``q·kᵀ`` and ``attention·v`` for ``N`` queries over ``M`` keys."""
+    e = channels if layer.embed_dim is None else ctx.val(layer.embed_dim, "embed_dim", 1)
+    values = e if channels is None else channels
+    if queries is None or attended is None or e is None:
+        return None
+    return queries * attended * (e + values)
 
 
 @register_layer(L.Attention)
 def _attention(layer, state, ctx):
-    c = state.channels if layer.embed_dim is None else ctx.val(layer.embed_dim, "embed_dim", 1)
     sizes = state.sizes or (None,) * ctx.ndim
-    if layer.window is None:  # every output reads the same whole input: jump 0
+    if layer.window is None and layer.grid is None:  # every output reads the same whole input: jump 0
         maps = tuple(global_map(n, jump=0) for n in sizes)
         attended = _positions(state.sizes)
     else:
-        windows = L.per_axis(layer.window, ctx.ndim, "window", layer)
-        shifts = L.per_axis(layer.shift, ctx.ndim, "shift", layer)
+        if layer.window is not None:
+            windows = L.per_axis(layer.window, ctx.ndim, "window", layer)
+            shifts = L.per_axis(layer.shift, ctx.ndim, "shift", layer)
+            axes = [_window_axis(ctx, ctx.val(w, "window", 1), ctx.val(sh, "shift", 0), n)
+                    for w, sh, n in zip(windows, shifts, sizes)]
+        else:
+            grids = L.per_axis(layer.grid, ctx.ndim, "grid", layer)
+            axes = [_grid_axis(ctx, ctx.val(g, "grid", 1), n) for g, n in zip(grids, sizes)]
         maps, attended = [], 1
-        for w, sh, n in zip(windows, shifts, sizes):
-            m, span = _window_axis(ctx, ctx.val(w, "window", 1), ctx.val(sh, "shift", 0), n)
+        for m, span in axes:
             maps.append(m)
             attended = None if span is None or attended is None else attended * span
         maps = tuple(maps)
-    positions = _positions(state.sizes)
-    macs = None if positions is None or attended is None or c is None else 2 * positions * attended * c
+    macs = _attention_macs(layer, _positions(state.sizes), attended, state.channels, ctx)
     return LeafOut(maps, State(state.sizes, state.channels, state.flattened), 0, macs)
+
+
+def attend(layer, source, queries, ctx):
+    """An :class:`~rfsym.layers.Attention` reading two inputs: keys and values from ``source``
+    (a :class:`State`), queries on the grid of ``queries``. Returns a :class:`LeafOut` whose maps
+    are the global maps on ``source`` (jump 0), whose state is the queries' sizes with the
+    source's channels, and whose MACs count every query against every key.
+
+    Raises:
+        LayerError: a window or grid partition (queries of their own are global attention only).
+    """
+    if layer.window is not None or layer.grid is not None:
+        raise LayerError("an Attention reading queries of its own (two inputs) attends every position: "
+                         "window= and grid= are not supported", where=ctx.where,
+                         param="window" if layer.window is not None else "grid")
+    sizes = source.sizes or (None,) * ctx.ndim
+    maps = tuple(global_map(n, jump=0) for n in sizes)
+    macs = _attention_macs(layer, _positions(queries.sizes), _positions(source.sizes), source.channels, ctx)
+    return LeafOut(maps, State(queries.sizes, source.channels, queries.flattened), 0, macs)
 
 
 #: the largest number of output phases (positions with distinct receptive fields) one axis of
