@@ -262,7 +262,9 @@ def _positionwise(b, op, v, layer, shape, j=None, channels=None):
 
 
 def _window_of(v: Data, token_dim):
-    """Per spatial axis: None (all its positions are in the token dim) or the window size."""
+    """Per spatial axis: None (all its positions are in the token dim), ``("window", w)`` (a window
+    partition: ``w`` consecutive positions) or ``("grid", g)`` (a grid partition: ``g`` positions
+    ``n/g`` apart, MaxViT)."""
     windows = []
     for i in range(_nd_of(v)):
         inside = [a for a in flat_atoms(v.dims[token_dim]) if a[0] == "s" and a[1] == i]
@@ -271,10 +273,18 @@ def _window_of(v: Data, token_dim):
         if not outside:
             windows.append(None)
         elif len(inside) == 1 and inside[0][2] == 1:
-            windows.append(inside[0][3])
+            windows.append(("window", inside[0][3]))
+        elif len(inside) == 1 and outside == [("s", i, 1, inside[0][2])]:
+            windows.append(("grid", inside[0][3]))
         else:
-            windows.append(None)  # grid (dilated) partitions: bounded by the whole axis
+            windows.append(None)  # other strided partitions: bounded by the whole axis
     return windows
+
+
+def _axis_sizes(v: Data):
+    """Per spatial axis: its number of positions (the product of its atoms' counts)."""
+    return [math.prod(a[3] for d in v.dims for a in flat_atoms(d) if a[0] == "s" and a[1] == i)
+            for i in range(_nd_of(v))]
 
 
 def _nd_of(v):
@@ -425,8 +435,10 @@ def linear(b, op, x, out, wshape, bias, extra=0):
 
 
 def attention(b, op, q, k, v, out_dims, out_shape, params=0, scores_params=0, token=None):
-    """Global or window attention reading q, k, v (their node, a channel split, or their sum);
-    ``token`` is q's token dim (default: the second last)."""
+    """Global, window or grid attention reading q, k, v (their node, a channel split, or their
+    sum); queries on another grid than the keys (LeViT's attention downsampling) make an
+    Attention reading two nodes, ``(keys and values, queries)``. ``token`` is q's token dim
+    (default: the second last)."""
     token = len(q.dims) - 2 if token is None else token
     if not any(a[0] == "s" for a in flat_atoms(q.dims[token])):
         raise Unsupported("attention over a tensor without positions")
@@ -434,18 +446,31 @@ def attention(b, op, q, k, v, out_dims, out_shape, params=0, scores_params=0, to
     roll = dict(v.roll)
     shift = tuple(-roll.get(i, 0) for i in range(b.nd))
     ts = [dataclasses.replace(t, roll=()) for t in (q, k, v)]
+    queries = None
+    if _axis_sizes(q) != _axis_sizes(k):  # queries on a grid of their own (LeViT's attention downsampling)
+        if any(w is not None for w in window) or any(shift):
+            raise Unsupported("window attention with queries on another grid than the keys")
+        queries = b.node(ts[0], positionwise=True)
+        ts = ts[1:]
     if all(t.node is None for t in ts) and len({t.pending[0] for t in ts}) == 1 or \
             all(t.node is not None for t in ts) and len({t.node for t in ts}) == 1:
-        src = b.node(ts[2])  # q, k, v split from one node: attention reads v's channels
+        src = b.node(ts[-1])  # q, k, v split from one node: attention reads v's channels
     else:
         names = list(dict.fromkeys(b.node(t, positionwise=True) for t in ts))
         src = names[0] if len(names) == 1 else b.emit(op.name + ".qkv", "add", names, op.scope)
     kw = {"embed_dim": q.channels}
-    if any(w is not None for w in window):
-        kw["window"] = _ax([w if w is not None else 10**9 for w in window], b.nd)
+    kinds = {w[0] for w in window if w is not None}
+    if kinds == {"window"}:
+        kw["window"] = _ax([w[1] if w is not None else 10**9 for w in window], b.nd)
         if any(shift):
             kw["shift"] = _ax(shift, b.nd)
-    name = b.emit(op.name, _contract("Attention")(**kw), src, op.scope)
+    elif kinds == {"grid"}:
+        if any(shift):
+            raise Unsupported("grid attention on a rolled tensor")
+        kw["grid"] = _ax([w[1] if w is not None else n for w, n in zip(window, _axis_sizes(q))], b.nd)
+    elif kinds:
+        raise Unsupported("attention over a window partition on some axes and a grid partition on others")
+    name = b.emit(op.name, _contract("Attention")(**kw), src if queries is None else (src, queries), op.scope)
     res = Data(name, out_dims, tuple(out_shape), tokens=q.tokens, roll=v.roll)
     return b.params_node(res, params + scores_params, op.name + ".params", op.scope)
 

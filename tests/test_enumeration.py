@@ -410,8 +410,90 @@ def test_engine_global_token_mixing():
     assert R.verify(R.Sequential(R.Attention(), R.Conv(3, padding=1)), 8, ndim=1).ok  # engine rf 24
 
 
-@pytest.mark.xfail(strict=True, reason="engine: shifted windows are not clipped to the feature map "
-                                        "(output 0 of window 3, shift 1 starts at -2; Swin's mask "
-                                        "keeps only position 0)")
-def test_engine_shifted_window_attention():
-    assert R.verify(R.Attention(window=3, shift=1), 9, ndim=1).ok
+@pytest.mark.parametrize("window, shift, n", [(3, 1, 9), (3, 2, 9), (4, 2, 13), (3, 0, 10), (7, 3, 28),
+                                              (5, 4, 7), (2, 1, 2)])
+def test_engine_shifted_window_attention(window, shift, n):
+    """Swin's shifted windows are clipped to the feature map (the first window is 0 .. shift - 1,
+    the last ends at n - 1): the engine's period-n map agrees with enumeration, alone and between
+    convolutions (what a later layer reads of the attention's padding included)."""
+    att = R.Attention(window=window, shift=shift)
+    assert R.verify(att, n, ndim=1, positions="all").ok
+    assert R.verify(R.Sequential(R.Conv(3, padding=1), att, R.Conv(3, padding=1), att), n, ndim=1,
+                    positions="all").ok
+    r = R.analyze(att, n, ndim=1)
+    assert r.start == 0 and r.rf <= window  # no window reaches outside 0 .. n - 1
+
+
+def test_engine_shifted_window_attention_2d_and_blocks():
+    """Per-axis windows and shifts; a Swin block pattern (windows, then shifted windows, each in
+    a residual) and a patch merging (space to depth) between two stages."""
+    assert R.verify(R.Attention(window=(3, 4), shift=(1, 2)), (9, 10)).ok
+    block = R.Sequential(R.Residual(R.Attention(window=3)), R.Residual(R.Attention(window=3, shift=1)))
+    net = R.Sequential(R.Conv(2, stride=2), block, R.PixelUnshuffle(2), block)
+    assert R.verify(net, 24, ndim=1, positions="all").ok
+    assert R.analyze(net, 24, ndim=1).start == 0  # no window reaches outside the feature map
+
+
+def test_grid_attention_index_map_by_hand():
+    """MaxViT's grid attention, grid g: output o reads o mod (n/g) + t·(n/g), t = 0 .. g - 1."""
+    grid = R.Attention(grid=3)
+    assert [dependency_set(grid, 12, o, ndim=1).tolist() for o in (0, 1, 5, 11)] == [
+        [0, 4, 8], [1, 5, 9], [1, 5, 9], [3, 7, 11]]
+    e = enumerate_network(grid, 12, ndim=1)
+    assert (e.rf, e.rf_min, e.start) == (9, 9, 0)  # n - n/g + 1
+    assert dependency_set(R.Attention(grid=12), 12, 4, ndim=1).tolist() == list(range(12))  # cells of 1
+    r = R.analyze(grid, 12, ndim=1, in_channels=4)
+    assert (r.rf, r.start, r.macs) == (9, 0, 12 * 3 * (4 + 4))  # each query attends its 3 positions
+    with pytest.raises(LayerError, match="grid=5 needs sizes divisible by 5, got 12"):
+        enumerate_network(R.Attention(grid=5), 12, ndim=1)
+    with pytest.raises(LayerError, match="grid=5 needs sizes divisible by 5, got 12"):
+        R.analyze(R.Attention(grid=5), 12, ndim=1)
+
+
+@pytest.mark.parametrize("net", [
+    R.Attention(grid=3),
+    R.Sequential(R.Conv(3, padding=1), R.Attention(grid=4), R.Conv(3, padding=1)),
+    R.Residual(R.Attention(grid=3)),
+    # a MaxViT block: windows, then the grid, each in a residual
+    R.Sequential(R.Residual(R.Attention(window=3)), R.Residual(R.Attention(grid=4)), R.Conv(3, stride=2, padding=1)),
+], ids=["grid", "between convs", "residual", "maxvit block"])
+def test_engine_grid_attention(net):
+    assert R.verify(net, 12, ndim=1, positions="all").ok
+    assert R.verify(net, (12, 12), positions="all").ok
+
+
+def test_engine_attention_with_queries_of_its_own():
+    """LeViT's attention downsampling: keys and values on the full grid, queries from a stride-2
+    subsample; the output is on the queries' grid and reads every position of the source."""
+    g = R.Graph(("conv", R.Conv(3, padding=1, out_channels=8), "input"),
+                ("kv", R.Conv(1, out_channels=16), "conv"),
+                ("sub", R.AvgPool(1, stride=2), "conv"),
+                ("q", R.Conv(1, out_channels=4), "sub"),
+                ("attn", R.Attention(embed_dim=4), ("kv", "q")),
+                ("proj", R.Conv(1, out_channels=8), "attn"))
+    for size in (14, 13, (14, 9)):
+        assert R.verify(g, size, ndim=None if isinstance(size, tuple) else 1, positions="all").ok
+    e = enumerate_network(g, 13, ndim=1, keep_sets=True)
+    assert e.layer("attn").positions(3).tolist() == list(range(-1, 14))  # conv's padding included
+    r = R.analyze(g, 14, ndim=1, in_channels=3)
+    att = r.layer("attn")
+    assert (att.out_size, att.jump, att.rf, att.out_channels) == (7, 0, 16, 16)
+    assert att.macs == 7 * 14 * (4 + 16)  # 7 queries · 14 keys · (q·kᵀ over 4 + attention·v over 16)
+    assert att.inputs == (1, 3)
+
+
+def test_attention_partition_errors():
+    with pytest.raises(LayerError, match="give window= or grid=, not both"):
+        R.Attention(window=3, grid=2)
+    with pytest.raises(LayerError, match="shift= applies to windows, not to grid attention"):
+        R.Attention(grid=2, shift=1)
+    with pytest.raises(LayerError, match="shifted windows .shift 1. are clipped to the feature map"):
+        R.analyze(R.Attention(window=3, shift=1), ndim=1)
+    with pytest.raises(LayerError, match="grid attention needs the input size as a number"):
+        R.analyze(R.Attention(grid=3), ndim=1)
+    g = R.Graph(("q", R.AvgPool(1, stride=2), "input"), ("a", R.Attention(window=2), ("input", "q")))
+    for run in (lambda: R.analyze(g, 8, ndim=1), lambda: enumerate_network(g, 8, ndim=1)):
+        with pytest.raises(LayerError, match="queries of its own .two inputs. attends every position"):
+            run()
+    with pytest.raises(R.GraphError, match="a layer reads exactly one input .an Attention one or two"):
+        R.Graph(("a", R.Conv(1), ("input", "input")))

@@ -50,12 +50,8 @@ cspresnet50 cspdarknet53 vovnet39a ese_vovnet19b_dw res2net50_26w_4s resnest14d 
 fastvit_t8 efficientformer_l1 levit_128s vit_tiny_patch16_224 deit_tiny_patch16_224
 swin_tiny_patch4_window7_224 xception41 inception_v4 mixnet_s lcnet_050 resnet18 resnet50d seresnet18
 ecaresnet26t mnasnet_050 tinynet_a efficientnet_lite0 selecsls42b""".split()
-GAPS = {"timm/levit_128s": "LeViT's attention downsampling queries a subsampled grid (q 7x7, keys 14x14); "
-                           "rfsym.Attention reads one input",
-        "torchvision/lraspp_mobilenet_v3_large": "upsampling 33 -> 65 is not an integer factor "
+GAPS = {"torchvision/lraspp_mobilenet_v3_large": "upsampling 33 -> 65 is not an integer factor "
                                                "(rfsym.Upsample takes integer factors)",
-        "torchvision/maxvit_t": "grid attention attends 49 strided positions; rfsym.Attention has no grid "
-                               "partition, so its MACs count every position (rf is right: the bounding box)",
         "torchvision/deeplabv3_mobilenet_v3_large": "upsampling 33 -> 520 is not an integer factor "
                                                    "(rfsym.Upsample takes integer factors)",
         }
