@@ -375,6 +375,10 @@ def _divisions(layer, axis, nd, n_in, symmetric_same):
     elif isinstance(layer, L.PixelUnshuffle):
         f = int(layer.factor)
         out.append((0, f, f"divisible by the unshuffle factor {f}"))
+    elif isinstance(layer, L.Attention) and layer.grid is not None:
+        g = int(layer.grid[axis] if isinstance(layer.grid, tuple) else layer.grid)
+        if g > 1:
+            out.append((0, g, f"divisible by the attention grid {g}"))
     return out
 
 
