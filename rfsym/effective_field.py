@@ -184,6 +184,7 @@ class _Walker:
                     kind = type(node.layer).__name__ if node.layer is not None else node.type
                     raise RfsymError(f"{kind} {node.name!r}: {err}") from None
                 continue
+            _one_input(node)
             if isinstance(node.layer, L.Repeat):
                 own = _repeat_moments(node.layer)
             else:
@@ -400,11 +401,20 @@ def discrete_erf_map(net, input_size=None, *, profiles=None, branch_weights=None
                 else:
                     _accumulate(pending, u, lo, part)
             continue
+        _one_input(node)
         if isinstance(node.layer, L.Repeat):
             raise RfsymError(f"layer {node.index} ({node.type}): the exact discrete effective receptive "
                              f"field needs an integer number of repetitions, got n={node.layer.n}")
         _accumulate(pending, node.inputs[0], *_push(node.layer, node, walker, lo, w))
     return pending[-1]
+
+
+def _one_input(node):
+    """Refuse a layer reading two inputs (an Attention with queries of its own): its response
+    mixes a global and a local part that the effective field does not model."""
+    if len(node.inputs) > 1:
+        raise RfsymError(f"layer {node.index} ({node.type} {node.name!r}): the effective receptive field of an "
+                         "Attention with queries of its own (two inputs) is not supported")
 
 
 def _broadcast(result, node, u):

@@ -252,7 +252,9 @@ for _name in MIN_SIZE:
 # Swin's patch merging pads odd sizes, imported as a space-to-depth that needs even sizes: rfsym says
 # 256 while the model itself (meta device) runs at 4 and fails at 3 (torchvision's 224 is hand-kept
 # too); not run: its import and analysis take about two minutes
-IMPORT_LIMITS = {"vit_b_16": "position embeddings fix the size", "maxvit_t": "window partition asserts"}
+IMPORT_LIMITS = {"vit_b_16": "position embeddings fix the size",
+                 "maxvit_t": "the window partition fixes the size (the model asserts its grid); the size scan "
+                             "probes sizes near 5e9, where grid attention has more phases than rfsym enumerates"}
 
 
 def _param(n):

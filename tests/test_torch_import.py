@@ -474,3 +474,97 @@ def test_meta_modules_and_training_mode_restored():
 def test_import_rfsym_does_not_import_torch():
     code = "import sys, rfsym; rfsym.Conv(3); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def gradient_support(module, shape, position, tol=1e-12):
+    """Per-axis (first, last) input index whose gradient of output ``position`` exceeds ``tol``
+    times the largest (a softmax mask of -100 leaves ~1e-44, not 0); random input, float64."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(shape, generator=gen, dtype=torch.float64).requires_grad_(True)
+    y = module(x)
+    y[(0, slice(None)) + tuple(position)].sum().backward()
+    g = x.grad[0].abs().amax(dim=0)
+    mask = (g > tol * g.max()).numpy()
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        idx = np.flatnonzero(mask.any(axis=other))
+        out.append((int(idx[0]), int(idx[-1])))
+    return tuple(out)
+
+
+class OnTokens(nn.Module):
+    """(N, C, H, W) -> channels-last -> ``inner`` -> back (torchvision's Swin and MaxViT layers)."""
+
+    def __init__(self, inner, channels_last=True):
+        super().__init__()
+        self.inner = inner
+        self.channels_last = channels_last
+
+    def forward(self, x):
+        if not self.channels_last:
+            return self.inner(x)
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def _fields_match_gradients(m, shape, positions):
+    """rfsym's span of each output position equals the gradient support, unclipped (no padding
+    in these modules: nothing read lies outside the input)."""
+    m = m.double().eval()
+    net = rfsym.from_torch(m, shape)
+    r = rfsym.analyze(net, input_size=shape[1:], in_channels=shape[0])
+    assert r.params == torch_params(m)
+    for pos in positions:
+        assert gradient_support(m, (1,) + tuple(shape), pos) == tuple(r.span(pos)), pos
+    return net, r
+
+
+@pytest.mark.parametrize("window, shift", [((3, 3), (1, 1)), ((3, 4), (2, 1)), ((3, 3), (0, 0))])
+def test_swin_shifted_windows_match_gradients(window, shift):
+    """torchvision's ShiftedWindowAttention rolls by -shift, attends within windows under the mask
+    that keeps wrapped-around regions apart, and rolls back: every output's gradient support is
+    the clipped window rfsym derives (the first window 0 .. shift - 1, the last ending at n - 1)."""
+    sw = pytest.importorskip("torchvision.models.swin_transformer")
+    torch.manual_seed(0)
+    m = OnTokens(sw.ShiftedWindowAttention(8, list(window), list(shift), num_heads=2))
+    net, r = _fields_match_gradients(m, (8, 9, 8), [(0, 0), (1, 2), (4, 4), (8, 7), (5, 0), (3, 6)])
+    att = next(layer for _, layer, _ in net.nodes if isinstance(layer, rfsym.Attention))
+    assert att.window == (window if window[0] != window[1] else window[0])
+
+
+def test_maxvit_grid_attention_matches_gradients_and_macs():
+    """torchvision's MaxViT grid attention (a 3x3 grid on a 6x6 map: cells of 2): output o attends
+    o mod 2 + 2t; the field and the MACs (each query against its group of 9) follow."""
+    mv = pytest.importorskip("torchvision.models.maxvit")
+    torch.manual_seed(0)
+    layer = mv.PartitionAttentionLayer(8, 4, 3, "grid", (6, 6), 2, nn.GELU, nn.LayerNorm, 0.0, 0.0, 0.0)
+    m = OnTokens(layer, channels_last=False)
+    net, r = _fields_match_gradients(m, (8, 6, 6), [(0, 0), (1, 0), (3, 4), (5, 5)])
+    att = next(n for n in r.layers if n.type == "Attention")
+    assert att.layer.grid == 3 and att.rf == 5  # positions o mod 2, o mod 2 + 2, o mod 2 + 4
+    assert att.macs == 36 * 9 * (8 + 8)
+
+
+def test_levit_attention_downsample():
+    """timm's LeViT attention downsampling: keys and values on the 8x8 grid, queries from its
+    stride-2 subsample: one Attention reading two nodes, the output on the 4x4 grid; params
+    include the attention-bias table; MACs count 16 queries against 64 keys."""
+    levit = pytest.importorskip("timm.models.levit")
+    torch.manual_seed(0)
+
+    class Down(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = levit.AttentionDownsample(16, 32, key_dim=4, num_heads=2, attn_ratio=2, stride=2,
+                                                  resolution=8)
+
+        def forward(self, x):
+            self.attn.attention_bias_cache.clear()  # eval mode caches the bias gathered in the last graph
+            return self.attn(x.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(1, 32, 4, 4)
+
+    m = Down()
+    net, r = _fields_match_gradients(m, (16, 8, 8), [(0, 0), (3, 3), (1, 2)])
+    att = next(n for n in r.layers if n.type == "Attention")
+    assert len(att.inputs) == 2 and att.out_size == 4 and att.jump == 0 and att.rf == 8
+    assert att.macs == 16 * 64 * (2 * 4 + 2 * 8)  # q·kᵀ over 2 heads · 4, attention·v over 2 heads · 8
+    assert r.params == torch_params(m)
