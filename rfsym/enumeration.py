@@ -610,7 +610,8 @@ class _Graph:
         layer = node.op
         if layer.window is not None or layer.grid is not None:
             raise LayerError("an Attention reading queries of its own (two inputs) attends every position: "
-                             "window= and grid= are not supported", where=where)
+                             "window= and grid= are not supported", where=where,
+                             param="window" if layer.window is not None else "grid")
         source, queries = (self.nodes[p] for p in parents)
         _need_sizes(source.sizes, "Attention")
         keys = _Node(-1, f"{node.name} (keys)", node.kind, layer, (parents[0],),

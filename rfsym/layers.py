@@ -878,7 +878,8 @@ class Graph(Layer):
 
     Each node is ``(name, layer, input)`` or ``(name, merge, inputs)`` with ``merge`` one of
     ``"add"``, ``"concat"`` or ``"mul"`` over two or more inputs; the graph's input is called
-    ``"input"``. Any fan-out and any fan-in are allowed (a node may feed several merges, as in a
+    ``"input"``. An :class:`Attention` may read two inputs, ``(name, Attention(...), (source,
+    queries))``: keys and values from ``source``, queries (and the output grid) from ``queries``. Any fan-out and any fan-in are allowed (a node may feed several merges, as in a
     DenseNet block); nodes may be listed in any order (they are sorted topologically; a cycle is
     an error naming its nodes). ``"add"`` and ``"mul"`` broadcast an input whose spatial size is 1
     on every axis (a squeeze-and-excitation gate): every output then reads that input's whole
