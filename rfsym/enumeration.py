@@ -174,6 +174,9 @@ class Taps:
 
     fn: Callable
     period: int = 1
+    #: output ``o + period`` reads the positions of ``o`` shifted by ``period``: on a grid whose
+    #: sets repeat every ``b`` positions the output repeats every ``lcm(b, period)`` (else ``b·period``)
+    tiled: bool = False
 
     def taps(self, o):
         return self.fn(o)
@@ -318,7 +321,7 @@ def _tiled(n, period, reads):
         pos = reads(r)
         valid = (pos >= 0) & (pos < n)
         return pos + (o - r)[:, None], valid
-    return Taps(taps, period=period)
+    return Taps(taps, period=period, tiled=True)
 
 
 def _window(n, w, shift):
@@ -597,7 +600,8 @@ class _Graph:
                 if m < 1:
                     raise SizeError(f"{where}: no output window fits on axis {axis} for input size "
                                     f"{sizes[axis]}; the input is too small for this layer")
-        bound = tuple(b * m.period for b, m in zip(self.nodes[src].bound, out.maps))
+        bound = tuple(math.lcm(b, m.period) if getattr(m, "tiled", False) else b * m.period
+                      for b, m in zip(self.nodes[src].bound, out.maps))
         self._check_bound(bound, where)
         new = _Node(-1, node.name, node.kind, layer, (src,), tuple(out.maps),
                     None if out.sizes is None else tuple(out.sizes), bound)

@@ -95,6 +95,9 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
     scan = not _monotone(lower, ops)
     P = lower.period
     step = ops.concrete(upper.step) or 1
+    # the holes survive when every position read lies on one lattice: the lower sets' own step
+    # and the offsets of their first positions (a grid attention read by another one)
+    lattice = ops.concrete(lower.step) or 1 if step > 1 else 1
     for psi in range(period):
         m, phi = divmod(psi, upper.period)
         a = _concrete(upper.starts[phi], ops, "start") + ju * m
@@ -107,10 +110,13 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
             hi = ops.max(*(lower.hi(y, ops) for y in taps[-P:]))
         else:
             lo, hi = lower.lo(a, ops), lower.hi(b, ops)
+        if lattice > 1:
+            firsts = [ops.concrete(lower.lo(y, ops) - lo) for y in range(a, b + 1, step)[:P]]
+            lattice = 1 if None in firsts else math.gcd(lattice, *firsts)
         starts.append(lo)
         rfs.append(hi - lo + 1)
     jump = lower.jump * (ju * reps // lower.period)
-    return reduce_map(AxisMap(period, jump, tuple(starts), tuple(rfs)), ops)
+    return reduce_map(AxisMap(period, jump, tuple(starts), tuple(rfs), lattice), ops)
 
 
 def _monotone(m: AxisMap, ops) -> bool:
@@ -142,7 +148,7 @@ def reduce_map(m: AxisMap, ops) -> AxisMap:
                 ok = False
                 break
         if ok and (not ops.symbolic or getattr(jq, "is_integer", False)):
-            return AxisMap(q, jq, m.starts[:q], m.rfs[:q])
+            return AxisMap(q, jq, m.starts[:q], m.rfs[:q], m.step)
     return m
 
 

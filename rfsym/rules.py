@@ -566,9 +566,11 @@ def _grid_axis(ctx, g, n):
     cell = nc // gc
     if cell == 1:
         return global_map(n, jump=0), n
+    if gc == 1:  # one cell: every position attends itself only
+        return IDENTITY, 1
     check_period(ctx, nc, "input size")
     starts = tuple(phi % cell for phi in range(nc))
-    return reduce_map(AxisMap(nc, nc, starts, (nc - cell + 1,) * nc), ops), gc
+    return AxisMap(nc, nc, starts, (nc - cell + 1,) * nc, cell), gc  # reads every cell-th position
 
 
 def _attention_macs(layer, queries, attended, channels, ctx):

@@ -497,3 +497,29 @@ def test_attention_partition_errors():
             run()
     with pytest.raises(R.GraphError, match="a layer reads exactly one input .an Attention one or two"):
         R.Graph(("a", R.Conv(1), ("input", "input")))
+
+
+def test_engine_grid_holes_kept_through_grids():
+    """A grid reads every (n/g)-th position: its holes survive a second grid (the composite reads
+    o mod 4 and o mod 4 + 4 only, not the positions in between)."""
+    for depth in (2, 3):
+        net = R.Sequential(*[R.Attention(grid=2)] * depth)
+        assert R.verify(net, 8, ndim=1, positions="all").ok
+        assert R.analyze(net, 8, ndim=1).rf == 5
+
+
+@pytest.mark.xfail(strict=True, reason="engine: a grid's holes are lost once a layer reads neighbouring "
+                                        "positions (PixelUnshuffle: o mod 4, o mod 4 + 1, + 4, + 5 as one "
+                                        "interval), so a position-dependent map below reads the positions "
+                                        "in between: rf 8 instead of 6")
+def test_engine_grid_holes_partly_filled():
+    net = R.Sequential(R.Attention(grid=2), R.Attention(grid=2), R.PixelUnshuffle(2))
+    assert R.verify(net, 8, ndim=1, positions="all").ok
+
+
+def test_enumeration_of_stacked_windows_stays_bounded():
+    """Clipped windows repeat every n outputs (output o + n reads o's positions shifted by n): on
+    a grid that repeats every b the output repeats every lcm(b, n), so a stack of shifted windows
+    enumerates 2·lcm + 2 outputs, not 2·n^depth + 2."""
+    swin = R.Sequential(*[R.Residual(R.Attention(window=3, shift=s)) for s in (0, 1, 0, 2, 0, 1)])
+    assert R.verify(swin, 18, ndim=1, positions="all").ok
