@@ -7,6 +7,8 @@ models, each checked against PyTorch itself:
   ``torchvision.models.get_model_weights(name).DEFAULT.meta["_ops"]``, 3 decimals);
 * every convolution's output size and channel count == the shape torch records (forward hooks
   on a meta-device forward);
+* for the attention models in ``FLOP_COUNTER``: MACs == half the FLOPs ``torch.utils.flop_counter``
+  counts on a meta-device forward;
 * trunk rf / start / jump == the bounding box of the input gradient of a linearised float64 copy
   (positive weights, activations removed, max pools as average pools) at the first and last
   output positions, for a representative subset.
@@ -221,6 +223,34 @@ def test_timm(name):
         model = timm.create_model(name, pretrained=False)
     shape = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
     run(f"timm/{name}", model, shape)
+
+
+#: attention models whose MACs torch's own FlopCounterMode counts the same way (convolutions,
+#: linear layers and the q·kᵀ and attention·v matmuls; FLOPs = 2·MACs)
+FLOP_COUNTER = ["timm/levit_128s", "timm/efficientformer_l1", "timm/swin_tiny_patch4_window7_224",
+                "torchvision/maxvit_t", "torchvision/swin_t"]
+
+
+@pytest.mark.parametrize("key", FLOP_COUNTER)
+def test_attention_macs_equal_torch_flop_counter(key):
+    """Window (Swin), grid (MaxViT) and query-subsampling (LeViT) attention and unequal key and
+    value widths (LeViT, EfficientFormer): rfsym's MACs == ``torch.utils.flop_counter`` / 2."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    source, name = key.split("/")
+    if source == "timm":
+        timm = pytest.importorskip("timm")
+        with torch.device("meta"):
+            model = timm.create_model(name, pretrained=False)
+    else:
+        model = build_torchvision(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = rfsym.analyze(rfsym.from_torch(model, (3, 224, 224)), input_size=224, in_channels=3)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.to("meta").eval()(torch.empty(1, 3, 224, 224, device="meta"))
+    assert 2 * r.macs == counter.get_total_flops()
 
 
 @pytest.mark.parametrize("name", sorted(GRADIENT))
