@@ -111,7 +111,10 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
         else:
             lo, hi = lower.lo(a, ops), lower.hi(b, ops)
         if lattice > 1:
-            firsts = [ops.concrete(lower.lo(y, ops) - lo) for y in range(a, b + 1, step)[:P]]
+            read = range(a, b + 1, step)  # lo(y + P) = lo(y) + jump: the first P and the jump
+            firsts = [ops.concrete(lower.lo(y, ops) - lo) for y in read[:P]]
+            if len(read) > P:
+                firsts.append(ops.concrete(lower.jump))
             lattice = 1 if None in firsts else math.gcd(lattice, *firsts)
         starts.append(lo)
         rfs.append(hi - lo + 1)

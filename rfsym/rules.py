@@ -607,10 +607,18 @@ def _attention(layer, state, ctx):
 
 
 def attend(layer, source, queries, ctx):
-    """An :class:`~rfsym.layers.Attention` reading two inputs: keys and values from ``source``
-    (a :class:`State`), queries on the grid of ``queries``. Returns a :class:`LeafOut` whose maps
-    are the global maps on ``source`` (jump 0), whose state is the queries' sizes with the
-    source's channels, and whose MACs count every query against every key.
+    """An :class:`~rfsym.layers.Attention` reading two inputs (LeViT's attention downsampling).
+
+    Args:
+        layer: the Attention (global: no window, no grid).
+        source: the :class:`State` of the input giving keys and values.
+        queries: the :class:`State` of the input giving the queries (and the output grid).
+        ctx: the analysis :class:`Context`.
+
+    Returns:
+        A :class:`LeafOut`: the global maps on ``source`` (jump 0; the engine unites them with the
+        queries' own field), the queries' sizes with the source's channels, parameters 0 and MACs
+        ``N_q·N_k·(embed_dim + C)``.
 
     Raises:
         LayerError: a window or grid partition (queries of their own are global attention only).
