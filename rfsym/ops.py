@@ -55,7 +55,7 @@ class SymOps:
         if not (b.is_integer and b.is_positive and _is_int(a)):
             return sp.floor(a / b)
         merged = _merge_floor(a, b)
-        return merged if merged is not None else _floor_of(a, b)
+        return merged if merged is not None else _floor_of(a, b, _nest(a))
 
     @classmethod
     def ceildiv(cls, a, b):
@@ -74,9 +74,9 @@ class SymOps:
         if _plain(a) and _plain(b):
             out = sp.ceiling(a / b)
             if isinstance(out, sp.ceiling):
-                _attach(out, a + b - 1, b)
+                _attach(out, _Parts(a + b - 1, b, _nest(a)))
             return out
-        return _floor_of(a + b - 1, b)
+        return _floor_of(a + b - 1, b, _nest(a))
 
     @staticmethod
     def max(*xs):
@@ -163,23 +163,56 @@ class SymOps:
 
 
 #: a merged floor numerator of more nodes than this (floors inside it counted as one node) is not
-#: grown further: the next layer wraps a new floor around it (sizes stay linear in the depth)
+#: grown further: the next layer wraps a new floor around it (sizes stay linear in the depth).
+#: The bound doubles every :data:`NEST_STEP` levels of nesting, so floors nest O(log L) deep
+#: beyond that (sympy's printers and substitutions recurse once per level)
 CHUNK = 120
+NEST_STEP = 8
 _SMALL = 40  # floors of up to this many nodes (and numbers up to 64 bits) are left to sympy's own evaluation
-_PARTS = "_rfsym_floor_parts"  # attribute of a floor made here: (X, D) with the value floor(X/D)
+_PARTS = "_rfsym_floor_parts"  # attribute of a floor made here: its _Parts
 _ROUNDING = (sp.floor, sp.ceiling)
 
 
-def _attach(expr, numer, denom):
-    """Remember ``expr = floor(numer/denom)`` on the floor object itself (sympy objects carry an
-    instance dict; pickling leaves it out): no table that outlives an analysis, no lookups by
-    value of big expressions."""
-    expr.__dict__[_PARTS] = (numer, denom)
+class _Parts:
+    """What a floor made here is: ``floor(numer/denom)`` with ``numer`` an integer expression and
+    ``denom`` a positive integer one, ``nest`` floors deep; ``size`` bounds the nodes of ``numer``
+    (floors inside counted as one), ``bounded`` says whether it holds a Piecewise, Max, Min, Abs
+    or Mod outside floors. ``terms`` (``numer``'s terms by their non-numeric factor) is handed on
+    to the floor merged next, so a chain of merges updates one dict instead of rebuilding it."""
+
+    __slots__ = ("numer", "denom", "nest", "size", "bounded", "terms")
+
+    def __init__(self, numer, denom, nest=1, size=None, bounded=None, terms=None):
+        self.numer, self.denom, self.nest = numer, denom, nest
+        self.size = _size(numer, 1 << 30) if size is None else size
+        self.bounded = _bounded_terms(numer) if bounded is None else bounded
+        self.terms = terms
+
+    def take_terms(self):
+        """``numer``'s terms as a dict (non-numeric factor -> term), for the caller to modify."""
+        terms, self.terms = self.terms, None
+        if terms is None:
+            terms = {}
+            for t in sp.Add.make_args(self.numer):
+                m = t.as_coeff_Mul()[1]
+                terms[m] = terms[m] + t if m in terms else t
+        return terms
+
+
+def _attach(expr, parts):
+    """Remember what the floor ``expr`` is (:class:`_Parts`) on the object itself (sympy objects
+    carry an instance dict; pickling leaves it out): no table that outlives an analysis, no
+    lookups by value of big expressions."""
+    expr.__dict__[_PARTS] = parts
+
+
+def _nest(expr):
+    """One more than the deepest known nesting of the floors among the terms of ``expr``."""
+    return 1 + max((p.nest for t in sp.Add.make_args(expr) if (p := _parts(t)) is not None), default=0)
 
 
 def _parts(expr):
-    """``(X, D)`` with ``expr = floor(X/D)``, ``X`` an integer expression and ``D`` a positive
-    integer one, for a floor or ceiling; None when unknown."""
+    """The :class:`_Parts` of a floor or ceiling (parsed from small ones sympy made), else None."""
     if not isinstance(expr, _ROUNDING):
         return None
     parts = expr.__dict__.get(_PARTS)
@@ -193,8 +226,9 @@ def _parts(expr):
         return None
     if isinstance(expr, sp.ceiling):
         numer = numer + denom - 1
-    _attach(expr, numer, denom)
-    return numer, denom
+    parts = _Parts(numer, denom)
+    _attach(expr, parts)
+    return parts
 
 
 def _size(expr, limit):
@@ -224,46 +258,66 @@ def _plain(expr):
 
 def _merge_floor(a, b):
     """``floor(a/b)`` as one floor when ``a = floor(X/D) + c`` (``c`` integer and free of floors)
-    and the merged numerator stays within :data:`CHUNK` nodes; else None."""
+    and the merged numerator stays within the chunk bound (:data:`CHUNK`); else None."""
     terms = sp.Add.make_args(a)
     inner = [(t, p) for t in terms if (p := _parts(t)) is not None]
     if len(inner) != 1:
         return None
-    f, (numer, denom) = inner[0]
+    f, p = inner[0]
     rest = sp.Add(*(t for t in terms if t is not f))
     if rest.has(*_ROUNDING) or not _is_int(rest):
         return None
-    if rest != 0 and _size(numer, CHUNK) + _size(rest, CHUNK) + _size(denom, CHUNK) >= CHUNK:
+    limit = CHUNK << (p.nest // NEST_STEP)
+    rest_size = _size(rest, limit)
+    if rest != 0 and p.size + rest_size + _size(p.denom, limit) >= limit:
         return None  # a new floor around this one (a chunk boundary)
-    denom2 = denom * b
-    if denom.is_Integer and denom2.is_Integer and not (_plain(numer) and _plain(denom2)):
-        return _floor_of(_shifted(numer, rest, denom.p), denom2)
-    return _floor_of(numer + rest * denom, denom2)
+    denom = p.denom * b
+    if p.denom.is_Integer and denom.is_Integer and not p.bounded and not (
+            p.size <= _SMALL and _plain(p.numer) and _plain(denom)):
+        if not _bounded_terms(rest):
+            return _shifted_floor(p, rest, denom, rest_size)
+    return _floor_of(p.numer + rest * p.denom, denom, p.nest)
 
 
-def _shifted(numer, rest, d):
-    """``numer + rest·d`` as an unevaluated sum that reuses the terms of ``numer`` (like terms
-    combined): one new object per changed term, not a rebuilt and re-sorted sum per layer."""
-    terms = {}
-    for t in sp.Add.make_args(numer):
-        c, m = t.as_coeff_Mul()
-        if m in terms:
-            terms[m] = [terms[m][0] + c, None]
-        else:
-            terms[m] = [c, t]
+def _shifted_floor(p, rest, denom, rest_size):
+    """``floor((X + rest·D)/denom)`` for the parts ``p`` = (X, D) of a large floor with number
+    ``D``, ``denom``: X's terms are reused (one new object per changed term, not a rebuilt and
+    re-sorted sum per layer) in an unevaluated sum. Only changed terms can have a coefficient
+    ``denom`` divides (X's others were not divisible by D)."""
+    d, d2 = p.denom.p, denom.p
+    terms = p.take_terms()
+    changed, size = [], p.size
     for t in sp.Add.make_args(rest):
         c, m = t.as_coeff_Mul()
-        if m in terms:
-            terms[m] = [terms[m][0] + c * d, None]
+        c = c * d
+        old = terms.get(m)
+        if old is not None:
+            c = c + old.as_coeff_Mul()[0]
+        elif m is not sp.S.One:
+            size += _size(t, rest_size) + 1  # a new term
+        if c == 0:
+            terms.pop(m, None)
         else:
-            terms[m] = [c * d, None]
-    args = [t if t is not None else c if m is sp.S.One else c * m for m, (c, t) in terms.items() if c != 0]
-    if len(args) < 2:
-        return args[0] if args else sp.S.Zero
-    return sp.Add(*args, evaluate=False)
+            terms[m] = c if m is sp.S.One else c * m
+            changed.append(m)
+    outside = []
+    for m in changed:
+        c = terms[m].as_coeff_Mul()[0]
+        if c.is_Integer and c.p % d2 == 0 and _is_int(m):
+            outside.append(sp.Integer(c.p // d2) * m)
+            del terms[m]
+    if not terms:
+        return sp.Add(*outside)
+    vals = list(terms.values())
+    body = vals[0] if len(vals) == 1 else sp.Add(*vals, evaluate=False)
+    if body.is_Number:
+        return sp.Add(*outside, sp.Integer(body.p // d2))
+    out = sp.floor(sp.Mul(body, sp.Pow(denom, -1, evaluate=False), evaluate=False), evaluate=False)
+    _attach(out, _Parts(body, denom, p.nest, size, False, terms))
+    return sp.Add(*outside, out) if outside else out
 
 
-def _floor_of(numer, denom):
+def _floor_of(numer, denom, nest=1):
     """``floor(numer/denom)`` for an integer expression ``numer`` and a positive integer ``denom``,
     its parts attached.
 
@@ -279,7 +333,7 @@ def _floor_of(numer, denom):
     if not denom.is_Integer or _bounded_terms(numer):
         out = sp.floor(numer / denom) if plain else sp.floor(numer / denom, evaluate=False)
         if isinstance(out, sp.floor):
-            _attach(out, numer, denom)
+            _attach(out, _Parts(numer, denom, nest))
         return out
     d = denom.p
     outside, inside = [], []
@@ -302,7 +356,7 @@ def _floor_of(numer, denom):
         if body.is_Number:
             return sp.Add(*outside, sp.Integer(body.p // d))
         out = sp.floor(sp.Mul(body, sp.Pow(denom, -1, evaluate=False), evaluate=False), evaluate=False)
-    _attach(out, body, denom)
+    _attach(out, _Parts(body, denom, nest))
     return sp.Add(*outside, out) if outside else out
 
 
