@@ -43,6 +43,13 @@ class SymOps:
         starts a new floor around the last one instead (the old one is shared, not copied), so
         L layers cost O(L) in time and size, and floors nest only once per chunk.
 
+        Args:
+            a: the dividend (a sympy expression or number).
+            b: the divisor.
+
+        Returns:
+            The exact ``floor(a/b)`` (a sympy expression).
+
         >>> n = sp.Symbol("n", integer=True, positive=True)
         >>> SymOps.floordiv(SymOps.floordiv(n - 1, 2) + 1, 2)
         floor(n/4 + 1/4)
@@ -60,7 +67,15 @@ class SymOps:
     @classmethod
     def ceildiv(cls, a, b):
         """``ceiling(a/b)``: ``floor((a + b - 1)/b)`` for a positive integer ``b``, merged with a
-        floor inside ``a`` as :meth:`floordiv` does (kept a ``ceiling`` when nothing merges)."""
+        floor inside ``a`` as :meth:`floordiv` does (kept a ``ceiling`` when nothing merges).
+
+        Args:
+            a: the dividend (a sympy expression or number).
+            b: the divisor.
+
+        Returns:
+            The exact ``ceiling(a/b)`` (a sympy expression).
+        """
         a, b = sp.sympify(a), sp.sympify(b)
         if b == 1 and _is_int(a):
             return a
