@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import numpy as np
@@ -62,6 +63,18 @@ def _floor_depth(expr) -> int:
     return best
 
 
+def timed(fn, runs):
+    """Median wall and CPU (this process) seconds of ``fn()`` over ``runs`` runs, and its last
+    result: on a shared machine the CPU time is the figure that does not depend on the load."""
+    walls, cpus, out = [], [], None
+    for _ in range(max(1, runs)):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus), out
+
+
 def derive(net, x):
     r = analyze(net, input_size=x)
     return r, (r.rf, r.jump, r.start, r.out_size)
@@ -89,8 +102,8 @@ def _check(net, result, out, x, depth, kernels):
 
 @section("symsize", "Symbolic input size x: derivation, out_size closed form and exactness vs depth L", order=16)
 def symsize(ctx):
-    table = Table(["kernels", "L", "derive (s)", "out_size tree nodes", "floor nesting", "LaTeX (s)",
-                   "LaTeX chars", "subs = evaluate (s)", "runs"])
+    table = Table(["kernels", "L", "derive (s)", "derive CPU (s)", "out_size tree nodes", "floor nesting",
+                   "LaTeX (s)", "LaTeX chars", "subs = evaluate (s)", "runs"])
     x = rfsym.symbols("x")
     plans = (("numbers", (100, 1000) if ctx.quick else (100, 1000, 10_000)),
              ("symbols", (100,) if ctx.quick else (100, 1000)))
@@ -99,23 +112,23 @@ def symsize(ctx):
         for depth_ in depths:
             if last > BUDGET:
                 table.add(kernels, depth_, f"skipped (L = {depth_ // 10} took {last:.0f} s)",
-                          None, None, None, None, None, 0)
+                          None, None, None, None, None, None, 0)
                 continue
             net = chain(depth_, kernels)
             runs = 1 if depth_ >= 1000 else ctx.repeat
-            t_derive, (result, values) = median_time(lambda net=net: derive(net, x), runs)
+            t_derive, t_cpu, (result, values) = timed(lambda net=net: derive(net, x), runs)
             last = t_derive
             out = values[3]
             t_latex, text = median_time(lambda out=out: rfsym_latex(out), 1)
             t0 = time.perf_counter()
             _check(net, result, out, x, depth_, kernels)
             t_check = time.perf_counter() - t0
-            table.add(kernels, depth_, t_derive, _tree_nodes(out), _floor_depth(out), t_latex, len(text),
-                      t_check, runs)
+            table.add(kernels, depth_, t_derive, t_cpu, _tree_nodes(out), _floor_depth(out), t_latex,
+                      len(text), t_check, runs)
     table.note = ("Layer i is `Conv(k, padding=1)`, `Conv(k, stride=2)`, `MaxPool(2)` for i mod 3 = 0, 1, 2, "
                   "with k = 3 (*numbers*) or a distinct symbol k_i per layer (*symbols*), on a symbolic input "
                   "size x. *derive*: `analyze(net, input_size=x)` plus `rf`, `jump`, `start`, `out_size` of the "
-                  "output (median of *runs*); *floor nesting*: floors inside floors in `out_size`; *LaTeX*: "
+                  "output (median of *runs*; *CPU*: this process's CPU time, which does not depend on the load of a shared machine); *floor nesting*: floors inside floors in `out_size`; *LaTeX*: "
                   "`rfsym.latex.latex(out_size)`; *subs = evaluate*: `out_size` with x (and k_i) substituted, "
                   "`Result.subs` and `Result.evaluate` on three input sizes, checked equal (exact Python ints). "
                   f"A row is skipped when the row 10 times shorter took more than {BUDGET:.0f} s.")
@@ -124,16 +137,17 @@ def symsize(ctx):
 
 @section("symsize-repeat", "The same symbolic-size network analysed three times in one process", order=17)
 def symsize_repeat(ctx):
-    table = Table(["kernels", "L", "run 1 (s)", "run 2 (s)", "run 3 (s)", "slowest / first"])
+    table = Table(["kernels", "L", "run 1 (s)", "run 2 (s)", "run 3 (s)", "CPU run 1 (s)", "CPU run 2 (s)",
+                   "CPU run 3 (s)", "slowest / first (CPU)"])
     x = rfsym.symbols("x")
     for kernels, depth_ in (("numbers", 100 if ctx.quick else 1000), ("symbols", 100 if ctx.quick else 1000)):
         net = chain(depth_, kernels)
-        times = []
+        walls, cpus = [], []
         for _ in range(3):
-            t0 = time.perf_counter()
-            derive(net, x)
-            times.append(time.perf_counter() - t0)
-        table.add(kernels, depth_, *times, max(times) / times[0])
+            wall, cpu, _ = timed(lambda net=net: derive(net, x), 1)
+            walls.append(wall)
+            cpus.append(cpu)
+        table.add(kernels, depth_, *walls, *cpus, max(cpus) / cpus[0])
     table.note = ("Networks as in the `symsize` section; each run is `analyze(net, input_size=x)` plus `rf`, "
                   "`jump`, `start`, `out_size`, on the same network object in the same process.")
     return table

@@ -217,8 +217,16 @@ class _Parts:
 def _attach(expr, parts):
     """Remember what the floor ``expr`` is (:class:`_Parts`) on the object itself (sympy objects
     carry an instance dict; pickling leaves it out): no table that outlives an analysis, no
-    lookups by value of big expressions."""
+    lookups by value of big expressions. Sympy is told it is an integer (its argument is real),
+    as its assumption system would find out itself: otherwise the first query (``(n + 1)**2``
+    asks whether ``n`` is infinite) searches the signs of the whole argument, ~10 ms a floor."""
     expr.__dict__[_PARTS] = parts
+    known = expr._assumptions
+    if known.get("integer") is not True:
+        if known is expr.default_assumptions:
+            known = known.copy()
+        known.deduce_all_facts((("integer", True),))
+        expr._assumptions = known
 
 
 def _nest(expr):
