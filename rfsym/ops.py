@@ -222,9 +222,8 @@ def _attach(expr, parts):
     asks whether ``n`` is infinite) searches the signs of the whole argument, ~10 ms a floor."""
     expr.__dict__[_PARTS] = parts
     known = expr._assumptions
-    if known.get("integer") is not True:
-        if known is expr.default_assumptions:
-            known = known.copy()
+    if known.get("integer") is None:
+        known = known.copy()
         known.deduce_all_facts((("integer", True),))
         expr._assumptions = known
 
