@@ -100,9 +100,9 @@ def depth_size(ctx):
         floors = sum(1 for e in sp.preorder_traversal(out) if isinstance(e, sp.floor))
         table.add(depth_, t_derive, _nodes(out), floors, t_latex, len(text), runs)
     table.note = ("Layer i is `Conv(k_i, stride=s_i, padding=1)` on a symbolic input size n. The L nested floors "
-                  "are merged into one (floor((floor(X/D) + c)/s) = floor((X + cD)/(Ds))), so nothing recurses "
-                  "L levels deep, but the numerator is a flat sum of L products of up to L strides: the size "
-                  "grows quadratically (a balanced composition of sizes, like the one used for rf, would not).")
+                  "are merged (floor((floor(X/D) + c)/s) = floor((X + cD)/(Ds))) chunk by chunk: once a merged "
+                  "numerator would pass `rfsym.ops.CHUNK` nodes the next layer wraps a new floor around it, so "
+                  "the size grows linearly with L and floors nest once per chunk (see the `symsize` section).")
     return table
 
 

@@ -132,6 +132,24 @@ def _key(layer):
     return cache["_key"]
 
 
+def _well_hashed(state) -> bool:
+    """Whether ``state`` may key the cache of repeated layers: no size is a large expression or
+    holds numbers beyond 60 bits. Python hashes an int modulo 2**61 - 1, so the output sizes of
+    a deep stack on a symbolic input (``floor(x/2**m + c/2**m)``, m growing with depth) collide
+    every 61 halvings, and each lookup would compare the colliding sizes term by term."""
+    for n in state.sizes or ():
+        if isinstance(n, sp.Basic) and not n.is_Integer:
+            stack, seen = [n], 0
+            while stack:
+                e, seen = stack.pop(), seen + 1
+                if seen > 40 or (e.is_Rational and max(abs(e.p), e.q).bit_length() > 60):
+                    return False
+                stack.extend(e.args)
+        elif isinstance(n, sp.Integer) and abs(n.p).bit_length() > 60:
+            return False
+    return True
+
+
 class _Pass:
     """The topological pass over a lowered network."""
 
@@ -186,7 +204,7 @@ class _Pass:
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
         hit = self.seen.get(fast)
         key = None
-        if hit is None:
+        if hit is None and _well_hashed(state):
             try:
                 key = (_key(layer), state)
                 hit = self.cache.get(key)

@@ -33,35 +33,65 @@ class SymOps:
 
     @classmethod
     def floordiv(cls, a, b):
-        """``floor(a/b)``, with nested floors of deep stacks merged into one.
+        """``floor(a/b)``, with nested floors of deep stacks merged, chunk by chunk.
 
         For integers ``X``, ``c`` and positive integers ``D``, ``b``,
         ``floor((floor(X/D) + c)/b) = floor((X + c·D)/(D·b))`` (and ``ceiling(X/D) =
-        floor((X + D - 1)/D)``), so the output size of L layers on a symbolic input is one floor
-        of a sum instead of L nested floors (which sympy evaluates in quadratic time, and prints
-        and lambdifies only up to a few hundred levels).
+        floor((X + D - 1)/D)``), so the output size of a stack of layers on a symbolic input is
+        one floor of a sum instead of one floor per layer. The merged numerator grows by a term
+        per layer when kernels or strides are symbols: past :data:`CHUNK` nodes the next layer
+        starts a new floor around the last one instead (the old one is shared, not copied), so
+        L layers cost O(L) in time and size, and floors nest only once per chunk.
+
+        Args:
+            a: the dividend (a sympy expression or number).
+            b: the divisor.
+
+        Returns:
+            The exact ``floor(a/b)`` (a sympy expression).
 
         >>> n = sp.Symbol("n", integer=True, positive=True)
         >>> SymOps.floordiv(SymOps.floordiv(n - 1, 2) + 1, 2)
         floor(n/4 + 1/4)
         """
         a, b = sp.sympify(a), sp.sympify(b)
-        if b == 1 and a.is_integer:
+        if b == 1 and _is_int(a):
             return a
+        if a.is_Integer and b.is_Integer and b > 0:
+            return sp.Integer(a.p // b.p)
+        if not (b.is_integer and b.is_positive and _is_int(a)):
+            return sp.floor(a / b)
         merged = _merge_floor(a, b)
-        if merged is not None:
-            return merged
-        return _register(sp.floor(a / b), a, b)
+        return merged if merged is not None else _floor_of(a, b, _nest(a))
 
     @classmethod
     def ceildiv(cls, a, b):
+        """``ceiling(a/b)``: ``floor((a + b - 1)/b)`` for a positive integer ``b``, merged with a
+        floor inside ``a`` as :meth:`floordiv` does (kept a ``ceiling`` when nothing merges).
+
+        Args:
+            a: the dividend (a sympy expression or number).
+            b: the divisor.
+
+        Returns:
+            The exact ``ceiling(a/b)`` (a sympy expression).
+        """
         a, b = sp.sympify(a), sp.sympify(b)
-        if b == 1 and a.is_integer:
+        if b == 1 and _is_int(a):
             return a
-        merged = _merge_floor(a + b - 1, b) if b.is_integer and b.is_positive else None
+        if a.is_Integer and b.is_Integer and b > 0:
+            return sp.Integer(-(-a.p // b.p))
+        if not (b.is_integer and b.is_positive and _is_int(a)):
+            return sp.ceiling(a / b)
+        merged = _merge_floor(a + b - 1, b)
         if merged is not None:
             return merged
-        return _register(sp.ceiling(a / b), a + b - 1, b)
+        if _plain(a) and _plain(b):
+            out = sp.ceiling(a / b)
+            if isinstance(out, sp.ceiling):
+                _attach(out, _Parts(a + b - 1, b, _nest(a)))
+            return out
+        return _floor_of(a + b - 1, b, _nest(a))
 
     @staticmethod
     def max(*xs):
@@ -147,55 +177,242 @@ class SymOps:
         return int(x) if x.is_Integer else None
 
 
-# floor(X/D) or ceiling(...) created by SymOps -> (X', D) with the value floor(X'/D), X' an integer
-# expression and D a positive integer expression (bounded: cleared when it grows large). Keyed by
-# object identity (the expression is kept alive in the value): looking big expressions up by
-# value compares them term by term whenever a later analysis builds an equal one.
-_FLOOR_PARTS: dict = {}
+#: a merged floor numerator of more nodes than this (floors inside it counted as one node) is not
+#: grown further: the next layer wraps a new floor around it (sizes stay linear in the depth).
+#: The bound doubles every :data:`NEST_STEP` levels of nesting, so floors nest O(log L) deep
+#: beyond that (sympy's printers and substitutions recurse once per level)
+CHUNK = 120
+NEST_STEP = 8
+_SMALL = 40  # floors of up to this many nodes (and numbers up to 64 bits) are left to sympy's own evaluation
+_PARTS = "_rfsym_floor_parts"  # attribute of a floor made here: its _Parts
+_ROUNDING = (sp.floor, sp.ceiling)
+
+
+class _Parts:
+    """What a floor made here is: ``floor(numer/denom)`` with ``numer`` an integer expression and
+    ``denom`` a positive integer one, ``nest`` floors deep; ``size`` bounds the nodes of ``numer``
+    (floors inside counted as one), ``bounded`` says whether it holds a Piecewise, Max, Min, Abs
+    or Mod outside floors. ``terms`` (``numer``'s terms by their non-numeric factor) is handed on
+    to the floor merged next, so a chain of merges updates one dict instead of rebuilding it."""
+
+    __slots__ = ("numer", "denom", "nest", "size", "bounded", "terms")
+
+    def __init__(self, numer, denom, nest=1, size=None, bounded=None, terms=None):
+        self.numer, self.denom, self.nest = numer, denom, nest
+        self.size = _size(numer, 1 << 30) if size is None else size
+        self.bounded = _bounded_terms(numer) if bounded is None else bounded
+        self.terms = terms
+
+    def take_terms(self):
+        """``numer``'s terms as a dict (non-numeric factor -> term), for the caller to modify."""
+        terms, self.terms = self.terms, None
+        if terms is None:
+            terms = {}
+            for t in sp.Add.make_args(self.numer):
+                m = t.as_coeff_Mul()[1]
+                terms[m] = terms[m] + t if m in terms else t
+        return terms
+
+
+def _attach(expr, parts):
+    """Remember what the floor ``expr`` is (:class:`_Parts`) on the object itself (sympy objects
+    carry an instance dict; pickling leaves it out): no table that outlives an analysis, no
+    lookups by value of big expressions. Sympy is told it is an integer (its argument is real),
+    as its assumption system would find out itself: otherwise the first query (``(n + 1)**2``
+    asks whether ``n`` is infinite) searches the signs of the whole argument, ~10 ms a floor."""
+    expr.__dict__[_PARTS] = parts
+    known = expr._assumptions
+    if known.get("integer") is None:
+        known = known.copy()
+        known.deduce_all_facts((("integer", True),))
+        expr._assumptions = known
+
+
+def _nest(expr):
+    """One more than the deepest known nesting of the floors among the terms of ``expr``."""
+    return 1 + max((p.nest for t in sp.Add.make_args(expr) if (p := _parts(t)) is not None), default=0)
 
 
 def _parts(expr):
-    hit = _FLOOR_PARTS.get(id(expr))
-    return None if hit is None or hit[0] is not expr else hit[1:]
-_SMALL = 40  # expressions up to this many nodes are left to sympy's own floor evaluation
+    """The :class:`_Parts` of a floor or ceiling (parsed from small ones sympy made), else None."""
+    if not isinstance(expr, _ROUNDING):
+        return None
+    parts = expr.__dict__.get(_PARTS)
+    if parts is not None:
+        return parts
+    arg = expr.args[0]
+    if exceeds(arg, _SMALL):
+        return None
+    numer, denom = arg.as_numer_denom()
+    if not (_is_int(numer) and _is_int(denom) and denom.is_positive):
+        return None
+    if isinstance(expr, sp.ceiling):
+        numer = numer + denom - 1
+    parts = _Parts(numer, denom)
+    _attach(expr, parts)
+    return parts
 
 
-def _register(expr, numer, denom):
-    if isinstance(expr, (sp.floor, sp.ceiling)) and numer.is_integer and denom.is_integer and denom.is_positive:
-        if len(_FLOOR_PARTS) > 100_000:
-            _FLOOR_PARTS.clear()
-        _FLOOR_PARTS[id(expr)] = (expr, numer, denom)
-    return expr
+def _size(expr, limit):
+    """Nodes of ``expr`` with floors and ceilings counted as one (counting stops above ``limit``)."""
+    stack, seen = [expr], 0
+    while stack and seen <= limit:
+        e = stack.pop()
+        seen += 1
+        if not isinstance(e, _ROUNDING):
+            stack.extend(e.args)
+    return seen
+
+
+def _plain(expr):
+    """Small enough for sympy's own floor evaluation: few nodes and numbers of at most 64 bits."""
+    stack, seen = [expr], 0
+    while stack:
+        e = stack.pop()
+        seen += 1
+        if seen > _SMALL:
+            return False
+        if e.is_Rational and (abs(e.p).bit_length() > 64 or e.q.bit_length() > 64):
+            return False
+        stack.extend(e.args)
+    return True
 
 
 def _merge_floor(a, b):
-    """``floor(a/b)`` as one floor when ``a = floor(X/D) + c`` came from SymOps, else None."""
-    if not (b.is_integer and b.is_positive):
-        return None
-    terms = a.args if isinstance(a, sp.Add) else (a,)
+    """``floor(a/b)`` as one floor when ``a = floor(X/D) + c`` (``c`` integer and free of floors)
+    and the merged numerator stays within the chunk bound (:data:`CHUNK`); else None."""
+    terms = sp.Add.make_args(a)
     inner = [(t, p) for t in terms if (p := _parts(t)) is not None]
     if len(inner) != 1:
         return None
-    rest = a - inner[0][0]
-    if rest.has(sp.floor, sp.ceiling) or not rest.is_integer:
+    f, p = inner[0]
+    rest = sp.Add(*(t for t in terms if t is not f))
+    if rest.has(*_ROUNDING) or not _is_int(rest):
         return None
-    numer, denom = inner[0][1]
-    if not exceeds(numer, _SMALL):
-        numer, denom = numer + rest * denom, denom * b
-        out = sp.floor(numer / denom)
+    limit = CHUNK << (p.nest // NEST_STEP)
+    rest_size = _size(rest, limit)
+    if rest != 0 and p.size + rest_size + _size(p.denom, limit) >= limit:
+        return None  # a new floor around this one (a chunk boundary)
+    denom = p.denom * b
+    if p.denom.is_Integer and denom.is_Integer and not p.bounded and not (
+            p.size <= _SMALL and _plain(p.numer) and _plain(denom)):
+        if not _bounded_terms(rest):
+            return _shifted_floor(p, rest, denom, rest_size)
+    return _floor_of(p.numer + rest * p.denom, denom, p.nest)
+
+
+def _shifted_floor(p, rest, denom, rest_size):
+    """``floor((X + rest·D)/denom)`` for the parts ``p`` = (X, D) of a large floor with number
+    ``D``, ``denom``: X's terms are reused (one new object per changed term, not a rebuilt and
+    re-sorted sum per layer) in an unevaluated sum. Only changed terms can have a coefficient
+    ``denom`` divides (X's others were not divisible by D)."""
+    d, d2 = p.denom.p, denom.p
+    terms = p.take_terms()
+    changed, size = [], p.size
+    for t in sp.Add.make_args(rest):
+        c, m = t.as_coeff_Mul()
+        c = c * d
+        old = terms.get(m)
+        if old is not None:
+            c = c + old.as_coeff_Mul()[0]
+        elif m is not sp.S.One:
+            size += _size(t, rest_size) + 1  # a new term
+        if c == 0:
+            terms.pop(m, None)
+        else:
+            terms[m] = c if m is sp.S.One else c * m
+            changed.append(m)
+    outside = []
+    for m in changed:
+        c = terms[m].as_coeff_Mul()[0]
+        if c.is_Integer and c.p % d2 == 0 and _is_int(m):
+            outside.append(sp.Integer(c.p // d2) * m)
+            del terms[m]
+    if not terms:
+        return sp.Add(*outside)
+    vals = list(terms.values())
+    body = vals[0] if len(vals) == 1 else sp.Add(*vals, evaluate=False)
+    if body.is_Number:
+        return sp.Add(*outside, sp.Integer(body.p // d2))
+    out = sp.floor(sp.Mul(body, sp.Pow(denom, -1, evaluate=False), evaluate=False), evaluate=False)
+    _attach(out, _Parts(body, denom, p.nest, size, False, terms))
+    return sp.Add(*outside, out) if outside else out
+
+
+def _floor_of(numer, denom, nest=1):
+    """``floor(numer/denom)`` for an integer expression ``numer`` and a positive integer ``denom``,
+    its parts attached.
+
+    For a number ``denom`` it is built as sympy's ``floor`` builds it (the terms whose coefficient
+    ``denom`` divides taken out, the rest one floor) without sympy's evaluation, which queries
+    the assumptions of the whole argument (about 10 ms for ``floor((x - 1)/4)``, seconds with
+    1,000-bit numbers) and only decides bounded arguments, which these linear forms in
+    unbounded symbols are not (a ``Piecewise``, ``Max`` or ``Min`` term is left to sympy). Large
+    ones (many terms, or numbers beyond 64 bits) stay ``floor(numer/denom)`` with ``numer`` kept
+    as it is, shared with the floor before. A symbolic ``denom`` is left to sympy while small (it
+    may decide ``floor((k - 1)/k) = 0``)."""
+    plain = _plain(numer) and _plain(denom)
+    if not denom.is_Integer or _bounded_terms(numer):
+        out = sp.floor(numer / denom) if plain else sp.floor(numer / denom, evaluate=False)
+        if isinstance(out, sp.floor):
+            _attach(out, _Parts(numer, denom, nest))
+        return out
+    d = denom.p
+    outside, inside = [], []
+    for t in sp.Add.make_args(numer):
+        c, m = t.as_coeff_Mul()
+        if c.is_Integer and c.p % d == 0 and _is_int(m):
+            outside.append(sp.Integer(c.p // d) * m)
+        else:
+            inside.append(t)
+    if not inside:
+        return sp.Add(*outside)
+    if plain:
+        arg = sp.Add(*(t / d for t in inside))
+        if arg.is_Number:
+            return sp.Add(*outside, arg.floor())
+        out = sp.floor(arg, evaluate=False)
+        body = sp.Add(*inside)
     else:
-        # a long sum of products (L terms for L layers): build it flat without sympy's sorting
-        # and merging of every term and factor (which compares big products, O(L^2 log L) per
-        # layer), and skip sympy's floor evaluation, which queries assumptions over the whole
-        # argument; the expression stays a flat sum of products of the strides
-        factors = denom.args if isinstance(denom, sp.Mul) else (denom,)
-        term = sp.Mul(rest, *factors, evaluate=False)
-        numer = sp.Add(*(numer.args if isinstance(numer, sp.Add) else (numer,)), term, evaluate=False)
-        denom = sp.Mul(*factors, b, evaluate=False)
-        out = sp.floor(sp.Mul(numer, sp.Pow(denom, -1, evaluate=False), evaluate=False), evaluate=False)
-    if isinstance(out, sp.floor):
-        _FLOOR_PARTS[id(out)] = (out, numer, denom)
-    return out
+        body = numer if not outside else inside[0] if len(inside) == 1 else sp.Add(*inside, evaluate=False)
+        if body.is_Number:
+            return sp.Add(*outside, sp.Integer(body.p // d))
+        out = sp.floor(sp.Mul(body, sp.Pow(denom, -1, evaluate=False), evaluate=False), evaluate=False)
+    _attach(out, _Parts(body, denom, nest))
+    return sp.Add(*outside, out) if outside else out
+
+
+def _is_int(expr) -> bool:
+    """``expr.is_integer is True``, answered structurally for sums and products of integers and
+    floors (sympy's assumption queries on a floor ask about its whole argument)."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e.is_Integer or isinstance(e, _ROUNDING):
+            continue  # the floors here have real arguments
+        if e.is_Add or e.is_Mul:
+            stack.extend(e.args)
+        elif e.is_Pow and e.exp.is_Integer and e.exp >= 0:
+            stack.append(e.base)
+        elif e.is_integer is not True:
+            return False
+    return True
+
+
+_BOUNDED = (sp.Piecewise, sp.Max, sp.Min, sp.Abs, sp.Mod)
+
+
+def _bounded_terms(expr) -> bool:
+    """Whether ``expr`` holds a Piecewise, Max, Min, Abs or Mod outside any floor (terms whose
+    bounds sympy's floor may use)."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, _BOUNDED):
+            return True
+        if not isinstance(e, _ROUNDING):
+            stack.extend(e.args)
+    return False
 
 
 def _extreme(xs, cls):

@@ -476,15 +476,19 @@ class Result(_Quantities):
         return verdict
 
     def _total(self, attr):
-        total, arrays = 0, []
+        total, arrays, exprs = 0, [], []
         for node in self._records:
             v = getattr(node, attr)
             if v is None:
                 return None
             if isinstance(v, np.ndarray) and v.ndim:
                 arrays.append(v)  # added last: a scalar plus an array costs a pass over the array
+            elif isinstance(v, sp.Basic) and not v.is_Number:
+                exprs.append(v)  # one sum at the end: adding one by one re-sorts every term each time
             else:
                 total = total + v
+        if exprs:
+            total = sp.Add(total, *exprs)
         for v in arrays:
             total = total + v
         return _tidy(total, self._ops)

@@ -206,10 +206,10 @@ def _windowed(layer, state, ctx):
             if w.pad == "tf_same":
                 out = ops.ceildiv(n, s)
             elif w.ceil:
-                c = ops.ceildiv(n + pl + pr - extent, s) + 1
+                c = ops.ceildiv(n + (pl + pr - extent), s) + 1
                 out = ops.where(ops.ge((c - 1) * s, n + pl), c - 1, c)
             else:
-                out = ops.floordiv(n + pl + pr - extent, s) + 1
+                out = ops.floordiv(n + (pl + pr - extent), s) + 1
             check_size(out, ctx, axis, n)
             sizes.append(out)
     sizes = tuple(sizes) if state.sizes else None
