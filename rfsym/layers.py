@@ -679,7 +679,11 @@ def _subs_tree(root, mapping):
             stack.extend((k, inner, None) for k in node._kids()
                          if isinstance(k, Block) and (id(k), id(inner)) not in done)
             continue
-        kids = [done[(id(k), id(inner))] if isinstance(k, Block) else k.subs(inner) for k in node._kids()]
+        kids = []
+        for k in node._kids():
+            if (id(k), id(inner)) not in done:  # a leaf (blocks are done): substituted once
+                done[(id(k), id(inner))] = k.subs(inner)
+            kids.append(done[(id(k), id(inner))])
         done[key] = node._subs_node(kids, m)
     return done[(id(root), id(mapping))]
 
@@ -997,6 +1001,12 @@ class Repeat(Block, Layer):
 
     def _rebuilt(self, kids, mapping):
         return Repeat(kids[0], subs(self.n, self._inner(mapping)), self.index, name=self.name)
+
+    def _subs_node(self, kids, mapping):
+        n = subs(self.n, self._inner(mapping))
+        if kids[0] is self.block and n == self.n:
+            return self
+        return Repeat(kids[0], n, self.index, name=self.name)
 
     def _free_of(self, kid_free):
         return (kid_free[0] - {self.index}) | sp.sympify(self.n).free_symbols
