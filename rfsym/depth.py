@@ -38,18 +38,16 @@ MAX_SOLVED_NESTING = 64
 _nesting = threading.local()
 
 
-class _TooDeep(LayerError):
-    """Solved repeats nested beyond :data:`MAX_SOLVED_NESTING` (passed up as it is)."""
-
-
 def _derive_block(ctx, block, **kwargs):
     """``ctx.derive(block, **kwargs)`` for a repeat's block, at most :data:`MAX_SOLVED_NESTING`
     levels of such repeats deep (a LayerError beyond)."""
     level = getattr(_nesting, "level", 0)
     if level >= MAX_SOLVED_NESTING:
-        raise _TooDeep(f"repeats solved in closed form (a symbolic count or more than "
+        err = LayerError(f"repeats solved in closed form (a symbolic count or more than "
                          f"{UNROLL_LIMIT} repetitions) nest more than {MAX_SOLVED_NESTING} levels deep; "
                          "give the inner counts as numbers", where=ctx.where, param="n")
+        err.too_deep = True  # passed up through the enclosing repeats as it is
+        raise err
     _nesting.level = level + 1
     try:
         return ctx.derive(block, **kwargs)
@@ -297,9 +295,9 @@ def _repeat_symbolic(layer, state, ctx):
     try:
         probe = _derive_block(ctx, layer.block, input_size=xs, ndim=ctx.ndim, in_channels=cin, strict=ctx.strict)
         starts, jumps, rfs, periods = (probe.axes(q) for q in ("start", "jump", "rf", "period"))
-    except _TooDeep:
-        raise
     except LayerError as err:
+        if getattr(err, "too_deep", False):
+            raise
         raise LayerError(f"in the repeated block: {err}", where=ctx.where) from None
     if any(p != 1 for p in periods):
         raise LayerError(f"a block whose receptive field depends on the output position (period "
