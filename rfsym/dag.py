@@ -38,8 +38,10 @@ __all__ = ["Node", "Dag", "lower", "UNROLL_LIMIT", "MAX_DEPTH", "INPUT"]
 
 #: integer repeat counts up to this are unrolled; larger ones are solved in closed form
 UNROLL_LIMIT = 4096
-#: deepest nesting of blocks accepted
-MAX_DEPTH = 10_000
+#: deepest nesting of blocks accepted (the limit layers enforce when they are built)
+MAX_DEPTH = L.MAX_NESTING
+#: lowering frames per level of nesting (a Residual: the item, its merge, a branch's sequence)
+_FRAMES_PER_LEVEL = 3
 #: the index standing for the network input in ``Node.inputs``
 INPUT = -1
 
@@ -211,7 +213,7 @@ def lower(net: L.Layer) -> Dag:
             stack.pop()
             value = stop.value
             continue
-        if len(stack) >= MAX_DEPTH:
+        if len(stack) > _FRAMES_PER_LEVEL * (MAX_DEPTH + 2):
             raise LayerError(f"the network nests blocks more than {MAX_DEPTH} levels deep",
                              where="analyze", param="net")
         stack.append(fn(*args))

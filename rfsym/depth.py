@@ -17,17 +17,42 @@ configurations only, in closed form once the block reaches a fixed point.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import sympy as sp
 
 from . import layers as L
+from .dag import UNROLL_LIMIT
 from .errors import LayerError, RfsymError
 from .maps import AxisMap
 from .ops import ExactOps, NumOps, Rows, SymOps, checked
 from .rules import Context, LeafOut, State, check_size, register_layer
 from .symbols import bounded_subs
 
-__all__ = ["FallBack"]
+__all__ = ["FallBack", "MAX_SOLVED_NESTING"]
+
+#: deepest nesting of repeats solved in closed form (a symbolic count, or more repetitions than
+#: the unrolling limit) inside one another: each one derives its block in a nested analysis
+MAX_SOLVED_NESTING = 64
+_nesting = threading.local()
+
+
+def _derive_block(ctx, block, **kwargs):
+    """``ctx.derive(block, **kwargs)`` for a repeat's block, at most :data:`MAX_SOLVED_NESTING`
+    levels of such repeats deep (a LayerError beyond)."""
+    level = getattr(_nesting, "level", 0)
+    if level >= MAX_SOLVED_NESTING:
+        err = LayerError(f"repeats solved in closed form (a symbolic count or more than "
+                         f"{UNROLL_LIMIT} repetitions) nest more than {MAX_SOLVED_NESTING} levels deep; "
+                         "give the inner counts as numbers", where=ctx.where, param="n")
+        err.too_deep = True  # passed up through the enclosing repeats as it is
+        raise err
+    _nesting.level = level + 1
+    try:
+        return ctx.derive(block, **kwargs)
+    finally:
+        _nesting.level = level
 
 
 class FallBack(Exception):
@@ -268,9 +293,11 @@ def _repeat_symbolic(layer, state, ctx):
     xs = _size_symbols(ctx.ndim) if state.sizes is not None else None
     cin = _CHANNELS if state.channels is not None else None
     try:
-        probe = ctx.derive(layer.block, input_size=xs, ndim=ctx.ndim, in_channels=cin, strict=ctx.strict)
+        probe = _derive_block(ctx, layer.block, input_size=xs, ndim=ctx.ndim, in_channels=cin, strict=ctx.strict)
         starts, jumps, rfs, periods = (probe.axes(q) for q in ("start", "jump", "rf", "period"))
     except LayerError as err:
+        if getattr(err, "too_deep", False):
+            raise
         raise LayerError(f"in the repeated block: {err}", where=ctx.where) from None
     if any(p != 1 for p in periods):
         raise LayerError(f"a block whose receptive field depends on the output position (period "
@@ -431,8 +458,9 @@ def _repeat_unrolled(layer, state, ctx):
                 values[x.name] = np.where(active, v, _SAFE_SIZE)
         if chans is not None:
             values[_CHANNELS.name] = np.asarray(chans)
-        r = ctx.derive(layer.at(k), input_size=xs, ndim=nd, in_channels=None if chans is None else _CHANNELS,
-                       strict=ctx.strict, ops=NumOps, numeric_values=values)
+        r = _derive_block(ctx, layer.at(k), input_size=xs, ndim=nd,
+                          in_channels=None if chans is None else _CHANNELS, strict=ctx.strict, ops=NumOps,
+                          numeric_values=values)
         if any(np.any(np.asarray(p) != 1) for p in r.axes("period")):
             raise LayerError("a block whose receptive field depends on the output position can only "
                              "be repeated an integer number of times", where=ctx.where, param="n")

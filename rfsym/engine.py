@@ -70,7 +70,7 @@ from . import layers as L
 from .chain import Chain, Once, compose_axes, hashable_maps
 from .dag import INPUT, lower
 from .errors import GraphError, LayerError, RfsymError
-from .maps import IDENTITY, merge
+from .maps import IDENTITY, global_merge_exact, is_global_merge, merge
 from .ops import ExactOps, SymOps
 from .result import LayerResult, NodeRecord, Result
 from .rules import BROADCAST, Context, NeedsInputSize, State, attend, rule_for
@@ -284,6 +284,12 @@ class _Pass:
 
         extra = {"aligned": lambda: aligned()[0], "branch_centers": lambda: aligned()[1],
                  "branch_names": lambda: tuple(names)}
+        if any(is_global_merge(axis, ops) for axis in zip(*comps)):
+            # the global convention (jump 0): exact on the real outputs when the global field
+            # covers the local branches there; never at the padding positions a later layer reads
+            verdicts = [global_merge_exact(axis, ops, last) for axis, last in zip(zip(*comps), lasts)]
+            extra["global_merge"] = lambda: (False if False in verdicts else None if None in verdicts
+                                             else True)
         chain = Chain(ops, lambda: merged)
         in_sizes = out_sizes
         record = NodeRecord(node.index, node.block if isinstance(node.block, (L.Residual, L.Concat)) else None,

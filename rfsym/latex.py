@@ -57,11 +57,16 @@ def _is_one(x) -> bool:
 
 # --------------------------------------------------------------------------- structured form
 def _flat_layers(net):
-    for layer in net.layers:
-        if isinstance(layer, L.Sequential):
-            yield from _flat_layers(layer)
-        else:
+    """The layers of nested Sequentials in order (explicit stack: nesting is deep)."""
+    stack = [iter(net.layers)]
+    while stack:
+        for layer in stack[-1]:
+            if isinstance(layer, L.Sequential):
+                stack.append(iter(layer.layers))
+                break
             yield layer
+        else:
+            stack.pop()
 
 
 _IDENTITY_TYPES = (L.Elementwise, L.BatchNorm, L.Flatten)

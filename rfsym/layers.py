@@ -40,7 +40,7 @@ __all__ = [
     "Layer", "Window", "Windowed", "per_axis", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
     "GlobalAvgPool", "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise",
     "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish",
-    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "PADDING_MODES", "MAX_NESTING", "check_nesting", "sublayers",
+    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "Block", "PADDING_MODES", "MAX_NESTING", "check_nesting", "sublayers",
     "Residual", "Concat", "Repeat", "repetition_index", "ConvTranspose", "Crop", "Upsample", "Graph",
     "MERGES", "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
 ]
@@ -115,7 +115,7 @@ def per_axis(value, ndim, param, owner):
 
 
 #: deepest nesting of blocks (Sequential, Residual, Concat, Repeat, Graph) a network may have
-MAX_NESTING = 100
+MAX_NESTING = 10_000
 
 
 def check_nesting(layer, children, where: str) -> None:
@@ -506,8 +506,249 @@ class GlobalMaxPool(GlobalAvgPool):
     """Global max pooling."""
 
 
-@dataclass(frozen=True, init=False, repr=False)
-class Sequential(Layer):
+# =========================================================================== blocks
+# Blocks hold layers, and networks nest blocks up to MAX_NESTING levels: every operation on a
+# tree of blocks (==, hash, repr, subs, free_symbols, ndim, pickling) walks it with an explicit
+# stack, so depth is bounded by MAX_NESTING, not by Python's recursion limit. Values computed
+# bottom-up (hash, free symbols, ndim) are cached on each block (blocks are immutable).
+
+class Block:
+    """Mixin of the layers that hold layers (:class:`Sequential`, :class:`Residual`,
+    :class:`Concat`, :class:`Repeat`, :class:`Graph`): structural ``==``, ``hash``, ``repr``,
+    ``subs``, ``free_symbols``, ``ndim``, pickling and copying, all without recursion.
+
+    Each block says what it holds (``_kids``), its own non-layer fields (``_own``), how to build
+    it again with other layers (``_rebuilt``) and how its children's free symbols, ``ndim`` and
+    text combine (``_free_of``, ``_ndim_from``, ``_repr_parts``).
+
+    >>> from rfsym import Conv
+    >>> x = Conv(3)
+    >>> for _ in range(5000):
+    ...     x = Sequential(Conv(3), x)
+    >>> x == x.subs({}), x.depth, len(repr(x)) > 5000
+    (True, 5000, True)
+    """
+
+    @property
+    def ndim(self):
+        """Number of spatial axes fixed by the layers inside, or None (any).
+
+        Raises:
+            LayerError: layers inside disagree on the number of axes.
+        """
+        return _fold(self, "_ndim", _leaf_ndim, "_ndim_from")
+
+    @property
+    def free_symbols(self) -> set:
+        """The symbols in the parameters of the layers inside (a new set)."""
+        return set(_fold(self, "_free", _leaf_free, "_free_of"))
+
+    def subs(self, mapping):
+        """The same block with symbols replaced in every layer inside (values validated again).
+
+        Args:
+            mapping: symbols (or their names) to values.
+
+        Returns:
+            The new block (``self`` where nothing changed).
+        """
+        return _subs_tree(self, mapping)
+
+    def _inner(self, mapping):
+        """The mapping that applies to the layers inside (a Repeat removes its index)."""
+        return mapping
+
+    def _subs_node(self, kids, mapping):
+        if all(a is b for a, b in zip(kids, self._kids())):
+            return self
+        return self._rebuilt(kids, mapping)
+
+    def _hash_from(self, kid_hashes):
+        return hash((type(self), self._own(), tuple(kid_hashes)))
+
+    def __hash__(self):
+        return _fold(self, "_hash", hash, "_hash_from")
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _tree_equal(self, other)
+
+    def __repr__(self):
+        return _tree_repr(self)
+
+    def __reduce__(self):
+        return (_unflatten, (_flatten(self),))
+
+    def __copy__(self):
+        return self  # immutable
+
+    def __deepcopy__(self, memo):
+        return self  # immutable: its parts are immutable values too
+
+
+def _leaf_ndim(layer):
+    return layer.ndim
+
+
+def _leaf_free(layer):
+    return frozenset(layer.free_symbols)
+
+
+def _fold(root, attr, leaf_value, combine):
+    """``root``'s cached bottom-up value ``attr``: computed for every block below that lacks it,
+    children first (explicit stack), from ``leaf_value(leaf)`` and ``block.<combine>(values)``."""
+    cache = root.__dict__
+    if attr in cache:
+        return cache[attr]
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        if attr in node.__dict__:
+            stack.pop()
+            continue
+        kids = node._kids()
+        pending = [k for k in kids if isinstance(k, Block) and attr not in k.__dict__]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        values = [k.__dict__[attr] if isinstance(k, Block) else leaf_value(k) for k in kids]
+        node.__dict__[attr] = getattr(node, combine)(values)
+    return cache[attr]
+
+
+def _tree_equal(a, b) -> bool:
+    """Structural equality of two blocks of the same class, pair by pair (explicit stack)."""
+    stack, seen = [(a, b)], set()
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if x.__class__ is not y.__class__:
+            return False
+        if not isinstance(x, Block):
+            if x != y:  # a leaf: its fields hold no layers
+                return False
+            continue
+        if (id(x), id(y)) in seen:
+            continue
+        seen.add((id(x), id(y)))
+        if hash(x) != hash(y) or x._own() != y._own():
+            return False
+        kx, ky = x._kids(), y._kids()
+        if len(kx) != len(ky):
+            return False
+        stack.extend(zip(kx, ky))
+    return True
+
+
+def _tree_repr(root) -> str:
+    """``repr`` of a block: the parts of each block expanded in place (explicit stack)."""
+    out, stack = [], [iter(root._repr_parts())]
+    while stack:
+        for part in stack[-1]:
+            if isinstance(part, str):
+                out.append(part)
+            elif isinstance(part, Block):
+                stack.append(iter(part._repr_parts()))
+                break
+            else:
+                out.append(repr(part))
+        else:
+            stack.pop()
+    return "".join(out)
+
+
+def _subs_tree(root, mapping):
+    """``root`` with ``mapping`` applied to every layer inside, rebuilt bottom-up (explicit
+    stack); a layer shared by several blocks is substituted once per mapping."""
+    done = {}
+    contexts = [mapping]  # keeps each mapping alive: results are keyed by its id
+    stack = [(root, mapping, None)]
+    while stack:
+        node, m, inner = stack.pop()
+        key = (id(node), id(m))
+        if key in done:
+            continue
+        if inner is None:  # first visit: the children first
+            inner = node._inner(m)
+            if inner is not m:
+                contexts.append(inner)
+            stack.append((node, m, inner))
+            stack.extend((k, inner, None) for k in node._kids()
+                         if isinstance(k, Block) and (id(k), id(inner)) not in done)
+            continue
+        kids = []
+        for k in node._kids():
+            if (id(k), id(inner)) not in done:  # a leaf (blocks are done): substituted once
+                done[(id(k), id(inner))] = k.subs(inner)
+            kids.append(done[(id(k), id(inner))])
+        done[key] = node._subs_node(kids, m)
+    return done[(id(root), id(mapping))]
+
+
+_SLOT = ...  # stands for a layer inside a flattened block
+
+
+def _swap(value, fill):
+    """``value`` (a block's field) with each layer in it replaced by ``fill(layer)``: a layer, a
+    tuple of layers or a Graph's ``(name, layer, inputs)`` nodes, as :func:`sublayers` finds them."""
+    if isinstance(value, Layer) or value is _SLOT:
+        return fill(value)
+    if isinstance(value, tuple):
+        return tuple(fill(x) if isinstance(x, Layer) or x is _SLOT else
+                     tuple(fill(y) if isinstance(y, Layer) or y is _SLOT else y for y in x)
+                     if isinstance(x, tuple) else x for x in value)
+    return value
+
+
+def _flatten(root) -> list:
+    """``root`` as a flat program for pickling: each distinct layer once, children first; a leaf
+    is itself, a block ``(class, fields with layers as slots, indices of its layers)``."""
+    index, program = {}, []
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        if id(node) in index:
+            stack.pop()
+            continue
+        pending = [k for k in node._kids() if isinstance(k, Block) and id(k) not in index]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        refs = []
+        for k in node._kids():
+            if id(k) not in index:  # a leaf, itself in the program
+                index[id(k)] = len(program)
+                program.append(k)
+            refs.append(index[id(k)])
+        fields = {f.name: _swap(getattr(node, f.name), lambda _: _SLOT) for f in dataclasses.fields(node)}
+        index[id(node)] = len(program)
+        program.append((type(node), fields, tuple(refs)))
+    return program
+
+
+def _unflatten(program):
+    """The block a :func:`_flatten` program describes (the last entry)."""
+    built = []
+    for entry in program:
+        if isinstance(entry, Layer):
+            built.append(entry)
+            continue
+        cls, fields, refs = entry
+        kids = [built[r] for r in refs]
+        it = iter(kids)
+        block = object.__new__(cls)
+        block.__dict__.update({name: _swap(v, lambda _: next(it)) for name, v in fields.items()})
+        check_nesting(block, kids, cls.__name__)
+        built.append(block)
+    return built[-1]
+
+
+@dataclass(frozen=True, init=False, repr=False, eq=False)
+class Sequential(Block, Layer):
     """A chain of layers, applied in order.
 
     >>> from rfsym import Conv
@@ -537,30 +778,21 @@ class Sequential(Layer):
     def __getitem__(self, i):
         return self.layers[i]
 
-    def subs(self, mapping):
-        return Sequential(*(layer.subs(mapping) for layer in self.layers), name=self.name)
+    def _kids(self):
+        return self.layers
 
-    @property
-    def free_symbols(self):
-        cache = self.__dict__
-        if "_free" not in cache:
-            out = set()
-            for layer in {id(x): x for x in self.layers}.values():  # each distinct layer once
-                out |= layer.free_symbols
-            cache["_free"] = frozenset(out)
-        return set(cache["_free"])
+    def _own(self):
+        return (self.name,)
 
-    @property
-    def ndim(self):
-        cache = self.__dict__
-        if "_ndim" not in cache:
-            cache["_ndim"] = self._ndim()
-        return cache["_ndim"]
+    def _rebuilt(self, kids, mapping):
+        return Sequential(*kids, name=self.name)
 
-    def _ndim(self):
+    def _free_of(self, kid_free):
+        return frozenset().union(*kid_free)
+
+    def _ndim_from(self, dims):
         seen = None  # (item index, layer, ndim) of the first layer that fixes ndim
-        for i, layer in enumerate(self.layers):
-            nd = layer.ndim
+        for i, (layer, nd) in enumerate(zip(self.layers, dims)):
             if nd is None:
                 continue
             if seen is None:
@@ -572,10 +804,14 @@ class Sequential(Layer):
                                  f"has {m}", where="Sequential", param="ndim")
         return None if seen is None else seen[2]
 
-    def __repr__(self):
-        inner = ", ".join(repr(layer) for layer in self.layers)
-        extra = f", name={self.name!r}" if self.name else ""
-        return f"Sequential({inner}{extra})"
+    def _repr_parts(self):
+        parts = ["Sequential("]
+        for i, layer in enumerate(self.layers):
+            parts += [", ", layer] if i else [layer]
+        if self.name:
+            parts.append(f", name={self.name!r}")
+        parts.append(")")
+        return parts
 
 
 def _check_layer(value, what, owner):
@@ -584,8 +820,8 @@ def _check_layer(value, what, owner):
     return value
 
 
-def _ndim_of(owner, parts):
-    dims = {p.ndim for p in parts} - {None}
+def _ndim_of(owner, dims):
+    dims = set(dims) - {None}
     if len(dims) > 1:
         raise LayerError(f"branches disagree on the number of spatial axes: {sorted(dims)}",
                          where=owner, param="ndim")
@@ -593,8 +829,8 @@ def _ndim_of(owner, parts):
 
 
 # =========================================================================== layers
-@dataclass(frozen=True, repr=False)
-class Residual(Layer):
+@dataclass(frozen=True, repr=False, eq=False)
+class Residual(Block, Layer):
     """``body(x) + shortcut(x)`` (merge type ``"Add"``): ResNet's basic and bottleneck blocks.
 
     The receptive field is the bounding box of both branches (the longest path when the
@@ -613,18 +849,33 @@ class Residual(Layer):
         _check_layer(self.shortcut, "shortcut", "Residual")
         check_nesting(self, (self.body, self.shortcut), "Residual")
 
-    @property
-    def ndim(self):
-        return _ndim_of("Residual", (self.body, self.shortcut))
+    def _kids(self):
+        return (self.body, self.shortcut)
 
-    def __repr__(self):
-        extra = "" if self.shortcut == Identity() else f", shortcut={self.shortcut!r}"
-        name = f", name={self.name!r}" if self.name else ""
-        return f"Residual({self.body!r}{extra}{name})"
+    def _own(self):
+        return (self.name,)
+
+    def _rebuilt(self, kids, mapping):
+        return Residual(kids[0], kids[1], name=self.name)
+
+    def _free_of(self, kid_free):
+        return kid_free[0] | kid_free[1]
+
+    def _ndim_from(self, dims):
+        return _ndim_of("Residual", dims)
+
+    def _repr_parts(self):
+        parts = ["Residual(", self.body]
+        if not (type(self.shortcut) is Identity and self.shortcut.name is None):
+            parts += [", shortcut=", self.shortcut]
+        if self.name:
+            parts.append(f", name={self.name!r}")
+        parts.append(")")
+        return parts
 
 
-@dataclass(frozen=True, init=False, repr=False)
-class Concat(Layer):
+@dataclass(frozen=True, init=False, repr=False, eq=False)
+class Concat(Block, Layer):
     """Channel concatenation of parallel branches (merge type ``"Concat"``), Inception-style.
 
     Branches must produce the same spatial size and jump; channels add. (With a symbolic input
@@ -650,20 +901,29 @@ class Concat(Layer):
         object.__setattr__(self, "name", name)
         check_nesting(self, self.branches, "Concat")
 
-    def subs(self, mapping):
-        return Concat(*(b.subs(mapping) for b in self.branches), name=self.name)
+    def _kids(self):
+        return self.branches
 
-    @property
-    def free_symbols(self):
-        return set().union(*(b.free_symbols for b in self.branches))
+    def _own(self):
+        return (self.name,)
 
-    @property
-    def ndim(self):
-        return _ndim_of("Concat", self.branches)
+    def _rebuilt(self, kids, mapping):
+        return Concat(*kids, name=self.name)
 
-    def __repr__(self):
-        name = f", name={self.name!r}" if self.name else ""
-        return f"Concat({', '.join(map(repr, self.branches))}{name})"
+    def _free_of(self, kid_free):
+        return frozenset().union(*kid_free)
+
+    def _ndim_from(self, dims):
+        return _ndim_of("Concat", dims)
+
+    def _repr_parts(self):
+        parts = ["Concat("]
+        for i, b in enumerate(self.branches):
+            parts += [", ", b] if i else [b]
+        if self.name:
+            parts.append(f", name={self.name!r}")
+        parts.append(")")
+        return parts
 
 
 def repetition_index(name: str = "i"):
@@ -671,8 +931,8 @@ def repetition_index(name: str = "i"):
     return sp.Symbol(name, integer=True, nonnegative=True)
 
 
-@dataclass(frozen=True, init=False, repr=False)
-class Repeat(Layer):
+@dataclass(frozen=True, init=False, repr=False, eq=False)
+class Repeat(Block, Layer):
     """``n`` copies of ``block`` in a chain; ``n`` an int or a symbol (see the module docstring).
 
     ``block`` is a layer (usually a :class:`~rfsym.layers.Sequential`), or a function of the
@@ -728,23 +988,36 @@ class Repeat(Layer):
                              param="n")
         return Sequential(*(self.at(k) for k in range(int(n))), name="")
 
-    def subs(self, mapping):
-        mapping = {k: v for k, v in dict(mapping).items()
-                   if not (k == self.index or getattr(k, "name", k) == self.index.name)}
-        return Repeat(self.block.subs(mapping), subs(self.n, mapping), self.index, name=self.name)
+    def _kids(self):
+        return (self.block,)
 
-    @property
-    def free_symbols(self):
-        return (self.block.free_symbols - {self.index}) | sp.sympify(self.n).free_symbols
+    def _own(self):
+        return (self.name, self.n, self.index)
 
-    @property
-    def ndim(self):
-        return self.block.ndim
+    def _inner(self, mapping):
+        """``mapping`` without the repetition index (the block's own variable)."""
+        return {k: v for k, v in dict(mapping).items()
+                if not (k == self.index or getattr(k, "name", k) == self.index.name)}
 
-    def __repr__(self):
+    def _rebuilt(self, kids, mapping):
+        return Repeat(kids[0], subs(self.n, self._inner(mapping)), self.index, name=self.name)
+
+    def _subs_node(self, kids, mapping):
+        n = subs(self.n, self._inner(mapping))
+        if kids[0] is self.block and n == self.n:
+            return self
+        return Repeat(kids[0], n, self.index, name=self.name)
+
+    def _free_of(self, kid_free):
+        return (kid_free[0] - {self.index}) | sp.sympify(self.n).free_symbols
+
+    def _ndim_from(self, dims):
+        return dims[0]
+
+    def _repr_parts(self):
         idx = f", index={self.index}" if self.index in self.block.free_symbols else ""
         name = f", name={self.name!r}" if self.name else ""
-        return f"Repeat({self.block!r}, {self.n}{idx}{name})"
+        return ["Repeat(", self.block, f", {self.n}{idx}{name})"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -872,8 +1145,8 @@ class Upsample(Layer):
 MERGES = ("add", "concat", "mul")
 
 
-@dataclass(frozen=True, init=False, repr=False)
-class Graph(Layer):
+@dataclass(frozen=True, init=False, repr=False, eq=False)
+class Graph(Block, Layer):
     """A general DAG, given node by node.
 
     Each node is ``(name, layer, input)`` or ``(name, merge, inputs)`` with ``merge`` one of
@@ -974,25 +1247,36 @@ class Graph(Layer):
         """The first output node."""
         return self.outputs[0]
 
-    def subs(self, mapping):
-        nodes = tuple((a, op if isinstance(op, str) else op.subs(mapping), ins) for a, op, ins in self.nodes)
+    def _kids(self):
+        return tuple(op for _, op, _ in self.nodes if not isinstance(op, str))
+
+    def _own(self):
+        return (self.name, self.outputs, self.features,
+                tuple((a, op if isinstance(op, str) else None, ins) for a, op, ins in self.nodes))
+
+    def _rebuilt(self, kids, mapping):
+        kids = iter(kids)
+        nodes = tuple((a, op if isinstance(op, str) else next(kids), ins) for a, op, ins in self.nodes)
         return Graph(*nodes, outputs=self.outputs, features=self.features, name=self.name)
 
-    @property
-    def free_symbols(self):
-        return set().union(*(op.free_symbols for _, op, _ in self.nodes if not isinstance(op, str)))
+    def _free_of(self, kid_free):
+        return frozenset().union(*kid_free)
 
-    @property
-    def ndim(self):
-        return _ndim_of("Graph", [op for _, op, _ in self.nodes if not isinstance(op, str)])
+    def _ndim_from(self, dims):
+        return _ndim_of("Graph", dims)
 
-    def __repr__(self):
+    def _repr_parts(self):
+        parts = ["Graph("]
+        for j, (a, op, ins) in enumerate(self.nodes):
+            parts.append(f"{', ' if j else ''}({a!r}, ")
+            parts += [repr(op) if isinstance(op, str) else op, f", {ins!r})"]
         extra = f", outputs={self.outputs!r}" if len(self.outputs) > 1 else f", output={self.output!r}"
         if self.features is not None:
             extra += f", features={self.features!r}"
         if self.name:
             extra += f", name={self.name!r}"
-        return f"Graph({', '.join(map(repr, self.nodes))}{extra})"
+        parts.append(extra + ")")
+        return parts
 
 
 def _few(names, limit=8):

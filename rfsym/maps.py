@@ -32,7 +32,8 @@ from typing import Any
 
 from .errors import GraphError, RfsymError
 
-__all__ = ["AxisMap", "compose", "merge", "power", "reduce_map", "IDENTITY"]
+__all__ = ["AxisMap", "compose", "merge", "is_global_merge", "global_merge_exact", "power", "reduce_map",
+           "IDENTITY"]
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,55 @@ def merge(maps, ops, names=None, last=None) -> AxisMap:
         rfs.append(ops.max(*his) - lo + 1)
     jump = ops.div(maps[0].jump * period, maps[0].period)
     return AxisMap(period, jump, tuple(starts), tuple(rfs))
+
+
+def is_global_merge(maps, ops) -> bool:
+    """Whether :func:`merge` takes ``maps`` by the global convention: some branches are global
+    (effective stride 0) and some are not."""
+    flat = [_is_zero(ops.div(m.jump, m.period), ops) for m in maps]
+    return any(flat) and not all(flat)
+
+
+def global_merge_exact(maps, ops, last) -> bool | None:
+    """Whether the global merge of ``maps`` is exact on the merge's real outputs ``0 .. last``:
+    the global branches' field holds what every local branch reads there (True), does not
+    (False), or that is undecidable or ``last`` unknown (None).
+
+    Positions outside ``0 .. last`` (padding, read by a later padded layer) are not exact either
+    way: their true field is the hull of the global field and the local branch's extension, which
+    is no periodic interval map (see :attr:`rfsym.result.Result.exact`).
+
+    >>> from rfsym.ops import SymOps
+    >>> global_merge_exact([AxisMap(1, 0, (-1,), (10,)), IDENTITY], SymOps, 7)
+    True
+    >>> global_merge_exact([AxisMap(1, 0, (0,), (2,)), IDENTITY], SymOps, 7)
+    False
+    """
+    if last is None:
+        return None
+    flat = [_is_zero(ops.div(m.jump, m.period), ops) for m in maps]
+    glo = ops.min(*(st for m, g in zip(maps, flat) if g for st in m.starts))
+    ghi = ops.max(*(st + r - 1 for m, g in zip(maps, flat) if g for st, r in zip(m.starts, m.rfs)))
+    verdict = True
+    for m, g in zip(maps, flat):
+        if g:
+            continue
+        y = ops.concrete(last)
+        if m.period == 1:
+            ends = [(m.lo(0, ops), m.hi(last, ops))]
+        elif y is None:
+            return None
+        else:
+            ends = [(m.lo(x, ops), m.hi(x, ops)) for x in range(min(y + 1, m.period))] + \
+                   [(m.lo(x, ops), m.hi(x, ops)) for x in range(max(0, y - m.period + 1), y + 1)]
+        for lo, hi in ends:
+            for cond in (ops.ge(lo, glo), ops.ge(ghi, hi)):
+                ok = ops.is_true(cond)
+                if ok is False:
+                    return False
+                if ok is None:
+                    verdict = None
+    return verdict
 
 
 def _merge_global(maps, flat, ops, last):

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from . import layers as L
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
 from .symbols import as_expr, exceeds
 
-__all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES"]
+__all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES", "position_wise"]
 
 QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size")
 
@@ -454,13 +455,31 @@ class Result(_Quantities):
         may exceed what enumeration finds; :func:`rfsym.verify` gives the exact values. The
         flag is conservative (False may be given where the values happen to be exact).
 
+        A merge of a global branch (jump 0: a gate after global pooling, broadcast; a
+        squeeze-and-excitation body) with a local one is taken as global: one interval for every
+        output (:func:`rfsym.maps.merge`). That is exact on the merge's real outputs when the
+        global field covers what the local branches read there; but at the merge's positions
+        beyond them (padding, which a padded convolution reads) the true field is the hull of the global field and the local branch's
+        extension, which no interval map with a jump describes (the true fields differ at the
+        border, jump and period are undefined). So the result is not exact (False) when a layer
+        after such a merge reads other positions than its own (conservative: any layer but
+        position-wise ones and 1x1 windows of stride 1).
+
         >>> from rfsym import ConvTranspose, Sequential, analyze
         >>> analyze(Sequential(ConvTranspose(3, stride=2, dilation=3), ConvTranspose(3, dilation=3))).exact
         False
         >>> analyze(Sequential(ConvTranspose(4, stride=2), ConvTranspose(3))).exact
         True
+        >>> from rfsym import Conv, GlobalAvgPool, Graph
+        >>> gate = [("c", Conv(3, padding=1), "input"), ("g", GlobalAvgPool(), "c"), ("m", "mul", ("c", "g"))]
+        >>> analyze(Graph(*gate), 8, ndim=1).exact, analyze(Graph(*gate, ("d", Conv(1), "m")), 8, ndim=1).exact
+        (True, True)
+        >>> analyze(Graph(*gate, ("d", Conv(3, padding=1), "m")), 8, ndim=1).exact
+        False
         """
-        verdict = True
+        verdict = _global_merges_exact(self.layers)
+        if verdict is False:
+            return False
         last = max((lr.index for lr in self.layers), default=-1)
         for lr in self.layers:
             windows = getattr(lr.layer, "output_paddings", None) and lr.layer.windows(self.ndim)
@@ -615,3 +634,66 @@ class Result(_Quantities):
     def __repr__(self):
         return (f"<Result {len(self._records)} layers: rf={self.rf}, jump={self.jump}, start={self.start}, "
                 f"out_size={self.out_size}, params={self.params}, macs={self.macs}>")
+
+
+def _global_merges_exact(layers) -> bool | None:
+    """Whether the global merges (:attr:`Result.exact`) leave the values exact: False when one
+    is inexact on its real outputs or a later layer reads other positions than its own (then
+    the positions beyond the merge's real outputs matter); None when undecidable."""
+    verdict, after = True, set()  # after: nodes downstream of a global merge
+    for lr in layers:  # topological order
+        merge = lr._node.extra.get("global_merge")
+        if merge is not None:
+            own = merge()
+            if own is False:
+                return False
+            if own is None:
+                verdict = None
+        if any(u in after for u in lr.inputs):
+            if not position_wise(lr.layer):
+                return False
+            after.add(lr.index)
+        if merge is not None:
+            after.add(lr.index)
+    return verdict
+
+
+def position_wise(layer) -> bool:
+    """Whether ``layer`` (a leaf, or a block solved as one node) reads position ``o`` of its input
+    only, at every position of the unbounded grid: layers with no spatial effect, channel-wise
+    layers, and 1x1 windows of stride 1 without padding (conservative: False when in doubt).
+
+    Args:
+        layer: the node's layer (None for a merge node).
+
+    Returns:
+        True or False.
+    """
+    stack = [layer]
+    while stack:
+        x = stack.pop()
+        if x is None or isinstance(x, str):
+            continue
+        if isinstance(x, L.Block):
+            stack.extend(L.sublayers(x))
+        elif isinstance(x, L.Norm):
+            if x.spatial:
+                return False
+        elif isinstance(x, (L.Elementwise, L.BatchNorm, L.Pointwise, L.Params)):
+            continue
+        elif isinstance(x, (L.Conv, L.MaxPool, L.AvgPool)):
+            pad = x.padding
+            ones = [v for v in (x.kernel_size, x.stride) for v in (v if isinstance(v, tuple) else (v,))]
+            if any(sp.sympify(v) != 1 for v in ones) or \
+                    (pad != "valid" if isinstance(pad, str) else any(sp.sympify(v) != 0 for v in _flat_amounts(pad))):
+                return False
+        else:
+            return False
+    return True
+
+
+def _flat_amounts(value):
+    """The numbers of a padding value (a scalar, per-axis items or (left, right) pairs)."""
+    if isinstance(value, tuple):
+        return [v for item in value for v in (item if isinstance(item, tuple) else (item,))]
+    return [value]

@@ -283,31 +283,41 @@ def _add(a, b):
 
 def _tree(result, depth):
     """Rows of the module tree: containers (dotted name prefixes) before their first layer, with
-    the totals of their layers and the output of their last one."""
+    the totals of their layers and the output of their last one.
+
+    Each dotted prefix is known by an id given to ``(parent id, segment)``, so the work is linear
+    in the length of the names (deeply nested blocks have long names)."""
     layers = result.layers
-    prefixes = {}  # prefix -> [first index, last index, params, macs]
+    ids, info, chains = {}, [], []  # (parent, segment) -> id; id -> [first, last, params, macs]
     for i, lr in enumerate(layers):
         parts = str(lr.name).split(".")
-        for k in range(1, len(parts) + 1):
-            p = ".".join(parts[:k])
-            entry = prefixes.setdefault(p, [i, i, 0, 0])
+        params, macs = lr.params, lr.macs
+        pid, chain = -1, []
+        for part in parts if depth is None else parts[:depth + 1]:
+            pid = ids.setdefault((pid, part), len(info))
+            if pid == len(info):
+                info.append([i, i, 0, 0])
+            entry = info[pid]
             entry[1] = i
-            entry[2] = _add(entry[2], lr.params)
-            entry[3] = _add(entry[3], lr.macs)
+            entry[2] = _add(entry[2], params)
+            entry[3] = _add(entry[3], macs)
+            chain.append(pid)
+        chains.append((parts, chain))
     rows, opened = [], set()
-    for lr in layers:
-        parts = str(lr.name).split(".")
+    for lr, (parts, chain) in zip(layers, chains):
         for k in range(1, len(parts)):
-            p = ".".join(parts[:k])
-            if p in opened or (depth is not None and k > depth):
+            if depth is not None and k > depth:
+                break
+            p = chain[k - 1]
+            if p in opened:
                 continue
             opened.add(p)
-            first, last, params, macs = prefixes[p]
+            first, last, params, macs = info[p]
             rows.append(_Row(parts[k - 1], k - 1, "", layers[last], params, macs))
         level = len(parts) - 1
         if depth is not None and level >= depth:
             continue
-        if lr.name in opened:  # a container's own node (a merge named after its block)
+        if chain[-1] in opened:  # a container's own node (a merge named after its block)
             if (depth is not None and level + 1 >= depth) or lr.type == "Identity":
                 continue  # too deep, or only marks where the block ends
             rows.append(_Row("(" + lr.type.lower() + ")", level + 1, lr.type, lr, lr.params, lr.macs))

@@ -194,8 +194,10 @@ CASES += [
      "too deeply nested (more than 1000 levels of groups and blocks)"),
     ("100000 nested groups", "R.spec.parse_line('(' * 100000 + 'conv3' + ')' * 100000)", "SpecError",
      "too deeply nested"),
-    ("deep residuals in the spec", "R.spec.parse_line('res(' * 200 + 'conv3' + ')' * 200)", "SpecError",
-     "blocks are nested more than 100 levels deep"),
+    ("deep residuals in the spec", "R.spec.parse_line('res(' * 1001 + 'conv3' + ')' * 1001)", "SpecError",
+     "too deeply nested (more than 1000 levels of groups and blocks)"),
+    ("1000 residuals in the spec work", "assert analyze(R.spec.parse_line('res(' * 1000 + 'conv(3, p=1)' + ')' * 1000), "
+     "8).rf == 3", None, ""),
     ("YAML alias bomb", "bomb = 'a: &a [conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3, conv3]\\n'\n"
      "for i in range(1, 9):\n"
      "    bomb += chr(97 + i) + ': &' + chr(97 + i) + ' [' + ', '.join(['*' + chr(96 + i)] * 10) + ']\\n'\n"
@@ -228,12 +230,14 @@ CASES += [
      "dependency_mask: enumerating this network"),
     ("dependency_mask 1-D 10^9", "R.dependency_mask(Conv(3), 10**9, 0, ndim=1)", "RfsymError", "would take about"),
     # ---- stray exceptions (finding 4)
-    ("150 nested Sequentials", "x = Conv(3)\nfor _ in range(150):\n    x = Sequential(x, Conv(3))", "LayerError",
-     "blocks are nested more than 100 levels deep"),
-    ("150 nested Residuals", "x = Conv(3)\nfor _ in range(150):\n    x = Residual(x)", "LayerError",
-     "Residual: blocks are nested more than 100 levels deep"),
-    ("100 nested Residuals work", "x = Conv(3, padding=1)\nfor _ in range(99):\n    x = Residual(x)\n"
-     "assert analyze(x, 16).rf == 3 and repr(x) and x == x", None, ""),
+    ("10005 nested Sequentials", "x = c = Conv(3)\nfor _ in range(10005):\n    x = Sequential(x, c)", "LayerError",
+     "blocks are nested more than 10000 levels deep"),
+    ("10005 nested Residuals", "x = Conv(3)\nfor _ in range(10005):\n    x = Residual(x)", "LayerError",
+     "Residual: blocks are nested more than 10000 levels deep"),
+    ("1000 nested Residuals work", "x = Conv(3, padding=1)\nfor _ in range(1000):\n    x = Residual(x)\n"
+     "assert analyze(x, 16).rf == 3 and repr(x) and x == x and hash(x) and x.subs({}) == x", None, ""),
+    ("65 nested symbolic Repeats", "x = Conv(3)\nfor _ in range(65):\n    x = Repeat(x, n)\nanalyze(x)", "LayerError",
+     "nest more than 64 levels deep"),
     ("NaN comparison at s = 1", "rr = analyze(Sequential(Repeat(Conv(3, stride=s), n), MaxPool(3, stride=2, "
      "ceil_mode=True)), input_size=k)\nassert rr.out_size.subs({s: 1, n: 3, k: 10}) == rr.subs({s: 1, n: 3, k: 10})"
      ".out_size == 2", None, ""),
@@ -287,6 +291,7 @@ CLI_CASES = [  # (id, argv, message fragment); every one must exit 2 with 'rfsym
 ]
 CLI_OK = [  # bounded work that must answer (exit 0) quickly
     ("cli repeat 10^12", ["analyze", "conv3 x 10^12"]),
+    ("cli 1000 nested residuals", ["analyze", "res(" * 1000 + "conv(3, p=1)" + ")" * 1000, "--input", "8"]),
     ("cli repeat 10^6 with size", ["analyze", "conv(3, p=1) x 10^6", "--input", "64"]),
     ("cli anisotropic output padding", ["analyze", "convt((3, 3), s=(2, 1), op=(1, 0))", "--input", "8"]),
 ]
@@ -470,13 +475,13 @@ def test_finding_4_stray_exceptions(tmp_path, capsys):
     from rfsym import Conv, MaxPool, Repeat, Residual, Sequential, analyze
     from rfsym.cli import main
 
-    x = Conv(3)
-    with pytest.raises(R.LayerError, match="nested more than 100 levels"):
-        for _ in range(150):
-            x = Sequential(x, Conv(3))
+    x = c = Conv(3)
+    with pytest.raises(R.LayerError, match="nested more than 10000 levels"):
+        for _ in range(10_005):
+            x = Sequential(x, c)
     x = Conv(3, padding=1)
-    with pytest.raises(R.LayerError, match="nested more than 100 levels"):
-        for _ in range(150):
+    with pytest.raises(R.LayerError, match="nested more than 10000 levels"):
+        for _ in range(10_005):
             x = Residual(x)
     with pytest.raises(R.SpecError, match="more than 1000 signs"):
         R.spec.parse_line("conv(" + "-" * 20000 + "3)")

@@ -396,13 +396,31 @@ def test_broadcast_gate_reads_one_position():
         enumerate_network(R.Graph(("s", R.Conv(1, stride=2), "input"), ("m", "add", ("input", "s"))), 8, ndim=1)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a broadcast merge is taken as global (jump 0, the hull "
-                                        "at output 0), so a padded conv after a gated product misses "
-                                        "the full-size input's own field at the padding position -1")
 def test_engine_broadcast_merge_then_padded_conv():
-    g = R.Graph(("c", R.Conv(3, padding=1), "input"), ("g", R.GlobalAvgPool(), "c"),
-                ("m", "mul", ("c", "g")), ("d", R.Conv(3, padding=1), "m"))
-    assert R.verify(g, 8, ndim=1).ok  # engine rf 10, start -1; enumeration rf 11, start -2
+    """A squeeze-excitation-like product of a local path with a size-1 global branch is taken as
+    global (jump 0, one interval for every output): exact on the product's real outputs. A padded
+    conv after it reads the product's padding position -1, whose true field is the hull of the
+    gate's [-1, 8] and the local branch's extension [-2, 0]: output 0 reads [-2, 8], output 7
+    [-1, 9], the others [-1, 8], which no interval map with a jump describes. The engine gives the
+    global map's [-1, 8] and flags the result as not exact (Result.exact False)."""
+    gate = [("c", R.Conv(3, padding=1), "input"), ("g", R.GlobalAvgPool(), "c"), ("m", "mul", ("c", "g"))]
+    report = R.verify(R.Graph(*gate, ("d", R.Conv(3, padding=1), "m")), 8, ndim=1)
+    assert not report.ok and report.result.exact is False
+    e = report.enumeration.layers[-1]
+    assert (e.rf, e.rf_min, e.start, e.jump) == (11, 10, -2, None)
+    # what reads only the product's real positions stays exact, and is flagged so
+    for tail in ([], [("d", R.Conv(1), "m")], [("d", R.ReLU(), "m"), ("e", R.Conv(1, out_channels=4), "d")]):
+        report = R.verify(R.Graph(*gate, *tail), 8, ndim=1)
+        assert report.ok and report.result.exact is True, (tail, str(report))
+    # a second global merge whose global field does not cover its local branch: flagged too
+    report = R.verify(R.Graph(*gate, ("d", R.Conv(3, padding=1), "c"), ("e", "add", ("m", "d"))), 8, ndim=1)
+    assert not report.ok and report.result.exact is False
+    # a global body (squeeze-and-excitation) added to the identity: the same at the border
+    from rfsym.zoo.blocks import SqueezeExcitation
+    se = R.Sequential(R.Conv(3, padding=1, in_channels=4), R.Residual(SqueezeExcitation(squeeze_channels=2)))
+    assert R.verify(se, 8, ndim=1).ok and R.analyze(se, 8, ndim=1).exact is True
+    report = R.verify(R.Sequential(se, R.Conv(3, padding=1)), 8, ndim=1)
+    assert report.result.exact is False
 
 
 def test_engine_global_token_mixing():

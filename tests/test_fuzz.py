@@ -160,3 +160,27 @@ def test_result_exact_flags_every_bound(layers):
         return
     if not report.ok:
         assert report.result.exact is False, report
+
+
+_local = st.builds(lambda k, p: Conv(k, padding=p), st.integers(1, 3), st.integers(0, 1))
+
+
+@settings(max_examples=60)
+@given(st.lists(_local, min_size=1, max_size=2), st.sampled_from(["mul", "add"]), st.lists(_layer, max_size=2),
+       st.integers(6, 12))
+def test_result_exact_flags_global_merges(before, op, after, size):
+    """A merge of a local path with a broadcast gate (global pooling) is taken as global; wherever
+    that makes the engine's values differ from enumeration, ``Result.exact`` is False."""
+    nodes = [(f"b{j}", layer, "input" if j == 0 else f"b{j - 1}") for j, layer in enumerate(before)]
+    last = nodes[-1][0]
+    nodes += [("g", R.GlobalAvgPool(), last), ("m", op, (last, "g"))]
+    src = "m"
+    for j, layer in enumerate(after):
+        nodes.append((f"a{j}", layer, src))
+        src = f"a{j}"
+    try:
+        report = R.verify(R.Graph(*nodes), size, ndim=1)
+    except R.RfsymError:
+        return
+    if not report.ok:
+        assert report.result.exact is False, report
