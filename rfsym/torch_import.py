@@ -956,7 +956,8 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     if trace not in ("auto", "fx", "hooks"):
         raise RfsymError(f"trace must be 'auto', 'fx' or 'hooks', got {trace!r}")
     modes = {m: m.training for m in module.modules()}
-    module.eval()
+    if any(modes.values()):
+        module.eval()
     try:
         out = rec = None
         if trace in ("auto", "fx"):
@@ -984,8 +985,9 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
                 raise RfsymError(f"from_torch could not run {type(module).__name__} on a meta input of "
                                  f"shape {shape}: {type(err).__name__}: {err}") from err
     finally:
-        for m, mode in modes.items():
-            m.train(mode)
+        for m, mode in modes.items():  # the flags as they were (train() would recurse per module)
+            if m.training != mode:
+                m.training = mode
     return _finish(module, rec, out)
 
 
@@ -1130,7 +1132,8 @@ def _live(nodes, outputs, module):
             keep.append((label, op, inputs))
             need.update((inputs,) if isinstance(inputs, str) else inputs)
     keep.reverse()
-    dead = [n for n in nodes if n[0] not in {k[0] for k in keep}]
+    kept = {k[0] for k in keep}
+    dead = [n for n in nodes if n[0] not in kept]
     lost = [n[0] for n in dead if getattr(n[1], "params", 0) not in (0, None) and not isinstance(n[1], str)
             and not isinstance(n[1], L.Elementwise)]
     if lost:
