@@ -63,9 +63,14 @@ class _Op:
 
 
 def _leaf_classes():
-    """timm's no-trace modules that are torch.nn layers (BatchNormAct2d, Conv2dSame, pools)."""
+    """timm's no-trace modules that are torch.nn layers (BatchNormAct2d, Conv2dSame, pools); none
+    when timm is not imported (then no module can be one of them)."""
+    import sys
+
     import torch.nn as nn
 
+    if "timm" not in sys.modules:
+        return ()
     try:
         from timm.layers import get_notrace_modules
     except ImportError:
@@ -447,8 +452,46 @@ def _poison(out):
 
 
 def _scope_of(node):
+    scope = node.meta.get("rfsym_scope")
+    if scope is not None:
+        return scope
     stack = node.meta.get("nn_module_stack") or {}
-    return list(stack.values())[-1][0] if stack else ""
+    return next(reversed(stack.values()))[0] if stack else ""
+
+
+_TRACERS = {}
+
+
+def _tracer(fx):
+    """The fx tracer of from_torch (one class per set of leaf classes): leaves are torch.nn's
+    modules (and timm's untraceable layers), decided once per module class; each node records the
+    path of its innermost module (``rfsym_scope``) instead of a copy of fx's whole module stack,
+    and gets a short name (fx derives one from the target, for code generation rfsym never does)."""
+    extra = _leaf_classes()
+    cls = _TRACERS.get(extra)
+    if cls is not None:
+        return cls
+    leaf = {}
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            t = type(m)
+            out = leaf.get(t)
+            if out is None:
+                out = leaf[t] = _is_leaf(m, extra)
+            return out
+
+        def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+            if kind not in ("call_module", "call_function", "call_method") or self.check_mutable_operations \
+                    or self.record_stack_traces:
+                return super().create_node(kind, target, args, kwargs, name, type_expr)
+            node = self.graph.create_node(kind, target, args, kwargs, name or "n", type_expr)
+            stack = self.module_stack
+            node.meta["rfsym_scope"] = next(reversed(stack.values()))[0] if stack else ""
+            return node
+
+    _TRACERS[extra] = Tracer
+    return Tracer
 
 
 def _meta_state(module):
@@ -719,13 +762,7 @@ def _trace_fx(module, shape, rec):
     import torch
     import torch.fx as fx
 
-    extra = _leaf_classes()
-
-    class Tracer(fx.Tracer):
-        def is_leaf_module(self, m, qualname):
-            return _is_leaf(m, extra)
-
-    graph = Tracer().trace(module)
+    graph = _tracer(fx)().trace(module)
     env = {}  # fx node -> description (Data, Const, ...)
     val = {}  # fx node -> meta value
     shapes = _Shapes(torch, _dtype(module))
