@@ -40,6 +40,7 @@ class-token selection).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -995,6 +996,8 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     modes = {m: m.training for m in module.modules()}
     if any(modes.values()):
         module.eval()
+    collect = gc.isenabled()
+    gc.disable()  # the trace allocates many small objects and frees few: collections only cost time
     try:
         out = rec = None
         if trace in ("auto", "fx"):
@@ -1022,6 +1025,8 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
                 raise RfsymError(f"from_torch could not run {type(module).__name__} on a meta input of "
                                  f"shape {shape}: {type(err).__name__}: {err}") from err
     finally:
+        if collect:
+            gc.enable()
         for m, mode in modes.items():  # the flags as they were (train() would recurse per module)
             if m.training != mode:
                 m.training = mode
