@@ -391,7 +391,12 @@ class _Recorder:
         """``[(id, numel)]`` of the parameters of module ``m`` (computed on first use)."""
         out = self._module_params.get(id(m))
         if out is None:
-            out = self._module_params[id(m)] = [(id(p), p.numel()) for p in m.parameters()]
+            own = getattr(m, "_parameters", None)  # a module without children: its own parameters
+            if isinstance(own, dict) and not getattr(m, "_modules", True):
+                params = list({id(p): p for p in own.values() if p is not None}.values())
+            else:
+                params = m.parameters()
+            out = self._module_params[id(m)] = [(id(p), p.numel()) for p in params]
         return out
 
     def op(self, kind, target, path, scope, args, kwargs, out):
@@ -553,6 +558,7 @@ class _Shapes:
         self.rules[nn.Linear.forward] = (self._linear, 0)
         self.rules[nn.MultiheadAttention.forward] = (self._mha, 0)
         self.meta = {}  # id of a parameter or buffer -> its meta copy
+        self.kinds = {}  # module class -> "same", its shape rule or "run"
 
     def empty(self, shape, dtype=None):
         """A meta tensor of ``shape``."""
@@ -572,9 +578,14 @@ class _Shapes:
         """The output of leaf module ``m`` on meta ``args``."""
         torch = self.torch
         x = args[0] if args else None
-        if isinstance(x, torch.Tensor) and isinstance(m, self.same):
+        t = type(m)
+        kind = self.kinds.get(t)
+        if kind is None:  # once per module class: shape-preserving, a shape rule, or neither
+            kind = self.kinds[t] = "same" if issubclass(t, self.same) else \
+                self.rules.get(getattr(t, "forward", None), "run")
+        if kind == "same" and isinstance(x, torch.Tensor):
             return x  # shape-preserving leaves: their meta output is their input
-        rule = self.rules.get(getattr(type(m), "forward", None))
+        rule = kind if isinstance(kind, tuple) else None
         if rule is not None:
             out = rule[0](m, args, kwargs, rule[1])
             if out is not None:
@@ -771,9 +782,6 @@ def _trace_fx(module, shape, rec):
     b = rec.b
     Node = fx.Node
 
-    def meta_of(a):
-        return val[a] if isinstance(a, Node) else a
-
     def desc(a):
         return env[a] if isinstance(a, Node) else a
 
@@ -783,6 +791,27 @@ def _trace_fx(module, shape, rec):
         if isinstance(a, (tuple, list, dict, slice)):
             return fx.node.map_aggregate(a, fn)
         return a
+
+    def both(a):
+        """(meta value, description) of an argument (nodes replaced inside containers)."""
+        if isinstance(a, Node):
+            return val[a], env[a]
+        if isinstance(a, (tuple, list)):
+            if not a:
+                return a, a
+            ms, ds = zip(*[both(x) for x in a])
+            if type(a) is tuple:
+                return ms, ds
+            if isinstance(a, tuple):  # a named tuple
+                return type(a)(*ms), type(a)(*ds)
+            return list(ms), list(ds)
+        if isinstance(a, dict):
+            pairs = {k: both(v) for k, v in a.items()}
+            return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
+        if isinstance(a, slice):
+            (m0, d0), (m1, d1), (m2, d2) = both(a.start), both(a.stop), both(a.step)
+            return slice(m0, m1, m2), slice(d0, d1, d2)
+        return a, a
 
     first = True
     with torch.no_grad():
@@ -817,10 +846,8 @@ def _trace_fx(module, shape, rec):
                 env[n] = aggregate(n.args[0], desc)
                 val[n] = None
                 continue
-            args = aggregate(n.args, meta_of)
-            kwargs = aggregate(n.kwargs, meta_of) if n.kwargs else {}
-            dargs = aggregate(n.args, desc)
-            dkwargs = aggregate(n.kwargs, desc) if n.kwargs else {}
+            args, dargs = both(n.args)
+            kwargs, dkwargs = both(n.kwargs) if n.kwargs else ({}, {})
             if op == "call_module":
                 sub = modules.get(n.target)
                 if sub is None:
