@@ -681,8 +681,8 @@ class _Shapes:
         if isinstance(x, torch.Tensor):
             if name in _SAME_SHAPE and "dtype" not in kwargs and "out" not in kwargs and \
                     not any(isinstance(a, torch.Tensor) and a.dim() > 1 for a in args[1:2]):
-                if x.is_floating_point():
-                    return x
+                if x.is_floating_point():  # a view's strides are not kept (x.contiguous() after a permute)
+                    return x if x.is_contiguous() else self.empty(tuple(x.shape), x.dtype)
             elif name in _BROADCAST and len(args) == 2 and (not kwargs or set(kwargs) <= {"alpha"}):
                 out = self._broadcast(x, args[1])
                 if out is not None:
@@ -714,7 +714,9 @@ class _Shapes:
     def _broadcast(self, a, c):
         torch = self.torch
         if isinstance(c, (int, float)) and not isinstance(c, bool):
-            return a if a.is_floating_point() else None
+            if not a.is_floating_point():
+                return None
+            return a if a.is_contiguous() else self.empty(tuple(a.shape), a.dtype)
         if not isinstance(c, torch.Tensor) or c.dtype != a.dtype or not a.is_floating_point() or \
                 not c.is_meta:
             return None
@@ -833,10 +835,9 @@ def _trace_fx(module, shape, rec):
                 owner, _, attr = n.target.rpartition(".")
                 owner = module.get_submodule(owner) if owner else module
                 out = getattr(owner, attr)
-                if isinstance(out, torch.Tensor):
+                if isinstance(out, torch.Tensor):  # parameters, buffers, fx's tensor constants
                     pid = rec.param_ids.get(n.target)
-                    if pid is not None or attr in dict(owner.named_buffers(recurse=False)):
-                        out = shapes.as_meta(out)  # parameters and buffers: meta (as for modules)
+                    out = shapes.as_meta(out)
                     env[n] = T.Const(frozenset([pid]) if pid is not None else frozenset(), tuple(out.shape))
                 else:
                     env[n] = out
