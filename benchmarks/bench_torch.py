@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import statistics
 import time
 import warnings
 
@@ -211,30 +212,97 @@ def torch_section(ctx):
 # --------------------------------------------------------------------------- from_torch import speed
 IMPORT_MODELS = ("resnet152", "resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny", "densenet121",
                  "vit_b_16")
+#: the counters rfsym's import is timed against (extra ``bench``: pip install -e '.[bench]')
+PEERS = ("torchinfo", "thop", "ptflops", "fvcore", "torchscan")
+#: target: rfsym at least this many times faster than the fastest peer (issue "Performance")
+TARGET = 4.0
 
 
-def _cpu(fn, repeat):
-    """Median CPU time (process_time) of ``fn()`` and its last result."""
-    times, out = [], None
-    for _ in range(max(1, repeat)):
-        t0 = time.process_time()
-        out = fn()
-        times.append(time.process_time() - t0)
-    return sorted(times)[len(times) // 2], out
+def _peer_modules():
+    """``{name: module}`` of the installed peers and ``{name: reason}`` of the others."""
+    import importlib
 
-
-def _peers():
-    """Installed counters among torchinfo, thop, fvcore (never installed by this benchmark)."""
-    out = {}
-    for name in ("torchinfo", "thop", "fvcore"):
+    found, missing = {}, {}
+    for name in PEERS:
         try:
-            out[name] = __import__(name if name != "fvcore" else "fvcore.nn", fromlist=["x"])
-        except Exception:  # noqa: BLE001 - absent or built for another torch
-            pass
-    return out
+            found[name] = importlib.import_module("fvcore.nn" if name == "fvcore" else name)
+        except Exception as err:  # noqa: BLE001 - absent, or built for another torch
+            missing[name] = "not installed" if isinstance(err, ImportError) else f"{type(err).__name__}: {err}"
+    return found, missing
 
 
-@section("torch_import", "from_torch + analyze of torchvision modules vs one forward pass and installed peers",
+def _peer_call(name, mod, model, x):
+    """A function counting ``model``'s parameters and MACs at ``x``'s shape the way peer ``name``
+    does it (each runs the module once, with hooks or a JIT trace)."""
+    shape = tuple(x.shape)
+    if name == "torchinfo":
+        def run():
+            s = mod.summary(model, input_size=shape, verbose=0)
+            return s.total_params, s.total_mult_adds
+    elif name == "thop":
+        def run():
+            macs, params = mod.profile(model, inputs=(x,), verbose=False)
+            return params, macs
+    elif name == "ptflops":
+        def run():
+            macs, params = mod.get_model_complexity_info(model, shape[1:], as_strings=False,
+                                                         print_per_layer_stat=False)
+            return params, macs
+    elif name == "fvcore":
+        def run():
+            return mod.parameter_count(model)[""], mod.FlopCountAnalysis(model, x).unsupported_ops_warnings(
+                False).uncalled_modules_warnings(False).total()
+    else:  # torchscan
+        def run():
+            totals = mod.crawl_module(model, shape[1:])["totals"]
+            return totals["parameters"]["value"], totals["macs"]["value"]
+    return run
+
+
+def _quiet(fn):
+    def run():
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn()
+    return run
+
+
+def _rfsym_import(rfsym, model, shape):
+    """from_torch + analyze, reading rf, jump, params and MACs."""
+    r = rfsym.analyze(rfsym.from_torch(model, shape), input_size=shape[-1])
+    return r.rf, r.jump, r.params, r.macs
+
+
+def _memory(torch, rfsym, model, shape):
+    """(tracemalloc peak of the Python heap in MB, largest tensor off the meta device that torch
+    allocated, in elements, and the aten operations run on such tensors) during one import."""
+    import tracemalloc
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = {"largest": 0, "ops": set()}
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            real = [t for t in torch.utils._pytree.tree_leaves((args, kwargs, out))
+                    if isinstance(t, torch.Tensor) and not t.is_meta]
+            if real:
+                seen["ops"].add(str(func.overloadpacket.__name__))
+                seen["largest"] = max([seen["largest"]] + [t.numel() for t in real])
+            return out
+
+    with Watch():
+        _rfsym_import(rfsym, model, shape)
+    tracemalloc.start()
+    _rfsym_import(rfsym, model, shape)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 1e6, seen["largest"], sorted(seen["ops"])
+
+
+@section("torch_import", "from_torch + analyze of torchvision modules vs one forward pass and the peers",
          order=51)
 def torch_import_section(ctx):
     try:
@@ -248,38 +316,62 @@ def torch_import_section(ctx):
     import rfsym
 
     torch.set_num_threads(1)
-    peers = _peers()
-    cols = ["model", "modules", "from_torch (s)", "analyze (s)", "forward pass (s)", "forward / rfsym"]
-    cols += [f"{p} (s)" for p in peers] + [f"{p} / rfsym" for p in peers]
+    peers, missing = _peer_modules()
+    cols = ["model", "rfsym (s)", "forward (s)"] + [f"{p} (s)" for p in PEERS]
+    cols += ["fastest peer / rfsym", "forward / rfsym", f"target (>= {TARGET:g}x, < forward)",
+             "import peak heap (MB)", "largest non-meta tensor (elements)", "largest activation (elements)"]
     table = Table(cols)
+    ops_seen = set()
     for name in IMPORT_MODELS[:3] if ctx.quick else IMPORT_MODELS:
         model = torchvision.models.get_model(name).eval()
         shape = (3, 224, 224)
-        rfsym.from_torch(model, shape)  # warm-up (fx, meta kernels)
-        t_imp, net = _cpu(lambda m=model, s=shape: rfsym.from_torch(m, s), ctx.repeat)
-        try:
-            t_an, _ = _cpu(lambda n=net: rfsym.analyze(n, input_size=224), ctx.repeat)
-        except rfsym.RfsymError:
-            t_an = None
         x = torch.randn(1, *shape)
+        acts = []
+        hooks = [m.register_forward_hook(lambda m, i, o, acts=acts: acts.append(o.numel()) if isinstance(
+            o, torch.Tensor) else None) for m in model.modules()]
         with torch.no_grad():
-            t_fw, _ = _cpu(lambda m=model, x=x: m(x), ctx.repeat)
-        total = t_imp + (t_an or 0)
-        row = [name, len(list(model.modules())), t_imp, t_an, t_fw, t_fw / total]
-        peer_t = []
-        for p, mod in peers.items():
-            with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if p == "torchinfo":
-                    t, _ = _cpu(lambda m=model, mod=mod, s=shape: mod.summary(m, (1, *s), verbose=0), ctx.repeat)
-                elif p == "thop":
-                    t, _ = _cpu(lambda m=model, mod=mod, x=x: mod.profile(m, inputs=(x,), verbose=False), ctx.repeat)
-                else:
-                    t, _ = _cpu(lambda m=model, mod=mod, x=x: mod.FlopCountAnalysis(m, x).total(), ctx.repeat)
-            peer_t.append(t)
-        table.add(*row, *peer_t, *[t / total for t in peer_t])
-    table.title = "from_torch import speed (CPU seconds, 1 thread)"
-    table.note = ("from_torch traces with torch.fx and propagates meta tensors: no convolution is computed. "
-                  "*analyze*: empty where the engine cannot analyse the imported graph yet. Peers are timed only "
-                  f"where installed (here: {', '.join(peers) or 'none'}).")
+            model(x)
+        for h in hooks:
+            h.remove()
+
+        def forward(m=model, x=x):
+            with torch.no_grad():
+                return m(x)
+
+        fns = {"rfsym": lambda m=model, s=shape: _rfsym_import(rfsym, m, s), "forward": forward}
+        fns.update({p: _quiet(_peer_call(p, mod, model, x)) for p, mod in peers.items()})
+        for fn in fns.values():  # warm-up: imports, fx, meta kernels, JIT
+            fn()
+        times = {k: [] for k in fns}
+        for _ in range(max(1, ctx.repeat)):  # interleaved: every tool once per repetition
+            for k, fn in fns.items():
+                t0 = time.process_time()
+                fn()
+                times[k].append(time.process_time() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        ours = med["rfsym"]
+        fastest = min((med[p] for p in peers), default=None)
+        peak, largest, ops = _memory(torch, rfsym, model, shape)
+        ops_seen.update(ops)
+        ratio = None if fastest is None else fastest / ours
+        met = (ratio is not None and ratio >= TARGET) and med["forward"] > ours
+        table.add(name, ours, med["forward"], *[med.get(p, missing.get(p)) for p in PEERS], ratio,
+                  med["forward"] / ours, "yes" if met else "no", peak, largest, max(acts))
+    table.title = "from_torch + analyze: CPU seconds, 1 thread"
+    table.note = (f"Medians of time.process_time over {ctx.repeat} interleaved repetitions (each repetition runs "
+                  "rfsym, the forward pass and every peer in turn on the same module, after one warm-up "
+                  "run of each); torch.set_num_threads(1), input 1x3x224x224. *rfsym*: "
+                  "`analyze(from_torch(model, (3, 224, 224)), input_size=224)` reading rf, jump, params, "
+                  "MACs. *forward*: one forward pass in eval mode under no_grad. Peers count parameters and "
+                  "MACs at 224: torchinfo `summary`, thop `profile`, ptflops `get_model_complexity_info` "
+                  "(default pytorch backend), fvcore `parameter_count` + `FlopCountAnalysis.total`, torchscan "
+                  "`crawl_module`; each runs the module once (hooks or a JIT trace). *target*: fastest peer / "
+                  f"rfsym >= {TARGET:g} and rfsym faster than the forward pass. *import peak heap*: "
+                  "tracemalloc's peak during one import (Python objects; meta tensors hold no storage). "
+                  "*largest non-meta tensor*: the largest tensor off the meta device that any aten operation "
+                  "read or wrote during the import (a TorchDispatchMode watching it), next to the model's "
+                  "largest activation; aten operations run on such tensors: "
+                  f"{', '.join(sorted(ops_seen)) or 'none'}."
+                  + (" Not run: " + ", ".join(f"{k} ({v})" for k, v in missing.items()) + "; install the "
+                     "`bench` extra: pip install -c constraints.txt -e '.[bench]'." if missing else ""))
     return table

@@ -4,60 +4,14 @@
 >>> k = rfsym.symbols("k")
 >>> rfsym.analyze(rfsym.Sequential(rfsym.Conv(k), rfsym.Conv(k))).rf
 2*k - 1
+
+The public names load their modules on first use (PEP 562): ``import rfsym`` and ``rfsym --help``
+import neither sympy nor numpy, and ``rfsym.from_torch`` imports torch only when called.
 """
 
-from .comparison import compare, crossover, smallest
-from .effective_field import ERF, discrete_erf, erf
-from .engine import LayerResult, Result, analyze
-from .errors import GraphError, LayerError, RfsymError, SizeError, SpecError
-from .input_sizes import Sizes, TilingPlan, sizes, tiling
-from .layers import (
-    ELU,
-    GELU,
-    AdaptiveAvgPool,
-    AdaptiveMaxPool,
-    Attention,
-    AvgPool,
-    BatchNorm,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    Elementwise,
-    Flatten,
-    GlobalAvgPool,
-    GlobalMaxPool,
-    Graph,
-    Hardsigmoid,
-    Hardswish,
-    Identity,
-    Layer,
-    LeakyReLU,
-    Linear,
-    MaxPool,
-    Norm,
-    Pad,
-    Params,
-    PixelShuffle,
-    PixelUnshuffle,
-    Pointwise,
-    ReLU,
-    ReLU6,
-    Repeat,
-    Residual,
-    Sequential,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Tanh,
-    Upsample,
-    repetition_index,
-)
-from .summaries import Summary, summary
-from .symbolization import Rule, repeats, symbolize
-from .symbols import symbols
-from .verification import dependency_mask, verify
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -75,23 +29,62 @@ __all__ = [
     "symbolize", "repeats", "Rule",
 ]
 
+# public name -> the module (relative to this package) that defines it
+_HOMES = {
+    ".comparison": "compare crossover smallest",
+    ".effective_field": "ERF discrete_erf erf",
+    ".engine": "LayerResult Result analyze",
+    ".errors": "GraphError LayerError RfsymError SizeError SpecError",
+    ".input_sizes": "Sizes TilingPlan sizes tiling",
+    ".layers": "ELU GELU AdaptiveAvgPool AdaptiveMaxPool Attention AvgPool BatchNorm Concat Conv ConvTranspose "
+               "Crop Dropout Elementwise Flatten GlobalAvgPool GlobalMaxPool Graph Hardsigmoid Hardswish "
+               "Identity Layer LeakyReLU Linear MaxPool Norm Pad Params PixelShuffle PixelUnshuffle Pointwise "
+               "ReLU ReLU6 Repeat Residual Sequential Sigmoid SiLU Softmax Tanh Upsample repetition_index",
+    ".summaries": "Summary summary",
+    ".symbolization": "Rule repeats symbolize",
+    ".symbols": "symbols",
+    ".verification": "dependency_mask verify",
+    ".torch_import": "from_torch",  # torch itself is imported when from_torch is called
+    ".onnx_import": "from_onnx read_onnx",
+    ".keras_import": "from_keras",
+}
+_FRAMEWORKS = ("from_torch", "from_onnx", "read_onnx", "from_keras")
+_LAZY = {name: module for module, names in _HOMES.items() for name in names.split()}
+# the submodules an eager import of the names above used to load (attributes of the package,
+# listed by dir(rfsym) as before), and the zoo (rfsym.zoo.get("resnet50"))
+_SUBMODULES = ("chain", "comparison", "dag", "depth", "effective_field", "engine", "enumeration", "errors",
+               "format", "input_sizes", "layers", "maps", "ops", "result", "rules", "summaries",
+               "symbolization", "verification")
+
 
 def __getattr__(name):
-    # from_torch lives in a module that imports torch only when called; load it on first use
-    if name == "from_torch":
-        from .torch_import import from_torch
-
-        return from_torch
-    if name in ("from_onnx", "read_onnx"):  # the same for ONNX (the onnx package)
-        from . import onnx_import
-
-        return getattr(onnx_import, name)
-    if name == "from_keras":  # likewise keras (rfsym.keras_import)
-        from .keras_import import from_keras
-
-        return from_keras
-    if name == "zoo":  # the model zoo, loaded on first use (rfsym.zoo.get("resnet50"))
-        import importlib
-
-        return importlib.import_module(".zoo", __name__)
+    """Load a public name (or submodule) on first use."""
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module, __name__), name)
+        if name not in _FRAMEWORKS:  # loaded once (the importers' names stay out of dir(), as before)
+            globals()[name] = value
+        return value
+    if name in _SUBMODULES or name == "zoo":
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'rfsym' has no attribute {name!r}")
+
+
+def __dir__():
+    public = (set(__all__) - set(_FRAMEWORKS)) | set(_SUBMODULES) | {n for n in globals() if not n.startswith("_")}
+    dunder = {n for n in globals() if n.startswith("__") and n.endswith("__") and n != "__dir__"}
+    return sorted((public | dunder) - {"importlib", "sys", "types"})
+
+
+class _Package(types.ModuleType):
+    """The package's module type: ``rfsym.symbols`` is the function :func:`rfsym.symbols.symbols`,
+    never the submodule of the same name (the import system sets a submodule as an attribute of
+    its package when it loads it; that one assignment is ignored)."""
+
+    def __setattr__(self, name, value):
+        if name == "symbols" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

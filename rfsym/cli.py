@@ -23,8 +23,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import sympy as sp
-
 from .errors import RfsymError, SpecError
 
 __all__ = ["main", "build_parser", "resolve", "Target", "Progress"]
@@ -95,10 +93,10 @@ def _zoo():
 
 def _zoo_args(name, text):
     """``key=value, ...`` family arguments of a zoo call (values as in the one-line form)."""
-    from .expr import Lexer, SymbolTable, ValueParser
-
     if text is None or not text.strip():
         return {}
+    from .expr import Lexer, SymbolTable, ValueParser
+
     lex = Lexer(text, f"{name}(...): ")
     values = ValueParser(lex, SymbolTable())
     out = {}
@@ -114,6 +112,8 @@ def _zoo_args(name, text):
 
 def _plain(value):
     """Bare words of a zoo call as symbols (``true``/``false`` as booleans), tuples kept."""
+    import sympy as sp
+
     from .expr import Ident
     from .symbols import symbols
 
@@ -134,8 +134,6 @@ def resolve(text: str) -> Target:
     >>> resolve("conv3/2, conv3").network
     Sequential(Conv(kernel_size=3, stride=2), Conv(kernel_size=3))
     """
-    from . import spec as specs
-
     if not isinstance(text, str) or not text.strip():
         raise SpecError("the network is empty: give a zoo name, a .yaml file or a spec such as 'conv3 x3'")
     if text.lower().endswith(".onnx"):  # an ONNX model: rfsym.from_onnx (extra onnx)
@@ -148,6 +146,8 @@ def resolve(text: str) -> Target:
 
         return Target(os.path.basename(text), *load(text))
     if text.endswith((".yaml", ".yml")) or os.path.isfile(text):
+        from . import spec as specs
+
         s = specs.load(text)
         return Target(s.name or text, s.network, s.input_size, s.in_channels, s.ndim)
     zoo = _zoo()
@@ -156,6 +156,8 @@ def resolve(text: str) -> Target:
         entry = zoo.entry(m.group(1))
         net = zoo.get(m.group(1), **_zoo_args(m.group(1), m.group(2)))
         return Target(text.strip(), net, entry.input_size, entry.in_channels, entry.ndim, entry.features)
+    from . import spec as specs  # (a zoo name needs no spec grammar)
+
     try:
         return Target(text.strip(), specs.parse_line(text))
     except SpecError:
@@ -202,7 +204,7 @@ def _analyzed(args, target):
 
 # --------------------------------------------------------------------------- subcommands
 def _cmd_analyze(args) -> int:
-    from . import latex, report
+    from . import report
     from .format import value
     from .summaries import features_line
 
@@ -226,6 +228,8 @@ def _cmd_analyze(args) -> int:
         print(f"**{head}**\n")
     else:
         print(f"% {head}")
+    from . import latex
+
     print(latex.table(result, format=args.format))
     if line:
         print(f"\n{line}" if args.format == "markdown" else f"% {line}")
@@ -268,6 +272,8 @@ def _substituted(target, args, strict=True):
     pairs = getattr(args, "set", None) or []
     if not pairs:
         return target
+    import sympy as sp
+
     from .expr import SymbolTable, parse_value
 
     by_name = {s.name: s for s in target.network.free_symbols}
@@ -566,6 +572,8 @@ def _cmd_zoo(args) -> int:
 
 
 def _demo(args) -> int:
+    import sympy as sp
+
     from . import Conv, Sequential, analyze, report, symbols, verify
     from .format import value
     from .latex import to_latex

@@ -138,6 +138,8 @@ def as_expr(value: Any, param: str, *, minimum: int | None = 1, allow_none: bool
     ...
     rfsym.errors.LayerError: stride must be a positive integer, got ["__import__('os')"]
     """
+    if type(value) is int and (minimum is None or value >= minimum):
+        return sp.Integer(value)  # the common case: every check below holds for a plain int in range
     what = ("a positive integer" if minimum == 1 else "a nonnegative integer" if minimum == 0
             else f"an integer >= {minimum}" if minimum is not None else "an integer")
     if not integer:

@@ -40,6 +40,7 @@ class-token selection).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,9 +64,14 @@ class _Op:
 
 
 def _leaf_classes():
-    """timm's no-trace modules that are torch.nn layers (BatchNormAct2d, Conv2dSame, pools)."""
+    """timm's no-trace modules that are torch.nn layers (BatchNormAct2d, Conv2dSame, pools); none
+    when timm is not imported (then no module can be one of them)."""
+    import sys
+
     import torch.nn as nn
 
+    if "timm" not in sys.modules:
+        return ()
     try:
         from timm.layers import get_notrace_modules
     except ImportError:
@@ -375,15 +381,23 @@ class _Recorder:
     def __init__(self, module, shape):
         self.b = T.Builder(nd=len(shape) - 2)
         self.unsupported = []
-        self.numel = {}
-        self.module_params = {}
         self.param_ids = {}
-        for _, m in module.named_modules(remove_duplicate=False):
-            self.module_params.setdefault(id(m), [(id(p), p.numel()) for p in m.parameters()])
-        for name, p in list(module.named_parameters(remove_duplicate=False)):
+        self._module_params = {}
+        for name, p in module.named_parameters(remove_duplicate=False):
             self.param_ids[name] = id(p)
             self.b.numel[id(p)] = p.numel()
-        self.real_shapes = {}
+
+    def module_params(self, m):
+        """``[(id, numel)]`` of the parameters of module ``m`` (computed on first use)."""
+        out = self._module_params.get(id(m))
+        if out is None:
+            own = getattr(m, "_parameters", None)  # a module without children: its own parameters
+            if isinstance(own, dict) and not getattr(m, "_modules", True):
+                params = list({id(p): p for p in own.values() if p is not None}.values())
+            else:
+                params = m.parameters()
+            out = self._module_params[id(m)] = [(id(p), p.numel()) for p in params]
+        return out
 
     def op(self, kind, target, path, scope, args, kwargs, out):
         """Convert one operation; args hold descriptions (Data/Const/...) in place of tensors."""
@@ -401,11 +415,11 @@ class _Recorder:
         if not any(_is_data(v) for v in values):
             params = _const_params(values)
             if kind == "module":
-                params |= frozenset(pid for pid, _ in self.module_params.get(id(target), ()))
+                params |= frozenset(pid for pid, _ in self.module_params(target))
             return _const_like(out, params)
         try:
             if kind == "module":
-                return _convert_module(self.b, op, target, args, kwargs, out, self.module_params[id(target)])
+                return _convert_module(self.b, op, target, args, kwargs, out, self.module_params(target))
             return _convert_function(self.b, op, label, args, kwargs, out)
         except (T.Unsupported, LayerError) as err:
             where = path if kind == "module" else (scope or "<top>")
@@ -444,8 +458,46 @@ def _poison(out):
 
 
 def _scope_of(node):
+    scope = node.meta.get("rfsym_scope")
+    if scope is not None:
+        return scope
     stack = node.meta.get("nn_module_stack") or {}
-    return list(stack.values())[-1][0] if stack else ""
+    return next(reversed(stack.values()))[0] if stack else ""
+
+
+_TRACERS = {}
+
+
+def _tracer(fx):
+    """The fx tracer of from_torch (one class per set of leaf classes): leaves are torch.nn's
+    modules (and timm's untraceable layers), decided once per module class; each node records the
+    path of its innermost module (``rfsym_scope``) instead of a copy of fx's whole module stack,
+    and gets a short name (fx derives one from the target, for code generation rfsym never does)."""
+    extra = _leaf_classes()
+    cls = _TRACERS.get(extra)
+    if cls is not None:
+        return cls
+    leaf = {}
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            t = type(m)
+            out = leaf.get(t)
+            if out is None:
+                out = leaf[t] = _is_leaf(m, extra)
+            return out
+
+        def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+            if kind not in ("call_module", "call_function", "call_method") or self.check_mutable_operations \
+                    or self.record_stack_traces:
+                return super().create_node(kind, target, args, kwargs, name, type_expr)
+            node = self.graph.create_node(kind, target, args, kwargs, name or "n", type_expr)
+            stack = self.module_stack
+            node.meta["rfsym_scope"] = next(reversed(stack.values()))[0] if stack else ""
+            return node
+
+    _TRACERS[extra] = Tracer
+    return Tracer
 
 
 def _meta_state(module):
@@ -464,74 +516,358 @@ def _shape_preserving():
                       nn.LayerNorm, nn.LocalResponseNorm, nn.Softmax, nn.Softmax2d, nn.LogSoftmax)
 
 
+# --------------------------------------------------------------------------- output shapes
+# The fx trace needs each operation's output only for its shape (and dtype). torch's meta kernels
+# of elementwise operations, reductions and cat are Python decompositions costing 0.1-1 ms a call,
+# more than rfsym's whole conversion of the operation, so the common ones are computed here from
+# their operands' shapes; anything else runs on meta tensors.
+
+#: functions and methods (canonical names) whose output has their first operand's shape and dtype
+_SAME_SHAPE = frozenset("""
+relu relu6 leaky_relu gelu silu sigmoid tanh hardswish hardsigmoid hardtanh elu selu celu mish softplus
+logsigmoid softsign tanhshrink dropout dropout1d dropout2d dropout3d alpha_dropout feature_alpha_dropout
+stochastic_depth drop_path softmax log_softmax layer_norm rms_norm batch_norm group_norm instance_norm
+contiguous clone detach neg abs exp sqrt rsqrt erf square reciprocal sign
+""".split())
+#: functions and methods whose output has the broadcast shape of two operands
+_BROADCAST = frozenset("add sub mul div maximum minimum".split())
+_REDUCE = frozenset("mean sum amax amin".split())
+
+
+class _Shapes:
+    """Output shapes of traced operations without meta kernels where they follow from the
+    operands' shapes; one instance per import (it holds the meta copies of parameters)."""
+
+    def __init__(self, torch, dtype):
+        import torch.nn as nn
+
+        self.torch = torch
+        self.dtype = dtype
+        self.same = _shape_preserving()
+        self.rules = {}  # a module class's forward -> (shape rule, number of spatial axes)
+        for nd, c in enumerate((nn.Conv1d, nn.Conv2d, nn.Conv3d), 1):
+            self.rules[c.forward] = (self._conv, nd)
+        for nd, c in enumerate((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d), 1):
+            self.rules[c.forward] = (self._pool, nd)
+        for nd, c in enumerate((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), 1):
+            self.rules[c.forward] = (self._pool, nd)
+        for nd, c in enumerate((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), 1):
+            self.rules[c.forward] = (self._adaptive_module, nd)
+        for nd, c in enumerate((nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d), 1):
+            self.rules[c.forward] = (self._adaptive_module, nd)
+        self.rules[nn.Linear.forward] = (self._linear, 0)
+        self.rules[nn.MultiheadAttention.forward] = (self._mha, 0)
+        self.meta = {}  # id of a parameter or buffer -> its meta copy
+        self.kinds = {}  # module class -> "same", its shape rule or "run"
+
+    def empty(self, shape, dtype=None):
+        """A meta tensor of ``shape``."""
+        return self.torch.empty(shape, dtype=dtype or self.dtype, device="meta")
+
+    def as_meta(self, t):
+        """The meta copy of a tensor (parameters and buffers: once)."""
+        if t.is_meta:
+            return t
+        m = self.meta.get(id(t))
+        if m is None:
+            m = self.meta[id(t)] = self.torch.empty(tuple(t.shape), dtype=t.dtype, device="meta")
+        return m
+
+    # ----------------------------------------------------------------- modules
+    def module(self, m, args, kwargs):
+        """The output of leaf module ``m`` on meta ``args``."""
+        torch = self.torch
+        x = args[0] if args else None
+        t = type(m)
+        kind = self.kinds.get(t)
+        if kind is None:  # once per module class: shape-preserving, a shape rule, or neither
+            kind = self.kinds[t] = "same" if issubclass(t, self.same) else \
+                self.rules.get(getattr(t, "forward", None), "run")
+        if kind == "same" and isinstance(x, torch.Tensor):
+            return x  # shape-preserving leaves: their meta output is their input
+        rule = kind if isinstance(kind, tuple) else None
+        if rule is not None:
+            out = rule[0](m, args, kwargs, rule[1])
+            if out is not None:
+                return out
+        state = [(k, v) for k, v in m.named_parameters(remove_duplicate=False)]
+        state += [(k, v) for k, v in m.named_buffers(remove_duplicate=False) if v is not None]
+        if not state:
+            return m(*args, **kwargs)
+        return torch.func.functional_call(m, {k: self.as_meta(v) for k, v in state}, args, kwargs,
+                                          tie_weights=False, strict=False)
+
+    def _one_input(self, args, kwargs, rank):
+        x = args[0] if len(args) == 1 and not kwargs else None
+        if isinstance(x, self.torch.Tensor) and x.dim() in rank and x.is_meta:
+            return x
+        return None
+
+    def _conv(self, m, args, kwargs, nd):
+        x = self._one_input(args, kwargs, (nd + 1, nd + 2))
+        if x is None or x.shape[-nd - 1] != m.in_channels or x.dtype != m.weight.dtype:
+            return None
+        sizes = x.shape[-nd:]
+        if m.padding == "same":
+            out = tuple(sizes)
+        else:
+            pads = (0,) * nd if m.padding == "valid" else m.padding
+            out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                        for n, p, d, k, s in zip(sizes, pads, m.dilation, m.kernel_size, m.stride))
+        if min(out) < 1:
+            return None  # too small: let torch say so
+        return self.empty(tuple(x.shape[:-nd - 1]) + (m.out_channels,) + out, x.dtype)
+
+    def _pool(self, m, args, kwargs, nd):
+        if getattr(m, "return_indices", False):
+            return None
+        k = m.kernel_size
+        x = self._one_input(args, kwargs, (nd + 1, nd + 2))
+        if x is None:
+            return None
+
+        def axes(v):
+            return tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
+        ks, ss = axes(k), axes(m.stride if m.stride is not None else k)
+        ps, ds = axes(m.padding), axes(getattr(m, "dilation", 1))
+        out = []
+        for n, kk, st, p, d in zip(x.shape[-nd:], ks, ss, ps, ds):
+            if 2 * p > kk or st < 1:
+                return None
+            o = (n + 2 * p - d * (kk - 1) - 1 + (st - 1 if m.ceil_mode else 0)) // st + 1
+            if m.ceil_mode and (o - 1) * st >= n + p:
+                o -= 1
+            if o < 1:
+                return None
+            out.append(o)
+        return self.empty(tuple(x.shape[:-nd]) + tuple(out), x.dtype)
+
+    def _adaptive_module(self, m, args, kwargs, nd):
+        if getattr(m, "return_indices", False):
+            return None
+        return self._adaptive(self._one_input(args, kwargs, (nd + 1, nd + 2)), m.output_size, nd)
+
+    def _adaptive(self, x, size, nd):
+        if x is None or x.dim() not in (nd + 1, nd + 2):
+            return None
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
+        if len(size) != nd or not all(s is None or isinstance(s, int) and s > 0 for s in size):
+            return None
+        out = tuple(n if s is None else s for n, s in zip(x.shape[-nd:], size))
+        return self.empty(tuple(x.shape[:-nd]) + out, x.dtype)
+
+    def _linear(self, m, args, kwargs, nd):
+        x = self._one_input(args, kwargs, range(1, 9))
+        if x is None or x.shape[-1] != m.in_features or x.dtype != m.weight.dtype:
+            return None
+        return self.empty(tuple(x.shape[:-1]) + (m.out_features,), x.dtype)
+
+    def _mha(self, m, args, kwargs, nd):
+        """``nn.MultiheadAttention`` without attention weights: the query's shape."""
+        q = args[0] if args else kwargs.get("query")
+        kw = dict(zip(("query", "key", "value", "key_padding_mask", "need_weights"), args))
+        kw.update(kwargs)
+        if kw.get("need_weights", True) is not False or not isinstance(q, self.torch.Tensor) or \
+                q.dim() not in (2, 3) or q.shape[-1] != m.embed_dim:
+            return None
+        return self.empty(tuple(q.shape), q.dtype), None
+
+    # ----------------------------------------------------------------- functions and methods
+    def function(self, name, fn, args, kwargs):
+        """The output of a traced function or method (``fn`` called on meta values unless its
+        shape follows from the operands'); ``name`` is its canonical name."""
+        torch = self.torch
+        x = args[0] if args else None
+        if isinstance(x, torch.Tensor):
+            if name in _SAME_SHAPE and "dtype" not in kwargs and "out" not in kwargs and \
+                    not any(isinstance(a, torch.Tensor) and a.dim() > 1 for a in args[1:2]):
+                if x.is_floating_point():  # a view's strides are not kept (x.contiguous() after a permute)
+                    return x if x.is_contiguous() else self.empty(tuple(x.shape), x.dtype)
+            elif name in _BROADCAST and len(args) == 2 and (not kwargs or set(kwargs) <= {"alpha"}):
+                out = self._broadcast(x, args[1])
+                if out is not None:
+                    return out
+            elif name == "cat":
+                out = self._cat(args, kwargs)
+                if out is not None:
+                    return out
+            elif name in _REDUCE:
+                out = self._reduce(args, kwargs)
+                if out is not None:
+                    return out
+            elif name in ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d") and \
+                    len(args) == 2 and not kwargs:
+                out = self._adaptive(x, args[1], int(name[-2]))
+                if out is not None:
+                    return out
+        elif isinstance(x, (list, tuple)) and name == "cat":
+            out = self._cat(args, kwargs)
+            if out is not None:
+                return out
+        elif isinstance(x, (int, float)) and name in _BROADCAST and len(args) == 2 and not kwargs and \
+                isinstance(args[1], torch.Tensor):
+            out = self._broadcast(args[1], x)
+            if out is not None:
+                return out
+        return fn(*args, **kwargs)
+
+    def _broadcast(self, a, c):
+        torch = self.torch
+        if isinstance(c, (int, float)) and not isinstance(c, bool):
+            if not a.is_floating_point():
+                return None
+            return a if a.is_contiguous() else self.empty(tuple(a.shape), a.dtype)
+        if not isinstance(c, torch.Tensor) or c.dtype != a.dtype or not a.is_floating_point() or \
+                not c.is_meta:
+            return None
+        if a.shape == c.shape:
+            return self.empty(tuple(a.shape), a.dtype)
+        sa, sc = tuple(a.shape), tuple(c.shape)
+        n = max(len(sa), len(sc))
+        sa, sc = (1,) * (n - len(sa)) + sa, (1,) * (n - len(sc)) + sc
+        out = []
+        for i, j in zip(sa, sc):
+            if i != j and 1 not in (i, j):
+                return None  # let torch report it
+            out.append(j if i == 1 else i)
+        return self.empty(tuple(out), a.dtype)
+
+    def _cat(self, args, kwargs):
+        torch = self.torch
+        tensors = args[0] if args else kwargs.get("tensors")
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        if not isinstance(tensors, (list, tuple)) or not tensors or len(args) > 2 or \
+                set(kwargs) - {"tensors", "dim"} or not isinstance(dim, int):
+            return None
+        first = tensors[0]
+        if not all(isinstance(t, torch.Tensor) and t.is_meta and t.dtype == first.dtype and
+                   t.dim() == first.dim() for t in tensors) or first.dim() == 0:
+            return None
+        d = dim + first.dim() if dim < 0 else dim
+        if not 0 <= d < first.dim():
+            return None
+        shape = list(first.shape)
+        for t in tensors[1:]:
+            if any(a != b for i, (a, b) in enumerate(zip(t.shape, shape)) if i != d):
+                return None
+            shape[d] += t.shape[d]
+        return self.empty(tuple(shape), first.dtype)
+
+    def _reduce(self, args, kwargs):
+        x = args[0]
+        if len(args) > 3 or set(kwargs) - {"dim", "keepdim"} or not x.is_floating_point():
+            return None
+        dims = args[1] if len(args) > 1 else kwargs.get("dim")
+        keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+        if not isinstance(keep, bool) or dims is None:
+            return None
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        rank = x.dim()
+        if not dims or not all(isinstance(d, int) and -rank <= d < rank for d in dims):
+            return None
+        dims = {d % rank for d in dims}
+        shape = tuple(1 if i in dims else n for i, n in enumerate(x.shape) if keep or i not in dims)
+        return self.empty(shape, x.dtype)
+
+
 def _trace_fx(module, shape, rec):
+    """Trace ``module`` with torch.fx and convert its graph node by node; each node's output is
+    a meta tensor (or computed from its operands' shapes, see :class:`_Shapes`)."""
     import torch
     import torch.fx as fx
 
-    extra = _leaf_classes()
-
-    class Tracer(fx.Tracer):
-        def is_leaf_module(self, m, qualname):
-            return _is_leaf(m, extra)
-
-    tracer = Tracer()
-    graph = tracer.trace(module)
-    gm = fx.GraphModule(tracer.root, graph)
-    env = {}
+    graph = _tracer(fx)().trace(module)
+    env = {}  # fx node -> description (Data, Const, ...)
+    val = {}  # fx node -> meta value
+    shapes = _Shapes(torch, _dtype(module))
+    modules = {}
     b = rec.b
+    Node = fx.Node
 
     def desc(a):
-        return env[a] if isinstance(a, fx.Node) else a
+        return env[a] if isinstance(a, Node) else a
 
-    same = _shape_preserving()
+    def aggregate(a, fn):
+        if isinstance(a, Node):
+            return fn(a)
+        if isinstance(a, (tuple, list, dict, slice)):
+            return fx.node.map_aggregate(a, fn)
+        return a
 
-    class Run(fx.Interpreter):
-        def call_module(self, target, args, kwargs):
-            # shape-preserving leaves: their meta output is their input (meta kernels such as
-            # batch_norm's decomposition cost milliseconds for nothing)
-            if args and isinstance(args[0], torch.Tensor) and isinstance(self.fetch_attr(target), same):
-                return args[0]
-            return super().call_module(target, args, kwargs)
+    def both(a):
+        """(meta value, description) of an argument (nodes replaced inside containers)."""
+        if isinstance(a, Node):
+            return val[a], env[a]
+        if isinstance(a, (tuple, list)):
+            if not a:
+                return a, a
+            ms, ds = zip(*[both(x) for x in a])
+            if type(a) is tuple:
+                return ms, ds
+            if isinstance(a, tuple):  # a named tuple
+                return type(a)(*ms), type(a)(*ds)
+            return list(ms), list(ds)
+        if isinstance(a, dict):
+            pairs = {k: both(v) for k, v in a.items()}
+            return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
+        if isinstance(a, slice):
+            (m0, d0), (m1, d1), (m2, d2) = both(a.start), both(a.stop), both(a.step)
+            return slice(m0, m1, m2), slice(d0, d1, d2)
+        return a, a
 
-        def run_node(self, n):
-            out = super().run_node(n)
-            if n.op == "placeholder":
-                env[n] = b.input(tuple(out.shape)) if not env else T.Const()
-            elif n.op == "get_attr":
-                pid = rec.param_ids.get(n.target)
-                env[n] = T.Const(frozenset([pid]) if pid is not None else frozenset(), tuple(out.shape))
-            elif n.op == "output":
-                env[n] = fx.node.map_aggregate(n.args[0], desc)
-            else:
-                args = fx.node.map_aggregate(n.args, desc)
-                kwargs = fx.node.map_aggregate(n.kwargs, desc)
-                if n.op == "call_module":
-                    sub = gm.get_submodule(n.target)
-                    env[n] = rec.op("module", _orig(module, n.target, sub), n.target, _scope_of(n), args, kwargs,
-                                    out)
-                else:
-                    env[n] = rec.op("method" if n.op == "call_method" else "function", n.target, "",
-                                    _scope_of(n), args, kwargs, out)
-            return out
-
-    class Runner(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.gm = gm
-
-        def forward(self, x):
-            return Run(self.gm).run(x)
-
-    state = {f"gm.{k}": v for k, v in _meta_state(gm).items()}
-    x = torch.empty(shape, device="meta", dtype=_dtype(module))
+    first = True
     with torch.no_grad():
-        torch.func.functional_call(Runner(), state, (x,), tie_weights=False, strict=False)
-    out_node = next(n for n in graph.nodes if n.op == "output")
+        for n in graph.nodes:
+            op = n.op
+            if op == "placeholder":
+                if first:
+                    out = torch.empty(shape, device="meta", dtype=shapes.dtype)
+                    env[n] = b.input(tuple(shape))
+                    first = False
+                else:  # further arguments of forward take their defaults
+                    if not n.args:
+                        raise RfsymError(f"forward of {type(module).__name__} takes more than one input")
+                    out = n.args[0]
+                    env[n] = T.Const()
+                val[n] = out
+                continue
+            if op == "get_attr":
+                owner, _, attr = n.target.rpartition(".")
+                owner = module.get_submodule(owner) if owner else module
+                out = getattr(owner, attr)
+                if isinstance(out, torch.Tensor):  # parameters, buffers, fx's tensor constants
+                    pid = rec.param_ids.get(n.target)
+                    out = shapes.as_meta(out)
+                    env[n] = T.Const(frozenset([pid]) if pid is not None else frozenset(), tuple(out.shape))
+                else:
+                    env[n] = out
+                val[n] = out
+                continue
+            if op == "output":
+                env[n] = aggregate(n.args[0], desc)
+                val[n] = None
+                continue
+            args, dargs = both(n.args)
+            kwargs, dkwargs = both(n.kwargs) if n.kwargs else ({}, {})
+            if op == "call_module":
+                sub = modules.get(n.target)
+                if sub is None:
+                    sub = modules[n.target] = module.get_submodule(n.target)
+                out = shapes.module(sub, args, kwargs)
+                env[n] = rec.op("module", sub, n.target, _scope_of(n), dargs, dkwargs, out)
+            elif op == "call_function":
+                target = n.target
+                out = shapes.function(T.canonical(target), target, args, kwargs)
+                env[n] = rec.op("function", target, "", _scope_of(n), dargs, dkwargs, out)
+            else:  # call_method
+                self_obj, *rest = args
+                fn = getattr(self_obj, n.target)
+                out = shapes.function(T.canonical(n.target), lambda *a, fn=fn, **k: fn(*a[1:], **k),
+                                      args, kwargs) if isinstance(self_obj, torch.Tensor) else fn(*rest, **kwargs)
+                env[n] = rec.op("method", n.target, "", _scope_of(n), dargs, dkwargs, out)
+            val[n] = out
+    out_node = next(n for n in reversed(graph.nodes) if n.op == "output")
     return env[out_node]
-
-
-def _orig(module, target, sub):
-    return sub
 
 
 def _trace_hooks(module, shape, rec, meta=True):
@@ -686,7 +1022,10 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     if trace not in ("auto", "fx", "hooks"):
         raise RfsymError(f"trace must be 'auto', 'fx' or 'hooks', got {trace!r}")
     modes = {m: m.training for m in module.modules()}
-    module.eval()
+    if any(modes.values()):
+        module.eval()
+    collect = gc.isenabled()
+    gc.disable()  # the trace allocates many small objects and frees few: collections only cost time
     try:
         out = rec = None
         if trace in ("auto", "fx"):
@@ -714,8 +1053,11 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
                 raise RfsymError(f"from_torch could not run {type(module).__name__} on a meta input of "
                                  f"shape {shape}: {type(err).__name__}: {err}") from err
     finally:
-        for m, mode in modes.items():
-            m.train(mode)
+        if collect:
+            gc.enable()
+        for m, mode in modes.items():  # the flags as they were (train() would recurse per module)
+            if m.training != mode:
+                m.training = mode
     return _finish(module, rec, out)
 
 
@@ -860,7 +1202,8 @@ def _live(nodes, outputs, module):
             keep.append((label, op, inputs))
             need.update((inputs,) if isinstance(inputs, str) else inputs)
     keep.reverse()
-    dead = [n for n in nodes if n[0] not in {k[0] for k in keep}]
+    kept = {k[0] for k in keep}
+    dead = [n for n in nodes if n[0] not in kept]
     lost = [n[0] for n in dead if getattr(n[1], "params", 0) not in (0, None) and not isinstance(n[1], str)
             and not isinstance(n[1], L.Elementwise)]
     if lost:

@@ -147,11 +147,25 @@ class Builder:
     notes: list = field(default_factory=list)
     _taken: set = field(default_factory=lambda: {"input"})
     _count: dict = field(default_factory=dict)
+    _made: dict = field(default_factory=dict)
 
     def input(self, shape):
         """The graph input as a :class:`Data`."""
         return Data("input", tuple(normalise(d) for d in standard_dims(shape[0], shape[1], shape[2:])),
                     tuple(shape))
+
+    def make(self, cls, *args, **kwargs):
+        """``cls(*args, **kwargs)``, one object per distinct arguments: layers are immutable, and a
+        network repeats few configurations (normalising arguments costs more than the lookup; the
+        engine's cache recognises a layer it has seen by identity)."""
+        try:
+            key = (cls, args, tuple(sorted(kwargs.items())))
+            layer = self._made.get(key)
+        except TypeError:  # unhashable arguments
+            return cls(*args, **kwargs)
+        if layer is None:
+            layer = self._made[key] = cls(*args, **kwargs)
+        return layer
 
     def fresh(self, base):
         """A node name not used yet: ``base``, else ``base#2``, ``base#3``..."""
@@ -330,7 +344,7 @@ def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transpo
             layer = ConvTranspose(padding=_ax(_seq(padding, nd), nd), output_padding=_ax(extra, nd), **common)
         else:
             pad = padding if isinstance(padding, str) else _ax(_seq(padding, len(k)), nd)
-            layer = L.Conv(padding=pad, **common)
+            layer = b.make(L.Conv, padding=pad, **common)
         name = b.emit(op.name, layer, b.node(x), op.scope)
         return out_data(name, tuple(out.shape), nd)
     # a convolution over the channel axis (ECA's Conv1d on a pooled vector): position-wise
@@ -371,7 +385,7 @@ def pool(b, op, x, out, is_max, k, s, p, d, ceil):
     s = s or k
     kw = dict(kernel_size=_ax(_seq(k, nd), nd), stride=_ax(_seq(s, nd), nd),
               padding=p if isinstance(p, str) else _ax(_seq(p, nd), nd), ceil_mode=bool(ceil))
-    layer = L.MaxPool(dilation=_ax(_seq(d, nd), nd), **kw) if is_max else L.AvgPool(**kw)
+    layer = b.make(L.MaxPool, dilation=_ax(_seq(d, nd), nd), **kw) if is_max else b.make(L.AvgPool, **kw)
     name = b.emit(op.name, layer, b.node(x), op.scope)
     return out_data(name, tuple(out.shape), nd)
 
@@ -397,7 +411,7 @@ def norm_over(b, op, x, out, ndims, params, kind):
     if spatial and not is_standard(x, b.nd) and any(a[0] == "s" for d in x.dims[:len(x.dims) - ndims]
                                                     for a in d):
         raise Unsupported(f"{kind} over some spatial axes only")
-    layer = _contract("Norm")(num_features=x.channels, params=params, spatial=spatial, kind=kind)
+    layer = b.make(_contract("Norm"), num_features=x.channels, params=params, spatial=spatial, kind=kind)
     return _positionwise(b, op, x, layer, out.shape)
 
 
@@ -405,7 +419,7 @@ def batch_norm(b, op, x, out, channels, params):
     if not (len(x.dims) > 1 and _only(x.dims[1:2], ("C",))):
         raise Unsupported("batch norm over an axis that holds positions")
     affine = params > 0
-    layer = L.BatchNorm(channels) if affine else L.BatchNorm(channels, affine=False)
+    layer = b.make(L.BatchNorm, channels) if affine else b.make(L.BatchNorm, channels, affine=False)
     v = _positionwise(b, op, x, layer, out.shape)
     return b.params_node(v, params - (2 * channels if affine else 0), op.name + ".params", op.scope)
 
@@ -424,9 +438,9 @@ def linear(b, op, x, out, wshape, bias, extra=0):
                     tuple(out.shape))
     _channels_dim(x, j, "Linear")
     if other_c == 1 and not has_space:
-        layer = L.Linear(fin, fout, bias=bias)
+        layer = b.make(L.Linear, fin, fout, bias=bias)
     elif other_c == 1:
-        layer = L.Conv(1, in_channels=fin, out_channels=fout, bias=bias)
+        layer = b.make(L.Conv, 1, in_channels=fin, out_channels=fout, bias=bias)
     else:
         layer = _contract("Pointwise")(out_channels=other_c * fout, params=fin * fout + (fout if bias else 0),
                                        macs=other_c * fin * fout, kind="Linear")
