@@ -741,7 +741,7 @@ def _unflatten(program):
         kids = [built[r] for r in refs]
         it = iter(kids)
         block = object.__new__(cls)
-        block.__dict__.update({name: _swap(v, lambda _: next(it)) for name, v in fields.items()})
+        block.__dict__.update({name: _swap(v, lambda _: next(it)) for name, v in fields.items()})  # noqa: B023
         check_nesting(block, kids, cls.__name__)
         built.append(block)
     return built[-1]

@@ -167,7 +167,7 @@ def test_ndim_at_depth():
     for _ in range(5000):
         bad = Residual(bad)
     with pytest.raises(LayerError, match="disagree on the number of spatial axes"):
-        Sequential(Conv((3, 3)), bad).ndim
+        Sequential(Conv((3, 3)), bad).ndim  # noqa: B018
 
 
 def test_spec_round_trip_and_cli(capsys):
