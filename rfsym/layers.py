@@ -558,6 +558,14 @@ class Block:
         """The mapping that applies to the layers inside (a Repeat removes its index)."""
         return mapping
 
+    def _own(self):
+        """The block's own non-layer fields (its name; a block with more overrides this)."""
+        return (self.name,)
+
+    def _free_of(self, kid_free):
+        """The free symbols of the block from its children's (their union unless overridden)."""
+        return frozenset().union(*kid_free)
+
     def _subs_node(self, kids, mapping):
         if all(a is b for a, b in zip(kids, self._kids())):
             return self
@@ -781,14 +789,8 @@ class Sequential(Block, Layer):
     def _kids(self):
         return self.layers
 
-    def _own(self):
-        return (self.name,)
-
     def _rebuilt(self, kids, mapping):
         return Sequential(*kids, name=self.name)
-
-    def _free_of(self, kid_free):
-        return frozenset().union(*kid_free)
 
     def _ndim_from(self, dims):
         seen = None  # (item index, layer, ndim) of the first layer that fixes ndim
@@ -852,14 +854,8 @@ class Residual(Block, Layer):
     def _kids(self):
         return (self.body, self.shortcut)
 
-    def _own(self):
-        return (self.name,)
-
     def _rebuilt(self, kids, mapping):
         return Residual(kids[0], kids[1], name=self.name)
-
-    def _free_of(self, kid_free):
-        return kid_free[0] | kid_free[1]
 
     def _ndim_from(self, dims):
         return _ndim_of("Residual", dims)
@@ -904,14 +900,8 @@ class Concat(Block, Layer):
     def _kids(self):
         return self.branches
 
-    def _own(self):
-        return (self.name,)
-
     def _rebuilt(self, kids, mapping):
         return Concat(*kids, name=self.name)
-
-    def _free_of(self, kid_free):
-        return frozenset().union(*kid_free)
 
     def _ndim_from(self, dims):
         return _ndim_of("Concat", dims)
@@ -1258,9 +1248,6 @@ class Graph(Block, Layer):
         kids = iter(kids)
         nodes = tuple((a, op if isinstance(op, str) else next(kids), ins) for a, op, ins in self.nodes)
         return Graph(*nodes, outputs=self.outputs, features=self.features, name=self.name)
-
-    def _free_of(self, kid_free):
-        return frozenset().union(*kid_free)
 
     def _ndim_from(self, dims):
         return _ndim_of("Graph", dims)

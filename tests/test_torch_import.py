@@ -52,11 +52,15 @@ def torch_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def hook_shapes(module, x):
+SPATIAL = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.Upsample)
+
+
+def hook_shapes(module, x, kinds=SPATIAL):
+    """(module path -> output shape, output) of an eager forward, for the submodules of ``kinds``
+    (every submodule when ``kinds`` is None)."""
     shapes, handles = {}, []
-    spatial = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.Upsample)
     for path, m in module.named_modules():
-        if path and isinstance(m, spatial):
+        if path and (kinds is None or isinstance(m, kinds)):
             def hook(mod, args, out, path=path):
                 if isinstance(out, torch.Tensor):
                     shapes.setdefault(path, tuple(out.shape))
@@ -114,18 +118,23 @@ def linearised(module):
     return m
 
 
-def gradient_box(module, shape, position):
-    """Per-axis (first, last) input index with a nonzero gradient of output ``position``."""
-    x = torch.ones(shape, dtype=torch.float64, requires_grad=True)
-    y = module(x)
-    y[(0, slice(None)) + tuple(position)].sum().backward()
-    mask = (x.grad[0] != 0).any(dim=0).numpy()
+def mask_box(mask):
+    """Per-axis (first, last) index of the True entries of a boolean array."""
     out = []
     for axis in range(mask.ndim):
         other = tuple(a for a in range(mask.ndim) if a != axis)
         idx = np.flatnonzero(mask.any(axis=other))
         out.append((int(idx[0]), int(idx[-1])))
     return tuple(out)
+
+
+def gradient_box(module, shape, position):
+    """Per-axis (first, last) input index with a nonzero gradient of output ``position``."""
+    x = torch.ones(shape, dtype=torch.float64, requires_grad=True)
+    y = module(x)
+    y[(0, slice(None)) + tuple(position)].sum().backward()
+    mask = (x.grad[0] != 0).any(dim=0).numpy()
+    return mask_box(mask)
 
 
 def check(module, shape, grad=True, params=None):
@@ -485,12 +494,7 @@ def gradient_support(module, shape, position, tol=1e-12):
     y[(0, slice(None)) + tuple(position)].sum().backward()
     g = x.grad[0].abs().amax(dim=0)
     mask = (g > tol * g.max()).numpy()
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        idx = np.flatnonzero(mask.any(axis=other))
-        out.append((int(idx[0]), int(idx[-1])))
-    return tuple(out)
+    return mask_box(mask)
 
 
 class OnTokens(nn.Module):

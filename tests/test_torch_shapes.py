@@ -11,6 +11,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
+from test_torch_import import hook_shapes  # noqa: E402
+
 import rfsym  # noqa: E402
 
 torch.set_num_threads(1)
@@ -18,19 +20,7 @@ torch.set_num_threads(1)
 
 def eager_shapes(module, x):
     """(module path -> output shape, output shape) of an eager forward."""
-    shapes, handles = {}, []
-    for path, m in module.named_modules():
-        if path:
-            def hook(mod, args, out, path=path):
-                if isinstance(out, torch.Tensor):
-                    shapes.setdefault(path, tuple(out.shape))
-            handles.append(m.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            out = module.eval()(x)
-    finally:
-        for h in handles:
-            h.remove()
+    shapes, out = hook_shapes(module, x, kinds=None)
     return shapes, tuple(out.shape)
 
 
