@@ -65,9 +65,17 @@ MACS_REASON = {
     **{n: ("Swin V2's continuous position-bias MLP runs on constants (its MACs are not the network's), and its "
            "cosine attention's norms", 0.01) for n in ("swin_v2_t", "swin_v2_s", "swin_v2_b")},
 }
-#: the gradient check (trunk = everything before the head)
-GRADIENT = {"resnet18": "layer4", "vgg11": "features", "squeezenet1_1": "features", "mobilenet_v2": "features",
-            "mnasnet0_5": "layers", "alexnet": "features"}
+#: the gradient check: the trunk (children of the model, in order; "features[:6]" slices a Sequential)
+#: and the input size (large enough that the probed windows stay clear of ceil-mode borders). The
+#: prefixes keep the field smaller than the input, so the gradient's bounding box is not the whole image.
+GRADIENT = {"resnet18": ("conv1 bn1 relu maxpool layer1 layer2 layer3 layer4", 160),
+            "vgg11": ("features", 160), "squeezenet1_1": ("features", 320), "mobilenet_v2": ("features", 160),
+            "mnasnet0_5": ("layers", 160), "alexnet": ("features", 160),
+            "densenet121": ("features[:6]", 192),  # DenseNet connectivity: dense block 1, transition 1
+            "convnext_tiny": ("features[:4]", 256),  # channels-last LayerNorm, layer scale, stochastic depth
+            "regnet_x_400mf": ("stem trunk_output[:2]", 192),  # grouped convolutions
+            "shufflenet_v2_x0_5": ("conv1 maxpool stage2", 160),  # chunk, concat, channel shuffle
+            "resnext50_32x4d": ("conv1 bn1 relu maxpool layer1 layer2", 192)}
 RESULTS = {}
 COMMITTED = json.loads(CACHE.read_text()) if CACHE.exists() else {}
 
@@ -259,9 +267,12 @@ def test_trunk_rf_equals_gradient_support(name):
 
     torch.manual_seed(0)
     model = torchvision.models.get_model(name).eval()
-    trunk = getattr(model, GRADIENT[name]) if name != "resnet18" else torch.nn.Sequential(
-        *[getattr(model, c) for c in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")])
-    n = 320 if name.startswith("squeezenet") else 160  # the probed windows stay clear of ceil-mode borders
+    children, n = GRADIENT[name]
+    parts = []
+    for child in children.split():
+        attr, _, cut = child.partition("[:")
+        parts.append(getattr(model, attr)[:int(cut[:-1])] if cut else getattr(model, attr))
+    trunk = parts[0] if len(parts) == 1 else torch.nn.Sequential(*parts)
     net = rfsym.from_torch(trunk, (3, n, n))
     r = rfsym.analyze(net, input_size=n)
     lin = helpers.linearised(trunk)
