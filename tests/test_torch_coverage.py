@@ -11,7 +11,8 @@ models, each checked against PyTorch itself:
   counts on a meta-device forward;
 * trunk rf / start / jump == the bounding box of the input gradient of a linearised float64 copy
   (positive weights, activations removed, max pools as average pools) at the first and last
-  output positions, for a representative subset.
+  output position and the middle one, for a representative subset of torchvision trunks
+  (``GRADIENT``) and timm trunks (``TIMM_GRADIENT``).
 
 Models are built on the ``meta`` device (no weights allocated) where their constructor allows.
 A model whose import needs a layer class or graph feature the installed rfsym does not have yet
@@ -261,18 +262,32 @@ def test_attention_macs_equal_torch_flop_counter(key):
     assert 2 * r.macs == counter.get_total_flops()
 
 
-@pytest.mark.parametrize("name", sorted(GRADIENT))
-def test_trunk_rf_equals_gradient_support(name):
-    import test_torch_import as helpers
+#: the same check on timm trunks (submodule paths of ``timm.create_model(name)``): TF "SAME" padding
+#: at both parities of the input size, tree aggregation, Res2Net's split branches, HRNet's stem and
+#: first stage, separable convolutions, RepVGG's parallel branches
+TIMM_GRADIENT = {"tf_efficientnet_b0/161": ("conv_stem bn1 blocks.0.0.conv_dw", 161),
+                 "tf_efficientnet_b0/160": ("conv_stem bn1 blocks.0.0.conv_dw", 160),
+                 "dla34": ("base_layer level0 level1 level2", 192),
+                 "res2net50_26w_4s": ("conv1 bn1 act1 maxpool layer1", 160),
+                 "cspdarknet53": ("stem stages[:2]", 192),
+                 "hrnet_w18_small": ("conv1 bn1 act1 conv2 bn2 act2 layer1", 160),
+                 "xception41": ("stem blocks[:2]", 192),
+                 "repvgg_a0": ("stem stages[:2]", 192)}
 
-    torch.manual_seed(0)
-    model = torchvision.models.get_model(name).eval()
-    children, n = GRADIENT[name]
+
+def trunk_of(model, children):
+    """The submodules ``children`` names ("a.b" paths, "stages[:2]" slices a Sequential), in order."""
     parts = []
     for child in children.split():
-        attr, _, cut = child.partition("[:")
-        parts.append(getattr(model, attr)[:int(cut[:-1])] if cut else getattr(model, attr))
-    trunk = parts[0] if len(parts) == 1 else torch.nn.Sequential(*parts)
+        path, _, cut = child.partition("[:")
+        module = model.get_submodule(path)
+        parts.append(module[:int(cut[:-1])] if cut else module)
+    return parts[0] if len(parts) == 1 else torch.nn.Sequential(*parts)
+
+
+def assert_rf_is_gradient_support(name, trunk, n):
+    import test_torch_import as helpers
+
     net = rfsym.from_torch(trunk, (3, n, n))
     r = rfsym.analyze(net, input_size=n)
     lin = helpers.linearised(trunk)
@@ -282,6 +297,22 @@ def test_trunk_rf_equals_gradient_support(name):
         for (glo, ghi), o, s, j, f in zip(gbox, pos, r.axes("start"), r.axes("jump"), r.axes("rf")):
             lo = s + o * j
             assert (glo, ghi) == (max(lo, 0), min(lo + f - 1, n - 1)), (name, pos, gbox, s, j, f)
+
+
+@pytest.mark.parametrize("name", sorted(GRADIENT))
+def test_trunk_rf_equals_gradient_support(name):
+    torch.manual_seed(0)
+    children, n = GRADIENT[name]
+    assert_rf_is_gradient_support(name, trunk_of(torchvision.models.get_model(name).eval(), children), n)
+
+
+@pytest.mark.parametrize("key", sorted(TIMM_GRADIENT))
+def test_timm_trunk_rf_equals_gradient_support(key):
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    children, n = TIMM_GRADIENT[key]
+    model = timm.create_model(key.split("/")[0], pretrained=False).eval()
+    assert_rf_is_gradient_support(key, trunk_of(model, children), n)
 
 
 def teardown_module(module):
