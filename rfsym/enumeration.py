@@ -428,13 +428,14 @@ def _per_axis(value, ndim, param, minimum=1):
 
 def _pads(layer, ndim, ks, ss, ds, sizes):
     pad = layer.padding
-    if pad == "valid":
+    text = isinstance(pad, str)  # (comparing a sympy number with a string would sympify it)
+    if text and pad == "valid":
         return ((0, 0),) * ndim
-    if pad == "same":  # PyTorch: total d(k - 1), the extra position on the right
+    if text and pad == "same":  # PyTorch: total d(k - 1), the extra position on the right
         if any(s != 1 for s in ss):
             raise LayerError("padding='same' requires stride 1", param="padding")
         return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(ks, ds))
-    if pad == "tf_same":  # TensorFlow: depends on the input size
+    if text and pad == "tf_same":  # TensorFlow: depends on the input size
         if sizes is None:
             raise LayerError("padding='tf_same' depends on the input size; give input_size",
                              param="padding")
