@@ -469,7 +469,8 @@ def _windowed(layer, sizes, ndim):
     ss = _per_axis(layer.stride, ndim, "stride")
     ds = _per_axis(getattr(layer, "dilation", 1), ndim, "dilation")
     pads = _pads(layer, ndim, ks, ss, ds, sizes)
-    ceil = bool(getattr(layer, "ceil_mode", False)) and layer.padding != "tf_same"
+    ceil = bool(getattr(layer, "ceil_mode", False)) and not (isinstance(layer.padding, str)
+                                                             and layer.padding == "tf_same")
     maps = tuple(Sliding(s, pl, k, d) for k, s, d, (pl, _) in zip(ks, ss, ds, pads))
     out = None
     if sizes is not None:
@@ -548,6 +549,7 @@ class _Graph:
                 raise err.located("enumeration") from None
         self.input_sizes = sizes
         self.positions = POSITIONS
+        self._rules = {}
         self.nodes = [_Node(-1, "input", "Input", None, (), None, sizes, (1,) * ndim)]
         self.reported = []
         dag = lower(net)
@@ -585,13 +587,21 @@ class _Graph:
             raise LayerError(f"the enumerator does not know the index map of {type(layer).__name__}; "
                              "register one with rfsym.enumeration.register_index_map", where=where)
         sizes = self.nodes[src].sizes
+        key = (rule, type(layer), layer, sizes)  # a layer repeated at the same size: its rule once
         try:
-            if getattr(rule, "strict_aware", False):
-                out = rule(layer, sizes, self.ndim, strict=self.strict)
-            else:
-                out = rule(layer, sizes, self.ndim)
-        except LayerError as err:
-            raise (err if err.where else err.located(where)) from None
+            out = self._rules.get(key)
+        except TypeError:  # an unhashable layer
+            key, out = None, None
+        if out is None:
+            try:
+                if getattr(rule, "strict_aware", False):
+                    out = rule(layer, sizes, self.ndim, strict=self.strict)
+                else:
+                    out = rule(layer, sizes, self.ndim)
+            except LayerError as err:
+                raise (err if err.where else err.located(where)) from None
+            if key is not None:
+                self._rules[key] = out
         if isinstance(out, Branches):
             return self._block(node, out, src, report, where)
         if len(out.maps) != self.ndim:
