@@ -838,8 +838,8 @@ class _Budget:
         if self.ops > self.limit:
             raise RfsymError(f"interval enumeration: {self.where} brings the work past {self.limit:.0e} interval "
                              "operations (every hole that dilation, strides or upsampling leave in a dependency "
-                             "set is an interval of its own); use fewer layers, smaller dilations, fewer "
-                             "positions, or method='dense'")
+                             "set is an interval of its own); use fewer layers or smaller dilations, or "
+                             "method='dense'")
 
 
 def _union(ivs):
