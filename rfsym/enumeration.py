@@ -91,6 +91,9 @@ __all__ = [
 MAX_PERIOD = 1 << 14
 #: how many real output positions of every layer :func:`enumerate_network` enumerates by default
 POSITIONS = 64
+#: the most array cells the dense method holds (bit-packed sets of every enumerated output over
+#: the input range; about two seconds of work per 10**9): beyond it, it refuses
+MAX_CELLS = 2 * 10**9
 
 
 # --------------------------------------------------------------------------- index maps
@@ -749,6 +752,10 @@ def _axis_pass(graph, axis, keep_sets):
     if not lo0 < hi0:  # nothing reads the input: one column that stays empty
         lo0, hi0 = 0, 1
     width = int(hi0 - lo0)
+    cells = (sum(hi - lo for lo, hi in ranges if lo < hi) + width) * (width // 8 + 1)
+    if cells > MAX_CELLS:
+        raise RfsymError(f"dense enumeration: the sets on axis {axis} would hold about {cells:.2g} array cells "
+                         f"(the limit is {MAX_CELLS:.0e}); use a smaller input size, fewer layers or fewer positions")
     sets = {0: _packed_identity(width)}
     out = {}
     if 0 in wanted:  # the network input is an output
@@ -1035,7 +1042,7 @@ def _read_off(fams, n, out_size, keep, budget):
         d = k * fam.shift
         lo = np.array(tl, dtype=dtype)[ph] + d
         hi = np.array(th, dtype=dtype)[ph] + d
-        size = np.array(ts, dtype=np.int64)[ph]
+        size = np.array(ts, dtype=np.int64 if max(ts) < _SAFE else object)[ph]
     else:
         lo, hi, size = [], [], []
         for o in range(n):
@@ -1044,9 +1051,8 @@ def _read_off(fams, n, out_size, keep, budget):
             lo.append(ivs[0][0] if ivs else 0)
             hi.append(ivs[-1][1] if ivs else 0)
             size.append(sum(b - a + 1 for a, b in ivs))
-        big = max(map(abs, lo + hi))
-        dtype = np.int64 if big < _SAFE else object
-        lo, hi, size = np.array(lo, dtype=dtype), np.array(hi, dtype=dtype), np.array(size, dtype=np.int64)
+        dtype = np.int64 if max(map(abs, lo + hi + size)) < _SAFE else object
+        lo, hi, size = np.array(lo, dtype=dtype), np.array(hi, dtype=dtype), np.array(size, dtype=dtype)
     sets = (lambda o, fams=fams: _positions_of(fams, o)) if keep else None
     return AxisCount(lo, hi, size, 0, out_size, sets)
 
@@ -1213,8 +1219,11 @@ class Enumeration(_PerAxis):
     maps each output's name to its :class:`EnumeratedLayer`, and the attributes of the object
     itself describe the (first) output."""
 
-    def __init__(self, graph, layers, outputs, features=None):
+    def __init__(self, graph, layers, outputs, features=None, methods=None):
         self.ndim = graph.ndim
+        #: per axis, how the sets were enumerated: ``"intervals"``, or ``"dense"`` (asked for, or
+        #: the interval method's fallback on an index map whose declared period does not hold)
+        self.methods = methods
         self.input_size = graph.input_sizes
         self.layers = layers
         self.outputs = outputs
@@ -1280,25 +1289,27 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
     graph = _Graph(net, input_size, ndim, strict)
     graph.positions = positions
     done = {}
-    per_axis = []
+    per_axis, methods = [], []
     for axis in range(graph.ndim):
         sig = _signature(graph, axis)
         if sig is not None and sig in done and not keep_sets:
-            per_axis.append(done[sig])
+            per_axis.append(done[sig][0])
+            methods.append(done[sig][1])
             continue
-        res = {}
+        res, used = {}, method
         if len(graph.nodes) > 1 or graph.outputs[0][1] == 0:
             res = None
             if method == "intervals":
                 try:
                     res = _interval_pass(graph, axis, keep_sets, max_interval_ops)
                 except _NotPeriodic:  # an index map whose period does not hold: count densely
-                    res = None
+                    res, used = None, "dense"
             if res is None:
                 res = _axis_pass(graph, axis, keep_sets)
         if sig is not None:
-            done[sig] = res
+            done[sig] = (res, used)
         per_axis.append(res)
+        methods.append(used)
 
     def enumerated(i):
         return EnumeratedLayer(graph.nodes[i], tuple(per_axis[a][i] for a in range(graph.ndim)))
@@ -1307,7 +1318,7 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
     by_id = dict(zip(graph.reported, layers))
     outputs = {name: by_id[i] if i in by_id else enumerated(i) for name, i in graph.outputs}
     features = None if graph.features is None else by_id[graph.features]
-    return Enumeration(graph, layers, outputs, features)
+    return Enumeration(graph, layers, outputs, features, tuple(methods))
 
 
 def dependency_set(net, input_size, output_index, *, layer=None, axis=0, ndim=None):

@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .engine import analyze
-from .enumeration import MAX_INTERVAL_OPS, METHODS, POSITIONS, enumerate_network
+from .enumeration import MAX_CELLS, MAX_INTERVAL_OPS, METHODS, POSITIONS, enumerate_network
 from .errors import RfsymError
 
 __all__ = ["verify", "VerifyReport", "Mismatch", "dependency_mask", "enumeration_cost", "check_cost", "MAX_CELLS",
@@ -106,10 +106,6 @@ def _label(index, type_, name):
     return f"{index} ({type_} {name!r})" if name else f"{index} ({type_})"
 
 
-#: the largest dense enumeration (``method="dense"``) :func:`verify` and :func:`dependency_mask`
-#: start (estimated array cells, about two seconds of work per 10**9): beyond it they refuse
-#: before doing any work
-MAX_CELLS = 2 * 10**9
 #: the largest interval enumeration (``method="intervals"``) :func:`verify` starts, in positions:
 #: the input grids the layers' windows are counted on plus the outputs whose sets are read off
 #: (a few seconds of work); the interval operations are bounded separately, while they run, by
