@@ -3,7 +3,7 @@ the dense one (``method="dense"``, every set a bit row): the same sets, position
 random networks and on hand-picked index maps; deep chains verify in linear time; the work
 budgets of both methods refuse with an :class:`rfsym.RfsymError` that says what to reduce.
 
-Speed is measured in ``benchmarks/bench_verify.py`` (``python benchmarks/run.py verify-scale``),
+Speed is measured in ``benchmarks/bench_verify.py`` (``python benchmarks/run.py verify``),
 not here; the deep chains below only show that the work stays bounded.
 """
 
