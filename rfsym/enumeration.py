@@ -24,8 +24,8 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   last reader (fan-out); a merge (``"add"``, ``"concat"``, ``"mul"``, Residual, Concat) reads
   position ``o`` of every input and unites their sets (fan-in), except that an ``"add"`` or
   ``"mul"`` input of spatial size 1 on every axis (a gate after global pooling) is broadcast:
-  every output reads its one position. Work is linear in nodes + edges times the enumerated
-  positions times the span of the input.
+  every output reads its one position. Work is linear in nodes + edges (times the intervals
+  of the sets; dense: times the enumerated positions times the span of the input).
 * From the sets: ``start`` = smallest position of output 0's set; ``rf`` = largest
   ``max - min + 1`` over output positions (``rf_min`` the smallest); ``period`` = the smallest
   ``P`` after which the bounding intervals repeat shifted (1 for ordinary layers);
@@ -51,8 +51,21 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   ``(source, queries)``: output ``o`` reads query ``o`` and every real position of the source.
   Other layers plug in with :func:`register_index_map` (by class).
 * Which outputs are enumerated: the first ``positions`` (default 64, or all) of every layer and
-  at least two periods of every phase; sets are bit rows packed into bytes, so a ResNet-50 at
-  224 enumerates in a few hundredths of a second per axis.
+  at least two periods of every phase.
+* Two ways to hold the sets, which count the same sets (the tests compare them position by
+  position). ``method="intervals"`` (the default): a set is a sorted list of disjoint intervals
+  (dilation leaves holes between them); every node's sets are computed for one period of its
+  outputs only, from the positions its index map reads there (``o·s - p + t·d`` for a
+  convolution: a run of ``k`` positions when ``d = 1``), and shifted for the others, because a
+  map of period ``P`` reads at output ``o + P`` what it reads at ``o``, shifted. Work grows with
+  the nodes and the number of intervals, not with the positions, so a 100,000-layer chain
+  enumerates in seconds. The period each map declares is checked on the outputs the pass
+  evaluates, from ``-P`` on; an axis with a map whose period does not hold is enumerated densely
+  (``Enumeration.methods`` says which). ``method="dense"``: each enumerated output's set is a
+  bit row (packed into bytes) over the whole input range, computed for every position some
+  node reads — the straightforward reference, quadratic in depth for a chain. Both refuse work
+  past a budget (:data:`MAX_INTERVAL_OPS` interval operations, :data:`MAX_CELLS` array cells)
+  with an :class:`~rfsym.errors.RfsymError` that says what to reduce.
 
 >>> from rfsym import Conv, Sequential
 >>> e = enumerate_network(Sequential(Conv(3, padding=1), Conv(3, padding=1)), 5)
@@ -172,8 +185,10 @@ class Intervals:
 class Taps:
     """Any index map given as a function ``fn(o) -> (positions, valid)`` over an int64 array of
     output positions: ``positions`` has shape ``(len(o), T)``; ``valid`` (same shape, or None)
-    marks the real taps. ``period`` bounds the output period of the map (1 when the map is
-    translation-equivariant: output ``o + 1`` reads the positions of ``o`` shifted)."""
+    marks the real taps. ``period`` is an output period of the map: output ``o + period`` reads
+    the positions of ``o`` shifted by one constant (1 when the map is translation-equivariant:
+    output ``o + 1`` reads the positions of ``o`` shifted); the interval method relies on it
+    and checks it on the outputs it evaluates."""
 
     fn: Callable
     period: int = 1
@@ -1254,8 +1269,9 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
     Outputs ``0 .. min(out_size, positions) - 1`` of every node are enumerated
     (``positions="all"``: every real output), and always at least two full periods, so every
     output phase is seen. Each node's sets are computed once, from its inputs' sets, however
-    many nodes read it (fan-out), and a merge unites its inputs' sets (fan-in). Work and memory
-    grow with the nodes times the enumerated positions times the span of the input they reach.
+    many nodes read it (fan-out), and a merge unites its inputs' sets (fan-in). With intervals,
+    work and memory grow with the nodes times the intervals of their sets (plus the enumerated
+    positions read off); dense, with the nodes times the positions times the span of the input.
 
     Args:
         net: an rfsym layer (a Sequential, a Graph with any fan-out, fan-in and outputs).
@@ -1265,6 +1281,9 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
         positions: outputs enumerated per node (an int, or ``"all"``).
         strict: norms whose statistics span positions read every position (as
             ``analyze(..., strict=True)``).
+        method: ``"intervals"`` (sets as interval lists, one period of every node; linear in
+            depth) or ``"dense"`` (bit rows of every enumerated output; see the module docstring).
+        max_interval_ops: the interval method's budget of interval operations.
 
     Returns:
         The :class:`Enumeration`.
@@ -1273,6 +1292,7 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
         LayerError: a symbolic or invalid parameter, a layer without an index map.
         GraphError: merged inputs of different sizes.
         SizeError: an input too small for some layer.
+        RfsymError: the work would exceed the method's budget.
 
     >>> from rfsym import Conv, MaxPool, Sequential
     >>> e = enumerate_network(Sequential(Conv(3, dilation=2), MaxPool(2, ceil_mode=True)), 10, ndim=1,
