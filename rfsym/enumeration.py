@@ -1311,7 +1311,7 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
     done = {}
     per_axis, methods = [], []
     for axis in range(graph.ndim):
-        sig = _signature(graph, axis)
+        sig = _signature(graph, axis) if graph.ndim > 1 else None  # axes alike: enumerated once
         if sig is not None and sig in done and not keep_sets:
             per_axis.append(done[sig][0])
             methods.append(done[sig][1])
