@@ -948,10 +948,13 @@ class _Reads:
         """Evaluate the outputs ``-period + len(rows) .. -period + n - 1``."""
         start = len(self._rows)
         o = np.arange(start, n, dtype=np.int64) - self.period
-        pos, valid = self.map.taps(o)
-        pos = np.asarray(pos, dtype=np.int64)
-        if valid is not None:
-            valid = np.asarray(valid, dtype=bool)
+        try:
+            pos, valid = self.map.taps(o)
+            pos = np.asarray(pos, dtype=np.int64)
+            if valid is not None:
+                valid = np.asarray(valid, dtype=bool)
+        except Exception:  # a map defined on fewer outputs (none before 0): the dense pass decides
+            raise _NotPeriodic from None
         for i in range(len(o)):
             row = pos[i] if valid is None else pos[i][valid[i]]
             self._rows.append(np.unique(row))
