@@ -24,8 +24,8 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   last reader (fan-out); a merge (``"add"``, ``"concat"``, ``"mul"``, Residual, Concat) reads
   position ``o`` of every input and unites their sets (fan-in), except that an ``"add"`` or
   ``"mul"`` input of spatial size 1 on every axis (a gate after global pooling) is broadcast:
-  every output reads its one position. Work is linear in nodes + edges times the enumerated
-  positions times the span of the input.
+  every output reads its one position. Work is linear in nodes + edges (times the intervals
+  of the sets; dense: times the enumerated positions times the span of the input).
 * From the sets: ``start`` = smallest position of output 0's set; ``rf`` = largest
   ``max - min + 1`` over output positions (``rf_min`` the smallest); ``period`` = the smallest
   ``P`` after which the bounding intervals repeat shifted (1 for ordinary layers);
@@ -51,8 +51,21 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   ``(source, queries)``: output ``o`` reads query ``o`` and every real position of the source.
   Other layers plug in with :func:`register_index_map` (by class).
 * Which outputs are enumerated: the first ``positions`` (default 64, or all) of every layer and
-  at least two periods of every phase; sets are bit rows packed into bytes, so a ResNet-50 at
-  224 enumerates in a few hundredths of a second per axis.
+  at least two periods of every phase.
+* Two ways to hold the sets, which count the same sets (the tests compare them position by
+  position). ``method="intervals"`` (the default): a set is a sorted list of disjoint intervals
+  (dilation leaves holes between them); every node's sets are computed for one period of its
+  outputs only, from the positions its index map reads there (``o·s - p + t·d`` for a
+  convolution: a run of ``k`` positions when ``d = 1``), and shifted for the others, because a
+  map of period ``P`` reads at output ``o + P`` what it reads at ``o``, shifted. Work grows with
+  the nodes and the number of intervals, not with the positions, so a 100,000-layer chain
+  enumerates in seconds. The period each map declares is checked on the outputs the pass
+  evaluates, from ``-P`` on; an axis with a map whose period does not hold is enumerated densely
+  (``Enumeration.methods`` says which). ``method="dense"``: each enumerated output's set is a
+  bit row (packed into bytes) over the whole input range, computed for every position some
+  node reads — the straightforward reference, quadratic in depth for a chain. Both refuse work
+  past a budget (:data:`MAX_INTERVAL_OPS` interval operations, :data:`MAX_CELLS` array cells)
+  with an :class:`~rfsym.errors.RfsymError` that says what to reduce.
 
 >>> from rfsym import Conv, Sequential
 >>> e = enumerate_network(Sequential(Conv(3, padding=1), Conv(3, padding=1)), 5)
@@ -91,6 +104,9 @@ __all__ = [
 MAX_PERIOD = 1 << 14
 #: how many real output positions of every layer :func:`enumerate_network` enumerates by default
 POSITIONS = 64
+#: the most array cells the dense method holds (bit-packed sets of every enumerated output over
+#: the input range; about two seconds of work per 10**9): beyond it, it refuses
+MAX_CELLS = 2 * 10**9
 
 
 # --------------------------------------------------------------------------- index maps
@@ -169,8 +185,10 @@ class Intervals:
 class Taps:
     """Any index map given as a function ``fn(o) -> (positions, valid)`` over an int64 array of
     output positions: ``positions`` has shape ``(len(o), T)``; ``valid`` (same shape, or None)
-    marks the real taps. ``period`` bounds the output period of the map (1 when the map is
-    translation-equivariant: output ``o + 1`` reads the positions of ``o`` shifted)."""
+    marks the real taps. ``period`` is an output period of the map: output ``o + period`` reads
+    the positions of ``o`` shifted by one constant (1 when the map is translation-equivariant:
+    output ``o + 1`` reads the positions of ``o`` shifted); the interval method relies on it
+    and checks it on the outputs it evaluates."""
 
     fn: Callable
     period: int = 1
@@ -428,13 +446,14 @@ def _per_axis(value, ndim, param, minimum=1):
 
 def _pads(layer, ndim, ks, ss, ds, sizes):
     pad = layer.padding
-    if pad == "valid":
+    text = isinstance(pad, str)  # (comparing a sympy number with a string would sympify it)
+    if text and pad == "valid":
         return ((0, 0),) * ndim
-    if pad == "same":  # PyTorch: total d(k - 1), the extra position on the right
+    if text and pad == "same":  # PyTorch: total d(k - 1), the extra position on the right
         if any(s != 1 for s in ss):
             raise LayerError("padding='same' requires stride 1", param="padding")
         return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(ks, ds))
-    if pad == "tf_same":  # TensorFlow: depends on the input size
+    if text and pad == "tf_same":  # TensorFlow: depends on the input size
         if sizes is None:
             raise LayerError("padding='tf_same' depends on the input size; give input_size",
                              param="padding")
@@ -468,7 +487,8 @@ def _windowed(layer, sizes, ndim):
     ss = _per_axis(layer.stride, ndim, "stride")
     ds = _per_axis(getattr(layer, "dilation", 1), ndim, "dilation")
     pads = _pads(layer, ndim, ks, ss, ds, sizes)
-    ceil = bool(getattr(layer, "ceil_mode", False)) and layer.padding != "tf_same"
+    ceil = bool(getattr(layer, "ceil_mode", False)) and not (isinstance(layer.padding, str)
+                                                             and layer.padding == "tf_same")
     maps = tuple(Sliding(s, pl, k, d) for k, s, d, (pl, _) in zip(ks, ss, ds, pads))
     out = None
     if sizes is not None:
@@ -547,6 +567,7 @@ class _Graph:
                 raise err.located("enumeration") from None
         self.input_sizes = sizes
         self.positions = POSITIONS
+        self._rules = {}
         self.nodes = [_Node(-1, "input", "Input", None, (), None, sizes, (1,) * ndim)]
         self.reported = []
         dag = lower(net)
@@ -584,13 +605,21 @@ class _Graph:
             raise LayerError(f"the enumerator does not know the index map of {type(layer).__name__}; "
                              "register one with rfsym.enumeration.register_index_map", where=where)
         sizes = self.nodes[src].sizes
+        key = (rule, type(layer), layer, sizes)  # a layer repeated at the same size: its rule once
         try:
-            if getattr(rule, "strict_aware", False):
-                out = rule(layer, sizes, self.ndim, strict=self.strict)
-            else:
-                out = rule(layer, sizes, self.ndim)
-        except LayerError as err:
-            raise (err if err.where else err.located(where)) from None
+            out = self._rules.get(key)
+        except TypeError:  # an unhashable layer
+            key, out = None, None
+        if out is None:
+            try:
+                if getattr(rule, "strict_aware", False):
+                    out = rule(layer, sizes, self.ndim, strict=self.strict)
+                else:
+                    out = rule(layer, sizes, self.ndim)
+            except LayerError as err:
+                raise (err if err.where else err.located(where)) from None
+            if key is not None:
+                self._rules[key] = out
         if isinstance(out, Branches):
             return self._block(node, out, src, report, where)
         if len(out.maps) != self.ndim:
@@ -738,6 +767,10 @@ def _axis_pass(graph, axis, keep_sets):
     if not lo0 < hi0:  # nothing reads the input: one column that stays empty
         lo0, hi0 = 0, 1
     width = int(hi0 - lo0)
+    cells = (sum(hi - lo for lo, hi in ranges if lo < hi) + width) * (width // 8 + 1)
+    if cells > MAX_CELLS:
+        raise RfsymError(f"dense enumeration: the sets on axis {axis} would hold about {cells:.2g} array cells "
+                         f"(the limit is {MAX_CELLS:.0e}); use a smaller input size, fewer layers or fewer positions")
     sets = {0: _packed_identity(width)}
     out = {}
     if 0 in wanted:  # the network input is an output
@@ -786,6 +819,313 @@ def _signature(graph, axis):
 
 
 
+# --------------------------------------------------------------------------- interval pass
+#: the most interval operations (intervals produced while uniting dependency sets) one interval
+#: enumeration performs before it refuses (a few seconds of work)
+MAX_INTERVAL_OPS = 2 * 10**6
+#: the enumeration methods: ``"intervals"`` (sets as interval lists, one per output phase) and
+#: ``"dense"`` (every enumerated output as a bit row over the input range)
+METHODS = ("intervals", "dense")
+
+
+class _NotPeriodic(Exception):
+    """Internal: an index map the interval pass cannot use (its period does not hold); the axis
+    is enumerated densely instead."""
+
+
+class _Family:
+    """Dependency sets of every position ``x`` of a grid: ``sets[x mod period]`` shifted by
+    ``(x div period)·shift``. A set is a sorted tuple of disjoint, non-adjacent closed intervals
+    ``(first, last)`` of network-input positions (holes between them, from dilation)."""
+
+    __slots__ = ("period", "shift", "sets")
+
+    def __init__(self, period, shift, sets):
+        self.period, self.shift, self.sets = period, shift, sets
+
+    def at(self, x):
+        j, r = divmod(x, self.period)
+        d = j * self.shift
+        return [(a + d, b + d) for a, b in self.sets[r]]
+
+
+class _Budget:
+    """Counts interval operations; refuses past ``limit`` (an RfsymError naming the node)."""
+
+    def __init__(self, limit):
+        self.limit, self.ops, self.where = limit, 0, "the network"
+
+    def spend(self, n):
+        self.ops += n
+        if self.ops > self.limit:
+            raise RfsymError(f"interval enumeration: {self.where} brings the work past {self.limit:.0e} interval "
+                             "operations (every hole that dilation, strides or upsampling leave in a dependency "
+                             "set is an interval of its own); use fewer layers or smaller dilations, or "
+                             "method='dense'")
+
+
+def _union(ivs):
+    """Sorted, disjoint, non-adjacent intervals covering the same positions as ``ivs``."""
+    if len(ivs) < 2:
+        return tuple(ivs)
+    ivs.sort()
+    out = [ivs[0]]
+    for a, b in ivs[1:]:
+        la, lb = out[-1]
+        if a <= lb + 1:
+            if b > lb:
+                out[-1] = (la, b)
+        else:
+            out.append((a, b))
+    return tuple(out)
+
+
+def _sweep(template, first, step, count, out, budget):
+    """Append the union over ``i < count`` of ``template`` shifted by ``first + i·step``: one
+    interval per template interval when the shifts overlap, else ``count`` (holes)."""
+    if step < 0:
+        first, step = first + (count - 1) * step, -step
+    if count == 1 or step == 0:
+        out.extend((a + first, b + first) for a, b in template)
+        return
+    last = first + (count - 1) * step
+    for a, b in template:
+        if b - a + 1 >= step:
+            out.append((a + first, b + last))
+        else:
+            budget.spend(count)
+            out.extend((a + first + i * step, b + first + i * step) for i in range(count))
+
+
+def _read_progression(fam, first, step, count, out, budget):
+    """Append the sets of the positions ``first + i·step`` (``i < count``) of family ``fam``."""
+    period, shift, sets = fam.period, fam.shift, fam.sets
+    if period == 1:
+        _sweep(sets[0], first * shift, step * shift, count, out, budget)
+    elif step % period == 0:
+        j, r = divmod(first, period)
+        _sweep(sets[r], j * shift, step // period * shift, count, out, budget)
+    elif step != 1 or count < period:
+        for i in range(count):
+            out.extend(fam.at(first + i * step))
+    else:  # a run of consecutive positions, at least one full period: phase by phase
+        last = first + count - 1
+        for r in range(period):
+            j1, j2 = -((r - first) // period), (last - r) // period
+            _sweep(sets[r], j1 * shift, shift, j2 - j1 + 1, out, budget)
+
+
+class _Reads:
+    """What output ``o`` of one index map reads, as arithmetic progressions ``(first, step,
+    count)`` of positions, and the map's period: output ``o + period`` reads the positions of
+    ``o`` shifted by ``shift``. A :class:`Sliding` map is read off its parameters; any other
+    map is evaluated (``taps``) and its period checked on the outputs evaluated, from
+    ``-period`` on (:class:`_NotPeriodic` when it does not hold)."""
+
+    def __init__(self, m):
+        self.map = m
+        if isinstance(m, Sliding):
+            self.period, self.shift = 1, m.stride
+            return
+        period = getattr(m, "period", None)
+        if isinstance(period, bool) or not isinstance(period, numbers.Integral) or period < 1 or period > MAX_PERIOD:
+            raise _NotPeriodic
+        self.period = int(period)
+        self._rows = []  # sorted tap positions of outputs -period, -period + 1, ...
+        self._extend(3 * self.period)
+        shift = None
+        for o in range(2 * self.period):
+            a, b = self._rows[o], self._rows[o + self.period]
+            if len(a) != len(b):
+                raise _NotPeriodic
+            if len(a):
+                shift = int(b[0] - a[0]) if shift is None else shift
+                if not np.array_equal(b - a, np.full(len(a), shift)):
+                    raise _NotPeriodic
+        self.shift = 0 if shift is None else shift
+
+    def _extend(self, n):
+        """Evaluate the outputs ``-period + len(rows) .. -period + n - 1``."""
+        start = len(self._rows)
+        o = np.arange(start, n, dtype=np.int64) - self.period
+        try:
+            pos, valid = self.map.taps(o)
+            pos = np.asarray(pos, dtype=np.int64)
+            if valid is not None:
+                valid = np.asarray(valid, dtype=bool)
+        except Exception:  # a map defined on fewer outputs (none before 0): the dense pass decides
+            raise _NotPeriodic from None
+        for i in range(len(o)):
+            row = pos[i] if valid is None else pos[i][valid[i]]
+            self._rows.append(np.unique(row))
+        if start >= 2 * self.period:  # outputs beyond the first check: the period still holds
+            for k in range(max(start, 2 * self.period), n):
+                a, b = self._rows[k - self.period], self._rows[k]
+                if len(a) != len(b) or (len(a) and not np.array_equal(b - a, np.full(len(a), self.shift))):
+                    raise _NotPeriodic
+
+    def progressions(self, o):
+        """Output ``o`` (``0 <= o``) as progressions ``(first, step, count)``."""
+        m = self.map
+        if isinstance(m, Sliding):
+            return ((o * m.stride - m.pad, m.dilation, m.kernel),)
+        if o + self.period >= len(self._rows):
+            self._extend(o + self.period + 1)
+        row = self._rows[o + self.period]
+        if not len(row):
+            return ()
+        breaks = np.flatnonzero(np.diff(row) != 1) + 1
+        starts = np.concatenate(([0], breaks))
+        ends = np.concatenate((breaks, [len(row)]))
+        return tuple((int(row[a]), 1, int(b - a)) for a, b in zip(starts, ends))
+
+
+def _through(fams, reads, budget):
+    """The families of a map node from its parent's: each family's sets read through the map."""
+    out = []
+    for fam in fams:
+        c, pm = reads.shift, reads.period
+        q = 1 if c == 0 else fam.period // math.gcd(fam.period, abs(c))
+        period = pm * q
+        if period > MAX_PERIOD:
+            raise _NotPeriodic
+        shift = q * c // fam.period * fam.shift
+        sets = []
+        for r in range(period):
+            ivs = []
+            for first, step, count in reads.progressions(r):
+                _read_progression(fam, first, step, count, ivs, budget)
+            budget.spend(len(ivs))
+            sets.append(_union(ivs))
+        out.append(_Family(period, shift, tuple(sets)))
+    return _normalize(out, budget)
+
+
+def _normalize(fams, budget):
+    """Unite families that grow at the same rate (``shift / period``) into one (a common
+    period); families of different rates (a merge of branches of different jumps) stay apart."""
+    if len(fams) < 2:
+        return fams
+    groups = {}
+    for fam in fams:
+        groups.setdefault(Fraction(fam.shift, fam.period), []).append(fam)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        period = math.lcm(*(f.period for f in group))
+        if period > MAX_PERIOD:
+            raise _NotPeriodic
+        sets = []
+        for r in range(period):
+            ivs = [iv for f in group for iv in f.at(r)]
+            budget.spend(len(ivs))
+            sets.append(_union(ivs))
+        out.append(_Family(period, group[0].shift * (period // group[0].period), tuple(sets)))
+    return out
+
+
+def _set_at(fams, o):
+    """The dependency set of position ``o``: sorted disjoint intervals."""
+    if len(fams) == 1:
+        return fams[0].at(o)
+    return list(_union([iv for f in fams for iv in f.at(o)]))
+
+
+def _positions_of(fams, o):
+    ivs = _set_at(fams, o)
+    if not ivs:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(a, b + 1, dtype=np.int64) for a, b in ivs])
+
+
+_SAFE = 1 << 62
+
+
+def _read_off(fams, n, out_size, keep, budget):
+    """The :class:`AxisCount` of outputs ``0 .. n - 1`` of a node whose sets are ``fams``."""
+    if len(fams) == 1:
+        fam = fams[0]
+        p = fam.period
+        tl = [s[0][0] if s else 0 for s in fam.sets]
+        th = [s[-1][1] if s else 0 for s in fam.sets]
+        ts = [sum(b - a + 1 for a, b in s) for s in fam.sets]
+        big = max(max(map(abs, tl)), max(map(abs, th))) + (n // p + 1) * abs(fam.shift)
+        dtype = np.int64 if big < _SAFE else object
+        o = np.arange(n, dtype=np.int64)
+        ph, k = o % p, o // p
+        if dtype is object:
+            k = k.astype(object)
+        d = k * fam.shift
+        lo = np.array(tl, dtype=dtype)[ph] + d
+        hi = np.array(th, dtype=dtype)[ph] + d
+        size = np.array(ts, dtype=np.int64 if max(ts) < _SAFE else object)[ph]
+    else:
+        lo, hi, size = [], [], []
+        for o in range(n):
+            ivs = _set_at(fams, o)
+            budget.spend(len(ivs))
+            lo.append(ivs[0][0] if ivs else 0)
+            hi.append(ivs[-1][1] if ivs else 0)
+            size.append(sum(b - a + 1 for a, b in ivs))
+        dtype = np.int64 if max(map(abs, lo + hi + size)) < _SAFE else object
+        lo, hi, size = np.array(lo, dtype=dtype), np.array(hi, dtype=dtype), np.array(size, dtype=dtype)
+    sets = (lambda o, fams=fams: _positions_of(fams, o)) if keep else None
+    return AxisCount(lo, hi, size, 0, out_size, sets)
+
+
+def _interval_pass(graph, axis, keep_sets, limit=MAX_INTERVAL_OPS):
+    """Enumerate every node on one axis with sets as interval lists: a node's sets are computed
+    for one period of its outputs (from its parent's, through its index map) and shifted for the
+    others, so the work is linear in the nodes and in the intervals, not in the positions."""
+    nodes = graph.nodes
+    budget = _Budget(limit)
+    wanted = {o for _, o in graph.outputs}
+    consumers = [0] * len(nodes)
+    for node in nodes[1:]:
+        for p in node.parents:
+            consumers[p] += 1
+    fams = {0: [_Family(1, 1, (((0, 0),),))]}
+    reads = {}
+    out = {}
+    for i, node in enumerate(nodes):
+        if i:
+            budget.where = (layer_label(node.layer, node.index) if node.layer is not None and node.index >= 0
+                            else f"node {node.label!r}") + f" on axis {axis}"
+            if node.maps is None:
+                parts = []
+                for p, b in zip(node.parents, node.broadcast):
+                    if b:  # every output reads position 0
+                        parts.append(_Family(1, 0, (tuple(_set_at(fams[p], 0)),)))
+                    else:
+                        parts.extend(fams[p])
+                fams[i] = _normalize(parts, budget)
+            else:
+                m = node.maps[axis]
+                try:
+                    r = reads.get(m)
+                except TypeError:  # an unhashable map
+                    r = None
+                if r is None:
+                    r = _Reads(m)
+                    try:
+                        reads[m] = r
+                    except TypeError:
+                        pass
+                fams[i] = _through(fams[node.parents[0]], r, budget)
+            for p in node.parents:
+                consumers[p] -= 1
+                if consumers[p] == 0:
+                    del fams[p]
+        if (i and node.index >= 0) or i in wanted:
+            out[i] = _read_off(fams[i], graph.count(node, axis), node.sizes[axis] if node.sizes else None,
+                               keep_sets, budget)
+        if i and consumers[i] == 0:
+            del fams[i]
+    return out
+
+
 # --------------------------------------------------------------------------- results
 class AxisCount:
     """What enumeration found on one axis for one layer (every value a Python int or Fraction).
@@ -824,8 +1164,10 @@ class AxisCount:
         """The dependency set of output ``o`` (sorted input positions); needs ``keep_sets``."""
         if self._sets is None:
             raise RfsymError("dependency sets were not kept; pass keep_sets=True")
-        if not 0 <= o < len(self._sets):
-            raise RfsymError(f"output {o} was not enumerated (0 .. {len(self._sets) - 1})")
+        if not 0 <= o < len(self.lo):
+            raise RfsymError(f"output {o} was not enumerated (0 .. {len(self.lo) - 1})")
+        if callable(self._sets):  # the interval method: the set rebuilt from its intervals
+            return self._sets(int(o))
         return np.flatnonzero(self._sets[o]) + self._base
 
     def __repr__(self):
@@ -895,8 +1237,11 @@ class Enumeration(_PerAxis):
     maps each output's name to its :class:`EnumeratedLayer`, and the attributes of the object
     itself describe the (first) output."""
 
-    def __init__(self, graph, layers, outputs, features=None):
+    def __init__(self, graph, layers, outputs, features=None, methods=None):
         self.ndim = graph.ndim
+        #: per axis, how the sets were enumerated: ``"intervals"``, or ``"dense"`` (asked for, or
+        #: the interval method's fallback on an index map whose declared period does not hold)
+        self.methods = methods
         self.input_size = graph.input_sizes
         self.layers = layers
         self.outputs = outputs
@@ -919,15 +1264,17 @@ class Enumeration(_PerAxis):
 
 
 def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = None, keep_sets: bool = False,
-                      positions: Any = POSITIONS, strict: bool = False) -> Enumeration:
+                      positions: Any = POSITIONS, strict: bool = False, method: str = "intervals",
+                      max_interval_ops: int = MAX_INTERVAL_OPS) -> Enumeration:
     """Enumerate the dependency sets of every node's outputs and count rf, jump, start, centre,
     period and out_size from them (see the module docstring).
 
     Outputs ``0 .. min(out_size, positions) - 1`` of every node are enumerated
     (``positions="all"``: every real output), and always at least two full periods, so every
     output phase is seen. Each node's sets are computed once, from its inputs' sets, however
-    many nodes read it (fan-out), and a merge unites its inputs' sets (fan-in). Work and memory
-    grow with the nodes times the enumerated positions times the span of the input they reach.
+    many nodes read it (fan-out), and a merge unites its inputs' sets (fan-in). With intervals,
+    work and memory grow with the nodes times the intervals of their sets (plus the enumerated
+    positions read off); dense, with the nodes times the positions times the span of the input.
 
     Args:
         net: an rfsym layer (a Sequential, a Graph with any fan-out, fan-in and outputs).
@@ -937,6 +1284,9 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
         positions: outputs enumerated per node (an int, or ``"all"``).
         strict: norms whose statistics span positions read every position (as
             ``analyze(..., strict=True)``).
+        method: ``"intervals"`` (sets as interval lists, one period of every node; linear in
+            depth) or ``"dense"`` (bit rows of every enumerated output; see the module docstring).
+        max_interval_ops: the interval method's budget of interval operations.
 
     Returns:
         The :class:`Enumeration`.
@@ -945,6 +1295,7 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
         LayerError: a symbolic or invalid parameter, a layer without an index map.
         GraphError: merged inputs of different sizes.
         SizeError: an input too small for some layer.
+        RfsymError: the work would exceed the method's budget.
 
     >>> from rfsym import Conv, MaxPool, Sequential
     >>> e = enumerate_network(Sequential(Conv(3, dilation=2), MaxPool(2, ceil_mode=True)), 10, ndim=1,
@@ -956,19 +1307,32 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
     """
     if positions != "all" and not (isinstance(positions, int) and positions >= 1):
         raise RfsymError(f"positions must be a positive int or 'all', got {positions!r}")
+    if method not in METHODS:
+        raise RfsymError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     graph = _Graph(net, input_size, ndim, strict)
     graph.positions = positions
     done = {}
-    per_axis = []
+    per_axis, methods = [], []
     for axis in range(graph.ndim):
-        sig = _signature(graph, axis)
+        sig = _signature(graph, axis) if graph.ndim > 1 else None  # axes alike: enumerated once
         if sig is not None and sig in done and not keep_sets:
-            per_axis.append(done[sig])
+            per_axis.append(done[sig][0])
+            methods.append(done[sig][1])
             continue
-        res = _axis_pass(graph, axis, keep_sets) if len(graph.nodes) > 1 or graph.outputs[0][1] == 0 else {}
+        res, used = {}, method
+        if len(graph.nodes) > 1 or graph.outputs[0][1] == 0:
+            res = None
+            if method == "intervals":
+                try:
+                    res = _interval_pass(graph, axis, keep_sets, max_interval_ops)
+                except _NotPeriodic:  # an index map whose period does not hold: count densely
+                    res, used = None, "dense"
+            if res is None:
+                res = _axis_pass(graph, axis, keep_sets)
         if sig is not None:
-            done[sig] = res
+            done[sig] = (res, used)
         per_axis.append(res)
+        methods.append(used)
 
     def enumerated(i):
         return EnumeratedLayer(graph.nodes[i], tuple(per_axis[a][i] for a in range(graph.ndim)))
@@ -977,7 +1341,7 @@ def enumerate_network(net: Any, input_size: Any = None, *, ndim: int | None = No
     by_id = dict(zip(graph.reported, layers))
     outputs = {name: by_id[i] if i in by_id else enumerated(i) for name, i in graph.outputs}
     features = None if graph.features is None else by_id[graph.features]
-    return Enumeration(graph, layers, outputs, features)
+    return Enumeration(graph, layers, outputs, features, tuple(methods))
 
 
 def dependency_set(net, input_size, output_index, *, layer=None, axis=0, ndim=None):

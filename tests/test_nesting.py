@@ -153,7 +153,7 @@ def test_verify_summary_symbolize(nets, kind):
 
 
 def test_summary_at_5000(nets):
-    # (verify at 5,000 levels exceeds the enumerator's work budget: an RfsymError, by design)
+    # (verify at depth MAX_NESTING: tests/test_verify_scale.py)
     net, convs = nets("sequential", 5000)
     assert R.summary(net, input_size=8, ndim=1, depth=None).result.rf == 2 * convs + 1
 
