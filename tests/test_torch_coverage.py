@@ -52,11 +52,7 @@ cspresnet50 cspdarknet53 vovnet39a ese_vovnet19b_dw res2net50_26w_4s resnest14d 
 fastvit_t8 efficientformer_l1 levit_128s vit_tiny_patch16_224 deit_tiny_patch16_224
 swin_tiny_patch4_window7_224 xception41 inception_v4 mixnet_s lcnet_050 resnet18 resnet50d seresnet18
 ecaresnet26t mnasnet_050 tinynet_a efficientnet_lite0 selecsls42b""".split()
-GAPS = {"torchvision/lraspp_mobilenet_v3_large": "upsampling 33 -> 65 is not an integer factor "
-                                               "(rfsym.Upsample takes integer factors)",
-        "torchvision/deeplabv3_mobilenet_v3_large": "upsampling 33 -> 520 is not an integer factor "
-                                                   "(rfsym.Upsample takes integer factors)",
-        }
+GAPS: dict = {}
 #: MACs that differ from torchvision's _ops for a stated reason, and the tolerance tested
 MACS_REASON = {
     **{n: ("the class token: torch computes 1 + positions tokens (197 or 50), rfsym's layers count the "
