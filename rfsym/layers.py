@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 import sympy as sp
 
-from .errors import GraphError, LayerError
+from .errors import GraphError, LayerError, SizeError
 from .symbols import as_expr, subs
 
 __all__ = [
@@ -1230,6 +1230,7 @@ class Upsample(Layer):
 
         Raises:
             LayerError: the map needs the input size, or its period exceeds ``max_period``.
+            SizeError: the output size is below 1.
 
         >>> period, jump, pos, valid = Upsample(2.5).phases(0, 1, None, 100)
         >>> period, jump, pos[:, 0].tolist()
@@ -1245,8 +1246,8 @@ class Upsample(Layer):
             return self._periodic(1 / f, max_period, "scale_factor")
         out = self.output_size(axis, ndim, n)
         if out < 1:
-            raise LayerError(f"output size must be at least 1, got {out} for input size {n}",
-                             param="size" if size is not None else "scale_factor")
+            raise SizeError(f"Upsample: output size must be at least 1, got {out} for input size {n}; "
+                            "give a larger input_size")
         pos, valid = _torch_taps(self.mode, corners, n, out, None if f is None else _double(f))
         if not corners:
             ratio = sp.Rational(n, out) if size is not None else 1 / f

@@ -422,6 +422,8 @@ def _upsample(layer, state, ctx):
     for axis in range(ctx.ndim):
         n = state.sizes[axis] if state.sizes else None
         nc = None if n is None else ops.concrete(n)
+        if nc is not None:
+            check_size(layer.output_size(axis, ctx.ndim, nc), ctx, axis, n)
         try:
             period, jump, pos, valid = layer.phases(axis, ctx.ndim, nc, MAX_PERIOD)
         except LayerError as err:
