@@ -6,6 +6,7 @@ sizes (see :class:`rfsym.Upsample`), so every expected set here is read off torc
 never written by hand.
 """
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -217,3 +218,67 @@ def test_from_torch_module_upsample_gradient():
         grad, = torch.autograd.grad(net(x)[0, 0, o[0], o[1]], x)
         mask = rfsym.dependency_mask(g, (10, 9), o)
         assert np.array_equal(mask, grad[0, 0].numpy() != 0)
+
+
+# --------------------------------------------------------------------------- ONNX import
+def _onnx_resize(n, mode, ctm, rounding, scales=None, sizes=None):
+    """A 1-channel 2-d Resize model (the last axis of size ``n``, the other 1) and its
+    reference-runtime read sets on the last axis (a delta input per position)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    inits, inputs = [], ["x", "", ""]
+    if scales is not None:
+        inits.append(numpy_helper.from_array(np.array([1, 1, 1, scales], np.float32), "sc"))
+        inputs[2] = "sc"
+    else:
+        inits.append(numpy_helper.from_array(np.array([1, 1, 1, sizes], np.int64), "sz"))
+        inputs.append("sz")
+    node = helper.make_node("Resize", inputs, ["y"], mode=mode, coordinate_transformation_mode=ctm,
+                            nearest_mode=rounding)
+    shape = [1, 1, 1, n]
+    graph = helper.make_graph([node], "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    ev = ReferenceEvaluator(model)
+    cols = [ev.run(None, {"x": np.eye(n, dtype=np.float32)[i].reshape(shape)})[0][0, 0, 0] for i in range(n)]
+    reads = np.stack(cols)  # (input, output)
+    return model, [set(np.flatnonzero(reads[:, o]).tolist()) for o in range(reads.shape[1])]
+
+
+@pytest.mark.parametrize("mode,ctm,rounding,kind", [
+    ("nearest", "asymmetric", "floor", "nearest"), ("nearest", "half_pixel", "round_prefer_ceil", "nearest-exact"),
+    ("linear", "half_pixel", "floor", "bilinear"), ("linear", "align_corners", "floor", "bilinear")])
+@pytest.mark.parametrize("n,target", [(5, 7), (7, 5), (33, 65), (3, 8)])
+def test_from_onnx_resize_to_sizes(n, target, mode, ctm, rounding, kind):
+    model, want = _onnx_resize(n, mode, ctm, rounding, sizes=target)
+    g = rfsym.from_onnx(model)
+    up = [replace(lr.layer, name=None) for lr in analyze(g, input_size=(1, n), in_channels=1).layers
+          if lr.type == "Upsample"]
+    assert up == [Upsample(size=(1, target), mode=kind, align_corners=ctm == "align_corners")]
+    got = [set(dependency_set(g, (1, n), o, axis=1).tolist()) & set(range(n)) for o in range(target)]
+    assert len(want) == target
+    assert got == want
+
+
+@pytest.mark.parametrize("mode,ctm,rounding", [("nearest", "asymmetric", "floor"),
+                                               ("nearest", "half_pixel", "round_prefer_ceil"),
+                                               ("linear", "half_pixel", "floor")])
+@pytest.mark.parametrize("scale", [2.5, 1.5, 0.5, 0.75])
+def test_from_onnx_resize_by_fractional_scales(scale, mode, ctm, rounding):
+    n = 12
+    model, want = _onnx_resize(n, mode, ctm, rounding, scales=scale)
+    g = rfsym.from_onnx(model)
+    (up,) = [lr.layer for lr in analyze(g, input_size=(1, n), in_channels=1).layers if lr.type == "Upsample"]
+    assert up.scale_factor == (1, sp.Rational(Fraction(scale)))
+    got = [set(dependency_set(g, (1, n), o, axis=1).tolist()) & set(range(n)) for o in range(len(want))]
+    assert got == want
+
+
+def test_from_onnx_nearest_rounding_that_is_no_pytorch_mode():
+    """half-pixel coordinates with floor read input -1 -> 0, 0, 0, 1, ... at scale 1/3 (neither
+    of PyTorch's nearest modes): refused, naming the mode."""
+    model, _ = _onnx_resize(5, "nearest", "half_pixel", "floor", sizes=8)
+    with pytest.raises(LayerError, match="nearest_mode='floor'"):
+        rfsym.from_onnx(model)
