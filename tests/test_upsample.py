@@ -224,7 +224,7 @@ def test_from_torch_module_upsample_gradient():
 def _onnx_resize(n, mode, ctm, rounding, scales=None, sizes=None):
     """A 1-channel 2-d Resize model (the last axis of size ``n``, the other 1) and its
     reference-runtime read sets on the last axis (a delta input per position)."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 
