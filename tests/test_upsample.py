@@ -6,6 +6,7 @@ sizes (see :class:`rfsym.Upsample`), so every expected set here is read off torc
 never written by hand.
 """
 
+import os
 from dataclasses import replace
 from fractions import Fraction
 
@@ -19,6 +20,7 @@ import rfsym
 from rfsym import Conv, LayerError, MaxPool, Sequential, SizeError, Upsample, analyze, verify
 from rfsym.enumeration import dependency_set, enumerate_network
 
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before Keras is imported (its gradients are torch's)
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 torch.set_num_threads(1)
@@ -282,3 +284,38 @@ def test_from_onnx_nearest_rounding_that_is_no_pytorch_mode():
     model, _ = _onnx_resize(5, "nearest", "half_pixel", "floor", sizes=8)
     with pytest.raises(LayerError, match="nearest_mode='floor'"):
         rfsym.from_onnx(model)
+
+
+# --------------------------------------------------------------------------- Keras import
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_from_keras_resizing_and_upsampling(interpolation):
+    """keras.layers.Resizing (PyTorch's nearest-exact or bilinear to a size under the torch
+    backend) and UpSampling2D: the imported layers, the output shapes, and one output's
+    dependency mask against the input gradient Keras computes with torch."""
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("the gradient check uses the torch backend's autograd")
+    layers = keras.layers
+    x = keras.Input((11, 9, 1))
+    y = layers.Resizing(17, 23, interpolation=interpolation, name="resize")(x)
+    y = layers.UpSampling2D((2, 3), interpolation=interpolation, name="up")(y)
+    model = keras.Model(x, y)
+    g = rfsym.from_keras(model)
+    r = analyze(g, input_size=(11, 9))
+    ups = {lr.name: replace(lr.layer, name=None) for lr in r.layers if lr.type == "Upsample"}
+    mode = "nearest-exact" if interpolation == "nearest" else "bilinear"
+    assert ups == {"resize": Upsample(size=(17, 23), mode=mode),
+                   "up": Upsample((2, 3), mode="nearest" if interpolation == "nearest" else "bilinear")}
+    assert tuple(int(v) for v in r.axes("out_size")) == tuple(model.output_shape[1:3])
+    for o in [(0, 0), (20, 31), (33, 68)]:
+        t = torch.zeros(1, 11, 9, 1, requires_grad=True)
+        grad, = torch.autograd.grad(model(t)[0, o[0], o[1], 0], t)
+        assert np.array_equal(rfsym.dependency_mask(g, (11, 9), o), grad[0, :, :, 0].numpy() != 0)
+
+
+def test_from_keras_resizing_refused_options():
+    keras = pytest.importorskip("keras")
+    x = keras.Input((8, 8, 1))
+    model = keras.Model(x, keras.layers.Resizing(5, 5, crop_to_aspect_ratio=True)(x))
+    with pytest.raises(LayerError, match="crop_to_aspect_ratio"):
+        rfsym.from_keras(model)
