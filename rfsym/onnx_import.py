@@ -1185,6 +1185,9 @@ class _Importer:
             if (len(node.input) > 2 and node.input[2] and scales is None) or \
                     (len(node.input) > 3 and node.input[3] and sizes is None):
                 raise _Unsupported("scales/sizes must be computable from constants and the input's shape")
+        if int(a.get("antialias", 0)) or a.get("axes") is not None or \
+                _str(a.get("keep_aspect_ratio_policy", "stretch")) != "stretch":
+            raise _Unsupported("Resize with antialias, axes or keep_aspect_ratio_policy")
         ins = [d.shape[2 + axis] for axis in range(self.nd)]
         if sizes is not None and np.size(sizes):
             outs = [_expr(np.asarray(sizes).reshape(-1)[2 + axis]) for axis in range(self.nd)]

@@ -319,3 +319,12 @@ def test_from_keras_resizing_refused_options():
     model = keras.Model(x, keras.layers.Resizing(5, 5, crop_to_aspect_ratio=True)(x))
     with pytest.raises(LayerError, match="crop_to_aspect_ratio"):
         rfsym.from_keras(model)
+
+
+def test_from_onnx_resize_refuses_antialias():
+    model, _ = _onnx_resize(8, "linear", "half_pixel", "floor", sizes=5)
+    from onnx import helper
+
+    model.graph.node[0].attribute.append(helper.make_attribute("antialias", 1))
+    with pytest.raises(LayerError, match="antialias"):
+        rfsym.from_onnx(model)
