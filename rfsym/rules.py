@@ -422,8 +422,14 @@ def _upsample(layer, state, ctx):
     for axis in range(ctx.ndim):
         n = state.sizes[axis] if state.sizes else None
         nc = None if n is None else ops.concrete(n)
-        if nc is not None:
-            check_size(layer.output_size(axis, ctx.ndim, nc), ctx, axis, n)
+        if nc is not None:  # PyTorch's output size
+            sizes.append(layer.output_size(axis, ctx.ndim, nc))
+        elif n is not None:  # symbolic or several sizes: floor(n·f) in exact arithmetic (size= fails below)
+            f = L.per_axis(layer.scale_factor, ctx.ndim, "scale_factor", layer)[axis] if layer.size is None \
+                else sp.Integer(1)
+            sizes.append(n * int(f) if f.is_Integer else ops.floordiv(n * int(f.p), int(f.q)))
+        if n is not None:
+            check_size(sizes[-1], ctx, axis, n)
         try:
             period, jump, pos, valid = layer.phases(axis, ctx.ndim, nc, MAX_PERIOD)
         except LayerError as err:
@@ -432,14 +438,6 @@ def _upsample(layer, state, ctx):
         hi = np.where(valid[:, 1], pos[:, 1], pos[:, 0])
         m = AxisMap(period, jump, tuple(int(v) for v in lo), tuple(int(v) for v in hi - lo + 1))
         maps.append(reduce_map(m, ops))
-        if n is not None:
-            f = None if layer.size is not None else L.per_axis(layer.scale_factor, ctx.ndim, "scale_factor", layer)[axis]
-            if nc is not None:
-                out = layer.output_size(axis, ctx.ndim, nc)
-            else:  # symbolic or several sizes: floor(n·f) in exact arithmetic
-                out = n * int(f) if f.is_Integer else ops.floordiv(n * int(f.p), int(f.q))
-            check_size(out, ctx, axis, n)
-            sizes.append(out)
     return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
 
 
@@ -631,11 +629,6 @@ def check_period(ctx, value, param):
     if value is not None and value > MAX_PERIOD:
         raise LayerError(f"{param}={value} gives {value:,} output phases with their own receptive field; "
                          f"rfsym enumerates at most {MAX_PERIOD:,} per axis", where=ctx.where, param=param)
-
-
-def ops_concrete(ctx, n):
-    c = ctx.ops.concrete(n)
-    return 0 if c is None else c
 
 
 def _factor(ctx, layer):
