@@ -36,10 +36,11 @@ Conventions (per spatial axis; the same as the engine's, see :mod:`rfsym.engine`
   ``ceil_mode`` a window may also stick out past the padded end by less than one stride, as
   long as it starts inside the input or the left padding (PyTorch).
 * Finer grids: a transposed convolution's output ``o`` reads input ``i`` when
-  ``i·s - p_left + t·d = o``; nearest upsampling by ``f`` and ``PixelShuffle(f)`` read
-  ``floor(o/f)``; linear upsampling reads ``floor(x)`` and ``floor(x) + 1`` at
-  ``x = (o + 1/2)/f - 1/2`` (unclamped, like padding) or, with aligned corners,
-  ``x = o(n - 1)/(nf - 1)``; ``PixelUnshuffle(f)`` reads ``f·o .. f·o + f - 1``; ``Pad`` reads
+  ``i·s - p_left + t·d = o``; ``PixelShuffle(f)`` reads ``floor(o/f)``; ``Upsample`` reads
+  what :meth:`rfsym.layers.Upsample.phases` lists (PyTorch's nearest, nearest-exact and linear
+  index maps: ``floor(o/f)`` for nearest by an integer ``f``; linear reads ``floor(x)`` and
+  ``floor(x) + 1`` at ``x = (o + 1/2)·scale - 1/2``, unclamped like padding, or with aligned
+  corners at ``x = o(n - 1)/(out - 1)``); ``PixelUnshuffle(f)`` reads ``f·o .. f·o + f - 1``; ``Pad`` reads
   ``o - before``; ``Repeat`` is unrolled.
 * Position-wise: ``Pointwise``, ``Params`` and ``Norm`` read position ``o`` only; a ``Norm`` with
   ``spatial=True`` under ``strict=True`` reads every real position ``0 .. n - 1``, as does global
@@ -274,34 +275,23 @@ def _conv_transpose(layer, sizes, ndim):
 
 
 def _upsample(layer, sizes, ndim):
-    fs = _per_axis(layer.scale_factor, ndim, "scale_factor")
-    maps = []
-    for axis, f in enumerate(fs):
-        if f == 1:  # every mode copies the input
+    maps, out = [], []
+    for axis in range(ndim):
+        n = None if sizes is None else sizes[axis]
+        period, jump, pos, valid = layer.phases(axis, ndim, n, MAX_PERIOD)
+        if period == 1 and jump == 1 and pos[0, 0] == 0 and not valid[0, 1]:
             maps.append(IDENTITY_MAP)
-        elif layer.mode == "nearest":  # output o reads floor(o/f)
-            maps.append(Taps(lambda o, f=f: ((o // f)[:, None], None), period=f))
-        elif not layer.align_corners:  # x = (o + 0.5)/f - 0.5 = (2o + 1 - f)/(2f), unclamped
-            maps.append(Taps(lambda o, f=f: _linear_taps(2 * o + 1 - f, 2 * f), period=f))
-        else:  # x = o(n - 1)/(nf - 1) over one output grid, repeated with shift n beyond it
-            _need_sizes(sizes, "bilinear upsampling with align_corners=True")
-            n = sizes[axis]
-            maps.append(Taps(lambda o, n=n, f=f: _corner_taps(o, n, f), period=n * f))
-    return Leaf(tuple(maps), None if sizes is None else tuple(n * f for n, f in zip(sizes, fs)))
+        else:  # output o = period·m + φ reads the phase's positions shifted by jump·m
+            maps.append(Taps(lambda o, P=period, J=jump, pos=pos, valid=valid: _phase_taps(o, P, J, pos, valid),
+                             period=period))
+        if n is not None:
+            out.append(layer.output_size(axis, ndim, n))
+    return Leaf(tuple(maps), None if sizes is None else tuple(out))
 
 
-def _linear_taps(num, den):
-    """Linear interpolation at ``x = num/den``: ``floor(x)``, and ``floor(x) + 1`` unless ``x``
-    is an integer (its weight is zero)."""
-    lo = num // den
-    return np.stack([lo, lo + 1], axis=1), np.stack([np.ones_like(lo, bool), num % den != 0], axis=1)
-
-
-def _corner_taps(o, n, f):
-    tile, r = np.divmod(o, n * f)
-    pos, valid = _linear_taps(r * (n - 1), n * f - 1)
-    valid[:, 1] &= pos[:, 0] < n - 1  # clamped at the last input position
-    return pos + (tile * n)[:, None], valid
+def _phase_taps(o, period, jump, pos, valid):
+    m, phi = np.divmod(o, period)
+    return pos[phi] + (jump * m)[:, None], valid[phi]
 
 
 def _crop(layer, sizes, ndim):

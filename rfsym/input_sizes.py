@@ -10,8 +10,9 @@ Conventions (per spatial axis ``n`` = the network's input size on that axis):
   ``n_in + pl + pr - e ≡ 0 (mod s)`` (the last window ends on the last padded position);
   TensorFlow SAME needs ``n_in ≡ 0 (mod s)`` (``ceil(n_in/s)`` exact) and, with
   ``symmetric_same=True``, an even total padding; adaptive pooling to ``m > 1`` outputs needs
-  ``n_in ≡ 0 (mod m)`` (equal windows). Transposed convolutions, upsampling, crops and
-  position-wise layers never round.
+  ``n_in ≡ 0 (mod m)`` (equal windows); upsampling by a fraction ``a/b`` (lowest terms) needs
+  ``n_in ≡ 0 (mod b)`` (``floor(n_in·a/b)`` exact). Transposed convolutions, integer upsampling,
+  upsampling to a fixed ``size``, crops and position-wise layers never round.
 * Why a residue class decides it. Every size law is ``floor`` or ``ceiling`` of an affine
   function of its input (or affine), so each layer's size is quasi-affine in ``n``:
   ``size(n + P) = size(n) + P·σ`` with slope ``σ`` (``1/jump``) once ``P·σ`` is an integer.
@@ -330,6 +331,8 @@ def _inverse(layer, axis, nd, m):
             return _req(sp.Max((m - 1) * s - pl - pr + e - s + 1, (m - 1) * s - pl + 1))
         return _req((m - 1) * s + e - pl - pr)
     if isinstance(layer, Upsample):
+        if layer.size is not None:
+            return sp.Integer(1)  # any input gives its fixed output size
         return _req(sp.ceiling(sp.Rational(1, 1) * m / _axis_value(layer.scale_factor, axis)))
     if isinstance(layer, (Crop, L.Pad)):
         before, after = layer.amounts(nd)[axis]
@@ -372,6 +375,10 @@ def _divisions(layer, axis, nd, n_in, symmetric_same):
         mm = int(ms[axis])
         if mm > 1:
             out.append((0, mm, f"divisible by the {mm} adaptive-pooling outputs"))
+    elif isinstance(layer, Upsample) and layer.size is None:
+        q = int(sp.Rational(_axis_value(layer.scale_factor, axis)).q)
+        if q > 1:
+            out.append((0, q, f"n·scale_factor an integer (n divisible by {q})"))
     elif isinstance(layer, L.PixelUnshuffle):
         f = int(layer.factor)
         out.append((0, f, f"divisible by the unshuffle factor {f}"))

@@ -424,6 +424,8 @@ class _Converter:
             return L.Pad(_pairs(op.padding, nd), name=label)
         if cls.startswith("Cropping"):
             return L.Crop(_pairs(op.cropping, nd), name=label)
+        if cls == "Resizing":  # F.interpolate(size=(height, width)) under the torch backend
+            return self.resizing(op, nd, label)
         if cls.startswith("UpSampling"):
             mode = getattr(op, "interpolation", "nearest")
             if mode not in ("nearest", "bilinear"):
@@ -458,6 +460,20 @@ class _Converter:
         if cls == "Reshape":
             return self.reshape(x, shape, label)
         return None
+
+    def resizing(self, op, nd, label):
+        """``keras.layers.Resizing``: Keras resizes with ``F.interpolate(size=(height, width))``,
+        ``"nearest"`` as PyTorch's ``nearest-exact`` and ``"bilinear"`` without aligned corners."""
+        if nd != 2:
+            raise _Unsupported("Resizing of a network that is not 2-d")
+        if op.crop_to_aspect_ratio or op.pad_to_aspect_ratio:
+            raise _Unsupported("Resizing with crop_to_aspect_ratio or pad_to_aspect_ratio")
+        modes = {"nearest": "nearest-exact", "bilinear": "bilinear"}
+        if op.interpolation not in modes:
+            raise _Unsupported(f"interpolation={op.interpolation!r}")
+        if getattr(op, "antialias", False) and op.interpolation == "bilinear":
+            raise _Unsupported("Resizing with antialias=True")
+        return L.Upsample(size=(op.height, op.width), mode=modes[op.interpolation], name=label)
 
     def transposed(self, op, x, nd, label):
         pads, extra = [], []

@@ -28,12 +28,15 @@ Conv(kernel_size=7, bias=False, in_channels=C, out_channels=C)
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, ClassVar
 
+import numpy as np
 import sympy as sp
 
-from .errors import GraphError, LayerError
+from .errors import GraphError, LayerError, SizeError
 from .symbols import as_expr, subs
 
 __all__ = [
@@ -1091,45 +1094,230 @@ class Crop(Layer):
         return _pairs(self.amount, ndim, "amount", self)
 
 
-_UPSAMPLE_MODES = ("nearest", "bilinear")
+_UPSAMPLE_MODES = ("nearest", "nearest-exact", "bilinear")
+
+
+def _scale_value(v):
+    """A scale factor as a positive sympy Rational: floats by their shortest decimal (``2.5`` is
+    5/2; ``float`` of it gives the same double back, which PyTorch's formulas use)."""
+    if isinstance(v, (float, np.floating)) and not isinstance(v, bool):
+        if not math.isfinite(v) or v <= 0:
+            raise LayerError(f"scale_factor must be a positive number, got {v!r}", param="scale_factor")
+        v = Fraction(repr(float(v)))
+    f = as_expr(v, "scale_factor", minimum=None, integer=False)
+    if not (f.is_Rational and f > 0):
+        raise LayerError(f"scale_factor must be a positive number (its output phases are enumerated), got {f}",
+                         param="scale_factor")
+    return f
 
 
 @dataclass(frozen=True, repr=False)
 class Upsample(Layer):
-    """Upsampling by an integer ``scale_factor`` (``torch.nn.Upsample``).
+    """Upsampling (or resampling) by a ``scale_factor`` or to an output ``size``
+    (``torch.nn.Upsample``, ``F.interpolate``), with PyTorch's index conventions.
 
-    ``mode="nearest"``: output ``o`` reads input ``floor(o/f)``. ``mode="bilinear"`` (linear
-    interpolation on every spatial axis; PyTorch's ``linear``/``bilinear``/``trilinear``): with
-    ``align_corners=False`` output ``o`` interpolates at ``x = (o + 0.5)/f - 0.5`` and reads
-    ``floor(x)`` and ``floor(x) + 1`` (only ``x`` when ``x`` is an integer: the other weight is
-    zero); the map is periodic in ``o`` with period ``f`` and, like padding, counts positions
-    beyond the border that PyTorch clamps. With ``align_corners=True``, ``x = o(n - 1)/(nf - 1)``
-    depends on the input size ``n``, which must then be a number; the map is exact (clamped)
-    over the whole output grid.
+    Give exactly one of ``scale_factor`` (a positive int, fraction or float per axis: the output
+    size is ``floor(n·scale_factor)``) and ``size`` (the output size per axis). PyTorch then
+    samples input positions at a ``scale`` of ``1/scale_factor`` (PyTorch's default
+    ``recompute_scale_factor=None``) or ``n/size``:
+
+    * ``mode="nearest"``: output ``o`` reads ``floor(o·scale)``;
+    * ``mode="nearest-exact"``: output ``o`` reads ``floor((o + 1/2)·scale)``;
+    * ``mode="bilinear"`` (linear interpolation on every spatial axis; PyTorch's
+      ``linear``/``bilinear``/``trilinear``): with ``align_corners=False`` output ``o``
+      interpolates at ``x = (o + 1/2)·scale - 1/2`` and reads ``floor(x)`` and ``floor(x) + 1``
+      (only ``floor(x)`` when ``x`` is an integer: the other weight is zero); like padding, the
+      positions beyond the border that PyTorch clamps are counted (``x = -1/4`` reads ``-1`` and
+      ``0``). With ``align_corners=True``, ``x = o(n - 1)/(size - 1)`` (clamped, as PyTorch).
+
+    **Periods.** With ``scale = p/q`` in lowest terms the map is periodic: output ``o + q``
+    reads the positions of ``o`` shifted by ``p``, so the engine's map has period ``q`` and jump
+    ``p/q`` (the effective stride, a Rational), ``rf`` is the largest window over the ``q``
+    phases, ``rf_min`` the smallest, ``start`` output 0's first position. An integer factor
+    ``f`` gives period ``f`` and jump ``1/f``. A map that needs the input size (``size=``,
+    ``align_corners=True``) or that PyTorch's float32 arithmetic makes aperiodic is defined on
+    the real output grid ``0 .. out - 1`` (period ``out``, jump ``n/out``) and repeated shifted
+    by ``n`` beyond it.
+
+    **Exactness.** With a numeric input size rfsym evaluates PyTorch's CPU float32 formulas
+    exactly (``scale`` rounded to float32, ``x`` rounded once as by a fused multiply-add, the
+    copy for ``size == n`` and nearest's ``o >> 1`` for ``size == 2n``, the output size
+    ``floor(float(n)·scale_factor)`` in double), checked against the input gradients of
+    ``F.interpolate``. With a symbolic input size the periodic map above is used in exact
+    arithmetic (``size=`` and ``align_corners=True`` then need ``input_size``).
+
+    Args:
+        scale_factor: the factor per axis (scalar or tuple), or None when ``size`` is given.
+        mode: ``"nearest"``, ``"nearest-exact"`` or ``"bilinear"`` (``"linear"``,
+            ``"trilinear"`` are aliases).
+        align_corners: PyTorch's flag for the linear modes.
+        size: the output size per axis (positive ints), or None.
+
+    Raises:
+        LayerError: both or neither of ``scale_factor`` and ``size``, a value that is not a
+            positive number, or an unknown mode.
 
     >>> from rfsym import analyze
     >>> r = analyze(Upsample(2, mode="bilinear"), input_size=4)
     >>> r.rf, r.rf_min, r.jump, r.start, r.out_size
     (2, 2, 1/2, -1, 8)
+    >>> r = analyze(Upsample(size=65, mode="bilinear"), input_size=33, ndim=1)
+    >>> r.rf, r.jump, r.period, r.out_size
+    (2, 33/65, 65, 65)
     """
 
-    scale_factor: Any
+    scale_factor: Any = None
     mode: str = "nearest"
     align_corners: bool = False
+    size: Any = None
 
     def _normalise(self):
-        self._set("scale_factor", _axis_tuple(self.scale_factor, "scale_factor"))
-        for f in (self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,)):
-            if not f.is_Integer:
-                raise LayerError(f"scale_factor must be a positive integer number (the phases of "
-                                 f"the output grid are enumerated), got {f}", param="scale_factor")
+        if (self.scale_factor is None) == (self.size is None):
+            raise LayerError("give exactly one of scale_factor and size", param="scale_factor"
+                             if self.scale_factor is None else "size")
+        if self.scale_factor is not None:
+            vals = self.scale_factor if isinstance(self.scale_factor, (tuple, list)) else None
+            if vals is not None and not 1 <= len(vals) <= 3:
+                raise LayerError(f"scale_factor must be a scalar or a tuple of 1 to 3 values, got {tuple(vals)!r}",
+                                 param="scale_factor")
+            self._set("scale_factor", tuple(_scale_value(v) for v in vals) if vals is not None
+                      else _scale_value(self.scale_factor))
+        else:
+            self._set("size", _axis_tuple(self.size, "size"))
+            for s in (self.size if isinstance(self.size, tuple) else (self.size,)):
+                if not s.is_Integer:
+                    raise LayerError(f"size must be a positive integer number, got {s}", param="size")
         if self.mode in ("linear", "trilinear"):
             self._set("mode", "bilinear")
         if self.mode not in _UPSAMPLE_MODES:
-            raise LayerError(f"mode must be 'nearest' or 'bilinear', got {self.mode!r}", param="mode")
+            raise LayerError(f"mode must be 'nearest', 'nearest-exact' or 'bilinear', got {self.mode!r}",
+                             param="mode")
         if not isinstance(self.align_corners, bool):
             raise LayerError(f"align_corners must be True or False, got {self.align_corners!r}",
                              param="align_corners")
+
+    def _axis(self, axis, ndim):
+        """``(scale_factor, size)`` on one axis (one of them None)."""
+        if self.size is not None:
+            return None, per_axis(self.size, ndim, "size", self)[axis]
+        return per_axis(self.scale_factor, ndim, "scale_factor", self)[axis], None
+
+    def output_size(self, axis: int, ndim: int, n: int) -> int:
+        """PyTorch's output size on ``axis`` for a numeric input size ``n``: ``size``, or
+        ``floor(float(n)·scale_factor)`` computed in double as ``F.interpolate`` does.
+
+        >>> Upsample(2.5).output_size(0, 1, 33)
+        82
+        """
+        f, size = self._axis(axis, ndim)
+        if size is not None:
+            return int(size)
+        return int(n * f) if f.is_Integer else math.floor(float(n) * _double(f))
+
+    def phases(self, axis: int, ndim: int, n: int | None, max_period: int):
+        """The index map on one axis as ``(period, jump, positions, valid)``: output
+        ``o = period·m + φ`` reads ``positions[φ][valid[φ]] + jump·m`` (int64 and bool arrays of
+        shape ``(period, 2)``; see the class docstring for the conventions).
+
+        Args:
+            axis: the spatial axis.
+            ndim: the number of spatial axes.
+            n: the numeric input size on ``axis``, or None (unknown or symbolic).
+            max_period: the largest period accepted.
+
+        Returns:
+            ``(period, jump, positions, valid)``.
+
+        Raises:
+            LayerError: the map needs the input size, or its period exceeds ``max_period``.
+            SizeError: the output size is below 1.
+
+        >>> period, jump, pos, valid = Upsample(2.5).phases(0, 1, None, 100)
+        >>> period, jump, pos[:, 0].tolist()
+        (5, 2, [0, 0, 0, 1, 1])
+        """
+        f, size = self._axis(axis, ndim)
+        corners = self.mode == "bilinear" and self.align_corners
+        if n is None:
+            if size is not None or corners:
+                why = f"size={size}" if size is not None else "bilinear upsampling with align_corners=True"
+                raise LayerError(f"{why} depends on the input size (the positions read); pass a numeric "
+                                 "input_size to analyze", param="size" if size is not None else "align_corners")
+            return self._periodic(1 / f, max_period, "scale_factor")
+        out = self.output_size(axis, ndim, n)
+        if out < 1:
+            raise SizeError(f"Upsample: output size must be at least 1, got {out} for input size {n}; "
+                            "give a larger input_size")
+        pos, valid = _torch_taps(self.mode, corners, n, out, None if f is None else _double(f))
+        if not corners:
+            ratio = sp.Rational(n, out) if size is not None else 1 / f
+            if ratio.q <= out:  # PyTorch's float32 map agrees with the exact periodic one?
+                period, jump, p, v = self._periodic(ratio, max_period, "size")
+                o = np.arange(out)
+                m, phi = np.divmod(o, period)
+                if _same_sets(p[phi] + (jump * m)[:, None], v[phi], pos, valid):
+                    return period, jump, p, v
+        if out > max_period:
+            raise LayerError(f"{out:,} output phases with their own receptive field; rfsym enumerates at most "
+                             f"{max_period:,} per axis", param="size" if size is not None else "scale_factor")
+        return out, n, pos, valid
+
+    def _periodic(self, ratio, max_period, param):
+        """The map in exact arithmetic at ``scale = ratio = p/q``: period ``q``, jump ``p``."""
+        p, q = int(ratio.p), int(ratio.q)
+        if q > max_period:
+            raise LayerError(f"scale {ratio} gives {q:,} output phases with their own receptive field; rfsym "
+                             f"enumerates at most {max_period:,} per axis (give the factor as a fraction with a "
+                             f"smaller denominator, or a numeric input_size)", param=param)
+        o = np.arange(q, dtype=np.int64)
+        if self.mode == "nearest":
+            lo, second = (o * p) // q, np.zeros(q, bool)
+        elif self.mode == "nearest-exact":
+            lo, second = ((2 * o + 1) * p) // (2 * q), np.zeros(q, bool)
+        else:  # x = (o + 1/2)·p/q - 1/2 = num/(2q)
+            num = (2 * o + 1) * p - q
+            lo, second = num // (2 * q), num % (2 * q) != 0
+        return q, p, np.stack([lo, lo + 1], axis=1), np.stack([np.ones(q, bool), second], axis=1)
+
+
+def _double(f):
+    """The double nearest a Rational."""
+    return float(Fraction(int(f.p), int(f.q)))
+
+
+def _torch_taps(mode, corners, n, out, factor):
+    """PyTorch's CPU float32 index map over the real outputs ``0 .. out - 1``: ``(positions,
+    valid)`` of shape ``(out, 2)`` (``factor`` the scale factor as a double, or None for a size)."""
+    f32 = np.float32
+    o = np.arange(out, dtype=np.int64)
+    scale = f32(1.0 / factor) if factor is not None else f32(n) / f32(out)
+    second = np.zeros(out, bool)
+    if (out == n and mode != "nearest-exact") or (mode == "nearest" and out == 2 * n):  # no floats
+        lo = o if out == n else o >> 1
+    elif mode == "nearest":
+        lo = np.minimum(np.floor(o.astype(f32) * scale).astype(np.int64), n - 1)
+    elif mode == "nearest-exact":
+        lo = np.minimum(np.floor((o.astype(f32) + f32(0.5)) * scale).astype(np.int64), n - 1)
+    elif not corners:  # x = scale·(o + 1/2) - 1/2 rounded once, unclamped (the border convention)
+        x = (np.float64(scale) * (o + 0.5) - 0.5).astype(f32)
+        lo = np.floor(x).astype(np.int64)
+        second = x - lo.astype(f32) != 0
+    else:
+        scale = f32(n - 1) / f32(out - 1) if out > 1 else f32(0)
+        x = o.astype(f32) * scale
+        i0 = np.minimum(np.floor(x).astype(np.int64), n - 1)
+        lam = np.clip(x - i0.astype(f32), f32(0), f32(1))
+        i1 = i0 + (i0 < n - 1)
+        first = f32(1) - lam != 0
+        lo = np.where(first, i0, i1)
+        second = first & (lam != 0) & (i1 > i0)
+    return np.stack([lo, lo + 1], axis=1), np.stack([np.ones(out, bool), second], axis=1)
+
+
+def _same_sets(pos_a, valid_a, pos_b, valid_b):
+    """Whether two ``(positions, valid)`` tables read the same positions row by row (each row an
+    interval of one or two positions starting at column 0)."""
+    return bool(np.array_equal(pos_a[:, 0], pos_b[:, 0]) and np.array_equal(valid_a, valid_b))
 
 
 MERGES = ("add", "concat", "mul")

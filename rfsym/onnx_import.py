@@ -48,6 +48,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -1184,40 +1185,50 @@ class _Importer:
             if (len(node.input) > 2 and node.input[2] and scales is None) or \
                     (len(node.input) > 3 and node.input[3] and sizes is None):
                 raise _Unsupported("scales/sizes must be computable from constants and the input's shape")
-        factors = []
-        for axis in range(self.nd):
-            n = d.shape[2 + axis]
-            if sizes is not None and np.size(sizes):
-                f = sp.simplify(_expr(np.asarray(sizes).reshape(-1)[2 + axis]) / n)
-            elif scales is not None and np.size(scales):
-                f = sp.nsimplify(float(np.asarray(scales).reshape(-1)[2 + axis]))
-            else:
-                raise _Unsupported("neither scales nor sizes given")
-            if not (f.is_Integer and f >= 1):
-                raise _Unsupported(f"scale factor {f} on spatial axis {axis}: rfsym upsamples by integer "
-                                   "factors (give a static input_shape if it depends on the input size)")
-            factors.append(int(f))
+        if int(a.get("antialias", 0)) or a.get("axes") is not None or \
+                _str(a.get("keep_aspect_ratio_policy", "stretch")) != "stretch":
+            raise _Unsupported("Resize with antialias, axes or keep_aspect_ratio_policy")
+        ins = [d.shape[2 + axis] for axis in range(self.nd)]
+        if sizes is not None and np.size(sizes):
+            outs = [_expr(np.asarray(sizes).reshape(-1)[2 + axis]) for axis in range(self.nd)]
+            factors = [sp.simplify(o / n) for o, n in zip(outs, ins)]
+            if not all(f.is_Integer and f >= 1 for f in factors):  # to a size: PyTorch's n/size
+                if any(_numeric(v) is None for v in ins + outs):
+                    raise _Unsupported("resize to sizes that are not integer multiples needs a static input_shape")
+                factors = None
+        elif scales is not None and np.size(scales):
+            factors = [_scale(float(np.asarray(scales).reshape(-1)[2 + axis])) for axis in range(self.nd)]
+            outs = [n * f if f.is_Integer else _floor_size(n, f) for n, f in zip(ins, factors)]
+        else:
+            raise _Unsupported("neither scales nor sizes given")
         mode = _str(a.get("mode", "nearest"))
         ctm = _str(a.get("coordinate_transformation_mode", "half_pixel" if node.op_type == "Resize" else "asymmetric"))
-        if mode == "nearest":
-            nearest = _str(a.get("nearest_mode", "round_prefer_floor")) if node.op_type == "Resize" else "floor"
-            if not _nearest_is_floor(ctm, nearest, factors):
-                raise _Unsupported(f"nearest resize with coordinate_transformation_mode={ctm!r}, "
-                                   f"nearest_mode={nearest!r} by {factors}: output o does not read input "
-                                   "floor(o/f) (PyTorch's nearest, which rfsym models)")
-            layer = L.Upsample(factors[0] if len(set(factors)) == 1 else tuple(factors), mode="nearest")
-        elif mode in ("linear", "bilinear"):
-            if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-                raise _Unsupported(f"linear resize with coordinate_transformation_mode={ctm!r}")
-            layer = L.Upsample(factors[0] if len(set(factors)) == 1 else tuple(factors), mode="bilinear",
-                             align_corners=ctm == "align_corners")
-        else:
-            raise _Unsupported(f"mode={mode!r}")
-        if all(f == 1 for f in factors):
+        if factors is not None and all(f == 1 for f in factors):
             self.data[node.output[0]] = d
             return
+        if factors is not None:
+            shared = dict(scale_factor=factors[0] if len(set(factors)) == 1 else tuple(factors))
+        else:
+            shared = dict(size=outs[0] if len(set(outs)) == 1 else tuple(outs))
+        if mode == "nearest":
+            rounding = _str(a.get("nearest_mode", "round_prefer_floor")) if node.op_type == "Resize" else "floor"
+            kinds = set.intersection(*(_nearest_kinds(ctm, rounding, n, o, f) for n, o, f in
+                                       zip(ins, outs, factors or [None] * self.nd)))
+            if not kinds:
+                raise _Unsupported(f"nearest resize with coordinate_transformation_mode={ctm!r}, "
+                                   f"nearest_mode={rounding!r} from {ins} to {outs}: output o reads neither "
+                                   "input floor(o·scale) nor floor((o + 1/2)·scale) (PyTorch's nearest and "
+                                   "nearest-exact, which rfsym models)")
+            layer = L.Upsample(mode="nearest" if "nearest" in kinds else "nearest-exact", **shared)
+        elif mode in ("linear", "bilinear"):
+            if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners") or (
+                    ctm == "pytorch_half_pixel" and any(o == 1 and n != 1 for n, o in zip(ins, outs))):
+                raise _Unsupported(f"linear resize with coordinate_transformation_mode={ctm!r}")
+            layer = L.Upsample(mode="bilinear", align_corners=ctm == "align_corners", **shared)
+        else:
+            raise _Unsupported(f"mode={mode!r}")
         name = self._emit(node, layer, [d.node])
-        self._set(node, name, (d.shape[0], d.shape[1], *(n * f for n, f in zip(d.shape[2:], factors))), d.roles)
+        self._set(node, name, (d.shape[0], d.shape[1], *outs), d.roles)
 
     _op_Upsample = _op_Resize
 
@@ -1350,16 +1361,54 @@ def _tokens_last(d, position):
     return (tok == _T or isinstance(tok, int)) and all(r in (_C, _PART, _ONE) for r in rest)
 
 
-def _nearest_is_floor(ctm, rounding, factors):
-    """Whether nearest resizing by the integer ``factors`` reads input ``floor(o/f)`` at output
-    ``o = m·f + φ``: asymmetric coordinates ``x = o/f`` with floor (or rounding, when ``f <= 2``:
-    ``φ/f <= 1/2``), or half-pixel ``x = (o + 1/2)/f - 1/2 = m + (φ + 1/2)/f - 1/2`` (within 1/2
-    of ``m``) rounded."""
-    if all(f == 1 for f in factors):
-        return True
-    if ctm == "asymmetric":
-        return rounding == "floor" or (rounding == "round_prefer_floor" and all(f <= 2 for f in factors))
-    return ctm in ("half_pixel", "pytorch_half_pixel") and rounding in ("round_prefer_floor", "round_prefer_ceil")
+def _scale(s):
+    """An ONNX scale (a float32) as a Rational: the simplest fraction (denominator up to 1000)
+    whose float32 is ``s`` (exporters write float32 of the intended factor), else ``s`` itself."""
+    if not np.isfinite(s) or s <= 0:
+        raise _Unsupported(f"scale {s}")
+    simple = Fraction(s).limit_denominator(1000)
+    if np.float32(float(simple)) == np.float32(s):
+        return sp.Rational(simple.numerator, simple.denominator)
+    return sp.Rational(Fraction(repr(s)))
+
+
+def _floor_size(n, f):
+    ni = _numeric(n)
+    return sp.Integer(math.floor(ni * float(f))) if ni is not None else sp.floor(n * f)
+
+
+def _nearest_kinds(ctm, rounding, n, out, factor):
+    """The PyTorch nearest modes that read what ONNX's nearest resize reads on one axis, in exact
+    arithmetic (a set): ``"nearest"`` (input ``floor(o·scale)``), ``"nearest-exact"``
+    (``floor((o + 1/2)·scale)``). ``scale`` is ``1/factor`` or ``n/out``; the outputs
+    checked are the real ones (``n`` numeric) or two periods of the map."""
+    ni, no = _numeric(n), _numeric(out)
+    if factor is not None:
+        r = 1 / Fraction(int(factor.p), int(factor.q))
+        count = 2 * r.denominator if ni is None else no
+    elif ni is not None and no is not None:
+        r, count = Fraction(ni, no), no
+    else:
+        return set()
+    if ctm == "align_corners" and (ni is None or no is None):
+        return set()
+    rounds = {"floor": math.floor, "ceil": math.ceil, "round_prefer_floor": lambda x: math.ceil(x - Fraction(1, 2)),
+              "round_prefer_ceil": lambda x: math.floor(x + Fraction(1, 2))}
+    if rounding not in rounds:
+        return set()
+    coords = {"asymmetric": lambda o: o * r, "half_pixel": lambda o: (o + Fraction(1, 2)) * r - Fraction(1, 2),
+              "pytorch_half_pixel": lambda o: (o + Fraction(1, 2)) * r - Fraction(1, 2) if no != 1 else Fraction(0),
+              "align_corners": lambda o: Fraction(o * (ni - 1), no - 1) if no > 1 else Fraction(0)}
+    if ctm not in coords:
+        return set()
+    hi = (ni - 1) if ni is not None else None
+
+    def clamp(i):
+        return max(0, i if hi is None else min(i, hi))
+
+    read = [clamp(rounds[rounding](coords[ctm](o))) for o in range(count)]
+    kinds = {"nearest": lambda o: math.floor(o * r), "nearest-exact": lambda o: math.floor((o + Fraction(1, 2)) * r)}
+    return {kind for kind, fn in kinds.items() if read == [clamp(fn(o)) for o in range(count)]}
 
 
 def _clamp(v, n):

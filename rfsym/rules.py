@@ -413,45 +413,31 @@ def _conv_transpose(layer, state, ctx):
     return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, cout), params, macs)
 
 
-def _upsample_axis(ctx, f, mode, align_corners, n):
-    ops = ctx.ops
-    if f == 1:
-        return IDENTITY
-    if mode == "nearest":
-        return AxisMap(f, 1, (0,) * f, (1,) * f)
-    if not align_corners:
-        starts, rfs = [], []
-        for phi in range(f):
-            num, den = 2 * phi + 1 - f, 2 * f  # x = num/den for m = 0
-            starts.append(num // den)
-            rfs.append(1 if num % den == 0 else 2)
-        return reduce_map(AxisMap(f, 1, tuple(starts), tuple(rfs)), ops)
-    if n is None:
-        raise LayerError("bilinear upsampling with align_corners=True depends on the input size; "
-                         "pass input_size to analyze", where=ctx.where, param="align_corners")
-    nc = _concrete_int(ctx, n, "input_size", "align_corners=True reads positions o(n-1)/(nf-1)")
-    out, den = nc * f, nc * f - 1
-    starts, rfs = [], []
-    for o in range(out):
-        num = o * (nc - 1)
-        lo = num // den
-        starts.append(lo)
-        rfs.append(2 if num % den and lo < nc - 1 else 1)
-    return reduce_map(AxisMap(out, nc, tuple(starts), tuple(rfs)), ops)
-
-
 @register_layer(L.Upsample)
 def _upsample(layer, state, ctx):
-    fs = L.per_axis(layer.scale_factor, ctx.ndim, "scale_factor", layer)
+    """The layer's own index map (:meth:`~rfsym.layers.Upsample.phases`) as interval maps: each
+    phase reads the interval from its first to its last position."""
+    ops = ctx.ops
     maps, sizes = [], []
-    for axis, f in enumerate(fs):
+    for axis in range(ctx.ndim):
         n = state.sizes[axis] if state.sizes else None
-        check_period(ctx, int(f), "scale_factor")
-        if layer.align_corners and n is not None:
-            check_period(ctx, ops_concrete(ctx, n) * int(f), "input_size")
-        maps.append(_upsample_axis(ctx, int(f), layer.mode, layer.align_corners, n))
+        nc = None if n is None else ops.concrete(n)
+        if nc is not None:  # PyTorch's output size
+            sizes.append(layer.output_size(axis, ctx.ndim, nc))
+        elif n is not None:  # symbolic or several sizes: floor(n·f) in exact arithmetic (size= fails below)
+            f = L.per_axis(layer.scale_factor, ctx.ndim, "scale_factor", layer)[axis] if layer.size is None \
+                else sp.Integer(1)
+            sizes.append(n * int(f) if f.is_Integer else ops.floordiv(n * int(f.p), int(f.q)))
         if n is not None:
-            sizes.append(n * int(f))
+            check_size(sizes[-1], ctx, axis, n)
+        try:
+            period, jump, pos, valid = layer.phases(axis, ctx.ndim, nc, MAX_PERIOD)
+        except LayerError as err:
+            raise err.located(ctx.where) from None
+        lo = pos[:, 0]
+        hi = np.where(valid[:, 1], pos[:, 1], pos[:, 0])
+        m = AxisMap(period, jump, tuple(int(v) for v in lo), tuple(int(v) for v in hi - lo + 1))
+        maps.append(reduce_map(m, ops))
     return LeafOut(tuple(maps), State(tuple(sizes) if state.sizes else None, state.channels))
 
 
@@ -643,11 +629,6 @@ def check_period(ctx, value, param):
     if value is not None and value > MAX_PERIOD:
         raise LayerError(f"{param}={value} gives {value:,} output phases with their own receptive field; "
                          f"rfsym enumerates at most {MAX_PERIOD:,} per axis", where=ctx.where, param=param)
-
-
-def ops_concrete(ctx, n):
-    c = ctx.ops.concrete(n)
-    return 0 if c is None else c
 
 
 def _factor(ctx, layer):

@@ -177,7 +177,8 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
     if isinstance(m, (nn.Flatten, nn.Unflatten)):
         return _layout(b, op, "reshape", x, (), {}, out)
     if isinstance(m, nn.Upsample):
-        return T.upsample(b, op, x, out, m.mode, m.align_corners)
+        return T.upsample(b, op, x, out, m.mode, m.align_corners, m.scale_factor,
+                          getattr(m, "recompute_scale_factor", None))
     if isinstance(m, (nn.PixelShuffle, nn.PixelUnshuffle)):
         down = isinstance(m, nn.PixelUnshuffle)
         return T.pixel_shuffle(b, op, x, out, m.downscale_factor if down else m.upscale_factor, down)
@@ -324,7 +325,8 @@ def _convert_function(b, op, fn, args, kwargs, out):
         mode = {"upsample_nearest": "nearest", "upsample_bilinear": "bilinear"}.get(
             fn, _arg(args, kwargs, 3, "mode", "nearest"))
         align = True if fn == "upsample_bilinear" else _arg(args, kwargs, 4, "align_corners", None)
-        return T.upsample(b, op, args[0], out, mode, align)
+        return T.upsample(b, op, args[0], out, mode, align, _arg(args, kwargs, 2, "scale_factor"),
+                          _arg(args, kwargs, 5, "recompute_scale_factor"), _arg(args, kwargs, 6, "antialias", False))
     if fn == "pad":
         return T.pad(b, op, args[0], out, tuple(_arg(args, kwargs, 1, "pad")), _arg(args, kwargs, 2, "mode",
                                                                                   "constant"))

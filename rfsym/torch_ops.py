@@ -508,24 +508,41 @@ def mha_module(b, op, m, x, out):
     return Many((res, Const()))
 
 
-def upsample(b, op, x, out, mode, align_corners):
+def upsample(b, op, x, out, mode, align_corners, scale_factor=None, recompute_scale_factor=None,
+             antialias=False):
+    """``nn.Upsample`` / ``F.interpolate``: an :class:`~rfsym.layers.Upsample` by the scale factor
+    PyTorch samples with (``1/scale_factor`` unless ``recompute_scale_factor``), else to the
+    traced output size (PyTorch then samples at ``n/size``)."""
     from .layers import Upsample
 
     _standard(x, b.nd, "interpolate")
-    modes = {"nearest": "nearest", "nearest-exact": "nearest", "linear": "bilinear", "bilinear": "bilinear",
-             "trilinear": "bilinear", "bicubic": "bicubic"}
-    if mode not in modes or modes[mode] == "bicubic":
+    modes = {"nearest": "nearest", "nearest-exact": "nearest-exact", "linear": "bilinear",
+             "bilinear": "bilinear", "trilinear": "bilinear"}
+    if mode not in modes:
         raise Unsupported(f"interpolate mode={mode!r}")
-    factors = []
-    for n, o in zip(x.shape[2:], out.shape[2:]):
-        if o % n:
-            raise Unsupported(f"interpolate by a non-integer factor ({n} to {o})")
-        factors.append(o // n)
-    if all(f == 1 for f in factors):
-        return x
-    name = b.emit(op.name, Upsample(_ax(factors, b.nd), mode=modes[mode], align_corners=bool(align_corners)),
-                  b.node(x), op.scope)
+    if antialias:
+        raise Unsupported("interpolate with antialias=True")
+    ins, outs = tuple(int(n) for n in x.shape[2:]), tuple(int(o) for o in out.shape[2:])
+    corners = bool(align_corners) and modes[mode] == "bilinear"
+    layer = None
+    if scale_factor is not None and not recompute_scale_factor:
+        factors = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * len(ins)
+        if len(factors) == 1:
+            factors = factors * len(ins)
+        layer = Upsample(factors[0] if len(set(factors)) == 1 else factors, mode=modes[mode], align_corners=corners)
+        if tuple(layer.output_size(a, len(ins), n) for a, n in enumerate(ins)) != outs:
+            layer = None  # not the size PyTorch computed: read the traced one
+    if layer is None:
+        layer = Upsample(size=_ax(outs, b.nd), mode=modes[mode], align_corners=corners)
+    if ins == outs and all(_copies(layer.phases(a, len(ins), n, n)) for a, n in enumerate(ins)):
+        return x  # PyTorch copies
+    name = b.emit(op.name, layer, b.node(x), op.scope)
     return out_data(name, tuple(out.shape), b.nd)
+
+
+def _copies(phases):
+    period, jump, pos, valid = phases
+    return period == 1 and jump == 1 and pos[0, 0] == 0 and not valid[0, 1]
 
 
 def pad(b, op, x, out, amounts, mode="constant"):

@@ -598,17 +598,18 @@ def test_upsample_matches_enumeration(f, mode, corners):
 def test_upsample_values():
     r = analyze(Upsample(2), input_size=4, ndim=1)
     assert (r.rf, r.rf_min, r.jump, r.period, r.start, r.out_size) == (1, 1, sp.Rational(1, 2), 2, 0, 8)
-    r = analyze(Upsample(3, mode="bilinear"), input_size=4, ndim=1)
+    r = analyze(Upsample(3, mode="bilinear"), ndim=1)
     # x = (o + 1/2)/3 - 1/2: o = 3m + 1 lands on input m exactly (one input), the others read two
+    # (in exact arithmetic; at a numeric size rfsym follows PyTorch's float32, see test_upsample.py)
     assert (r.rf, r.rf_min, r.period, r.start) == (2, 1, 3, -1)
     r = analyze(Upsample(2, mode="bilinear", align_corners=True), input_size=3, ndim=1)
     # x = o·2/5: 0, .4, .8, 1.2, 1.6, 2 -> rf 1, 2, 2, 2, 2, 1
     assert (r.rf, r.rf_min, r.start, r.out_size) == (2, 1, 0, 6)
     with pytest.raises(LayerError, match="align_corners=True depends on the input size"):
         analyze(Upsample(2, mode="bilinear", align_corners=True))
-    with pytest.raises(LayerError, match="scale_factor must be a positive integer number"):
+    with pytest.raises(LayerError, match="scale_factor must be a positive"):
         Upsample(s)
-    with pytest.raises(LayerError, match="mode must be 'nearest' or 'bilinear'"):
+    with pytest.raises(LayerError, match="mode must be 'nearest'"):
         Upsample(2, mode="bicubic")
 
 
