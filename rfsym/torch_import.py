@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import operator
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -870,6 +871,290 @@ def _trace_fx(module, shape, rec):
     return env[out_node]
 
 
+# --------------------------------------------------------------------------- the direct tracer
+class _DataDependent(Exception):
+    """The forward reads a value computed from the input (no trace without real data)."""
+
+
+#: binary operators of stand-ins (reflected: the operands swapped), as torch.fx's Proxy records them
+_BINARY = ("add sub mul truediv floordiv mod pow matmul lshift rshift and_ or_ xor eq ne lt le gt ge")
+
+
+class _Var:
+    """A stand-in for a tensor during :func:`_trace_direct`: its meta value (shape and dtype) and
+    its description (Data, Const, ...). Torch functions reach the tracer through
+    ``__torch_function__``, tensor methods through ``__getattr__``, operators through the dunder
+    methods below; a read of its value (``bool``, ``int``, ``item``) raises :class:`_DataDependent`."""
+
+    __slots__ = ("meta", "desc")
+    tracer = None  # the running _Direct
+
+    def __init__(self, meta, desc):
+        self.meta = meta
+        self.desc = desc
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return cls.tracer.torch_function(func, args, kwargs or {})
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.tracer.attribute(self, name)
+
+    @property
+    def shape(self):
+        return self.meta.shape
+
+    @property
+    def dtype(self):
+        return self.meta.dtype
+
+    @property
+    def device(self):
+        return self.meta.device
+
+    @property
+    def ndim(self):
+        return self.meta.dim()
+
+    def size(self, dim=None):
+        return self.meta.size() if dim is None else self.meta.size(dim)
+
+    def dim(self):
+        return self.meta.dim()
+
+    def numel(self):
+        return self.meta.numel()
+
+    def __len__(self):
+        return self.meta.shape[0]
+
+    def __iter__(self):
+        return iter(self.tracer.method("unbind", (self,), {}))
+
+    def __bool__(self):
+        raise _DataDependent("bool() of a tensor computed from the input")
+
+    def __int__(self):
+        raise _DataDependent("int() of a tensor computed from the input")
+
+    __float__ = __index__ = __int__
+
+    def __hash__(self):
+        return id(self)
+
+    def __getitem__(self, idx):
+        return self.tracer.function(operator.getitem, (self, idx), {})
+
+    def __setitem__(self, idx, value):
+        self.tracer.function(operator.setitem, (self, idx, value), {})
+
+    def __neg__(self):
+        return self.tracer.function(operator.neg, (self,), {})
+
+    def __pos__(self):
+        return self.tracer.function(operator.pos, (self,), {})
+
+    def __invert__(self):
+        return self.tracer.function(operator.invert, (self,), {})
+
+
+def _operator(fn, reflected):
+    if reflected:
+        def method(self, other):
+            return self.tracer.function(fn, (other, self), {})
+    else:
+        def method(self, other):
+            return self.tracer.function(fn, (self, other), {})
+    return method
+
+
+for _name in _BINARY.split():
+    _fn = getattr(operator, _name)
+    _dunder = _name.rstrip("_")
+    setattr(_Var, f"__{_dunder}__", _operator(_fn, False))
+    if _dunder not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        setattr(_Var, f"__r{_dunder}__", _operator(_fn, True))
+_Var.__div__ = _Var.__truediv__
+
+
+class _Direct:
+    """Runs ``module.forward`` on a :class:`_Var` input: the operations are converted as they
+    run (the fx tracer's semantics: torch.nn modules are leaves, parameters read in a forward are
+    constants holding them, ``torch.fx.wrap``-ed functions are not traced into), without building
+    an fx graph. Shapes are concrete, so Python code on sizes (``if x.shape[-1] % 2``) runs."""
+
+    def __init__(self, module, shape, rec, torch):
+        self.torch = torch
+        self.rec = rec
+        self.shapes = _Shapes(torch, _dtype(module))
+        self.paths = {}
+        for path, m in module.named_modules():
+            self.paths.setdefault(id(m), path)
+        self.scope = [""]
+        self.user = False  # inside the module's own code (not rfsym's)
+        self.leaf = {}
+        self.extra = _leaf_classes()
+        self.module = module
+        self.shape = shape
+        self.params = rec.b.numel  # id of a parameter -> numel
+
+    # ----------------------------------------------------------------- arguments
+    def both(self, a):
+        """(meta value, description) of an argument (stand-ins replaced inside containers)."""
+        if type(a) is _Var:
+            return a.meta, a.desc
+        if isinstance(a, self.torch.Tensor):
+            pid = id(a)
+            return self.shapes.as_meta(a), T.Const(frozenset([pid]) if pid in self.params else frozenset(),
+                                                   tuple(a.shape))
+        if isinstance(a, (tuple, list)):
+            if not a:
+                return a, a
+            ms, ds = zip(*[self.both(x) for x in a])
+            if type(a) is tuple:
+                return ms, ds
+            if isinstance(a, tuple):  # a named tuple
+                return type(a)(*ms), type(a)(*ds)
+            return list(ms), list(ds)
+        if isinstance(a, dict):
+            pairs = {k: self.both(v) for k, v in a.items()}
+            return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
+        if isinstance(a, slice):
+            (m0, d0), (m1, d1), (m2, d2) = self.both(a.start), self.both(a.stop), self.both(a.step)
+            return slice(m0, m1, m2), slice(d0, d1, d2)
+        return a, a
+
+    def wrap(self, out, d):
+        """The stand-in(s) of an operation's output ``out`` described by ``d``."""
+        torch = self.torch
+        if isinstance(out, torch.Tensor):
+            return _Var(out, d)
+        if isinstance(out, (tuple, list)) and isinstance(d, T.Many):
+            items = [self.wrap(o, dd) for o, dd in zip(out, d.items)]
+            return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
+        return out
+
+    # ----------------------------------------------------------------- operations
+    def function(self, target, args, kwargs):
+        self.user = False
+        try:
+            margs, dargs = self.both(args)
+            mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+            out = self.shapes.function(T.canonical(target), target, margs, mkw)
+            return self.wrap(out, self.rec.op("function", target, "", self.scope[-1], dargs, dkw, out))
+        finally:
+            self.user = True
+
+    def method(self, name, args, kwargs):
+        self.user = False
+        try:
+            margs, dargs = self.both(args)
+            mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+            self_obj = margs[0]
+            fn = getattr(self_obj, name)
+            out = self.shapes.function(T.canonical(name), lambda *a, **k: fn(*a[1:], **k), margs, mkw)
+            return self.wrap(out, self.rec.op("method", name, "", self.scope[-1], dargs, dkw, out))
+        finally:
+            self.user = True
+
+    def torch_function(self, func, args, kwargs):
+        if isinstance(func, self.torch._C.ScriptMethod):
+            raise _DataDependent("a TorchScript method")
+        if self.torch.overrides.is_tensor_method_or_property(func):
+            return self.method(func.__name__, args, kwargs)
+        return self.function(func, args, kwargs)
+
+    def attribute(self, v, name):
+        if name in ("item", "tolist", "numpy", "__array__"):
+            raise _DataDependent(f"Tensor.{name}() of a tensor computed from the input")
+        kind = getattr(self.torch.Tensor, name, None)
+        if kind is None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+        if callable(kind):
+            return lambda *args, **kwargs: self.method(name, (v,) + args, kwargs)
+        value = getattr(v.meta, name)  # a property (x.T, x.mT, x.is_meta)
+        if isinstance(value, self.torch.Tensor):
+            return self.function(getattr, (v, name), {})
+        return value
+
+    def module_call(self, call, m, args, kwargs):
+        """``m(*args, **kwargs)`` while tracing: a leaf is converted, other modules run."""
+        if not self.user:
+            return call(m, *args, **kwargs)
+        t = type(m)
+        leaf = self.leaf.get(t)
+        if leaf is None:
+            leaf = self.leaf[t] = _is_leaf(m, self.extra)
+        path = self.paths.get(id(m), "")
+        if not leaf:
+            self.scope.append(path)
+            try:
+                return call(m, *args, **kwargs)
+            finally:
+                self.scope.pop()
+        self.user = False
+        try:
+            margs, dargs = self.both(args)
+            mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+            out = self.shapes.module(m, margs, mkw)
+            return self.wrap(out, self.rec.op("module", m, path, path, dargs, dkw, out))
+        finally:
+            self.user = True
+
+    def getattr(self, get, m, name):
+        """A module attribute read by the module's code: parameters are constants holding them."""
+        value = get(m, name)
+        if self.user and isinstance(value, self.torch.nn.Parameter):
+            return _Var(self.shapes.as_meta(value), T.Const(frozenset([id(value)]), tuple(value.shape)))
+        return value
+
+    # ----------------------------------------------------------------- the run
+    def run(self):
+        import torch.fx._symbolic_trace as st
+
+        torch = self.torch
+        nn = torch.nn
+        call, get = nn.Module.__call__, nn.Module.__getattr__
+        x = _Var(torch.empty(self.shape, device="meta", dtype=self.shapes.dtype), self.rec.b.input(self.shape))
+        patched = []  # (dict, name, original)
+
+        def wrapped(orig):
+            def fn(*args, **kwargs):
+                if self.user and any(type(a) is _Var for a in _flat((args, kwargs))):
+                    return self.function(orig, args, kwargs)
+                return orig(*args, **kwargs)
+            return fn
+
+        previous = _Var.tracer
+        _Var.tracer = self
+        try:
+            nn.Module.__call__ = lambda m, *a, **k: self.module_call(call, m, a, k)
+            nn.Module.__getattr__ = lambda m, name: self.getattr(get, m, name)
+            for (_, name), frame in list(st._wrapped_fns_to_patch.items()):
+                if name in frame:
+                    patched.append((frame, name, frame[name]))
+                    frame[name] = wrapped(frame[name])
+            self.user = True
+            with torch.no_grad():
+                out = self.module.forward(x)
+        finally:
+            self.user = False
+            _Var.tracer = previous
+            nn.Module.__call__, nn.Module.__getattr__ = call, get
+            for frame, name, orig in reversed(patched):
+                frame[name] = orig
+        return _walk(out, lambda v: v.desc if type(v) is _Var else v)
+
+
+def _trace_direct(module, shape, rec):
+    """Convert ``module`` by running its forward on a stand-in input (see :class:`_Direct`)."""
+    import torch
+
+    return _Direct(module, shape, rec, torch).run()
+
+
 def _trace_hooks(module, shape, rec, meta=True):
     """Run the module on a meta input (``meta=False``: zeros, for forwards that read tensor values);
     leaf modules via hooks, functions via a TorchFunctionMode."""
@@ -1019,8 +1304,8 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
         shape = (1,) + shape
     elif len(shape) == 4 and _first_conv_dims(module) == 3:
         shape = (1,) + shape
-    if trace not in ("auto", "fx", "hooks"):
-        raise RfsymError(f"trace must be 'auto', 'fx' or 'hooks', got {trace!r}")
+    if trace not in ("auto", "direct", "fx", "hooks"):
+        raise RfsymError(f"trace must be 'auto', 'direct', 'fx' or 'hooks', got {trace!r}")
     modes = {m: m.training for m in module.modules()}
     if any(modes.values()):
         module.eval()
@@ -1028,7 +1313,16 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     gc.disable()  # the trace allocates many small objects and frees few: collections only cost time
     try:
         out = rec = None
-        if trace in ("auto", "fx"):
+        if trace in ("auto", "direct"):
+            rec = _Recorder(module, shape)
+            try:
+                out = _trace_direct(module, shape, rec)
+            except Exception as err:  # noqa: BLE001 - the module's own code raises anything
+                if trace == "direct":
+                    raise RfsymError(f"from_torch could not run {type(module).__name__} on a stand-in input: "
+                                     f"{type(err).__name__}: {err}") from err
+                out = None
+        if out is None and trace in ("auto", "fx"):
             rec = _Recorder(module, shape)
             try:
                 out = _trace_fx(module, shape, rec)
