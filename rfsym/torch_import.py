@@ -55,7 +55,7 @@ from .layers import Graph
 __all__ = ["from_torch"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Op:
     name: str  # base node name
     scope: str  # path of the enclosing module
@@ -379,14 +379,22 @@ def _numel(shape):
 class _Recorder:
     """Converts operations as a trace produces them (shared by the fx and hook tracers)."""
 
-    def __init__(self, module, shape):
+    def __init__(self, module, shape, modules=None):
+        import torch
+
+        self.tensor = torch.Tensor
         self.b = T.Builder(nd=len(shape) - 2)
         self.unsupported = []
         self.param_ids = {}
         self._module_params = {}
-        for name, p in module.named_parameters(remove_duplicate=False):
-            self.param_ids[name] = id(p)
-            self.b.numel[id(p)] = p.numel()
+        #: ``(path, module)`` of every submodule, shared ones at each of their paths
+        self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
+        numel = self.b.numel
+        for path, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
+            for k, p in m._parameters.items():
+                if p is not None:
+                    self.param_ids[f"{path}.{k}" if path else k] = id(p)
+                    numel[id(p)] = p.numel()
 
     def module_params(self, m):
         """``[(id, numel)]`` of the parameters of module ``m`` (computed on first use)."""
@@ -410,10 +418,12 @@ class _Recorder:
             label = fn
             base = f"{scope}.{fn}" if scope else fn
         op = _Op(base, scope if kind != "module" else path, kind, target, label)
-        values = _flat((args, kwargs))
-        if not _has_tensor(out):
+        if len(args) == 1 and not kwargs and type(args[0]) is T.Data and type(out) is self.tensor:
+            pass  # the common case (one input computed from the input, one tensor out): no checks needed
+        elif not _has_tensor(out):
             return out  # a value query (x.shape, x.size(0), x.item()): its value
-        if not any(_is_data(v) for v in values):
+        elif not any(_is_data(v) for v in _flat((args, kwargs))):
+            values = _flat((args, kwargs))
             params = _const_params(values)
             if kind == "module":
                 params |= frozenset(pid for pid, _ in self.module_params(target))
@@ -990,7 +1000,7 @@ class _Direct:
         self.rec = rec
         self.shapes = _Shapes(torch, _dtype(module))
         self.paths = {}
-        for path, m in module.named_modules():
+        for path, m in rec.modules:
             self.paths.setdefault(id(m), path)
         self.scope = [""]
         self.user = False  # inside the module's own code (not rfsym's)
@@ -1001,6 +1011,14 @@ class _Direct:
         self.params = rec.b.numel  # id of a parameter -> numel
 
     # ----------------------------------------------------------------- arguments
+    def arguments(self, args, kwargs):
+        """(meta args, meta kwargs, described args, described kwargs) of a call."""
+        if not kwargs and len(args) == 1 and type(args[0]) is _Var:  # most calls: one stand-in
+            return (args[0].meta,), {}, (args[0].desc,), {}
+        margs, dargs = self.both(args)
+        mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+        return margs, mkw, dargs, dkw
+
     def both(self, a):
         """(meta value, description) of an argument (stand-ins replaced inside containers)."""
         if type(a) is _Var:
@@ -1040,8 +1058,7 @@ class _Direct:
     def function(self, target, args, kwargs):
         self.user = False
         try:
-            margs, dargs = self.both(args)
-            mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
             out = self.shapes.function(T.canonical(target), target, margs, mkw)
             return self.wrap(out, self.rec.op("function", target, "", self.scope[-1], dargs, dkw, out))
         finally:
@@ -1050,8 +1067,7 @@ class _Direct:
     def method(self, name, args, kwargs):
         self.user = False
         try:
-            margs, dargs = self.both(args)
-            mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
             self_obj = margs[0]
             fn = getattr(self_obj, name)
             out = self.shapes.function(T.canonical(name), lambda *a, **k: fn(*a[1:], **k), margs, mkw)
@@ -1096,8 +1112,7 @@ class _Direct:
                 self.scope.pop()
         self.user = False
         try:
-            margs, dargs = self.both(args)
-            mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
             out = self.shapes.module(m, margs, mkw)
             return self.wrap(out, self.rec.op("module", m, path, path, dargs, dkw, out))
         finally:
@@ -1106,7 +1121,7 @@ class _Direct:
     def getattr(self, get, m, name):
         """A module attribute read by the module's code: parameters are constants holding them."""
         value = get(m, name)
-        if self.user and isinstance(value, self.torch.nn.Parameter):
+        if self.user and isinstance(value, self.torch.Tensor) and isinstance(value, self.torch.nn.Parameter):
             return _Var(self.shapes.as_meta(value), T.Const(frozenset([id(value)]), tuple(value.shape)))
         return value
 
@@ -1298,15 +1313,16 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape) or len(shape) < 2:
         raise RfsymError(f"input_shape must be (channels, *spatial) or (batch, channels, *spatial) with "
                          f"positive integers, got {input_shape!r}")
-    if len(shape) == 3 and _first_conv_dims(module) != 1:
+    modules = list(module.named_modules(remove_duplicate=False))
+    if len(shape) == 3 and _first_conv_dims(modules) != 1:
         shape = (1,) + shape
     elif len(shape) == 2:
         shape = (1,) + shape
-    elif len(shape) == 4 and _first_conv_dims(module) == 3:
+    elif len(shape) == 4 and _first_conv_dims(modules) == 3:
         shape = (1,) + shape
     if trace not in ("auto", "direct", "fx", "hooks"):
         raise RfsymError(f"trace must be 'auto', 'direct', 'fx' or 'hooks', got {trace!r}")
-    modes = {m: m.training for m in module.modules()}
+    modes = {m: m.training for _, m in modules}
     if any(modes.values()):
         module.eval()
     collect = gc.isenabled()
@@ -1314,7 +1330,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     try:
         out = rec = None
         if trace in ("auto", "direct"):
-            rec = _Recorder(module, shape)
+            rec = _Recorder(module, shape, modules)
             try:
                 out = _trace_direct(module, shape, rec)
             except Exception as err:  # noqa: BLE001 - the module's own code raises anything
@@ -1323,7 +1339,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
                                      f"{type(err).__name__}: {err}") from err
                 out = None
         if out is None and trace in ("auto", "fx"):
-            rec = _Recorder(module, shape)
+            rec = _Recorder(module, shape, modules)
             try:
                 out = _trace_fx(module, shape, rec)
             except Exception as err:  # noqa: BLE001 - fx raises anything; fall back or report
@@ -1365,10 +1381,11 @@ def _on_meta(module):
     return any(p.is_meta for p in module.parameters())
 
 
-def _first_conv_dims(module):
+def _first_conv_dims(modules):
+    """Spatial axes of the first convolution among ``(path, module)`` pairs (2 without one)."""
     import torch.nn as nn
 
-    for m in module.modules():
+    for _, m in modules:
         if isinstance(m, nn.modules.conv._ConvNd):
             return len(m.kernel_size)
     return 2
