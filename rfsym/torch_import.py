@@ -1460,20 +1460,27 @@ def _aliases(nodes, scopes, heads):
     The aliases of one tensor nest (``layer4.2`` inside ``layer4``) and follow it directly; a
     reader outside a module reads the outermost alias of a module that does not contain it.
     """
+    known = {}  # scope -> (its enclosing module paths, outermost first; the same as a set)
+
     def prefixes(scope):
-        parts = scope.split(".") if scope else []
-        return [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+        out = known.get(scope)
+        if out is None:
+            parts = scope.split(".") if scope else []
+            paths = tuple(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+            out = known[scope] = (paths, frozenset(paths))
+        return out
 
     pre = {n[0]: prefixes(scopes.get(n[0], "")) for n in nodes}
+    none = ((), frozenset())
     exits = {}  # module path -> nodes read from outside it (or outputs)
     for label, _, inputs in nodes:
-        mine = set(pre[label])
+        mine = pre[label][1]
         for u in ((inputs,) if isinstance(inputs, str) else inputs):
-            for p in pre.get(u, ()):
+            for p in pre.get(u, none)[0]:
                 if p not in mine:
                     exits.setdefault(p, set()).add(u)
     for _, h in heads:
-        for p in pre.get(h, ()):
+        for p in pre.get(h, none)[0]:
             exits.setdefault(p, set()).add(h)
     taken = {n[0] for n in nodes}
     chains = {}  # node -> its aliases, innermost first
@@ -1495,7 +1502,7 @@ def _aliases(nodes, scopes, heads):
 
     out = []
     for label, op, inputs in nodes:
-        mine = set(pre[label])
+        mine = pre[label][1]
         ins = tuple(seen_from(u, mine) for u in ((inputs,) if isinstance(inputs, str) else inputs))
         out.append((label, op, ins if len(ins) > 1 else ins[0]))
         prev = label

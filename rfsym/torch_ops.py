@@ -28,6 +28,7 @@ method name (``FUNCTIONS``). An operation is classified by the axes it touches:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import operator
 import string
@@ -243,8 +244,14 @@ def _standard(v, nd, what):
 
 
 def out_data(node, shape, nd):
-    return Data(node, tuple(normalise(d) for d in standard_dims(shape[0], shape[1], shape[2:2 + nd])),
-                tuple(shape))
+    """The output of graph node ``node``, an ``(N, C, *spatial)`` tensor of ``shape``."""
+    shape = tuple(shape)
+    return Data(node, _normal_dims(shape, nd), shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal_dims(shape, nd):
+    return tuple(normalise(d) for d in standard_dims(shape[0], shape[1], shape[2:2 + nd]))
 
 
 def _dim(d, rank):
