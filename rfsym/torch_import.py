@@ -1036,9 +1036,11 @@ class _Direct:
             ms, ds = zip(*[self.both(x) for x in a])
             if type(a) is tuple:
                 return ms, ds
-            if isinstance(a, tuple):  # a named tuple
+            if isinstance(a, list):
+                return list(ms), list(ds)
+            if hasattr(a, "_fields"):  # a named tuple
                 return type(a)(*ms), type(a)(*ds)
-            return list(ms), list(ds)
+            return type(a)(ms), type(a)(ds)  # torch.Size
         if isinstance(a, dict):
             pairs = {k: self.both(v) for k, v in a.items()}
             return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
@@ -1478,13 +1480,12 @@ def _aliases(nodes, scopes, heads):
     The aliases of one tensor nest (``layer4.2`` inside ``layer4``) and follow it directly; a
     reader outside a module reads the outermost alias of a module that does not contain it.
     """
-    known = {}  # scope -> (its enclosing module paths, outermost first; the same as a set)
+    known = {"": ((), frozenset())}  # scope -> (its enclosing module paths, outermost first; as a set)
 
     def prefixes(scope):
         out = known.get(scope)
         if out is None:
-            parts = scope.split(".") if scope else []
-            paths = tuple(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+            paths = prefixes(scope.rpartition(".")[0])[0] + (scope,)
             out = known[scope] = (paths, frozenset(paths))
         return out
 

@@ -333,8 +333,14 @@ def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transpo
         cin, cout = wshape[0], wshape[1] * groups
     else:
         cout, cin = wshape[0], wshape[1] * groups
-    expected = math.prod(wshape) + (cout if bias else 0)
     if len(k) == nd and is_standard(x, nd):
+        key = ("conv", wshape, bias, stride, padding, dilation, groups)
+        try:
+            layer = None if transposed else b._made.get(key)  # the same convolution as an earlier one
+        except TypeError:  # unhashable arguments (lists from a functional call)
+            key = layer = None
+        if layer is not None:
+            return out_data(b.emit(op.name, layer, b.node(x), op.scope), out.shape, nd)
         common = dict(kernel_size=_ax(k, nd), stride=_ax(_seq(stride, len(k)), nd),
                       dilation=_ax(_seq(dilation, len(k)), nd), groups=int(groups), bias=bool(bias),
                       in_channels=int(cin), out_channels=int(cout))
@@ -352,11 +358,14 @@ def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transpo
         else:
             pad = padding if isinstance(padding, str) else _ax(_seq(padding, len(k)), nd)
             layer = b.make(L.Conv, padding=pad, **common)
+            if key is not None:
+                b._made[key] = layer
         name = b.emit(op.name, layer, b.node(x), op.scope)
         return out_data(name, tuple(out.shape), nd)
     # a convolution over the channel axis (ECA's Conv1d on a pooled vector): position-wise
     if not transposed and all(a[0] in ("C", "N") for d in x.dims[1:] for a in d) and not x.spatial() \
             or not transposed and _only(x.dims[1:], ("C",)) and not any(a[0] == "s" for d in x.dims for a in d):
+        expected = math.prod(wshape) + (cout if bias else 0)
         macs = math.prod(out.shape[1:]) * math.prod(wshape[1:])
         layer = _contract("Pointwise")(params=expected, macs=macs, kind="Conv")
         return _positionwise(b, op, x, layer, out.shape)
