@@ -1,12 +1,15 @@
 """Import a ``torch.nn.Module`` into an rfsym :class:`~rfsym.Graph` (extra ``torch``).
 
-:func:`from_torch` traces the module symbolically with :mod:`torch.fx` and propagates *meta*
-tensors through the traced graph (shapes only: no convolution is computed and no tensor of
-activation size is allocated; parameters are swapped for meta copies during the trace with
-:func:`torch.func.functional_call`, the module itself is not modified). Where fx cannot trace a
-forward (Python control flow on tensor values), the same is done by running the module on a meta
+:func:`from_torch` runs the module's forward on a stand-in input carrying a *meta* tensor and
+converts each operation as it runs (:class:`_Direct`: torch.nn's modules are converted whole, not
+run; parameters read by the module's code are constants; the operations are those torch.fx would
+record, without an fx graph). Shapes only: no convolution is computed and no tensor of activation
+size is allocated; the module is not modified. Where the forward reads a value computed from the
+input, the module is traced with :mod:`torch.fx` and meta tensors are propagated through the
+traced graph; where fx cannot trace it either, the same is done by running the module on a meta
 input with forward hooks on its leaf modules and a ``TorchFunctionMode`` recording the functions
-called between them.
+called between them (parameters swapped for meta copies with
+:func:`torch.func.functional_call`).
 
 Every operation is classified by what it does to the axes of its operands (batch, channels,
 positions: :mod:`rfsym.torch_layout`, :mod:`rfsym.torch_ops`), not by a list of accepted modules:
@@ -377,7 +380,7 @@ def _numel(shape):
 
 # --------------------------------------------------------------------------- tracing
 class _Recorder:
-    """Converts operations as a trace produces them (shared by the fx and hook tracers)."""
+    """Converts operations as a trace produces them (shared by the direct, fx and hook tracers)."""
 
     def __init__(self, module, shape, modules=None):
         import torch
@@ -1303,15 +1306,16 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
             training flags are restored, nothing else changes).
         input_shape: the shape ``forward`` takes without or with the batch axis: ``(C, H, W)`` or
             ``(N, C, H, W)`` (``(C, L)`` / ``(C, D, H, W)`` for 1-d / 3-d networks with a batch axis).
-        trace: ``"auto"`` (torch.fx, falling back to hooks), ``"fx"`` or ``"hooks"``.
+        trace: ``"auto"`` (the forward run on a stand-in input, falling back to torch.fx, then
+            to hooks), ``"direct"``, ``"fx"`` or ``"hooks"``.
 
     Returns:
         The network as a :class:`~rfsym.Graph` (node names are module paths), with ``outputs=``
         for dict/tuple outputs and ``features=`` set to the last feature map before the head.
 
     Raises:
-        RfsymError: torch missing, not a module, bad ``input_shape``, or fx could not trace
-            (``trace="fx"``).
+        RfsymError: torch missing, not a module, bad ``input_shape``, or the chosen tracer could
+            not trace (``trace="direct"`` or ``"fx"``).
         LayerError: the module uses operations rfsym cannot express (all listed, with paths).
         GraphError: the output is not computed from the input.
 
