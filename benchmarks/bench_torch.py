@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import statistics
 import time
@@ -344,10 +345,15 @@ def torch_import_section(ctx):
             fn()
         times = {k: [] for k in fns}
         for _ in range(max(1, ctx.repeat)):  # interleaved: every tool once per repetition
+            gc.collect()
             for k, fn in fns.items():
-                t0 = time.process_time()
-                fn()
-                times[k].append(time.process_time() - t0)
+                gc.disable()  # as timeit does: no tool pays for a collection of another's garbage
+                try:
+                    t0 = time.process_time()
+                    fn()
+                    times[k].append(time.process_time() - t0)
+                finally:
+                    gc.enable()
         med = {k: statistics.median(v) for k, v in times.items()}
         ours = med["rfsym"]
         fastest = min((med[p] for p in peers), default=None)
@@ -360,7 +366,8 @@ def torch_import_section(ctx):
     table.title = "from_torch + analyze: CPU seconds, 1 thread"
     table.note = (f"Medians of time.process_time over {ctx.repeat} interleaved repetitions (each repetition runs "
                   "rfsym, the forward pass and every peer in turn on the same module, after one warm-up "
-                  "run of each); torch.set_num_threads(1), input 1x3x224x224. *rfsym*: "
+                  "run of each; the garbage collector runs between repetitions and is off during each "
+                  "timed call, as in timeit); torch.set_num_threads(1), input 1x3x224x224. *rfsym*: "
                   "`analyze(from_torch(model, (3, 224, 224)), input_size=224)` reading rf, jump, params, "
                   "MACs. *forward*: one forward pass in eval mode under no_grad. Peers count parameters and "
                   "MACs at 224: torchinfo `summary`, thop `profile`, ptflops `get_model_complexity_info` "
