@@ -1484,17 +1484,22 @@ def _aliases(nodes, scopes, heads):
     The aliases of one tensor nest (``layer4.2`` inside ``layer4``) and follow it directly; a
     reader outside a module reads the outermost alias of a module that does not contain it.
     """
-    known = {"": ((), frozenset())}  # scope -> (its enclosing module paths, outermost first; as a set)
+    taken = {n[0] for n in nodes}
+    none = ((), frozenset())
+    # scope -> the paths of its enclosing modules that can be aliases (not node names), outermost
+    # first, and the same as a set
+    known = {"": none}
 
     def prefixes(scope):
         out = known.get(scope)
         if out is None:
-            paths = prefixes(scope.rpartition(".")[0])[0] + (scope,)
+            paths = prefixes(scope.rpartition(".")[0])[0]
+            if scope not in taken:
+                paths += (scope,)
             out = known[scope] = (paths, frozenset(paths))
         return out
 
     pre = {n[0]: prefixes(scopes.get(n[0], "")) for n in nodes}
-    none = ((), frozenset())
     exits = {}  # module path -> nodes read from outside it (or outputs)
     for label, _, inputs in nodes:
         mine = pre[label][1]
@@ -1505,7 +1510,6 @@ def _aliases(nodes, scopes, heads):
     for _, h in heads:
         for p in pre.get(h, none)[0]:
             exits.setdefault(p, set()).add(h)
-    taken = {n[0] for n in nodes}
     chains = {}  # node -> its aliases, innermost first
     for p in sorted(exits, key=lambda s: -s.count(".")):
         if len(exits[p]) == 1 and p not in taken:
