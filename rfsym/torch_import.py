@@ -1528,13 +1528,17 @@ def _aliases(nodes, scopes, heads):
         return best
 
     out = []
+    identity = L.Identity()  # layers are immutable: one object serves every alias
     for label, op, inputs in nodes:
-        mine = pre[label][1]
-        ins = tuple(seen_from(u, mine) for u in ((inputs,) if isinstance(inputs, str) else inputs))
-        out.append((label, op, ins if len(ins) > 1 else ins[0]))
+        if isinstance(inputs, str):
+            out.append((label, op, seen_from(inputs, pre[label][1])))
+        else:
+            mine = pre[label][1]
+            ins = tuple(seen_from(u, mine) for u in inputs)
+            out.append((label, op, ins if len(ins) > 1 else ins[0]))
         prev = label
         for alias in chains.get(label, ()):
-            out.append((alias, L.Identity(), prev))
+            out.append((alias, identity, prev))
             prev = alias
     return out, [(k, seen_from(h, set())) for k, h in heads]
 
