@@ -886,6 +886,11 @@ def _trace_fx(module, shape, rec):
 
 # --------------------------------------------------------------------------- the direct tracer
 _MISSING = object()
+#: the attributes torch.nn.Module keeps its own state in (no stand-in is ever stored there)
+_MODULE_STATE = frozenset("""training _parameters _buffers _non_persistent_buffers_set _backward_pre_hooks
+_backward_hooks _is_full_backward_hook _forward_hooks _forward_hooks_with_kwargs _forward_hooks_always_called
+_forward_pre_hooks _forward_pre_hooks_with_kwargs _state_dict_hooks _state_dict_pre_hooks
+_load_state_dict_pre_hooks _load_state_dict_post_hooks _modules""".split())
 
 
 class _DataDependent(Exception):
@@ -1133,6 +1138,29 @@ class _Direct:
             return _Var(self.shapes.as_meta(value), T.Const(frozenset([id(value)]), tuple(value.shape)))
         return value
 
+    def forget(self):
+        """Remove the stand-ins a forward kept in its modules' state (timm's LeViT and
+        EfficientFormer cache their attention biases per device in a dict attribute): a later
+        forward must not read them."""
+        internal = _MODULE_STATE
+        seen = set()
+        for _, m in self.rec.modules:
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            state = m.__dict__
+            for k, v in list(state.items()):
+                if k in internal:
+                    continue
+                t = type(v)
+                if t is _Var:
+                    del state[k]
+                elif isinstance(v, dict):
+                    for key in [key for key, item in v.items() if type(item) is _Var]:
+                        del v[key]
+                elif t is list and any(type(item) is _Var for item in v):
+                    v[:] = [item for item in v if type(item) is not _Var]
+
     # ----------------------------------------------------------------- the run
     def run(self):
         import torch.fx._symbolic_trace as st
@@ -1183,6 +1211,7 @@ class _Direct:
                     delattr(owner, name)
                 else:
                     setattr(owner, name, value)
+            self.forget()
         return _walk(out, lambda v: v.desc if type(v) is _Var else v)
 
 

@@ -507,6 +507,25 @@ def test_direct_tracer_records_what_fx_records():
     classes = {type(x) for x in m.modules()}  # the tracer's interception of calls is undone
     assert not any("__call__" in c.__dict__ or "__getattr__" in c.__dict__ for c in classes)
 
+    class Cached(nn.Module):  # timm's LeViT: a bias computed from a parameter, cached per device
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.bias = nn.Parameter(torch.zeros(4, 1, 1))
+            self.cache = {}
+
+        def forward(self, x):
+            key = str(x.device)
+            if key not in self.cache:
+                self.cache[key] = self.bias * 2
+            return self.conv(x) + self.cache[key]
+
+    with torch.device("meta"):
+        m = Cached()
+    for _ in range(2):
+        assert rfsym.analyze(rfsym.from_torch(m, (3, 8, 8)), input_size=8).params == torch_params(m)
+    assert m(torch.empty(1, 3, 8, 8, device="meta")).shape == (1, 4, 6, 6)  # no stand-in left behind
+
     class Branchy(nn.Module):
         def __init__(self):
             super().__init__()
