@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import statistics
 import time
@@ -344,10 +345,15 @@ def torch_import_section(ctx):
             fn()
         times = {k: [] for k in fns}
         for _ in range(max(1, ctx.repeat)):  # interleaved: every tool once per repetition
+            gc.collect()
             for k, fn in fns.items():
-                t0 = time.process_time()
-                fn()
-                times[k].append(time.process_time() - t0)
+                gc.disable()  # as timeit does: no tool pays for a collection of another's garbage
+                try:
+                    t0 = time.process_time()
+                    fn()
+                    times[k].append(time.process_time() - t0)
+                finally:
+                    gc.enable()
         med = {k: statistics.median(v) for k, v in times.items()}
         ours = med["rfsym"]
         fastest = min((med[p] for p in peers), default=None)
@@ -360,7 +366,8 @@ def torch_import_section(ctx):
     table.title = "from_torch + analyze: CPU seconds, 1 thread"
     table.note = (f"Medians of time.process_time over {ctx.repeat} interleaved repetitions (each repetition runs "
                   "rfsym, the forward pass and every peer in turn on the same module, after one warm-up "
-                  "run of each); torch.set_num_threads(1), input 1x3x224x224. *rfsym*: "
+                  "run of each; the garbage collector runs between repetitions and is off during each "
+                  "timed call, as in timeit); torch.set_num_threads(1), input 1x3x224x224. *rfsym*: "
                   "`analyze(from_torch(model, (3, 224, 224)), input_size=224)` reading rf, jump, params, "
                   "MACs. *forward*: one forward pass in eval mode under no_grad. Peers count parameters and "
                   "MACs at 224: torchinfo `summary`, thop `profile`, ptflops `get_model_complexity_info` "
@@ -374,4 +381,57 @@ def torch_import_section(ctx):
                   f"{', '.join(sorted(ops_seen)) or 'none'}."
                   + (" Not run: " + ", ".join(f"{k} ({v})" for k, v in missing.items()) + "; install the "
                      "`bench` extra: pip install -c constraints.txt -e '.[bench]'." if missing else ""))
+    return [table, _many_modules(ctx, torch, torchvision, rfsym)]
+
+
+#: models of 500 to 2,000 modules (issue "from_torch of a model with 1,000 modules takes < 1 s"):
+#: torchvision's densenet201 and, where timm is installed, the largest of its families
+MANY_MODULES = ("densenet201", "timm/densenet264d", "timm/hrnet_w64", "timm/maxvit_xlarge_tf_224",
+                "timm/resnest269e", "timm/efficientnetv2_xl")
+
+
+def _many_modules(ctx, torch, torchvision, rfsym):
+    table = Table(["model", "input", "modules", "graph nodes", "first from_torch (s)", "from_torch (s)",
+                   "analyze (s)"])
+    skipped = []
+    for name in MANY_MODULES[:2] if ctx.quick else MANY_MODULES:
+        try:
+            with torch.device("meta"):  # no weights allocated
+                if name.startswith("timm/"):
+                    import timm
+
+                    model = timm.create_model(name[5:], pretrained=False)
+                else:
+                    model = torchvision.models.get_model(name)
+        except Exception as err:  # noqa: BLE001 - timm absent or too old
+            skipped.append(f"{name} ({type(err).__name__})")
+            continue
+        model.eval()
+        shape = tuple((getattr(model, "pretrained_cfg", None) or {}).get("input_size", (3, 224, 224)))
+        size = shape[1] if shape[1] == shape[2] else shape[1:]
+        t0 = time.process_time()
+        net = rfsym.from_torch(model, shape)
+        first = time.process_time() - t0
+        times, derive = [], []
+        for _ in range(max(1, ctx.repeat)):
+            gc.collect()
+            gc.disable()
+            try:
+                t0 = time.process_time()
+                net = rfsym.from_torch(model, shape)
+                t1 = time.process_time()
+                r = rfsym.analyze(net, input_size=size)
+                _ = (r.rf, r.jump, r.params, r.macs)
+                t2 = time.process_time()
+            finally:
+                gc.enable()
+            times.append(t1 - t0)
+            derive.append(t2 - t1)
+        table.add(name, "x".join(map(str, shape[1:])), sum(1 for _ in model.modules()), len(net.nodes), first,
+                  statistics.median(times), statistics.median(derive))
+    table.title = "from_torch of models with many modules: CPU seconds, 1 thread"
+    table.note = ("Models built on the meta device at their default input size (timm's pretrained_cfg). *first*: "
+                  "the first import in the process (one warm-up of the torchvision models above ran before); "
+                  f"then medians over {ctx.repeat} repetitions, garbage collection off during each. "
+                  + ("Not run: " + ", ".join(skipped) + "." if skipped else ""))
     return table

@@ -1,12 +1,15 @@
 """Import a ``torch.nn.Module`` into an rfsym :class:`~rfsym.Graph` (extra ``torch``).
 
-:func:`from_torch` traces the module symbolically with :mod:`torch.fx` and propagates *meta*
-tensors through the traced graph (shapes only: no convolution is computed and no tensor of
-activation size is allocated; parameters are swapped for meta copies during the trace with
-:func:`torch.func.functional_call`, the module itself is not modified). Where fx cannot trace a
-forward (Python control flow on tensor values), the same is done by running the module on a meta
+:func:`from_torch` runs the module's forward on a stand-in input carrying a *meta* tensor and
+converts each operation as it runs (:class:`_Direct`: torch.nn's modules are converted whole, not
+run; parameters read by the module's code are constants; the operations are those torch.fx would
+record, without an fx graph). Shapes only: no convolution is computed and no tensor of activation
+size is allocated; the module is not modified. Where the forward reads a value computed from the
+input, the module is traced with :mod:`torch.fx` and meta tensors are propagated through the
+traced graph; where fx cannot trace it either, the same is done by running the module on a meta
 input with forward hooks on its leaf modules and a ``TorchFunctionMode`` recording the functions
-called between them.
+called between them (parameters swapped for meta copies with
+:func:`torch.func.functional_call`).
 
 Every operation is classified by what it does to the axes of its operands (batch, channels,
 positions: :mod:`rfsym.torch_layout`, :mod:`rfsym.torch_ops`), not by a list of accepted modules:
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import operator
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +58,7 @@ from .layers import Graph
 __all__ = ["from_torch"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Op:
     name: str  # base node name
     scope: str  # path of the enclosing module
@@ -378,16 +382,24 @@ def _numel(shape):
 
 # --------------------------------------------------------------------------- tracing
 class _Recorder:
-    """Converts operations as a trace produces them (shared by the fx and hook tracers)."""
+    """Converts operations as a trace produces them (shared by the direct, fx and hook tracers)."""
 
-    def __init__(self, module, shape):
+    def __init__(self, module, shape, modules=None):
+        import torch
+
+        self.tensor = torch.Tensor
         self.b = T.Builder(nd=len(shape) - 2)
         self.unsupported = []
         self.param_ids = {}
         self._module_params = {}
-        for name, p in module.named_parameters(remove_duplicate=False):
-            self.param_ids[name] = id(p)
-            self.b.numel[id(p)] = p.numel()
+        #: ``(path, module)`` of every submodule, shared ones at each of their paths
+        self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
+        numel = self.b.numel
+        for path, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
+            for k, p in m._parameters.items():
+                if p is not None:
+                    self.param_ids[f"{path}.{k}" if path else k] = id(p)
+                    numel[id(p)] = p.numel()
 
     def module_params(self, m):
         """``[(id, numel)]`` of the parameters of module ``m`` (computed on first use)."""
@@ -411,10 +423,12 @@ class _Recorder:
             label = fn
             base = f"{scope}.{fn}" if scope else fn
         op = _Op(base, scope if kind != "module" else path, kind, target, label)
-        values = _flat((args, kwargs))
-        if not _has_tensor(out):
+        if len(args) == 1 and not kwargs and type(args[0]) is T.Data and type(out) is self.tensor:
+            pass  # the common case (one input computed from the input, one tensor out): no checks needed
+        elif not _has_tensor(out):
             return out  # a value query (x.shape, x.size(0), x.item()): its value
-        if not any(_is_data(v) for v in values):
+        elif not any(_is_data(v) for v in _flat((args, kwargs))):
+            values = _flat((args, kwargs))
             params = _const_params(values)
             if kind == "module":
                 params |= frozenset(pid for pid, _ in self.module_params(target))
@@ -872,6 +886,344 @@ def _trace_fx(module, shape, rec):
     return env[out_node]
 
 
+# --------------------------------------------------------------------------- the direct tracer
+_MISSING = object()
+#: the attributes torch.nn.Module keeps its own state in (no stand-in is ever stored there)
+_MODULE_STATE = frozenset("""training _parameters _buffers _non_persistent_buffers_set _backward_pre_hooks
+_backward_hooks _is_full_backward_hook _forward_hooks _forward_hooks_with_kwargs _forward_hooks_always_called
+_forward_pre_hooks _forward_pre_hooks_with_kwargs _state_dict_hooks _state_dict_pre_hooks
+_load_state_dict_pre_hooks _load_state_dict_post_hooks _modules""".split())
+
+
+class _DataDependent(Exception):
+    """The forward reads a value computed from the input (no trace without real data)."""
+
+
+#: binary operators of stand-ins (reflected: the operands swapped), as torch.fx's Proxy records them
+_BINARY = ("add sub mul truediv floordiv mod pow matmul lshift rshift and_ or_ xor eq ne lt le gt ge")
+
+
+class _Var:
+    """A stand-in for a tensor during :func:`_trace_direct`: its meta value (shape and dtype) and
+    its description (Data, Const, ...). Torch functions reach the tracer through
+    ``__torch_function__``, tensor methods through ``__getattr__``, operators through the dunder
+    methods below; a read of its value (``bool``, ``int``, ``item``) raises :class:`_DataDependent`."""
+
+    __slots__ = ("meta", "desc")
+    tracer = None  # the running _Direct
+
+    def __init__(self, meta, desc):
+        self.meta = meta
+        self.desc = desc
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return cls.tracer.torch_function(func, args, kwargs or {})
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.tracer.attribute(self, name)
+
+    @property
+    def shape(self):
+        return self.meta.shape
+
+    @property
+    def dtype(self):
+        return self.meta.dtype
+
+    @property
+    def device(self):
+        return self.meta.device
+
+    @property
+    def ndim(self):
+        return self.meta.dim()
+
+    def size(self, dim=None):
+        return self.meta.size() if dim is None else self.meta.size(dim)
+
+    def dim(self):
+        return self.meta.dim()
+
+    def numel(self):
+        return self.meta.numel()
+
+    def __len__(self):
+        return self.meta.shape[0]
+
+    def __iter__(self):
+        return iter(self.tracer.method("unbind", (self,), {}))
+
+    def __bool__(self):
+        raise _DataDependent("bool() of a tensor computed from the input")
+
+    def __int__(self):
+        raise _DataDependent("int() of a tensor computed from the input")
+
+    __float__ = __index__ = __int__
+
+    def __hash__(self):
+        return id(self)
+
+    def __getitem__(self, idx):
+        return self.tracer.function(operator.getitem, (self, idx), {})
+
+    def __setitem__(self, idx, value):
+        self.tracer.function(operator.setitem, (self, idx, value), {})
+
+    def __neg__(self):
+        return self.tracer.function(operator.neg, (self,), {})
+
+    def __pos__(self):
+        return self.tracer.function(operator.pos, (self,), {})
+
+    def __invert__(self):
+        return self.tracer.function(operator.invert, (self,), {})
+
+
+def _operator(fn, reflected):
+    if reflected:
+        def method(self, other):
+            return self.tracer.function(fn, (other, self), {})
+    else:
+        def method(self, other):
+            return self.tracer.function(fn, (self, other), {})
+    return method
+
+
+for _name in _BINARY.split():
+    _fn = getattr(operator, _name)
+    _dunder = _name.rstrip("_")
+    setattr(_Var, f"__{_dunder}__", _operator(_fn, False))
+    if _dunder not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        setattr(_Var, f"__r{_dunder}__", _operator(_fn, True))
+_Var.__div__ = _Var.__truediv__
+
+
+class _Direct:
+    """Runs ``module.forward`` on a :class:`_Var` input: the operations are converted as they
+    run (the fx tracer's semantics: torch.nn modules are leaves, parameters read in a forward are
+    constants holding them, ``torch.fx.wrap``-ed functions are not traced into), without building
+    an fx graph. Shapes are concrete, so Python code on sizes (``if x.shape[-1] % 2``) runs."""
+
+    def __init__(self, module, shape, rec, torch):
+        self.torch = torch
+        self.rec = rec
+        self.shapes = _Shapes(torch, _dtype(module))
+        self.paths = {}
+        for path, m in rec.modules:
+            self.paths.setdefault(id(m), path)
+        self.scope = [""]
+        self.user = False  # inside the module's own code (not rfsym's)
+        self.leaf = {}
+        self.extra = _leaf_classes()
+        self.module = module
+        self.shape = shape
+        self.params = rec.b.numel  # id of a parameter -> numel
+
+    # ----------------------------------------------------------------- arguments
+    def arguments(self, args, kwargs):
+        """(meta args, meta kwargs, described args, described kwargs) of a call."""
+        if not kwargs and len(args) == 1 and type(args[0]) is _Var:  # most calls: one stand-in
+            return (args[0].meta,), {}, (args[0].desc,), {}
+        margs, dargs = self.both(args)
+        mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
+        return margs, mkw, dargs, dkw
+
+    def both(self, a):
+        """(meta value, description) of an argument (stand-ins replaced inside containers)."""
+        if type(a) is _Var:
+            return a.meta, a.desc
+        if isinstance(a, self.torch.Tensor):
+            pid = id(a)
+            return self.shapes.as_meta(a), T.Const(frozenset([pid]) if pid in self.params else frozenset(),
+                                                   tuple(a.shape))
+        if isinstance(a, (tuple, list)):
+            if not a:
+                return a, a
+            ms, ds = zip(*[self.both(x) for x in a])
+            if type(a) is tuple:
+                return ms, ds
+            if isinstance(a, list):
+                return list(ms), list(ds)
+            if hasattr(a, "_fields"):  # a named tuple
+                return type(a)(*ms), type(a)(*ds)
+            return type(a)(ms), type(a)(ds)  # torch.Size
+        if isinstance(a, dict):
+            pairs = {k: self.both(v) for k, v in a.items()}
+            return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
+        if isinstance(a, slice):
+            (m0, d0), (m1, d1), (m2, d2) = self.both(a.start), self.both(a.stop), self.both(a.step)
+            return slice(m0, m1, m2), slice(d0, d1, d2)
+        return a, a
+
+    def wrap(self, out, d):
+        """The stand-in(s) of an operation's output ``out`` described by ``d``."""
+        torch = self.torch
+        if isinstance(out, torch.Tensor):
+            return _Var(out, d)
+        if isinstance(out, (tuple, list)) and isinstance(d, T.Many):
+            items = [self.wrap(o, dd) for o, dd in zip(out, d.items)]
+            return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
+        return out
+
+    # ----------------------------------------------------------------- operations
+    def function(self, target, args, kwargs):
+        self.user = False
+        try:
+            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
+            out = self.shapes.function(T.canonical(target), target, margs, mkw)
+            return self.wrap(out, self.rec.op("function", target, "", self.scope[-1], dargs, dkw, out))
+        finally:
+            self.user = True
+
+    def method(self, name, args, kwargs):
+        self.user = False
+        try:
+            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
+            self_obj = margs[0]
+            fn = getattr(self_obj, name)
+            out = self.shapes.function(T.canonical(name), lambda *a, **k: fn(*a[1:], **k), margs, mkw)
+            return self.wrap(out, self.rec.op("method", name, "", self.scope[-1], dargs, dkw, out))
+        finally:
+            self.user = True
+
+    def torch_function(self, func, args, kwargs):
+        if isinstance(func, self.torch._C.ScriptMethod):
+            raise _DataDependent("a TorchScript method")
+        if self.torch.overrides.is_tensor_method_or_property(func):
+            return self.method(func.__name__, args, kwargs)
+        return self.function(func, args, kwargs)
+
+    def attribute(self, v, name):
+        if name in ("item", "tolist", "numpy", "__array__"):
+            raise _DataDependent(f"Tensor.{name}() of a tensor computed from the input")
+        kind = getattr(self.torch.Tensor, name, None)
+        if kind is None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+        if callable(kind):
+            return lambda *args, **kwargs: self.method(name, (v,) + args, kwargs)
+        value = getattr(v.meta, name)  # a property (x.T, x.mT, x.is_meta)
+        if isinstance(value, self.torch.Tensor):
+            return self.function(getattr, (v, name), {})
+        return value
+
+    def module_call(self, call, m, args, kwargs):
+        """``m(*args, **kwargs)`` while tracing: a leaf is converted, other modules run."""
+        if not self.user:
+            return call(m, *args, **kwargs)
+        t = type(m)
+        leaf = self.leaf.get(t)
+        if leaf is None:
+            leaf = self.leaf[t] = _is_leaf(m, self.extra)
+        path = self.paths.get(id(m), "")
+        if not leaf:
+            self.scope.append(path)
+            try:
+                return call(m, *args, **kwargs)
+            finally:
+                self.scope.pop()
+        self.user = False
+        try:
+            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
+            out = self.shapes.module(m, margs, mkw)
+            return self.wrap(out, self.rec.op("module", m, path, path, dargs, dkw, out))
+        finally:
+            self.user = True
+
+    def getattr(self, get, m, name):
+        """A module attribute read by the module's code: parameters are constants holding them."""
+        value = get(m, name)
+        if self.user and isinstance(value, self.torch.Tensor) and isinstance(value, self.torch.nn.Parameter):
+            return _Var(self.shapes.as_meta(value), T.Const(frozenset([id(value)]), tuple(value.shape)))
+        return value
+
+    def forget(self):
+        """Remove the stand-ins a forward kept in its modules' state (timm's LeViT and
+        EfficientFormer cache their attention biases per device in a dict attribute): a later
+        forward must not read them."""
+        internal = _MODULE_STATE
+        seen = set()
+        for _, m in self.rec.modules:
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            state = m.__dict__
+            for k, v in list(state.items()):
+                if k in internal:
+                    continue
+                t = type(v)
+                if t is _Var:
+                    del state[k]
+                elif isinstance(v, dict):
+                    for key in [key for key, item in v.items() if type(item) is _Var]:
+                        del v[key]
+                elif t is list and any(type(item) is _Var for item in v):
+                    v[:] = [item for item in v if type(item) is not _Var]
+
+    # ----------------------------------------------------------------- the run
+    def run(self):
+        import torch.fx._symbolic_trace as st
+
+        torch = self.torch
+        x = _Var(torch.empty(self.shape, device="meta", dtype=self.shapes.dtype), self.rec.b.input(self.shape))
+
+        def wrapped(orig):
+            def fn(*args, **kwargs):
+                if self.user and any(type(a) is _Var for a in _flat((args, kwargs))):
+                    return self.function(orig, args, kwargs)
+                return orig(*args, **kwargs)
+            return fn
+
+        def calls(call):
+            return lambda m, *a, **k: self.module_call(call, m, a, k)
+
+        def reads(get):
+            return lambda m, name: self.getattr(get, m, name)
+
+        # Module calls and parameter reads are intercepted on the classes of the module's own
+        # submodules (torch.fx patches nn.Module itself: assigning to it invalidates the method
+        # caches of every nn.Module subclass loaded, about 0.2 ms each with timm imported).
+        classes = list(dict.fromkeys(type(m) for _, m in self.rec.modules))
+        patches = [(cls, "__call__", calls(cls.__call__)) for cls in classes]
+        patches += [(cls, "__getattr__", reads(cls.__getattr__)) for cls in classes]
+        saved = []  # (owner, name, previous value or _MISSING)
+        previous = _Var.tracer
+        _Var.tracer = self
+        try:
+            for owner, name, value in patches:
+                saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
+                setattr(owner, name, value)
+            for (_, name), frame in list(st._wrapped_fns_to_patch.items()):
+                if name in frame:
+                    saved.append((frame, name, frame[name]))
+                    frame[name] = wrapped(frame[name])
+            self.user = True
+            with torch.no_grad():
+                out = self.module.forward(x)
+        finally:
+            self.user = False
+            _Var.tracer = previous
+            for owner, name, value in reversed(saved):
+                if isinstance(owner, dict):
+                    owner[name] = value
+                elif value is _MISSING:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, value)
+            self.forget()
+        return _walk(out, lambda v: v.desc if type(v) is _Var else v)
+
+
+def _trace_direct(module, shape, rec):
+    """Convert ``module`` by running its forward on a stand-in input (see :class:`_Direct`)."""
+    import torch
+
+    return _Direct(module, shape, rec, torch).run()
+
+
 def _trace_hooks(module, shape, rec, meta=True):
     """Run the module on a meta input (``meta=False``: zeros, for forwards that read tensor values);
     leaf modules via hooks, functions via a TorchFunctionMode."""
@@ -985,15 +1337,16 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
             training flags are restored, nothing else changes).
         input_shape: the shape ``forward`` takes without or with the batch axis: ``(C, H, W)`` or
             ``(N, C, H, W)`` (``(C, L)`` / ``(C, D, H, W)`` for 1-d / 3-d networks with a batch axis).
-        trace: ``"auto"`` (torch.fx, falling back to hooks), ``"fx"`` or ``"hooks"``.
+        trace: ``"auto"`` (the forward run on a stand-in input, falling back to torch.fx, then
+            to hooks), ``"direct"``, ``"fx"`` or ``"hooks"``.
 
     Returns:
         The network as a :class:`~rfsym.Graph` (node names are module paths), with ``outputs=``
         for dict/tuple outputs and ``features=`` set to the last feature map before the head.
 
     Raises:
-        RfsymError: torch missing, not a module, bad ``input_shape``, or fx could not trace
-            (``trace="fx"``).
+        RfsymError: torch missing, not a module, bad ``input_shape``, or the chosen tracer could
+            not trace (``trace="direct"`` or ``"fx"``).
         LayerError: the module uses operations rfsym cannot express (all listed, with paths).
         GraphError: the output is not computed from the input.
 
@@ -1015,23 +1368,33 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape) or len(shape) < 2:
         raise RfsymError(f"input_shape must be (channels, *spatial) or (batch, channels, *spatial) with "
                          f"positive integers, got {input_shape!r}")
-    if len(shape) == 3 and _first_conv_dims(module) != 1:
+    modules = list(module.named_modules(remove_duplicate=False))
+    if len(shape) == 3 and _first_conv_dims(modules) != 1:
         shape = (1,) + shape
     elif len(shape) == 2:
         shape = (1,) + shape
-    elif len(shape) == 4 and _first_conv_dims(module) == 3:
+    elif len(shape) == 4 and _first_conv_dims(modules) == 3:
         shape = (1,) + shape
-    if trace not in ("auto", "fx", "hooks"):
-        raise RfsymError(f"trace must be 'auto', 'fx' or 'hooks', got {trace!r}")
-    modes = {m: m.training for m in module.modules()}
+    if trace not in ("auto", "direct", "fx", "hooks"):
+        raise RfsymError(f"trace must be 'auto', 'direct', 'fx' or 'hooks', got {trace!r}")
+    modes = {m: m.training for _, m in modules}
     if any(modes.values()):
         module.eval()
     collect = gc.isenabled()
     gc.disable()  # the trace allocates many small objects and frees few: collections only cost time
     try:
         out = rec = None
-        if trace in ("auto", "fx"):
-            rec = _Recorder(module, shape)
+        if trace in ("auto", "direct"):
+            rec = _Recorder(module, shape, modules)
+            try:
+                out = _trace_direct(module, shape, rec)
+            except Exception as err:  # noqa: BLE001 - the module's own code raises anything
+                if trace == "direct":
+                    raise RfsymError(f"from_torch could not run {type(module).__name__} on a stand-in input: "
+                                     f"{type(err).__name__}: {err}") from err
+                out = None
+        if out is None and trace in ("auto", "fx"):
+            rec = _Recorder(module, shape, modules)
             try:
                 out = _trace_fx(module, shape, rec)
             except Exception as err:  # noqa: BLE001 - fx raises anything; fall back or report
@@ -1073,10 +1436,11 @@ def _on_meta(module):
     return any(p.is_meta for p in module.parameters())
 
 
-def _first_conv_dims(module):
+def _first_conv_dims(modules):
+    """Spatial axes of the first convolution among ``(path, module)`` pairs (2 without one)."""
     import torch.nn as nn
 
-    for m in module.modules():
+    for _, m in modules:
         if isinstance(m, nn.modules.conv._ConvNd):
             return len(m.kernel_size)
     return 2
@@ -1151,22 +1515,32 @@ def _aliases(nodes, scopes, heads):
     The aliases of one tensor nest (``layer4.2`` inside ``layer4``) and follow it directly; a
     reader outside a module reads the outermost alias of a module that does not contain it.
     """
+    taken = {n[0] for n in nodes}
+    none = ((), frozenset())
+    # scope -> the paths of its enclosing modules that can be aliases (not node names), outermost
+    # first, and the same as a set
+    known = {"": none}
+
     def prefixes(scope):
-        parts = scope.split(".") if scope else []
-        return [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+        out = known.get(scope)
+        if out is None:
+            paths = prefixes(scope.rpartition(".")[0])[0]
+            if scope not in taken:
+                paths += (scope,)
+            out = known[scope] = (paths, frozenset(paths))
+        return out
 
     pre = {n[0]: prefixes(scopes.get(n[0], "")) for n in nodes}
     exits = {}  # module path -> nodes read from outside it (or outputs)
     for label, _, inputs in nodes:
-        mine = set(pre[label])
+        mine = pre[label][1]
         for u in ((inputs,) if isinstance(inputs, str) else inputs):
-            for p in pre.get(u, ()):
+            for p in pre.get(u, none)[0]:
                 if p not in mine:
                     exits.setdefault(p, set()).add(u)
     for _, h in heads:
-        for p in pre.get(h, ()):
+        for p in pre.get(h, none)[0]:
             exits.setdefault(p, set()).add(h)
-    taken = {n[0] for n in nodes}
     chains = {}  # node -> its aliases, innermost first
     for p in sorted(exits, key=lambda s: -s.count(".")):
         if len(exits[p]) == 1 and p not in taken:
@@ -1185,13 +1559,17 @@ def _aliases(nodes, scopes, heads):
         return best
 
     out = []
+    identity = L.Identity()  # layers are immutable: one object serves every alias
     for label, op, inputs in nodes:
-        mine = set(pre[label])
-        ins = tuple(seen_from(u, mine) for u in ((inputs,) if isinstance(inputs, str) else inputs))
-        out.append((label, op, ins if len(ins) > 1 else ins[0]))
+        if isinstance(inputs, str):
+            out.append((label, op, seen_from(inputs, pre[label][1])))
+        else:
+            mine = pre[label][1]
+            ins = tuple(seen_from(u, mine) for u in inputs)
+            out.append((label, op, ins if len(ins) > 1 else ins[0]))
         prev = label
         for alias in chains.get(label, ()):
-            out.append((alias, L.Identity(), prev))
+            out.append((alias, identity, prev))
             prev = alias
     return out, [(k, seen_from(h, set())) for k, h in heads]
 

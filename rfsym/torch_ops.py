@@ -28,6 +28,7 @@ method name (``FUNCTIONS``). An operation is classified by the axes it touches:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import operator
 import string
@@ -243,8 +244,14 @@ def _standard(v, nd, what):
 
 
 def out_data(node, shape, nd):
-    return Data(node, tuple(normalise(d) for d in standard_dims(shape[0], shape[1], shape[2:2 + nd])),
-                tuple(shape))
+    """The output of graph node ``node``, an ``(N, C, *spatial)`` tensor of ``shape``."""
+    shape = tuple(shape)
+    return Data(node, _normal_dims(shape, nd), shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal_dims(shape, nd):
+    return tuple(normalise(d) for d in standard_dims(shape[0], shape[1], shape[2:2 + nd]))
 
 
 def _dim(d, rank):
@@ -269,7 +276,7 @@ def _channels_dim(v, j, what):
 def _positionwise(b, op, v, layer, shape, j=None, channels=None):
     """A position-wise node; the result keeps v's layout (channels of dim ``j`` replaced)."""
     name = b.emit(op.name, layer, b.node(v, positionwise=True), op.scope)
-    out = dataclasses.replace(v, node=name, pending=None, shape=tuple(shape))
+    out = Data(name, v.dims, tuple(shape), v.tokens, v.roll)  # dataclasses.replace costs more than the node
     if j is not None:
         out = _replace_dim(out, j, (("C", channels),), shape)
     return out
@@ -326,8 +333,14 @@ def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transpo
         cin, cout = wshape[0], wshape[1] * groups
     else:
         cout, cin = wshape[0], wshape[1] * groups
-    expected = math.prod(wshape) + (cout if bias else 0)
     if len(k) == nd and is_standard(x, nd):
+        key = ("conv", wshape, bias, stride, padding, dilation, groups)
+        try:
+            layer = None if transposed else b._made.get(key)  # the same convolution as an earlier one
+        except TypeError:  # unhashable arguments (lists from a functional call)
+            key = layer = None
+        if layer is not None:
+            return out_data(b.emit(op.name, layer, b.node(x), op.scope), out.shape, nd)
         common = dict(kernel_size=_ax(k, nd), stride=_ax(_seq(stride, len(k)), nd),
                       dilation=_ax(_seq(dilation, len(k)), nd), groups=int(groups), bias=bool(bias),
                       in_channels=int(cin), out_channels=int(cout))
@@ -345,11 +358,14 @@ def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transpo
         else:
             pad = padding if isinstance(padding, str) else _ax(_seq(padding, len(k)), nd)
             layer = b.make(L.Conv, padding=pad, **common)
+            if key is not None:
+                b._made[key] = layer
         name = b.emit(op.name, layer, b.node(x), op.scope)
         return out_data(name, tuple(out.shape), nd)
     # a convolution over the channel axis (ECA's Conv1d on a pooled vector): position-wise
     if not transposed and all(a[0] in ("C", "N") for d in x.dims[1:] for a in d) and not x.spatial() \
             or not transposed and _only(x.dims[1:], ("C",)) and not any(a[0] == "s" for d in x.dims for a in d):
+        expected = math.prod(wshape) + (cout if bias else 0)
         macs = math.prod(out.shape[1:]) * math.prod(wshape[1:])
         layer = _contract("Pointwise")(params=expected, macs=macs, kind="Conv")
         return _positionwise(b, op, x, layer, out.shape)

@@ -473,6 +473,72 @@ def test_fx_failure_falls_back_to_hooks_and_values():
     assert [n[0] for n in net.nodes] == ["a"]
 
 
+def test_direct_tracer_records_what_fx_records():
+    """The default tracer (the forward run on a stand-in input) gives torch.fx's graph: a class
+    token read from a parameter and expanded, a layer scale, a reshape by sizes read from the
+    tensor, torchvision's fx-wrapped stochastic depth, a torch.Size argument; a forward reading a
+    value computed from the input is left to fx or the hooks."""
+    from torchvision.ops import StochasticDepth
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 4, stride=4)
+            self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+            self.drop = StochasticDepth(0.1, "row")
+            self.cls = nn.Parameter(torch.zeros(1, 1, 8))
+            self.scale = nn.Parameter(torch.ones(8))
+            self.norm = nn.LayerNorm(8)
+            self.head = nn.Linear(8, 5)
+
+        def forward(self, x):
+            x = self.stem(x)
+            x = x + self.drop(F.interpolate(self.down(x), size=x.shape[-2:]))
+            n, c, h, w = x.shape
+            t = x.reshape(n, c, h * w).transpose(1, 2)
+            t = torch.cat([self.cls.expand(n, -1, -1), t], dim=1)
+            t = t + self.scale * self.norm(t)
+            return self.head(t[:, 0])
+
+    m = Tokens()
+    direct = rfsym.from_torch(m, (3, 32, 32), trace="direct")
+    assert direct.nodes == rfsym.from_torch(m, (3, 32, 32), trace="fx").nodes
+    assert rfsym.analyze(direct, input_size=32).params == torch_params(m)
+    classes = {type(x) for x in m.modules()}  # the tracer's interception of calls is undone
+    assert not any("__call__" in c.__dict__ or "__getattr__" in c.__dict__ for c in classes)
+
+    class Cached(nn.Module):  # timm's LeViT: a bias computed from a parameter, cached per device
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.bias = nn.Parameter(torch.zeros(4, 1, 1))
+            self.cache = {}
+
+        def forward(self, x):
+            key = str(x.device)
+            if key not in self.cache:
+                self.cache[key] = self.bias * 2
+            return self.conv(x) + self.cache[key]
+
+    with torch.device("meta"):
+        m = Cached()
+    for _ in range(2):
+        assert rfsym.analyze(rfsym.from_torch(m, (3, 8, 8)), input_size=8).params == torch_params(m)
+    assert m(torch.empty(1, 3, 8, 8, device="meta")).shape == (1, 4, 6, 6)  # no stand-in left behind
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return self.a(x) if x.sum() >= 0 else x
+
+    with pytest.raises(RfsymError, match="stand-in input: _DataDependent"):
+        rfsym.from_torch(Branchy(), (1, 1, 8, 8), trace="direct")
+    assert "__call__" not in Branchy.__dict__ and "__getattr__" not in Branchy.__dict__
+
+
 def test_meta_modules_and_training_mode_restored():
     with torch.device("meta"):
         m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5)).train()
