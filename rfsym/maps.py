@@ -32,7 +32,7 @@ from typing import Any
 
 from .errors import GraphError, RfsymError
 
-__all__ = ["AxisMap", "compose", "merge", "is_global_merge", "global_merge_exact", "power", "reduce_map",
+__all__ = ["AxisMap", "compose", "affine_numbers", "merge", "is_global_merge", "global_merge_exact", "power", "reduce_map",
            "IDENTITY"]
 
 
@@ -79,6 +79,8 @@ def _concrete(x, ops, what):
 
 def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
     """The map of ``upper`` applied on top of ``lower`` (``lower`` is nearer the input)."""
+    if lower.period == 1 and upper.period == 1 and ops.exact and not ops.symbolic:
+        return _compose_numbers(lower, upper, ops)
     if lower.period == 1:
         # lo(y) = U + J y is affine: compose symbolically, phase by phase.
         U, J, R = lower.starts[0], lower.jump, lower.rfs[0]
@@ -121,6 +123,33 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
         rfs.append(hi - lo + 1)
     jump = lower.jump * (ju * reps // lower.period)
     return reduce_map(AxisMap(period, jump, tuple(starts), tuple(rfs), lattice), ops)
+
+
+def _compose_numbers(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
+    """:func:`compose` of two period-1 maps of exact numbers (ints, Fractions)."""
+    start, jump, rf, step = affine_numbers((lower.starts[0], lower.jump, lower.rfs[0], lower.step), upper, ops)
+    return AxisMap(1, jump, (start,), (rf,), step)
+
+
+def affine_numbers(lower: tuple, upper: AxisMap, ops) -> tuple:
+    """:func:`compose` of a period-1 map given as ``(start, jump, rf, step)`` and a period-1
+    ``upper`` map, on exact numbers (ints, Fractions; ``ops`` is :class:`~rfsym.ops.ExactOps`),
+    as the same 4-tuple: the values :func:`compose` gives, without building maps (the fast path
+    of long numeric chains).
+
+    >>> from rfsym.ops import ExactOps
+    >>> affine_numbers((-1, 2, 3, 1), AxisMap.affine(-1, 1, 3), ExactOps)
+    (-3, 2, 7, 1)
+    """
+    U, J, R, _ = lower
+    if J == 0:  # global lower map: every upper position sees the same field
+        return U, J, R, 1
+    step = 1
+    if R == 1:  # single positions read at spacing step·J keep their holes; wider windows fill them
+        js = J * upper.step
+        if js if type(js) is int else ops.concrete(js):
+            step = js
+    return U + J * upper.starts[0], J * upper.jump, R + J * (upper.rfs[0] - 1), step
 
 
 def _monotone(m: AxisMap, ops) -> bool:
