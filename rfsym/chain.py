@@ -272,12 +272,13 @@ def _maps_of(acc):
 
 
 def hashable_maps(maps):
-    """``maps`` when hashable (grouping identical layers), else None."""
+    """``maps`` when runs of them may be composed in closed form (hashable, period 1 on every
+    axis: :func:`~rfsym.maps.power` takes no periodic map), else None (never grouped)."""
     try:
         hash(maps)
     except TypeError:
         return None
-    return maps
+    return maps if all(m.period == 1 for m in maps) else None
 
 
 def compose_axes(lower, upper, ops):
