@@ -48,17 +48,19 @@ class Chain:
         self.ops = ops
         self.identity = identity  # the composite of an empty chain on no base
         self.items = []  # per-axis maps of each item
-        self.keys = []  # hashable maps of leaf items (None: never grouped)
+        self.keys = []  # hashable maps of leaf items, one object per value (None: never grouped)
         self._base = base  # callable -> per-axis maps at the chain's input
         self._seg = {}
         self._groups = None
         self._prefix = {}
         self._in_order = ops.exact and not ops.symbolic  # exact numbers: composed in order
-        self._cum = None  # in order: the composites after each of the first groups
+        self._cum = None  # in order: the composites at every CHECKPOINT-th item
         self._last = None  # the Prefix of the whole chain so far
+        self._size = 0  # the items the caches were made for
 
     def add(self, maps, key=None):
-        """Append an item (its per-axis maps; ``key`` groups identical ones, None never).
+        """Append an item (its per-axis maps; items whose ``key`` is one object are grouped
+        into runs, None never).
 
         Returns:
             ``(before, after)``: :class:`Prefix` callables giving the composites at the item's
@@ -67,28 +69,34 @@ class Chain:
         before = self._last if self._last is not None else Prefix(self, 0)
         self.items.append(maps)
         self.keys.append(key)
-        self._groups = None
-        if self._prefix:
-            self._prefix = {}
-        self._cum = None
         self._last = after = Prefix(self, len(self.items))
         return before, after
 
+    def _current(self):
+        """Drop what was composed before the last items were added (then the caches hold)."""
+        if self._size != len(self.items):
+            self._size = len(self.items)
+            self._groups, self._prefix, self._cum = None, {}, None
+
     def groups(self):
-        """(first item, count) of each group: a run of >= RUN identical leaves, or one item."""
+        """(first item, count) of each group: a run of >= RUN identical leaves, or one item.
+        Keys are compared by identity: equal keys are one object (the engine interns them)."""
+        self._current()
         if self._groups is None:
-            groups, i, n = [], 0, len(self.items)
-            keys = self.keys
+            groups, i, keys = [], 0, self.keys
+            n, run = len(keys), self.RUN
+            add = groups.append
             while i < n:
-                j = i + 1
                 key = keys[i]
+                j = i + 1
                 if key is not None:
-                    while j < n and keys[j] == key:
+                    while j < n and keys[j] is key:
                         j += 1
-                if j - i >= self.RUN:
-                    groups.append((i, j - i))
+                if j - i >= run:
+                    add((i, j - i))
                 else:
-                    groups.extend((t, 1) for t in range(i, j))
+                    for t in range(i, j):
+                        add((t, 1))
                 i = j
             self._groups = groups
             self._firsts = [g[0] for g in groups]
@@ -147,73 +155,49 @@ class Chain:
         prev = self._prefix.get(t - 1)  # read in order (every layer's field): one step from the last
         if prev is not None and all(m.period == 1 for m in prev):
             return compose_axes(prev, item, self.ops)
-        groups = self.groups()
-        g = bisect.bisect_right(self._firsts, t - 1) - 1
-        first, count = groups[g]
-        acc = self._groups_done(g)  # the base and groups 0..g-1, as (start, jump, rf, step) per axis
-        if acc is False:
-            return None
-        last = self._group_maps(g) if t - first == count else self._group_maps(g, t - first)
-        acc = self._advance(acc, last)
-        if acc is False:
-            return None
-        return _maps_of(acc)
-
-    #: the in-order composites kept: one every CHECKPOINT groups (the rest recomputed on demand)
-    CHECKPOINT = 64
-
-    def _groups_done(self, g):
-        """The base and groups 0..g-1 composed (per-axis 4-tuples; None: the identity, nothing
-        composed), or False when some map has a period above 1."""
         cum = self._cum
         if cum is None:
             base = self._base()
-            if base is None:
-                acc = None
-            elif any(m.period != 1 for m in base):
-                return False
-            else:
-                acc = _numbers(base)
-            cum = self._cum = [acc]
+            cum = self._cum = [None if base is None else _numbers(base)]
         K = self.CHECKPOINT
-        c = g // K
-        while len(cum) <= c:  # cum[i]: groups 0..i·K-1
-            acc = cum[-1]
-            if acc is False:
-                return False
+        c = t // K
+        while len(cum) <= c:  # cum[i]: the base and items[0:i·K], as (start, jump, rf, step) per axis
             lo = (len(cum) - 1) * K
-            for h in range(lo, lo + K):
-                acc = self._advance(acc, self._group_maps(h))
-                if acc is False:
-                    break
-            cum.append(acc)
-        acc = cum[c]
-        for h in range(c * K, g):
-            if acc is False:
-                break
-            acc = self._advance(acc, self._group_maps(h))
-        return acc
+            cum.append(self._advance(cum[-1], lo, lo + K))
+        acc = self._advance(cum[c], c * K, t)
+        return None if acc is False or acc is None else _maps_of(acc)
 
-    def _advance(self, acc, maps):
-        """``acc`` (per-axis 4-tuples, or None) composed with the per-axis ``maps`` (False when
-        one of them has a period above 1)."""
-        if acc is False:
-            return False
+    #: the in-order composites kept: one every CHECKPOINT items (the rest recomputed on demand)
+    CHECKPOINT = 64
+
+    def _advance(self, acc, lo, hi):
+        """``acc`` (per-axis 4-tuples; None: nothing yet; False: a period above 1) composed with
+        items[lo:hi] in turn (False when one of them has a period above 1)."""
+        if acc is False or lo == hi:
+            return acc
+        items = self.items
         if acc is None:
-            return _numbers(maps)
-        out = []
-        for i, m in enumerate(maps):
-            if m.period != 1:
-                return False
-            if i and m is maps[i - 1] and acc[i] is acc[i - 1]:
+            acc = _numbers(items[lo])
+            lo += 1
+            if acc is False or lo == hi:
+                return acc
+        out, before = [], None
+        for i in range(len(acc)):
+            column = [maps[i] for maps in items[lo:hi]]
+            if i and acc[i] is acc[i - 1] and all(a is b for a, b in zip(column, before)):
                 out.append(out[-1])  # square kernels: the axes agree, compose once
             else:
-                out.append(affine_numbers(acc[i], m, self.ops))
+                value = affine_numbers(acc[i], column, self.ops, self.RUN)
+                if value is None:
+                    return False
+                out.append(value)
+            before = column
         return out
 
     def prefix(self, t):
         """Maps from the network input to the output of items[t - 1] (cached: the layers of a
         nested block share their parents' prefix)."""
+        self._current()
         if t not in self._prefix:
             out = self._ordered_prefix(t) if self._in_order and t else None
             if out is None:

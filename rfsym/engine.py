@@ -184,6 +184,7 @@ class _Pass:
         self.input_chain = self.new_chain(lambda: None)
         self.cache = {}  # (layer, input state) -> (rule output, group key): repeated layers
         self.seen = {}  # the same by object identity (cheaper to hash)
+        self.groups = {}  # the group keys of the chains, one object per value
 
     def new_chain(self, base):
         return Chain(self.ctx.ops, base, self.identity)
@@ -217,7 +218,8 @@ class _Pass:
         return self.new_chain(lambda base=base: base)
 
     def solve(self, node, layer, state):
-        """``(rule output, group key)`` of ``layer`` on ``state`` (cached for repeated layers)."""
+        """``(rule output, group key, the layer's own input channels)`` of ``layer`` on ``state``
+        (cached for repeated layers)."""
         ctx = self.ctx
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
         key = hit = None
@@ -240,7 +242,11 @@ class _Pass:
                 raise GraphError(f"{ctx.where}: {err}") from None
             if ctx.ops.exact and not ctx.ops.symbolic:
                 out.maps = _shared_axes(out.maps)
-            hit = (out, hashable_maps(out.maps))
+            group = hashable_maps(out.maps)
+            if group is not None:
+                group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
+            own = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
+            hit = (out, group, own)
             if key is not None and not out.extra:
                 self.cache[key] = hit
         if not hit[0].extra:
@@ -254,16 +260,15 @@ class _Pass:
         hit = self.seen.get((id(layer), id(state)))
         if hit is None:
             hit = self.solve(node, layer, state)
-        out, group = hit
-        chain = self.chain_for(u)
+        out, group, in_ch = hit  # in_ch: the layer's own channel argument
+        chain = self.chains[u] if u != INPUT and self.readers[u] == 1 else self.chain_for(u)
         before, after = chain.add(out.maps, group)
-        in_ch = state.channels
-        if in_ch is None:
-            in_ch = self.ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
+        if state.channels is not None:
+            in_ch = state.channels
         out_state = out.state
         self.records.append(NodeRecord(node.index, layer, node.name, node.kind, after, before, state.sizes,
                                        out_state.sizes, in_ch, out_state.channels, out.params, out.macs,
-                                       out.maps, (u,), out.extra))
+                                       out.maps, node.inputs, out.extra))
         self.states.append(out_state)
         self.chains.append(chain)
 
