@@ -127,9 +127,15 @@ def _key(layer):
     """A hashable key of a layer's configuration, its name left out (computed once per object)."""
     cache = layer.__dict__
     if "_key" not in cache:
-        cache["_key"] = (type(layer),) + tuple(getattr(layer, f.name) for f in dataclasses.fields(layer)
-                                               if f.name != "name")
+        cls = type(layer)
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(layer) if f.name != "name")
+        cache["_key"] = (cls,) + tuple(getattr(layer, name) for name in names)
     return cache["_key"]
+
+
+_FIELDS: dict = {}  # layer class -> the names of its fields but "name"
 
 
 def _shared_axes(maps):
