@@ -49,7 +49,7 @@ _CONTAINERS = (L.Sequential, L.Residual, L.Concat, L.Graph, L.Repeat)
 _MERGE_TYPES = {"add": "Add", "concat": "Concat", "mul": "Mul"}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, for speed (10^6-layer chains); never modified once made
 class Node:
     """One DAG node: a leaf layer (``op`` a Layer) or a merge (``op`` ``"add"``, ``"concat"`` or
     ``"mul"``) reading the nodes ``inputs`` (indices; :data:`INPUT` is the network input). A leaf
@@ -111,11 +111,13 @@ class _Lowering:
         self.aliases: dict = {}
         self.features = None
         self.outputs = None
+        self.kinds: dict = {}  # id(layer) -> kind_of(layer), for layers used many times
+        self.several_outputs = False  # whether some Graph with several outputs was lowered
 
     def add(self, name, op, inputs, kind, block=None, branches=(), label=None):
-        node = Node(len(self.nodes), name, op, tuple(inputs), kind, block, tuple(branches), label)
-        self.nodes.append(node)
-        return node.index
+        index = len(self.nodes)
+        self.nodes.append(Node(index, name, op, tuple(inputs), kind, block, tuple(branches), label))
+        return index
 
     def alias(self, path, index):
         if path and index != INPUT:
@@ -125,6 +127,7 @@ class _Lowering:
     # index of the node that produces its output (run() drives them without recursion)
     def sequence(self, seq, x, path):
         containers = _CONTAINERS
+        kinds = self.kinds
         for i, layer in enumerate(seq.layers):
             if isinstance(layer, L.Graph) and layer.name is None:
                 label = path
@@ -134,7 +137,10 @@ class _Lowering:
             if isinstance(layer, containers):
                 x = yield (self.item, (layer, x, label))
             else:  # a leaf: no sub-generator
-                x = self.add(label, layer, (x,), kind_of(layer))
+                kind = kinds.get(id(layer))
+                if kind is None:
+                    kind = kinds[id(layer)] = kind_of(layer)
+                x = self.add(label, layer, (x,), kind)
         self.alias(path, x)
         return x
 
@@ -168,6 +174,7 @@ class _Lowering:
 
     def graph(self, g, x, path):
         where = {"input": x}
+        self.several_outputs = self.several_outputs or len(g.outputs) > 1
         for name, op, inputs in g.nodes:
             label = _join(path, name)
             if isinstance(op, str):
@@ -222,7 +229,7 @@ def lower(net: L.Layer) -> Dag:
     if whole is not None:
         _, idx, labels = low.last_graph
         outputs, names = tuple(idx), tuple(labels)
-    else:
+    elif low.several_outputs:  # (every Graph the check visits was lowered)
         _check_single_outputs(net)
     return _compact(low.nodes, outputs, names, low.features, low.aliases)
 
@@ -254,18 +261,21 @@ def _check_single_outputs(net):
 
 def _compact(nodes, outputs, names, features, aliases):
     """Keep the nodes some output (or the features node) depends on, renumbered in order."""
-    keep, todo = set(), [v for v in (*outputs, features) if v is not None and v != INPUT]
-    while todo:
-        v = todo.pop()
-        if v not in keep:
-            keep.add(v)
-            todo.extend(u for u in nodes[v].inputs if u != INPUT)
-    if len(keep) == len(nodes):
+    keep = [False] * len(nodes)
+    for v in (*outputs, features):
+        if v is not None and v != INPUT:
+            keep[v] = True
+    for v in range(len(nodes) - 1, -1, -1):  # inputs come before their readers
+        if keep[v]:
+            for u in nodes[v].inputs:
+                if u != INPUT:
+                    keep[u] = True
+    if all(keep):
         return Dag(tuple(nodes), tuple(outputs), tuple(names), features, aliases)
     new = {INPUT: INPUT}
     out = []
     for node in nodes:
-        if node.index in keep:
+        if keep[node.index]:
             new[node.index] = len(out)
             out.append(dataclasses.replace(node, index=len(out), inputs=tuple(new[u] for u in node.inputs)))
     return Dag(tuple(out), tuple(new[o] for o in outputs), tuple(names),

@@ -67,7 +67,7 @@ import sympy as sp
 
 from . import depth  # noqa: F401 - registers the rule of Repeat
 from . import layers as L
-from .chain import Chain, Once, compose_axes, hashable_maps
+from .chain import Chain, compose_axes, hashable_maps
 from .dag import INPUT, lower
 from .errors import GraphError, LayerError, RfsymError
 from .maps import IDENTITY, global_merge_exact, is_global_merge, merge
@@ -127,9 +127,25 @@ def _key(layer):
     """A hashable key of a layer's configuration, its name left out (computed once per object)."""
     cache = layer.__dict__
     if "_key" not in cache:
-        cache["_key"] = (type(layer),) + tuple(getattr(layer, f.name) for f in dataclasses.fields(layer)
-                                               if f.name != "name")
+        cls = type(layer)
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(layer) if f.name != "name")
+        cache["_key"] = (cls,) + tuple(getattr(layer, name) for name in names)
     return cache["_key"]
+
+
+_FIELDS: dict = {}  # layer class -> the names of its fields but "name"
+
+
+def _shared_axes(maps):
+    """``maps`` with each axis equal to the one before replaced by that same object (exact
+    numbers): composing square layers then sees identical axes and composes once."""
+    out = list(maps)
+    for i in range(1, len(out)):
+        if out[i] == out[i - 1]:
+            out[i] = out[i - 1]
+    return tuple(out)
 
 
 def _well_hashed(state) -> bool:
@@ -160,12 +176,24 @@ class _Pass:
         self.identity = (IDENTITY,) * ctx.ndim
         self.records: list[NodeRecord] = []
         self.states: list[State] = []
-        self.chains: list = []  # (chain, position) of each node
-        self.consumers = dag.consumers()
-        self.input_readers = sum(1 for n in dag.nodes for u in n.inputs if u == INPUT)
-        self.input_chain = Chain(ctx.ops, lambda: None)
+        self.chains: list = []  # the chain of each node
+        readers = [0] * len(dag.nodes)
+        inputs = 0
+        for n in dag.nodes:
+            for u in n.inputs:
+                if u == INPUT:
+                    inputs += 1
+                else:
+                    readers[u] += 1
+        self.readers = readers  # how many nodes read each node
+        self.input_readers = inputs
+        self.input_chain = self.new_chain(lambda: None)
         self.cache = {}  # (layer, input state) -> (rule output, group key): repeated layers
         self.seen = {}  # the same by object identity (cheaper to hash)
+        self.groups = {}  # the group keys of the chains, one object per value
+
+    def new_chain(self, base):
+        return Chain(self.ctx.ops, base, self.identity)
 
     def composite(self, u):
         return self.identity if u == INPUT else self.records[u].composite()
@@ -174,44 +202,41 @@ class _Pass:
         return self.input_state if u == INPUT else self.states[u]
 
     def run(self):
+        layer, merge, attend = self.layer, self.merge, self.attend
         for node in self.dag.nodes:
             if node.is_merge:
-                self.merge(node)
+                merge(node)
             elif len(node.inputs) == 2:  # an Attention with queries of its own
-                self.attend(node)
+                attend(node)
             else:
-                self.layer(node)
+                layer(node)
         return self.records
 
     def chain_for(self, u):
         """The chain a layer reading ``u`` extends (u's, when it has no other reader)."""
-        ops = self.ctx.ops
         if u == INPUT:
             if self.input_readers == 1:
                 return self.input_chain
-            return Chain(ops, lambda: None)
-        if len(self.consumers[u]) == 1:
-            return self.chains[u][0]
+            return self.new_chain(lambda: None)
+        if self.readers[u] == 1:
+            return self.chains[u]
         base = self.records[u].composite()  # a branch point: computed now, its chain is complete
-        return Chain(ops, lambda base=base: base)
+        return self.new_chain(lambda base=base: base)
 
-    def layer(self, node):
+    def solve(self, node, layer, state):
+        """``(rule output, group key, the layer's own input channels)`` of ``layer`` on ``state``
+        (cached for repeated layers)."""
         ctx = self.ctx
-        layer = node.op
-        u = node.inputs[0]
-        state = self.state(u)
-        index = node.index
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
-        hit = self.seen.get(fast)
-        key = None
-        if hit is None and _well_hashed(state):
+        key = hit = None
+        if _well_hashed(state):
             try:
                 key = (_key(layer), state)
                 hit = self.cache.get(key)
             except TypeError:  # arrays (numeric evaluation): no cache
                 key = hit = None
         if hit is None:
-            ctx.where = _label(node, layer, index)
+            ctx.where = _label(node, layer, node.index)
             rule = rule_for(layer)
             if rule is None:
                 raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
@@ -221,28 +246,37 @@ class _Pass:
                 raise (err if err.where else err.located(ctx.where)) from None
             except GraphError as err:
                 raise GraphError(f"{ctx.where}: {err}") from None
-            hit = (out, hashable_maps(out.maps))
+            if ctx.ops.exact and not ctx.ops.symbolic:
+                out.maps = _shared_axes(out.maps)
+            group = hashable_maps(out.maps)
+            if group is not None:
+                group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
+            own = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
+            hit = (out, group, own)
             if key is not None and not out.extra:
                 self.cache[key] = hit
-        if key is not None or fast not in self.seen:
-            if not hit[0].extra:
-                self.seen[fast] = hit
-        out, group = hit
-        chain = self.chain_for(u)
-        position = len(chain.items)
-        chain.add(lambda out=out: out.maps, group)
-        in_ch = state.channels
-        if in_ch is None:
-            in_ch = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
-        identity = self.identity
-        record = NodeRecord(index, layer, node.name, node.kind,
-                            Once(lambda: chain.prefix(position + 1)),
-                            Once(lambda: chain.prefix(position) or identity),
-                            state.sizes, out.state.sizes, in_ch, out.state.channels, out.params, out.macs,
-                            own=out.maps, inputs=(u,), extra=out.extra)
-        self.records.append(record)
-        self.states.append(out.state)
-        self.chains.append((chain, position))
+        if not hit[0].extra:
+            self.seen[fast] = hit
+        return hit
+
+    def layer(self, node):
+        layer = node.op
+        u = node.inputs[0]
+        state = self.input_state if u == INPUT else self.states[u]
+        hit = self.seen.get((id(layer), id(state)))
+        if hit is None:
+            hit = self.solve(node, layer, state)
+        out, group, in_ch = hit  # in_ch: the layer's own channel argument
+        chain = self.chains[u] if u != INPUT and self.readers[u] == 1 else self.chain_for(u)
+        before, after = chain.add(out.maps, group)
+        if state.channels is not None:
+            in_ch = state.channels
+        out_state = out.state
+        self.records.append(NodeRecord(node.index, layer, node.name, node.kind, after, before, state.sizes,
+                                       out_state.sizes, in_ch, out_state.channels, out.params, out.macs,
+                                       out.maps, node.inputs, out.extra))
+        self.states.append(out_state)
+        self.chains.append(chain)
 
     def merge(self, node):
         ctx, ops = self.ctx, self.ctx.ops
@@ -290,14 +324,14 @@ class _Pass:
             verdicts = [global_merge_exact(axis, ops, last) for axis, last in zip(zip(*comps), lasts)]
             extra["global_merge"] = lambda: (False if False in verdicts else None if None in verdicts
                                              else True)
-        chain = Chain(ops, lambda: merged)
+        chain = self.new_chain(lambda: merged)
         in_sizes = out_sizes
         record = NodeRecord(node.index, node.block if isinstance(node.block, (L.Residual, L.Concat)) else None,
                             node.name, node.kind, lambda: merged, lambda: merged, in_sizes, out_sizes,
                             channels, channels, 0, 0, inputs=node.inputs, extra=extra)
         self.records.append(record)
         self.states.append(State(out_sizes, channels))
-        self.chains.append((chain, -1))
+        self.chains.append(chain)
 
     def attend(self, node):
         """An Attention reading ``(source, queries)``: every output (on the queries' grid) reads
@@ -318,14 +352,14 @@ class _Pass:
             merged = tuple(merge(axis, ops, names, last) for axis, last in zip(zip(*comps), lasts))
         except GraphError as err:
             raise GraphError(f"{ctx.where}: {err}") from None
-        chain = Chain(ops, lambda: merged)
+        chain = self.new_chain(lambda: merged)
         before = self.composite(node.inputs[0])
         record = NodeRecord(node.index, layer, node.name, node.kind, lambda: merged, lambda: before,
                             source.sizes, sizes, source.channels, out.state.channels, out.params, out.macs,
                             own=out.maps, inputs=node.inputs, extra=out.extra)
         self.records.append(record)
         self.states.append(out.state)
-        self.chains.append((chain, -1))
+        self.chains.append(chain)
 
     def _agree(self, values, names, what, where):
         """Sizes or channels that must agree across inputs (error when provably different)."""
@@ -464,14 +498,16 @@ def _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values):
         # on any error the sympy path below runs again and raises its own message
         try:
             return _derive(net, sizes, nd, in_channels, strict, ExactOps, None)
+        except NeedsInputSize:
+            raise  # derive() retries with a symbolic input size (the sympy path)
         except Exception:  # noqa: BLE001 - re-raised, with the canonical message, by the sympy path
             pass
     return _derive(net, sizes, nd, in_channels, strict, _ops, _values)
 
 
 def _all_numbers(net, sizes, in_channels) -> bool:
-    """Whether ``analyze`` may take the exact fast path: numeric input size, no symbols."""
-    if sizes is None or not all(getattr(n, "is_Integer", False) for n in sizes):
+    """Whether ``analyze`` may take the exact fast path: a numeric input size or none, no symbols."""
+    if sizes is not None and not all(getattr(n, "is_Integer", False) for n in sizes):
         return False
     if in_channels is not None and not getattr(in_channels, "is_Integer", False):
         return False

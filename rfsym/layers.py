@@ -603,7 +603,8 @@ def _leaf_ndim(layer):
 
 
 def _leaf_free(layer):
-    return frozenset(layer.free_symbols)
+    cached = layer.__dict__.get("_free")  # Layer.free_symbols's cache: no copies of it
+    return cached if cached is not None else frozenset(layer.free_symbols)
 
 
 def _fold(root, attr, leaf_value, combine):

@@ -32,7 +32,7 @@ from typing import Any
 
 from .errors import GraphError, RfsymError
 
-__all__ = ["AxisMap", "compose", "merge", "is_global_merge", "global_merge_exact", "power", "reduce_map",
+__all__ = ["AxisMap", "compose", "affine_numbers", "merge", "is_global_merge", "global_merge_exact", "power", "reduce_map",
            "IDENTITY"]
 
 
@@ -79,6 +79,8 @@ def _concrete(x, ops, what):
 
 def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
     """The map of ``upper`` applied on top of ``lower`` (``lower`` is nearer the input)."""
+    if lower.period == 1 and upper.period == 1 and ops.exact and not ops.symbolic:
+        return _compose_numbers(lower, upper, ops)
     if lower.period == 1:
         # lo(y) = U + J y is affine: compose symbolically, phase by phase.
         U, J, R = lower.starts[0], lower.jump, lower.rfs[0]
@@ -121,6 +123,52 @@ def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
         rfs.append(hi - lo + 1)
     jump = lower.jump * (ju * reps // lower.period)
     return reduce_map(AxisMap(period, jump, tuple(starts), tuple(rfs), lattice), ops)
+
+
+def _compose_numbers(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
+    """:func:`compose` of two period-1 maps of exact numbers (ints, Fractions)."""
+    start, jump, rf, step = affine_numbers((lower.starts[0], lower.jump, lower.rfs[0], lower.step), (upper,), ops)
+    return AxisMap(1, jump, (start,), (rf,), step)
+
+
+def affine_numbers(lower: tuple, uppers, ops, run=None):
+    """:func:`compose` of a period-1 map given as ``(start, jump, rf, step)`` with the maps
+    ``uppers`` in turn (nearest the input first), on exact numbers (ints, Fractions; ``ops`` is
+    :class:`~rfsym.ops.ExactOps`), as the same 4-tuple: the values :func:`compose` gives,
+    without building maps (the fast path of long numeric chains). ``run`` consecutive
+    occurrences of one map object or more are composed at once in closed form (:func:`power`).
+
+    Returns:
+        The 4-tuple, or None when some upper map has a period above 1.
+
+    >>> from rfsym.ops import ExactOps
+    >>> conv = AxisMap.affine(-1, 1, 3)
+    >>> affine_numbers((-1, 2, 3, 1), [conv], ExactOps), affine_numbers((0, 1, 1, 1), [conv] * 3, ExactOps, 2)
+    ((-3, 2, 7, 1), (-3, 1, 7, 1))
+    """
+    U, J, R, step = lower
+    i, n = 0, len(uppers)
+    while i < n:
+        upper = uppers[i]
+        if upper.period != 1:
+            return None
+        i += 1
+        if run is not None and i < n and uppers[i] is upper:
+            j = i
+            while j < n and uppers[j] is upper:
+                j += 1
+            if j - i + 1 >= run:
+                upper, i = power(upper, j - i + 1, ops), j
+        if J == 0:  # global lower map: every upper position sees the same field
+            step = 1
+            continue
+        step = 1
+        if R == 1:  # single positions read at spacing step·J keep their holes; wider windows fill them
+            js = J * upper.step
+            if js if type(js) is int else ops.concrete(js):
+                step = js
+        U, R, J = U + J * upper.starts[0], R + J * (upper.rfs[0] - 1), J * upper.jump
+    return U, J, R, step
 
 
 def _monotone(m: AxisMap, ops) -> bool:

@@ -25,7 +25,7 @@ __all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES", "position_wise"]
 QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size")
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeRecord:
     """What the engine derived for one DAG node (read by :class:`LayerResult`).
 

@@ -79,7 +79,11 @@ class Context:
             return None
         if self.ops.symbolic:
             return expr
-        if isinstance(expr, numbers.Integral):
+        if type(expr) is int:
+            out = expr
+        elif getattr(expr, "is_Integer", False):  # a sympy integer (before the slower ABC check)
+            out = int(expr)
+        elif isinstance(expr, numbers.Integral):
             out = int(expr)
         elif isinstance(expr, sp.Basic) and expr.is_Integer:
             out = int(expr)
@@ -164,6 +168,11 @@ def check_size(out, ctx, axis, n):
         if c is not None and c < 1:
             raise SizeError(f"{ctx.where}: output size must be at least 1, got {c} on axis {axis} "
                             f"(this layer's input size is {n}); give a larger input_size or more padding")
+    elif type(out) is int:
+        if out < 1:
+            raise SizeError(f"{ctx.where}: output size must be at least 1, got {out} on axis {axis} "
+                            f"for some of the given values (this layer's input size {n} there); "
+                            "give a larger input_size or more padding")
     elif np.any(np.asarray(out) < 1):
         arr, ns = np.broadcast_arrays(np.asarray(out), np.asarray(n))
         i = np.flatnonzero(arr < 1)[0]

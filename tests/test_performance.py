@@ -89,10 +89,10 @@ def test_every_zoo_entry_takes_the_fast_path():
         assert zoo.analyze(name)._ops is ExactOps, name
 
 
-def test_symbols_or_no_size_keep_the_sympy_path():
+def test_symbols_keep_the_sympy_path():
     k = rfsym.symbols("k")
     assert analyze(Conv(k), 8)._ops is SymOps
-    assert analyze(Conv(3), None)._ops is SymOps
+    assert analyze(Conv(3), None)._ops is ExactOps  # no size, numeric layers: the fast path too
     assert analyze(Conv(3), rfsym.symbols("n"))._ops is SymOps
 
 
