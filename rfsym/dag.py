@@ -49,7 +49,7 @@ _CONTAINERS = (L.Sequential, L.Residual, L.Concat, L.Graph, L.Repeat)
 _MERGE_TYPES = {"add": "Add", "concat": "Concat", "mul": "Mul"}
 
 
-@dataclass(slots=True)  # not frozen, for speed (10^6-layer chains); never modified once made
+@dataclass(frozen=True, slots=True)
 class Node:
     """One DAG node: a leaf layer (``op`` a Layer) or a merge (``op`` ``"add"``, ``"concat"`` or
     ``"mul"``) reading the nodes ``inputs`` (indices; :data:`INPUT` is the network input). A leaf

@@ -1145,7 +1145,9 @@ class Upsample(Layer):
     copy for ``size == n`` and nearest's ``o >> 1`` for ``size == 2n``, the output size
     ``floor(float(n)·scale_factor)`` in double), checked against the input gradients of
     ``F.interpolate``. With a symbolic input size the periodic map above is used in exact
-    arithmetic (``size=`` and ``align_corners=True`` then need ``input_size``).
+    arithmetic (``size=`` and ``align_corners=True`` then need ``input_size``). Above
+    :data:`FLOAT_MAP_LIMIT` (2^20) outputs per axis the float32 formulas are not evaluated: the exact periodic map is used, and
+    ``align_corners=True`` is refused.
 
     Args:
         scale_factor: the factor per axis (scalar or tuple), or None when ``size`` is given.
@@ -1249,6 +1251,13 @@ class Upsample(Layer):
         if out < 1:
             raise SizeError(f"Upsample: output size must be at least 1, got {out} for input size {n}; "
                             "give a larger input_size")
+        if out > FLOAT_MAP_LIMIT:  # no float32 emulation over millions of outputs: exact arithmetic
+            if corners:
+                raise LayerError(f"bilinear upsampling with align_corners=True to {out:,} outputs: rfsym "
+                                 f"evaluates it at most {FLOAT_MAP_LIMIT:,} outputs per axis; give a "
+                                 "smaller input_size", param="align_corners")
+            ratio = sp.Rational(n, out) if size is not None else 1 / f
+            return self._periodic(ratio, max_period, "size" if size is not None else "scale_factor")
         pos, valid = _torch_taps(self.mode, corners, n, out, None if f is None else _double(f))
         if not corners:
             ratio = sp.Rational(n, out) if size is not None else 1 / f
@@ -1279,6 +1288,11 @@ class Upsample(Layer):
             num = (2 * o + 1) * p - q
             lo, second = num // (2 * q), num % (2 * q) != 0
         return q, p, np.stack([lo, lo + 1], axis=1), np.stack([np.ones(q, bool), second], axis=1)
+
+
+#: the largest output size per axis at which :class:`Upsample` evaluates PyTorch's float32 index
+#: map output by output (2^20, bounding the work and memory; no image model comes near it)
+FLOAT_MAP_LIMIT = 1 << 20
 
 
 def _double(f):

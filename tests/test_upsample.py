@@ -328,3 +328,19 @@ def test_from_onnx_resize_refuses_antialias():
     model.graph.node[0].attribute.append(helper.make_attribute("antialias", 1))
     with pytest.raises(LayerError, match="antialias"):
         rfsym.from_onnx(model)
+
+
+def test_huge_sizes_use_the_exact_map_with_bounded_work():
+    """Beyond FLOAT_MAP_LIMIT outputs per axis the float32 map is not evaluated output by output:
+    the exact periodic map answers at once (an input of 2^120 would otherwise need 2^121 rows)."""
+    from rfsym.layers import FLOAT_MAP_LIMIT
+
+    n = 2 ** 120
+    for mode in ("nearest", "nearest-exact", "bilinear"):
+        r = rfsym.analyze(rfsym.Upsample(2, mode=mode), input_size=n, ndim=1)
+        assert r.out_size == 2 * n and r.jump == sp.Rational(1, 2)
+        small = rfsym.analyze(rfsym.Upsample(2, mode=mode), ndim=1)  # the exact map, symbolic size
+        assert (r.rf, r.start) == (small.rf, small.start)
+    with pytest.raises(rfsym.LayerError, match="align_corners"):
+        rfsym.analyze(rfsym.Upsample(size=FLOAT_MAP_LIMIT + 1, mode="bilinear", align_corners=True),
+                      input_size=7, ndim=1)
