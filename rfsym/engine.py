@@ -503,7 +503,7 @@ def _derive_nodes(net, sizes, nd, in_channels, strict, ops, values) -> Result:
     if features is None and len(dag.outputs) == 1:
         features = _head_input(dag, records)
     return Result(net, sizes, nd, in_channels, ops, records, outputs, features, dag.aliases,
-                  _notes(ctx), strict, derive, values)
+                  _notes(ctx), strict, derive, values, checks=tuple(ctx.checks))
 
 
 _HEAD = (L.AdaptiveAvgPool, L.Flatten, L.Linear)

@@ -17,10 +17,11 @@ import sympy as sp
 from . import layers as L
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
+from .compiled import LIMIT, Overflow, Program, Unsupported, as_value
 from .ops import ExactOps, NumOps, SymOps
 from .symbols import as_expr, exceeds
 
-__all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES", "position_wise"]
+__all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES", "position_wise", "EvaluatedResult", "EvaluatedLayer"]
 
 QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size")
 
@@ -322,8 +323,9 @@ class Result(_Quantities):
     """
 
     def __init__(self, network, input_size, ndim, in_channels, ops, records, outputs, features,
-                 aliases, notes, strict, derive, values=None):
+                 aliases, notes, strict, derive, values=None, checks=()):
         self.network = network
+        self._checks = checks  # what the symbolic pass could not decide (see rfsym.compiled)
         self.input_size = input_size
         self.ndim = ndim
         self.in_channels = in_channels
@@ -619,6 +621,15 @@ class Result(_Quantities):
         missing = sorted(s.name for s in self.free_symbols if s.name not in named)
         if missing:
             raise RfsymError(f"evaluate needs a value for every symbol; missing: {', '.join(missing)}")
+        ranges = _ranges(named) if self._ops is SymOps else None
+        if ranges is not None:
+            ev = _Evaluator(self, named, ranges)
+            if ev.valid():
+                return EvaluatedResult(self, ev)
+        return self._engine_evaluate(named)
+
+    def _engine_evaluate(self, named):
+        """The engine's evaluation (checked arrays, every layer re-derived on numpy)."""
         return self._derive(self.network, input_size=self.input_size, ndim=self.ndim,
                             in_channels=self.in_channels, strict=self.strict, ops=NumOps,
                             numeric_values=named)
@@ -697,3 +708,276 @@ def _flat_amounts(value):
     if isinstance(value, tuple):
         return [v for item in value for v in (item if isinstance(item, tuple) else (item,))]
     return [value]
+
+
+# ---- the compiled evaluation (Result.evaluate's fast path; rfsym.compiled)
+
+def _ranges(named):
+    """Input name -> (min, max), or None when the engine path is the one to take: every value a
+    scalar (computed as Python ints), a value beyond int64 or an empty array."""
+    ranges, arrays = {}, False
+    for name, a in named.items():
+        if a.dtype == object or a.size == 0:
+            return None
+        if a.ndim:
+            arrays = True
+            ranges[name] = (int(a.min()), int(a.max()))
+        else:
+            ranges[name] = (int(a), int(a))
+    return ranges if arrays else None
+
+
+class _Evaluator:
+    """One compiled evaluation: the symbolic result, the input arrays and their ranges.
+
+    Values are computed on demand from the symbolic closed forms (compiled once per symbolic
+    result, shared by its evaluations) and never stored here but for the last value of each
+    quantity (the next layer's is often that one plus a constant)."""
+
+    def __init__(self, result, named, ranges):
+        self.result = result
+        self.inputs = {k: (int(a) if a.ndim == 0 else a) for k, a in named.items()}
+        self.named = named
+        self.ranges = ranges
+        self.bounds = {}
+        self.recent = {}
+        self._engine = None
+
+    @property
+    def program(self):
+        prog = self.result.__dict__.get("_program")
+        if prog is None:
+            prog = self.result._program = Program()
+        return prog
+
+    def engine(self):
+        if self._engine is None:
+            self._engine = self.result._engine_evaluate(self.named)
+        return self._engine
+
+    def _compiled(self, expr):
+        node, den = self.program.compile(expr)
+        self.program.bounds([node], self.ranges, self.bounds)
+        lo, hi = self.bounds[node]
+        return node, den, max(-lo, hi)
+
+    def valid(self):
+        """Whether every condition the symbolic pass left open holds (interval proofs first,
+        then one pass per open condition); False sends evaluate to the engine path, which
+        raises the error naming the layer and parameter."""
+        seen = set()
+        for expr, _param, minimum, _where in self.result._checks:
+            if (expr, minimum) in seen:
+                continue
+            seen.add((expr, minimum))
+            try:
+                node, den, _ = self._compiled(expr)
+            except (Unsupported, Overflow):
+                return False
+            lo, hi = self.bounds[node]
+            if minimum == "zero":
+                if lo == hi == 0:
+                    continue
+            elif den == 1 and (minimum is None or lo >= minimum):
+                continue
+            num = np.asarray(self.program.run([node], self.inputs)[0])
+            if minimum == "zero":
+                ok = not num.any()
+            else:
+                ok = (den == 1 or not np.any(num % den)) and (minimum is None or not np.any(num < minimum * den))
+            if not ok:
+                return False
+        return True
+
+    def value(self, expr, key):
+        """The numeric value of ``expr`` (a symbolic quantity), exact.
+
+        Raises:
+            Unsupported, Overflow: the caller takes the engine's value instead.
+        """
+        if expr is None:
+            return None
+        expr = sp.sympify(expr)
+        if not expr.free_symbols:
+            if not expr.is_Rational:
+                raise Unsupported(str(expr))
+            return int(expr) if expr.is_Integer else Fraction(int(expr.p), int(expr.q))
+        prev = self.recent.get(key)
+        if prev is not None and prev[0] == expr:
+            return prev[1]
+        out = self._delta(expr, prev) if prev is not None else None
+        if out is None:
+            node, den, bound = self._compiled(expr)
+            value = as_value(self.program.run([node], self.inputs)[0], den, bound)
+            out = value, bound
+        self.recent[key] = (expr, *out)
+        return out[0]
+
+    def _delta(self, expr, prev):
+        """``expr`` as the previous value of its quantity plus a cheaper difference, or None."""
+        pexpr, pval, pbound = prev
+        if not isinstance(pval, np.ndarray) or pval.dtype != np.int64 or not (_small(expr, 400) and _small(pexpr, 400)):
+            return None
+        diff = sp.expand(expr - pexpr)
+        if diff.free_symbols and sp.count_ops(diff) * 2 >= sp.count_ops(expr):
+            return None
+        try:
+            node, den, bound = self._compiled(diff)
+        except (Unsupported, Overflow):
+            return None
+        if den != 1 or pbound + bound > LIMIT:
+            return None
+        d = self.program.run([node], self.inputs)[0]
+        out = np.add(pval.view(np.ndarray), d)
+        if out.shape != pval.shape:
+            return None
+        out = out.view(type(pval))
+        out.bound = pbound + bound
+        return out, out.bound
+
+
+class _EvalView(_Quantities):
+    """Per-axis quantities of one view (a layer, its input grid, the network) of a compiled
+    evaluation, computed on first access from the symbolic closed forms and kept."""
+
+    _ops = NumOps
+
+    def __init__(self, sym, ev, engine_view, key):
+        self._sym = sym
+        self._ev = ev
+        self._engine_view = engine_view  # zero-argument callable: the engine path's same view
+        self._key = key
+        self._cache = {}
+
+    def _value(self, expr, name, engine_value):
+        try:
+            return self._ev.value(expr, (self._key, name))
+        except (Unsupported, Overflow):
+            return engine_value()
+
+    def axes(self, name):
+        """The per-axis tuple of a quantity (see :meth:`LayerResult.axes`)."""
+        if name in self._cache:
+            return self._cache[name]
+        exprs = self._sym.axes(name)  # validates the name
+        if exprs is None:
+            out = None
+        else:
+            vals = []
+            for a, e in enumerate(exprs):
+                if a and e == exprs[0]:
+                    vals.append(vals[0])
+                else:
+                    vals.append(self._value(e, (name, a), lambda a=a: self._engine_view().axes(name)[a]))
+            out = tuple(vals)
+        self._cache[name] = out
+        return out
+
+    def _q(self, name):
+        return self.axes(name)
+
+    def _maps(self):
+        return self._engine_view()._maps()
+
+    def _scalar(self, name):
+        if name not in self._cache:
+            self._cache[name] = self._value(getattr(self._sym, name), name,
+                                            lambda: getattr(self._engine_view(), name))
+        return self._cache[name]
+
+    def __getattr__(self, attr):  # anything not compiled: the engine path's value
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._engine_view(), attr)
+
+
+class EvaluatedLayer(_EvalView):
+    """A :class:`LayerResult` of :meth:`Result.evaluate`: the same attributes, numeric, computed
+    on first access (only the quantities read cost memory)."""
+
+    def __init__(self, sym, ev, engine_view):
+        super().__init__(sym, ev, engine_view, "layer")
+        self.index, self.name, self.type = sym.index, sym.name, sym.type
+        self.layer, self.inputs = sym.layer, sym.inputs
+
+    in_channels = property(lambda self: self._scalar("in_channels"), doc="Input channels.")
+    out_channels = property(lambda self: self._scalar("out_channels"), doc="Output channels.")
+    params = property(lambda self: self._scalar("params"), doc="Trainable parameters of this layer.")
+    macs = property(lambda self: self._scalar("macs"), doc="MACs of this layer.")
+
+    @property
+    def input(self):
+        """The grid this layer reads (see :attr:`LayerResult.input`)."""
+        if "input" not in self._cache:
+            self._cache["input"] = _EvalView(self._sym.input, self._ev, lambda: self._engine_view().input,
+                                             "input")
+        return self._cache["input"]
+
+    @property
+    def in_size(self):
+        sizes = self.input.axes("out_size")
+        return None if sizes is None else _collapse(sizes, NumOps)
+
+    def __repr__(self):
+        return f"<EvaluatedLayer {self.index} {self.type} {self.name!r}>"
+
+
+class EvaluatedResult(_EvalView):
+    """What :meth:`Result.evaluate` returns: the attributes of a :class:`Result`, each an int64
+    array (float64 for half-integer centres) computed on first access from the compiled closed
+    forms; memory grows with the quantities read, not with the layers.
+
+    >>> import numpy as np
+    >>> from rfsym import Conv, Sequential, analyze, symbols
+    >>> k, s = symbols("k s")
+    >>> e = analyze(Sequential(Conv(k, stride=s), Conv(k))).evaluate({k: np.array([3, 5]), s: 2})
+    >>> e.rf.tolist(), e.layers[0].rf.tolist(), e.jump
+    ([7, 13], [3, 5], 2)
+    """
+
+    def __init__(self, sym, ev):
+        super().__init__(sym, ev, ev.engine, "network")
+        self.network, self.input_size, self.ndim = sym.network, sym.input_size, sym.ndim
+        self.in_channels, self.notes, self.strict = sym.in_channels, sym.notes, sym.strict
+        self._layers = None
+
+    @property
+    def layers(self) -> list:
+        """One :class:`EvaluatedLayer` per DAG node, in topological order."""
+        if self._layers is None:
+            self._layers = [EvaluatedLayer(lr, self._ev, lambda i=i: self._ev.engine().layers[i])
+                            for i, lr in enumerate(self._sym.layers)]
+        return self._layers
+
+    def _wrap(self, lr):
+        return self if lr is self._sym else self.layers[lr.index]
+
+    def layer(self, name: str) -> EvaluatedLayer:
+        """The layer called ``name`` (see :meth:`Result.layer`)."""
+        return self.layers[self._sym.layer(name).index]
+
+    def at(self, name: str) -> EvaluatedLayer:
+        """Same as :meth:`layer`."""
+        return self.layer(name)
+
+    @property
+    def outputs(self) -> dict:
+        """Output name -> :class:`EvaluatedLayer` (or this result when the output is the input)."""
+        return {name: self._wrap(lr) for name, lr in self._sym.outputs.items()}
+
+    @property
+    def features(self):
+        """The reference feature map (see :attr:`Result.features`), or None."""
+        f = self._sym.features
+        return None if f is None else self.layers[f.index]
+
+    @property
+    def free_symbols(self) -> set:
+        return self._sym.free_symbols
+
+    out_channels = property(lambda self: self._scalar("out_channels"), doc="Output channels.")
+    params = property(lambda self: self._scalar("params"), doc="Trainable parameters of the network.")
+    macs = property(lambda self: self._scalar("macs"), doc="MACs of the network.")
+
+    def __repr__(self):
+        return f"<EvaluatedResult {len(self._sym.layers)} layers: rf={self.rf}, jump={self.jump}>"
