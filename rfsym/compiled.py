@@ -61,6 +61,7 @@ class Program:
         self.nodes = []
         self._memo = {}  # sympy expression -> (node, den)
         self._keys = {}  # node tuple -> node index (structural sharing)
+        self._top = {}  # expression as given -> (node, den) of its rewritten form
 
     # ---- building
     def _node(self, op, *args):
@@ -86,7 +87,11 @@ class Program:
         Returns:
             ``(node, den)`` with the expression equal to ``value(node) / den``.
         """
-        return self.compile_ratio(expr)
+        expr = sp.sympify(expr)
+        hit = self._top.get(expr)
+        if hit is None:
+            hit = self._top[expr] = self.compile_ratio(_rewrite(expr))
+        return hit
 
     def compile_ratio(self, expr):
         expr = sp.sympify(expr)
@@ -285,16 +290,34 @@ class Program:
         return [vals[t] for t in targets]
 
 
+def _rewrite(e):
+    """Polynomials in Horner form (fewer array passes), inside floors, extrema and cases too."""
+    if e.is_Add and e.free_symbols and len(e.args) > 2 and sp.count_ops(e) <= 200 and e.is_polynomial():
+        gens = sorted(e.free_symbols, key=lambda s: s.name)
+        best = e
+        for order in (gens, gens[::-1]):
+            h = sp.horner(e, *order)
+            if sp.count_ops(h) < sp.count_ops(best):
+                best = h
+        return best
+    if isinstance(e, (sp.floor, sp.ceiling, sp.Max, sp.Min)):
+        return e.func(*(_rewrite(a) for a in e.args), evaluate=False)
+    if isinstance(e, sp.Piecewise):
+        return sp.Piecewise(*((_rewrite(v), c) for v, c in e.args), evaluate=False)
+    return e
+
+
 def _check(lo, hi, i):
     if lo < -LIMIT or hi > LIMIT:
         raise Overflow(i)
 
 
-def _out(xs, spare):
-    """A spare array (an argument used for the last time) of the result's shape, or None."""
-    shape = np.broadcast_shapes(*(np.shape(x) for x in xs))
-    for s in spare:
-        if s.shape == shape and s.dtype == np.int64 and s.flags.writeable:
+def _out(a, b, spare):
+    """``a`` or ``b`` when it is a spare array (used for the last time here) of the result's
+    shape, so the operation can write into it; else None."""
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    for s in (a, b):
+        if any(s is x for x in spare) and s.shape == shape and s.dtype == np.int64:
             return s
     return None
 
@@ -302,10 +325,10 @@ def _out(xs, spare):
 def _fold(f, xs, spare):
     out = xs[0]
     for x in xs[1:]:
-        o = _out((out, x), spare)
+        o = _out(out, x, spare)
         out = f(out, x, out=o) if o is not None else f(out, x)
         if o is None and isinstance(out, np.ndarray):
-            spare = [out]  # our own temporary from now on
+            spare = [*spare, out]  # our own temporary from now on
     return out
 
 

@@ -293,7 +293,7 @@ def _int_values(name, value):
         shown = value if arr.ndim == 0 else arr.flat[0] if arr.size else value
         raise RfsymError(f"evaluate: the values for {name} must be integers (a number or an integer "
                          f"numpy array), got {shown!r}")
-    return arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
 
 
 
@@ -875,6 +875,12 @@ class _EvalView(_Quantities):
 
     def _q(self, name):
         return self.axes(name)
+
+    def _one(self, name):
+        vals = self.axes(name)
+        if vals is None:
+            return None
+        return vals[0] if all(v is vals[0] for v in vals) else _collapse(vals, NumOps)
 
     def _maps(self):
         return self._engine_view()._maps()
