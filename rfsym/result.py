@@ -7,6 +7,7 @@ derives anything. Conventions are stated in :mod:`rfsym.engine`.
 from __future__ import annotations
 
 import numbers
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -741,6 +742,8 @@ class _Evaluator:
         self.ranges = ranges
         self.bounds = {}
         self.recent = {}
+        # expression -> its value while someone holds it (layers share most values)
+        self.shared = weakref.WeakValueDictionary()
         self._engine = None
 
     @property
@@ -805,12 +808,18 @@ class _Evaluator:
         prev = self.recent.get(key)
         if prev is not None and prev[0] == expr:
             return prev[1]
+        held = self.shared.get(expr)
+        if held is not None:
+            self.recent[key] = (expr, held, getattr(held, "bound", None) or LIMIT)
+            return held
         out = self._delta(expr, prev) if prev is not None else None
         if out is None:
             node, den, bound = self._compiled(expr)
             value = as_value(self.program.run([node], self.inputs)[0], den, bound)
             out = value, bound
         self.recent[key] = (expr, *out)
+        if isinstance(out[0], np.ndarray):
+            self.shared[expr] = out[0]
         return out[0]
 
     def _delta(self, expr, prev):
@@ -818,8 +827,13 @@ class _Evaluator:
         pexpr, pval, pbound = prev
         if not isinstance(pval, np.ndarray) or pval.dtype != np.int64 or not (_small(expr, 400) and _small(pexpr, 400)):
             return None
-        diff = sp.expand(expr - pexpr)
-        if diff.free_symbols and sp.count_ops(diff) * 2 >= sp.count_ops(expr):
+        deltas = self.result.__dict__.setdefault("_deltas", {})
+        if (pexpr, expr) not in deltas:
+            diff = sp.expand(expr - pexpr)
+            cheap = not diff.free_symbols or sp.count_ops(diff) < sp.count_ops(expr)
+            deltas[(pexpr, expr)] = diff if cheap else None
+        diff = deltas[(pexpr, expr)]
+        if diff is None:
             return None
         try:
             node, den, bound = self._compiled(diff)
