@@ -744,7 +744,21 @@ class _Evaluator:
         self.recent = {}
         # expression -> its value while someone holds it (layers share most values)
         self.shared = weakref.WeakValueDictionary()
+        self.shape = np.broadcast_shapes(*(a.shape for a in named.values()))
         self._engine = None
+        self._arrayed = None
+
+    def arrayed(self, nodes):
+        """Whether node ``index`` is at or after a Repeat with a symbolic count: the engine unrolls
+        those on arrays, so even their constant quantities come as arrays (kept so here)."""
+        if self._arrayed is None:
+            marked = set()
+            for lr in self.result.layers:
+                if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
+                        any(u in marked for u in lr.inputs):
+                    marked.add(lr.index)
+            self._arrayed = marked
+        return any(u in self._arrayed for u in nodes)
 
     @property
     def program(self):
@@ -856,18 +870,24 @@ class _EvalView(_Quantities):
 
     _ops = NumOps
 
-    def __init__(self, sym, ev, engine_view, key):
+    def __init__(self, sym, ev, engine_view, key, nodes=()):
+        self._index = nodes
         self._sym = sym
         self._ev = ev
         self._engine_view = engine_view  # zero-argument callable: the engine path's same view
         self._key = key
         self._cache = {}
 
+    _index = ()  # the nodes whose quantities these are (none: the network input)
+
     def _value(self, expr, name, engine_value):
         try:
-            return self._ev.value(expr, (self._key, name))
+            out = self._ev.value(expr, (self._key, name))
         except (Unsupported, Overflow):
             return engine_value()
+        if not isinstance(out, np.ndarray) and out is not None and self._ev.arrayed(self._index):
+            out = np.full(self._ev.shape, out, dtype=np.int64 if isinstance(out, int) else float)
+        return out
 
     def axes(self, name):
         """The per-axis tuple of a quantity (see :meth:`LayerResult.axes`)."""
@@ -916,7 +936,7 @@ class EvaluatedLayer(_EvalView):
     on first access (only the quantities read cost memory)."""
 
     def __init__(self, sym, ev, engine_view):
-        super().__init__(sym, ev, engine_view, "layer")
+        super().__init__(sym, ev, engine_view, "layer", (sym.index,))
         self.index, self.name, self.type = sym.index, sym.name, sym.type
         self.layer, self.inputs = sym.layer, sym.inputs
 
@@ -930,7 +950,7 @@ class EvaluatedLayer(_EvalView):
         """The grid this layer reads (see :attr:`LayerResult.input`)."""
         if "input" not in self._cache:
             self._cache["input"] = _EvalView(self._sym.input, self._ev, lambda: self._engine_view().input,
-                                             "input")
+                                             "input", tuple(self._sym.inputs))
         return self._cache["input"]
 
     @property
@@ -956,7 +976,8 @@ class EvaluatedResult(_EvalView):
     """
 
     def __init__(self, sym, ev):
-        super().__init__(sym, ev, ev.engine, "network")
+        first = sym._first()
+        super().__init__(sym, ev, ev.engine, "network", () if first is None else (first.index,))
         self.network, self.input_size, self.ndim = sym.network, sym.input_size, sym.ndim
         self.in_channels, self.notes, self.strict = sym.in_channels, sym.notes, sym.strict
         self._layers = None
