@@ -335,7 +335,10 @@ class _Pass:
             if first is None or v is None:
                 continue
             for a, b in zip(first if isinstance(first, tuple) else (first,), v if isinstance(v, tuple) else (v,)):
-                if ops.equal(a, b) is False:
+                same = ops.equal(a, b)
+                if same is None and ops.symbolic:  # checked by the compiled evaluate
+                    self.ctx.checks.append((sp.sympify(a) - sp.sympify(b), what, "zero", where))
+                if same is False:
                     raise GraphError(f"{where}: inputs must have the same {what} to merge: "
                                      f"{names[0]} gives {_show(first)}, {name} gives {_show(v)}")
 

@@ -930,6 +930,12 @@ class _EvalView(_Quantities):
             raise AttributeError(attr)
         return getattr(self._engine_view(), attr)
 
+    def _repr_html_(self):  # notebooks: the engine path's table
+        return self._engine_view()._repr_html_()
+
+    def _repr_markdown_(self):
+        return self._engine_view()._repr_markdown_()
+
 
 class EvaluatedLayer(_EvalView):
     """A :class:`LayerResult` of :meth:`Result.evaluate`: the same attributes, numeric, computed
