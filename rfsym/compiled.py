@@ -135,10 +135,16 @@ class Program:
                 raise Unsupported(f"power {e}")
             return self._node("pow", nb, nx), 1
         if isinstance(e, (sp.floor, sp.ceiling)):
-            n, d = self.compile_ratio(e.args[0])
+            op = "floordiv" if isinstance(e, sp.floor) else "ceildiv"
+            arg = e.args[0]
+            if any(x.exp.is_negative and not x.base.is_number for x in arg.atoms(sp.Pow)):
+                top, bottom = sp.fraction(sp.together(arg))  # a symbolic divisor: floor(top / bottom)
+                (nt, dt), (nb, db) = self.compile_ratio(top), self.compile_ratio(bottom)
+                return self._node(op, self._scale(nt, db), self._scale(nb, dt)), 1
+            n, d = self.compile_ratio(arg)
             if d == 1:
                 return n, 1
-            return self._node("floordiv" if isinstance(e, sp.floor) else "ceildiv", n, self._const(d)), 1
+            return self._node(op, n, self._const(d)), 1
         if isinstance(e, (sp.Max, sp.Min)):
             nodes, den = self._common([self.compile_ratio(a) for a in e.args])
             return self._node("max" if isinstance(e, sp.Max) else "min", *nodes), den
@@ -235,8 +241,12 @@ class Program:
             else:
                 out = -top, top
         elif op in ("floordiv", "ceildiv"):
-            (lo, hi), (d, _) = iv
-            out = (lo // d, hi // d) if op == "floordiv" else (-(-lo // d), -(-hi // d))
+            (lo, hi), (dlo, dhi) = iv
+            if dlo <= 0 <= dhi:
+                raise Unsupported("a divisor that may be 0")
+            qs = [Fraction(a, b) for a in (lo, hi) for b in (dlo, dhi)]  # extremes at the corners
+            f = math.floor if op == "floordiv" else math.ceil
+            out = f(min(qs)), f(max(qs))
         elif op in ("max", "min"):
             f = max if op == "max" else min
             out = f(a for a, _ in iv), f(c for _, c in iv)
