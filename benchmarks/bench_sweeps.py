@@ -132,7 +132,7 @@ def evalpeers(ctx):
     k, s = rfsym.symbols("k s")
     chain = analyze(Sequential(*[Conv(k, stride=s)] * 4))
     ks, ss = rng.integers(1, 8, size), rng.integers(1, 4, size)
-    chain.evaluate({k: ks, s: ss}).rf  # compiles once per result
+    _ = chain.evaluate({k: ks, s: ss}).rf  # compiles once per result
     (t_ev, t_np), (got, want) = _interleaved(
         [lambda: chain.evaluate({k: ks, s: ss}).rf, lambda: 1 + (ks - 1) * (1 + ss + ss * ss + ss * ss * ss)],
         repeat)
@@ -144,7 +144,7 @@ def evalpeers(ctx):
     syms = sorted(resnet.rf.free_symbols, key=lambda v: v.name)
     out_rf = sp.lambdify(syms, resnet.rf, "numpy")
     args = [bs[v.name] for v in syms]
-    [lr.rf for lr in resnet.evaluate(bs).layers]
+    _ = [lr.rf for lr in resnet.evaluate(bs).layers]
     (t_ev, t_l), (rfs, last) = _interleaved(
         [lambda: [lr.rf for lr in resnet.evaluate(bs).layers], lambda: out_rf(*args)], repeat)
     assert np.array_equal(rfs[-1], last)

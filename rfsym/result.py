@@ -16,9 +16,9 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
+from .compiled import LIMIT, Overflow, Program, Unsupported, as_value
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
-from .compiled import LIMIT, Overflow, Program, Unsupported, as_value
 from .ops import ExactOps, NumOps, SymOps
 from .symbols import as_expr, exceeds
 
