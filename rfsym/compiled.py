@@ -16,7 +16,7 @@ value never wraps around.
 >>> import numpy as np, sympy as sp
 >>> k, s = sp.symbols("k s", integer=True, positive=True)
 >>> p = Program()
->>> node = p.compile(sp.floor((k * s + 1) / 2))
+>>> node, den = p.compile(sp.floor((k * s + 1) / 2))
 >>> p.run([node], {"k": np.array([3, 4]), "s": np.array([1, 5])})[0].tolist()
 [2, 10]
 """

@@ -595,10 +595,18 @@ class Result(_Quantities):
     def evaluate(self, values: dict) -> Result:
         """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
-        a Python int) equal to what :meth:`subs` gives, configuration by configuration. Nothing
-        wraps around: an operation that could overflow int64 is recomputed exactly on Python
-        ints, and values beyond int64 come back in an object array of Python ints
-        (:class:`~rfsym.ops.Checked`).
+        a Python int) equal to what :meth:`subs` gives, configuration by configuration.
+
+        On arrays the closed forms are compiled once per result (:mod:`rfsym.compiled`) and
+        each quantity of each layer is computed when read (an :class:`EvaluatedResult`), so
+        memory grows with the quantities read, not with the layers. Nothing wraps around: the
+        compiled program bounds every intermediate value on the input ranges first, and where a
+        bound could reach 2**62, or values break a condition the symbolic derivation left open
+        (a stride that must be positive, a size at least 1), the engine re-derives on checked
+        arrays (:class:`~rfsym.ops.Checked`): an operation that could overflow int64 is
+        recomputed exactly on Python ints, values beyond int64 come back in an object array of
+        Python ints, and invalid values raise the error naming the layer. Scalar values are
+        computed on Python ints by the engine.
 
         ``center`` (and ``jump`` when the output grid is finer than the input) may be a
         half-integer or a fraction: those come as float64, exact for half-integers.
@@ -607,10 +615,19 @@ class Result(_Quantities):
             values: symbols (or names) to integers or integer arrays.
 
         Returns:
-            A new :class:`Result` holding arrays.
+            An :class:`EvaluatedResult` (a :class:`Result` of the engine path for scalars, values
+            beyond int64 or closed forms that could overflow), with the attributes of a result.
 
         Raises:
             RfsymError: a missing symbol, non-integer values or shapes that do not broadcast.
+            LayerError: values invalid for some layer (named, with the parameter).
+
+        >>> import numpy as np
+        >>> from rfsym import Conv, Sequential, analyze, symbols
+        >>> k, s = symbols("k s")
+        >>> e = analyze(Sequential(Conv(k, stride=s), Conv(3))).evaluate({k: np.array([3, 5]), s: 2})
+        >>> e.rf.tolist(), e.jump, e.layers[0].rf.tolist()
+        ([7, 9], 2, [3, 5])
         """
         m = self._mapping(values)
         named = {s.name: _int_values(s.name, v) for s, v in m.items()}
