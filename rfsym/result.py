@@ -873,7 +873,8 @@ class _Evaluator:
         if den != 1 or pbound + bound > LIMIT:
             return None
         d = self.program.run([node], self.inputs)[0]
-        out = np.add(pval.view(np.ndarray), d)
+        own = isinstance(d, np.ndarray) and self.program.nodes[node][0] != "sym" and d.shape == pval.shape
+        out = np.add(pval.view(np.ndarray), d, out=d if own else None)  # d: a temporary of its own
         if out.shape != pval.shape:
             return None
         out = out.view(type(pval))
@@ -903,7 +904,7 @@ class _EvalView(_Quantities):
         except (Unsupported, Overflow):
             return engine_value()
         if not isinstance(out, np.ndarray) and out is not None and self._ev.arrayed(self._index):
-            out = np.full(self._ev.shape, out, dtype=np.int64 if isinstance(out, int) else float)
+            out = np.broadcast_to(np.array(out, dtype=np.int64 if isinstance(out, int) else float), self._ev.shape)
         return out
 
     def axes(self, name):
