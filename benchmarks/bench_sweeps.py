@@ -92,7 +92,7 @@ def sweeps(ctx):
     table.note = (
         f"Medians over {ctx.repeat} runs of `result.evaluate(values)` plus reading "
         f"{', '.join(QUANTITIES)} of the network output (int64 arrays of {size:,}); *first* is the first "
-        "call (it compiles the non-trivial parameter expressions, e.g. `d*(k-1)//2`, once per process). "
+        "call (it compiles the closed forms it reads, once per result; see the `evalpeers` section). "
         "*derive*: building the network and the symbolic analysis (closed forms of rf, jump, start). "
         f"*checked vs subs*: that many random configurations re-derived exactly with `result.subs` and "
         "compared on every quantity (the benchmark fails on any difference); the subs loop is timed on "
@@ -125,7 +125,7 @@ def _deep(layers):
 @section("evalpeers", "Result.evaluate against hand-written numpy and lambdify (issue 19)", order=26)
 def evalpeers(ctx):
     size = 10**5 if ctx.quick else 10**6
-    repeat = max(5, ctx.repeat)
+    repeat = max(9, ctx.repeat)
     rng = np.random.default_rng(19)
     table = Table(["case", "configurations", "rfsym evaluate (s)", "peer", "peer (s)", "ratio"])
 
