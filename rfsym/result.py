@@ -799,11 +799,10 @@ class _Evaluator:
         """Whether every condition the symbolic pass left open holds (interval proofs first,
         then one pass per open condition); False sends evaluate to the engine path, which
         raises the error naming the layer and parameter."""
-        seen = set()
-        for expr, _param, minimum, _where in self.result._checks:
-            if (expr, minimum) in seen:
-                continue
-            seen.add((expr, minimum))
+        unique = self.result.__dict__.get("_unique_checks")
+        if unique is None:  # one condition per distinct expression and bound
+            unique = self.result._unique_checks = list(dict.fromkeys((e, m) for e, _, m, _ in self.result._checks))
+        for expr, minimum in unique:
             try:
                 node, den, _ = self._compiled(expr)
             except (Unsupported, Overflow):

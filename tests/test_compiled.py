@@ -127,6 +127,35 @@ def test_max_and_floor_closed_forms():
     _agree(r, values, 4)
 
 
+@settings(max_examples=FEW, deadline=None)
+@given(chains(), st.integers(0, 2**32))
+def test_any_values_raise_or_equal_subs(case, seed):
+    """Values drawn with no regard for validity (negative, zero, too large for the input):
+    evaluate raises exactly when subs refuses some configuration, and otherwise equals it."""
+    net, _, size, symbolic_size, _ = case
+    n = R.symbols("n")
+    r = R.analyze(net, input_size=n if symbolic_size else 12, ndim=1)
+    if not r.free_symbols:
+        return
+    rng = np.random.default_rng(seed)
+    values = {s: rng.integers(-1, 6, size) for s in r.free_symbols}
+    try:
+        e, err = r.evaluate(values), None
+    except RfsymError as x:
+        e, err = None, x
+    refused = []
+    for i in range(size):
+        try:
+            exact = r.subs({s: int(v[i]) for s, v in values.items()})
+        except RfsymError as x:
+            refused.append(x)
+            continue
+        if err is None:
+            for q in ("rf", "jump", "start", "center", "out_size"):
+                assert _exact(_at(getattr(e, q), i, size)) == _exact(getattr(exact, q)), (q, i)
+    assert (err is None) == (not refused), (err, refused[:1])
+
+
 def test_invalid_values_raise_as_before():
     """Values the compiled path cannot accept send evaluate to the engine, which names the layer."""
     k, s, n = R.symbols("k s n")
