@@ -343,6 +343,21 @@ class Result(_Quantities):
         self.strict = strict
 
     @property
+    def open_conditions(self) -> tuple:
+        """Conditions on the symbols that the symbolic derivation could not decide, as tuples
+        ``(expression, parameter, minimum, layer)``: the expression must be an integer at least
+        ``minimum``, or zero when ``minimum`` is ``"zero"`` (``None``: integral only; an
+        expression None: a condition the compiled :meth:`evaluate` leaves to the engine).
+        :meth:`evaluate` checks them on its values.
+
+        >>> from rfsym import Conv, analyze, symbols
+        >>> k = symbols("k")
+        >>> [c[:3] for c in analyze(Conv(k - 2), input_size=9, ndim=1).open_conditions]
+        [(k - 2, 'kernel_size', 1), (12 - k, 'output size', 1)]
+        """
+        return self._checks
+
+    @property
     def layers(self) -> list:
         """One :class:`LayerResult` per DAG node, in topological order (each node once)."""
         if "all" not in self._layers:
@@ -801,8 +816,11 @@ class _Evaluator:
         raises the error naming the layer and parameter."""
         unique = self.result.__dict__.get("_unique_checks")
         if unique is None:  # one condition per distinct expression and bound
-            unique = self.result._unique_checks = list(dict.fromkeys((e, m) for e, _, m, _ in self.result._checks))
+            unique = self.result._unique_checks = list(dict.fromkeys(
+                (e, m) for e, _, m, _ in self.result.open_conditions))
         for expr, minimum in unique:
+            if expr is None:
+                return False
             try:
                 node, den, _ = self._compiled(expr)
             except (Unsupported, Overflow):

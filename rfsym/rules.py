@@ -73,7 +73,7 @@ class Context:
         self.notes = {}
         self.derive = derive
         #: conditions the symbolic pass could not decide (the compiled evaluate checks them):
-        #: (expression, parameter, minimum or None for integrality only, layer)
+        #: (expression, parameter, minimum, "zero" (must vanish) or None (integral only), layer)
         self.checks = []
 
     def val(self, expr, param=None, minimum=None):

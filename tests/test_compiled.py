@@ -169,6 +169,22 @@ def test_invalid_values_raise_as_before():
         r2.evaluate({k: np.array([3, 2])})
 
 
+def test_conditions_inside_symbolic_repeats():
+    """A repeated block's own conditions count: sizes it shrinks send evaluate to the engine
+    (which raises for the repetition that empties the grid); a size-preserving block stays
+    compiled and still checks its kernel."""
+    n, k = R.symbols("n k")
+    shrinking = R.analyze(R.Repeat(R.Conv(k), n), input_size=10, ndim=1)
+    with pytest.raises(R.SizeError, match="output size must be at least 1"):
+        shrinking.evaluate({n: np.array([2, 6]), k: 3})
+    assert shrinking.evaluate({n: np.array([2, 4]), k: 3}).out_size.tolist() == [6, 2]
+    same = R.analyze(R.Repeat(R.Conv(3, padding=1, in_channels=4, out_channels=4), n), input_size=k, ndim=1)
+    e = same.evaluate({n: np.array([0, 5]), k: np.array([1, 9])})
+    assert isinstance(e, EvaluatedResult) and e.rf.tolist() == [1, 11] and e.macs.tolist() == [0, 5 * 9 * 48]
+    with pytest.raises(R.LayerError, match="must be a nonnegative integer"):
+        same.evaluate({n: np.array([-1, 5]), k: 3})
+
+
 def test_overflow_falls_back_exactly():
     """Values near and beyond 2**63: the interval pre-check sends them to the exact path."""
     s = R.symbols("s")
