@@ -287,6 +287,10 @@ def _sum_reps(term, n, c_law):
     return _sum_upto(term, _T, 0, n - 1)
 
 
+#: a repeated block passing more open conditions up leaves them to the engine (bounded work)
+MAX_PASSED_CONDITIONS = 256
+
+
 def _open_conditions(ctx, probe, layer, state, xs, cin):
     """Pass the block's open conditions (:attr:`~rfsym.result.Result.open_conditions`) up to
     the enclosing analysis, for the repetitions' input sizes and channels: those of the first
@@ -303,14 +307,16 @@ def _open_conditions(ctx, probe, layer, state, xs, cin):
     if cin is not None:
         out = sp.sympify(probe.out_channels)
         after.append((cin, state.channels, state.channels if out == cin else out if not out.free_symbols else None))
-    for expr, param, minimum, where in probe.open_conditions:
-        if expr is None or expr.has(layer.index) or \
+    found = {}
+    for expr, param, minimum, _where in probe.open_conditions:
+        if len(found) > MAX_PASSED_CONDITIONS or expr is None or expr.has(layer.index) or \
                 any(expr.has(x) and later is None for x, _, later in after):
-            ctx.checks.append((None, param, "engine", ctx.where))
-            continue
+            ctx.checks.append((None, param, "engine", ctx.where))  # left to the engine
+            return
         for pick in (0, 1):  # the first repetition's inputs, then the later ones'
             values = {x: v[pick] if v[pick] is not None else v[0] for x, *v in after if expr.has(x)}
-            ctx.checks.append((sp.sympify(expr).subs(values), param, minimum, f"{ctx.where}: {where}"))
+            found.setdefault((sp.sympify(expr).subs(values), minimum), param)
+    ctx.checks.extend((e, param, m, ctx.where) for (e, m), param in found.items())
 
 
 def _repeat_symbolic(layer, state, ctx):
