@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import statistics
 import time
+import tracemalloc
 
 import numpy as np
+import sympy as sp
 from harness import Table, median_time, section
 
 import rfsym
@@ -89,7 +92,7 @@ def sweeps(ctx):
     table.note = (
         f"Medians over {ctx.repeat} runs of `result.evaluate(values)` plus reading "
         f"{', '.join(QUANTITIES)} of the network output (int64 arrays of {size:,}); *first* is the first "
-        "call (it compiles the non-trivial parameter expressions, e.g. `d*(k-1)//2`, once per process). "
+        "call (it compiles the closed forms it reads, once per result; see the `evalpeers` section). "
         "*derive*: building the network and the symbolic analysis (closed forms of rf, jump, start). "
         f"*checked vs subs*: that many random configurations re-derived exactly with `result.subs` and "
         "compared on every quantity (the benchmark fails on any difference); the subs loop is timed on "
@@ -97,4 +100,85 @@ def sweeps(ctx):
         "d 1..3, n 0..8; ResNet b_i 1..40 (bottleneck blocks, input 224); VGG n_i 1..8 (input 224). "
         "*distinct*: distinct configurations among the random ones (a Repeat is evaluated on the "
         "distinct values of what it depends on, then spread back).")
+    return table
+
+
+def _interleaved(fns, repeat):
+    """Medians of each function, run in turn (one of each per round), and the last results."""
+    times, results = [[] for _ in fns], [None] * len(fns)
+    for _ in range(max(1, repeat)):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            results[i] = fn()
+            times[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times], results
+
+
+def _deep(layers):
+    """``layers`` 'same'-padded convolutions with symbolic kernel k and dilation d, 8 channels,
+    on a symbolic input size x."""
+    k, d, x = rfsym.symbols("k d x")
+    net = Sequential(*[Conv(k, dilation=d, padding="same", in_channels=8, out_channels=8)] * layers)
+    return analyze(net, input_size=x)
+
+
+@section("evalpeers", "Result.evaluate against hand-written numpy and lambdify (issue 19)", order=26)
+def evalpeers(ctx):
+    size = 10**5 if ctx.quick else 10**6
+    repeat = max(9, ctx.repeat)
+    rng = np.random.default_rng(19)
+    table = Table(["case", "configurations", "rfsym evaluate (s)", "peer", "peer (s)", "ratio"])
+
+    k, s = rfsym.symbols("k s")
+    chain = analyze(Sequential(*[Conv(k, stride=s)] * 4))
+    ks, ss = rng.integers(1, 8, size), rng.integers(1, 4, size)
+    _ = chain.evaluate({k: ks, s: ss}).rf  # compiles once per result
+    (t_ev, t_np), (got, want) = _interleaved(
+        [lambda: chain.evaluate({k: ks, s: ss}).rf, lambda: 1 + (ks - 1) * (1 + ss + ss * ss + ss * ss * ss)],
+        repeat)
+    assert np.array_equal(got, want)
+    table.add("4 x Conv(k, stride=s): rf", size, t_ev, "numpy 1+(k-1)(1+s+s²+s³)", t_np, t_ev / t_np)
+
+    resnet = zoo.analyze("resnet", blocks=zoo.symbols("b1:5"))
+    bs = {f"b{i}": rng.integers(1, 41, size) for i in range(1, 5)}
+    syms = sorted(resnet.rf.free_symbols, key=lambda v: v.name)
+    out_rf = sp.lambdify(syms, resnet.rf, "numpy")
+    args = [bs[v.name] for v in syms]
+    _ = [lr.rf for lr in resnet.evaluate(bs).layers]
+    (t_ev, t_l), (rfs, last) = _interleaved(
+        [lambda: [lr.rf for lr in resnet.evaluate(bs).layers], lambda: out_rf(*args)], repeat)
+    assert np.array_equal(rfs[-1], last)
+    names = [lr.name for lr in resnet.layers]
+    for i in rng.choice(size, 5, replace=False):
+        exact = resnet.subs({name: int(v[i]) for name, v in bs.items()})
+        assert all(int(_at(a, i, size)) == exact.layer(lr.name).rf for a, lr in zip(rfs, resnet.layers)
+                   if names.count(lr.name) == 1)  # torchvision reuses one ReLU: its name is not unique
+    table.add(f"ResNet (b1..b4): rf of all {len(resnet.layers)} layers", size, t_ev,
+              "lambdify of the output rf", t_l, t_ev / t_l)
+
+    layers = 200 if ctx.quick else 2000
+    deep = _deep(layers)
+    vals = {"k": rng.integers(1, 4, size) * 2 + 1, "d": rng.integers(1, 4, size), "x": rng.integers(64, 512, size)}
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    e = deep.evaluate(vals)
+    read = {q: getattr(e, q) for q in QUANTITIES}
+    t_deep = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    inputs = sum(v.nbytes for v in vals.values())
+    i = int(rng.integers(size))
+    exact = deep.subs({name: int(v[i]) for name, v in vals.items()})
+    assert all(float(_at(read[q], i, size)) == float(getattr(exact, q)) for q in QUANTITIES)
+    table.add(f"{layers:,} layers (k, d, x): {', '.join(QUANTITIES)}", size, t_deep,
+              "peak memory (tracemalloc, MB)", peak / 2**20, None)
+    table.note = (
+        f"Medians over {repeat} interleaved rounds (rfsym, then its peer, each round); the first call, "
+        "which compiles the closed forms once per result, is not timed. Peers compute the same numbers: "
+        "the 4-layer chain's rf by the hand-written formula on the same int64 arrays; for ResNet (bottleneck, "
+        "input 224, b_i 1..40) `sympy.lambdify` of the network's output rf, while rfsym returns every "
+        "layer's rf (checked against the output and, layer by layer by name, against `Result.subs` on 5 random configurations). "
+        f"Last row: one `evaluate` of a {layers:,}-layer network reading {', '.join(QUANTITIES)} of the "
+        f"output (checked against `subs`), its peak traced memory including the {inputs / 2**20:.0f} MB of "
+        "inputs (values: k in 3, 5, 7; d 1..3; x 64..511).")
     return table

@@ -287,6 +287,38 @@ def _sum_reps(term, n, c_law):
     return _sum_upto(term, _T, 0, n - 1)
 
 
+#: a repeated block passing more open conditions up leaves them to the engine (bounded work)
+MAX_PASSED_CONDITIONS = 256
+
+
+def _open_conditions(ctx, probe, layer, state, xs, cin):
+    """Pass the block's open conditions (:attr:`~rfsym.result.Result.open_conditions`) up to
+    the enclosing analysis, for the repetitions' input sizes and channels: those of the first
+    and, when the block maps them to a constant or to themselves, of every other; a condition
+    that depends on the repetition index or on sizes the block changes otherwise becomes
+    ``(None, ...)``, which sends the compiled evaluate to the engine."""
+    n = sp.sympify(layer.n)
+    if n.free_symbols:
+        ctx.checks.append((n, "n", 0, ctx.where))
+    after = []  # (symbol, input of the first repetition, input of the later ones or None)
+    for a, x in enumerate(xs or ()):
+        out = sp.sympify(probe.axes("out_size")[a])
+        after.append((x, state.sizes[a], state.sizes[a] if out == x else out if not out.free_symbols else None))
+    if cin is not None:
+        out = sp.sympify(probe.out_channels)
+        after.append((cin, state.channels, state.channels if out == cin else out if not out.free_symbols else None))
+    found = {}
+    for expr, param, minimum, _where in probe.open_conditions:
+        if len(found) > MAX_PASSED_CONDITIONS or expr is None or expr.has(layer.index) or \
+                any(expr.has(x) and later is None for x, _, later in after):
+            ctx.checks.append((None, param, "engine", ctx.where))  # left to the engine
+            return
+        for pick in (0, 1):  # the first repetition's inputs, then the later ones'
+            values = {x: v[pick] if v[pick] is not None else v[0] for x, *v in after if expr.has(x)}
+            found.setdefault((sp.sympify(expr).subs(values), minimum), param)
+    ctx.checks.extend((e, param, m, ctx.where) for (e, m), param in found.items())
+
+
 def _repeat_symbolic(layer, state, ctx):
     """Closed forms for a symbolic number of repetitions (SymOps)."""
     ops, i, n = ctx.ops, layer.index, layer.n
@@ -295,6 +327,7 @@ def _repeat_symbolic(layer, state, ctx):
     try:
         probe = _derive_block(ctx, layer.block, input_size=xs, ndim=ctx.ndim, in_channels=cin, strict=ctx.strict)
         starts, jumps, rfs, periods = (probe.axes(q) for q in ("start", "jump", "rf", "period"))
+        _open_conditions(ctx, probe, layer, state, xs, cin)
     except LayerError as err:
         if getattr(err, "too_deep", False):
             raise

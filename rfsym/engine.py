@@ -369,7 +369,10 @@ class _Pass:
             if first is None or v is None:
                 continue
             for a, b in zip(first if isinstance(first, tuple) else (first,), v if isinstance(v, tuple) else (v,)):
-                if ops.equal(a, b) is False:
+                same = ops.equal(a, b)
+                if same is None and ops.symbolic:  # checked by the compiled evaluate
+                    self.ctx.checks.append((sp.sympify(a) - sp.sympify(b), what, "zero", where))
+                if same is False:
                     raise GraphError(f"{where}: inputs must have the same {what} to merge: "
                                      f"{names[0]} gives {_show(first)}, {name} gives {_show(v)}")
 
@@ -539,7 +542,7 @@ def _derive_nodes(net, sizes, nd, in_channels, strict, ops, values) -> Result:
     if features is None and len(dag.outputs) == 1:
         features = _head_input(dag, records)
     return Result(net, sizes, nd, in_channels, ops, records, outputs, features, dag.aliases,
-                  _notes(ctx), strict, derive, values)
+                  _notes(ctx), strict, derive, values, checks=tuple(ctx.checks))
 
 
 _HEAD = (L.AdaptiveAvgPool, L.Flatten, L.Linear)

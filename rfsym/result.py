@@ -7,6 +7,7 @@ derives anything. Conventions are stated in :mod:`rfsym.engine`.
 from __future__ import annotations
 
 import numbers
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -15,12 +16,13 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
+from .compiled import LIMIT, Overflow, Program, Unsupported, as_value
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
 from .symbols import as_expr, exceeds
 
-__all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES", "position_wise"]
+__all__ = ["Result", "LayerResult", "NodeRecord", "QUANTITIES", "position_wise", "EvaluatedResult", "EvaluatedLayer"]
 
 QUANTITIES = ("rf", "rf_min", "jump", "start", "center", "period", "out_size")
 
@@ -292,7 +294,7 @@ def _int_values(name, value):
         shown = value if arr.ndim == 0 else arr.flat[0] if arr.size else value
         raise RfsymError(f"evaluate: the values for {name} must be integers (a number or an integer "
                          f"numpy array), got {shown!r}")
-    return arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
 
 
 
@@ -322,8 +324,9 @@ class Result(_Quantities):
     """
 
     def __init__(self, network, input_size, ndim, in_channels, ops, records, outputs, features,
-                 aliases, notes, strict, derive, values=None):
+                 aliases, notes, strict, derive, values=None, checks=()):
         self.network = network
+        self._checks = checks  # what the symbolic pass could not decide (see rfsym.compiled)
         self.input_size = input_size
         self.ndim = ndim
         self.in_channels = in_channels
@@ -338,6 +341,21 @@ class Result(_Quantities):
         self._features = features
         self.notes = notes
         self.strict = strict
+
+    @property
+    def open_conditions(self) -> tuple:
+        """Conditions on the symbols that the symbolic derivation could not decide, as tuples
+        ``(expression, parameter, minimum, layer)``: the expression must be an integer at least
+        ``minimum``, or zero when ``minimum`` is ``"zero"`` (``None``: integral only; an
+        expression None: a condition the compiled :meth:`evaluate` leaves to the engine).
+        :meth:`evaluate` checks them on its values.
+
+        >>> from rfsym import Conv, analyze, symbols
+        >>> k = symbols("k")
+        >>> [c[:3] for c in analyze(Conv(k - 2), input_size=9, ndim=1).open_conditions]
+        [(k - 2, 'kernel_size', 1), (12 - k, 'output size', 1)]
+        """
+        return self._checks
 
     @property
     def layers(self) -> list:
@@ -592,10 +610,18 @@ class Result(_Quantities):
     def evaluate(self, values: dict) -> Result:
         """Vectorised numeric evaluation: ``values`` maps symbols (or names) to numbers or numpy
         arrays (broadcast together); every quantity of the returned result is an int64 array (or
-        a Python int) equal to what :meth:`subs` gives, configuration by configuration. Nothing
-        wraps around: an operation that could overflow int64 is recomputed exactly on Python
-        ints, and values beyond int64 come back in an object array of Python ints
-        (:class:`~rfsym.ops.Checked`).
+        a Python int) equal to what :meth:`subs` gives, configuration by configuration.
+
+        On arrays the closed forms are compiled once per result (:mod:`rfsym.compiled`) and
+        each quantity of each layer is computed when read (an :class:`EvaluatedResult`), so
+        memory grows with the quantities read, not with the layers. Nothing wraps around: the
+        compiled program bounds every intermediate value on the input ranges first, and where a
+        bound could reach 2**62, or values break a condition the symbolic derivation left open
+        (a stride that must be positive, a size at least 1), the engine re-derives on checked
+        arrays (:class:`~rfsym.ops.Checked`): an operation that could overflow int64 is
+        recomputed exactly on Python ints, values beyond int64 come back in an object array of
+        Python ints, and invalid values raise the error naming the layer. Scalar values are
+        computed on Python ints by the engine.
 
         ``center`` (and ``jump`` when the output grid is finer than the input) may be a
         half-integer or a fraction: those come as float64, exact for half-integers.
@@ -604,10 +630,19 @@ class Result(_Quantities):
             values: symbols (or names) to integers or integer arrays.
 
         Returns:
-            A new :class:`Result` holding arrays.
+            An :class:`EvaluatedResult` (a :class:`Result` of the engine path for scalars, values
+            beyond int64 or closed forms that could overflow), with the attributes of a result.
 
         Raises:
             RfsymError: a missing symbol, non-integer values or shapes that do not broadcast.
+            LayerError: values invalid for some layer (named, with the parameter).
+
+        >>> import numpy as np
+        >>> from rfsym import Conv, Sequential, analyze, symbols
+        >>> k, s = symbols("k s")
+        >>> e = analyze(Sequential(Conv(k, stride=s), Conv(3))).evaluate({k: np.array([3, 5]), s: 2})
+        >>> e.rf.tolist(), e.jump, e.layers[0].rf.tolist()
+        ([7, 9], 2, [3, 5])
         """
         m = self._mapping(values)
         named = {s.name: _int_values(s.name, v) for s, v in m.items()}
@@ -619,6 +654,15 @@ class Result(_Quantities):
         missing = sorted(s.name for s in self.free_symbols if s.name not in named)
         if missing:
             raise RfsymError(f"evaluate needs a value for every symbol; missing: {', '.join(missing)}")
+        ranges = _ranges(named) if self._ops is SymOps else None
+        if ranges is not None:
+            ev = _Evaluator(self, named, ranges)
+            if ev.valid():
+                return EvaluatedResult(self, ev)
+        return self._engine_evaluate(named)
+
+    def _engine_evaluate(self, named):
+        """The engine's evaluation (checked arrays, every layer re-derived on numpy)."""
         return self._derive(self.network, input_size=self.input_size, ndim=self.ndim,
                             in_channels=self.in_channels, strict=self.strict, ops=NumOps,
                             numeric_values=named)
@@ -697,3 +741,325 @@ def _flat_amounts(value):
     if isinstance(value, tuple):
         return [v for item in value for v in (item if isinstance(item, tuple) else (item,))]
     return [value]
+
+
+# ---- the compiled evaluation (Result.evaluate's fast path; rfsym.compiled)
+
+def _ranges(named):
+    """Input name -> (min, max), or None when the engine path is the one to take: every value a
+    scalar (computed as Python ints), a value beyond int64 or an empty array."""
+    ranges, arrays = {}, False
+    for name, a in named.items():
+        if a.dtype == object or a.size == 0:
+            return None
+        if a.ndim:
+            arrays = True
+            ranges[name] = (int(a.min()), int(a.max()))
+        else:
+            ranges[name] = (int(a), int(a))
+    return ranges if arrays else None
+
+
+class _Evaluator:
+    """One compiled evaluation: the symbolic result, the input arrays and their ranges.
+
+    Values are computed on demand from the symbolic closed forms (compiled once per symbolic
+    result, shared by its evaluations) and never stored here but for the last value of each
+    quantity (the next layer's is often that one plus a constant)."""
+
+    def __init__(self, result, named, ranges):
+        self.result = result
+        self.inputs = {k: (int(a) if a.ndim == 0 else a) for k, a in named.items()}
+        self.named = named
+        self.ranges = ranges
+        self.bounds = {}
+        self.recent = {}
+        # expression -> its value while someone holds it (layers share most values)
+        self.shared = weakref.WeakValueDictionary()
+        self.shape = np.broadcast_shapes(*(a.shape for a in named.values()))
+        self._engine = None
+        self._arrayed = None
+
+    def arrayed(self, nodes):
+        """Whether node ``index`` is at or after a Repeat with a symbolic count: the engine unrolls
+        those on arrays, so even their constant quantities come as arrays (kept so here)."""
+        if self._arrayed is None:
+            marked = set()
+            for lr in self.result.layers:
+                if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
+                        any(u in marked for u in lr.inputs):
+                    marked.add(lr.index)
+            self._arrayed = marked
+        return any(u in self._arrayed for u in nodes)
+
+    @property
+    def program(self):
+        prog = self.result.__dict__.get("_program")
+        if prog is None:
+            prog = self.result._program = Program()
+        return prog
+
+    def engine(self):
+        if self._engine is None:
+            self._engine = self.result._engine_evaluate(self.named)
+        return self._engine
+
+    def _compiled(self, expr):
+        node, den = self.program.compile(expr)
+        self.program.bounds([node], self.ranges, self.bounds)
+        lo, hi = self.bounds[node]
+        return node, den, max(-lo, hi)
+
+    def valid(self):
+        """Whether every condition the symbolic pass left open holds (interval proofs first,
+        then one pass per open condition); False sends evaluate to the engine path, which
+        raises the error naming the layer and parameter."""
+        unique = self.result.__dict__.get("_unique_checks")
+        if unique is None:  # one condition per distinct expression and bound
+            unique = self.result._unique_checks = list(dict.fromkeys(
+                (e, m) for e, _, m, _ in self.result.open_conditions))
+        for expr, minimum in unique:
+            if expr is None:
+                return False
+            try:
+                node, den, _ = self._compiled(expr)
+            except (Unsupported, Overflow):
+                return False
+            lo, hi = self.bounds[node]
+            if minimum == "zero":
+                if lo == hi == 0:
+                    continue
+            elif den == 1 and (minimum is None or lo >= minimum):
+                continue
+            num = np.asarray(self.program.run([node], self.inputs)[0])
+            if minimum == "zero":
+                ok = not num.any()
+            else:
+                ok = (den == 1 or not np.any(num % den)) and (minimum is None or not np.any(num < minimum * den))
+            if not ok:
+                return False
+        return True
+
+    def value(self, expr, key):
+        """The numeric value of ``expr`` (a symbolic quantity), exact.
+
+        Raises:
+            Unsupported, Overflow: the caller takes the engine's value instead.
+        """
+        if expr is None:
+            return None
+        expr = sp.sympify(expr)
+        if not expr.free_symbols:
+            if not expr.is_Rational:
+                raise Unsupported(str(expr))
+            return int(expr) if expr.is_Integer else Fraction(int(expr.p), int(expr.q))
+        prev = self.recent.get(key)
+        if prev is not None and prev[0] == expr:
+            return prev[1]
+        held = self.shared.get(expr)
+        if held is not None:
+            self.recent[key] = (expr, held, getattr(held, "bound", None) or LIMIT)
+            return held
+        out = self._delta(expr, prev) if prev is not None else None
+        if out is None:
+            node, den, bound = self._compiled(expr)
+            value = as_value(self.program.run([node], self.inputs)[0], den, bound)
+            out = value, bound
+        self.recent[key] = (expr, *out)
+        if isinstance(out[0], np.ndarray):
+            self.shared[expr] = out[0]
+        return out[0]
+
+    def _delta(self, expr, prev):
+        """``expr`` as the previous value of its quantity plus a cheaper difference, or None."""
+        pexpr, pval, pbound = prev
+        if not isinstance(pval, np.ndarray) or pval.dtype != np.int64 or not (_small(expr, 400) and _small(pexpr, 400)):
+            return None
+        deltas = self.result.__dict__.setdefault("_deltas", {})
+        if (pexpr, expr) not in deltas:
+            diff = sp.expand(expr - pexpr)
+            cheap = not diff.free_symbols or sp.count_ops(diff) < sp.count_ops(expr)
+            deltas[(pexpr, expr)] = diff if cheap else None
+        diff = deltas[(pexpr, expr)]
+        if diff is None:
+            return None
+        try:
+            node, den, bound = self._compiled(diff)
+        except (Unsupported, Overflow):
+            return None
+        if den != 1 or pbound + bound > LIMIT:
+            return None
+        d = self.program.run([node], self.inputs)[0]
+        own = isinstance(d, np.ndarray) and self.program.nodes[node][0] != "sym" and d.shape == pval.shape
+        out = np.add(pval.view(np.ndarray), d, out=d if own else None)  # d: a temporary of its own
+        if out.shape != pval.shape:
+            return None
+        out = out.view(type(pval))
+        out.bound = pbound + bound
+        return out, out.bound
+
+
+class _EvalView(_Quantities):
+    """Per-axis quantities of one view (a layer, its input grid, the network) of a compiled
+    evaluation, computed on first access from the symbolic closed forms and kept."""
+
+    _ops = NumOps
+
+    def __init__(self, sym, ev, engine_view, key, nodes=()):
+        self._index = nodes
+        self._sym = sym
+        self._ev = ev
+        self._engine_view = engine_view  # zero-argument callable: the engine path's same view
+        self._key = key
+        self._cache = {}
+
+    _index = ()  # the nodes whose quantities these are (none: the network input)
+
+    def _value(self, expr, name, engine_value):
+        try:
+            out = self._ev.value(expr, (self._key, name))
+        except (Unsupported, Overflow):
+            return engine_value()
+        if not isinstance(out, np.ndarray) and out is not None and self._ev.arrayed(self._index):
+            out = np.broadcast_to(np.array(out, dtype=np.int64 if isinstance(out, int) else float), self._ev.shape)
+        return out
+
+    def axes(self, name):
+        """The per-axis tuple of a quantity (see :meth:`LayerResult.axes`)."""
+        if name in self._cache:
+            return self._cache[name]
+        exprs = self._sym.axes(name)  # validates the name
+        if exprs is None:
+            out = None
+        else:
+            vals = []
+            for a, e in enumerate(exprs):
+                if a and e == exprs[0]:
+                    vals.append(vals[0])
+                else:
+                    vals.append(self._value(e, (name, a), lambda a=a: self._engine_view().axes(name)[a]))
+            out = tuple(vals)
+        self._cache[name] = out
+        return out
+
+    def _q(self, name):
+        return self.axes(name)
+
+    def _one(self, name):
+        vals = self.axes(name)
+        if vals is None:
+            return None
+        return vals[0] if all(v is vals[0] for v in vals) else _collapse(vals, NumOps)
+
+    def _maps(self):
+        return self._engine_view()._maps()
+
+    def _scalar(self, name):
+        if name not in self._cache:
+            self._cache[name] = self._value(getattr(self._sym, name), name,
+                                            lambda: getattr(self._engine_view(), name))
+        return self._cache[name]
+
+    def __getattr__(self, attr):  # anything not compiled: the engine path's value
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._engine_view(), attr)
+
+    def _repr_html_(self):  # notebooks: the engine path's table
+        return self._engine_view()._repr_html_()
+
+    def _repr_markdown_(self):
+        return self._engine_view()._repr_markdown_()
+
+
+class EvaluatedLayer(_EvalView):
+    """A :class:`LayerResult` of :meth:`Result.evaluate`: the same attributes, numeric, computed
+    on first access (only the quantities read cost memory)."""
+
+    def __init__(self, sym, ev, engine_view):
+        super().__init__(sym, ev, engine_view, "layer", (sym.index,))
+        self.index, self.name, self.type = sym.index, sym.name, sym.type
+        self.layer, self.inputs = sym.layer, sym.inputs
+
+    in_channels = property(lambda self: self._scalar("in_channels"), doc="Input channels.")
+    out_channels = property(lambda self: self._scalar("out_channels"), doc="Output channels.")
+    params = property(lambda self: self._scalar("params"), doc="Trainable parameters of this layer.")
+    macs = property(lambda self: self._scalar("macs"), doc="MACs of this layer.")
+
+    @property
+    def input(self):
+        """The grid this layer reads (see :attr:`LayerResult.input`)."""
+        if "input" not in self._cache:
+            self._cache["input"] = _EvalView(self._sym.input, self._ev, lambda: self._engine_view().input,
+                                             "input", tuple(self._sym.inputs))
+        return self._cache["input"]
+
+    @property
+    def in_size(self):
+        sizes = self.input.axes("out_size")
+        return None if sizes is None else _collapse(sizes, NumOps)
+
+    def __repr__(self):
+        return f"<EvaluatedLayer {self.index} {self.type} {self.name!r}>"
+
+
+class EvaluatedResult(_EvalView):
+    """What :meth:`Result.evaluate` returns: the attributes of a :class:`Result`, each an int64
+    array (float64 for half-integer centres) computed on first access from the compiled closed
+    forms; memory grows with the quantities read, not with the layers.
+
+    >>> import numpy as np
+    >>> from rfsym import Conv, Sequential, analyze, symbols
+    >>> k, s = symbols("k s")
+    >>> e = analyze(Sequential(Conv(k, stride=s), Conv(k))).evaluate({k: np.array([3, 5]), s: 2})
+    >>> e.rf.tolist(), e.layers[0].rf.tolist(), e.jump
+    ([7, 13], [3, 5], 2)
+    """
+
+    def __init__(self, sym, ev):
+        first = sym._first()
+        super().__init__(sym, ev, ev.engine, "network", () if first is None else (first.index,))
+        self.network, self.input_size, self.ndim = sym.network, sym.input_size, sym.ndim
+        self.in_channels, self.notes, self.strict = sym.in_channels, sym.notes, sym.strict
+        self._layers = None
+
+    @property
+    def layers(self) -> list:
+        """One :class:`EvaluatedLayer` per DAG node, in topological order."""
+        if self._layers is None:
+            self._layers = [EvaluatedLayer(lr, self._ev, lambda i=i: self._ev.engine().layers[i])
+                            for i, lr in enumerate(self._sym.layers)]
+        return self._layers
+
+    def _wrap(self, lr):
+        return self if lr is self._sym else self.layers[lr.index]
+
+    def layer(self, name: str) -> EvaluatedLayer:
+        """The layer called ``name`` (see :meth:`Result.layer`)."""
+        return self.layers[self._sym.layer(name).index]
+
+    def at(self, name: str) -> EvaluatedLayer:
+        """Same as :meth:`layer`."""
+        return self.layer(name)
+
+    @property
+    def outputs(self) -> dict:
+        """Output name -> :class:`EvaluatedLayer` (or this result when the output is the input)."""
+        return {name: self._wrap(lr) for name, lr in self._sym.outputs.items()}
+
+    @property
+    def features(self):
+        """The reference feature map (see :attr:`Result.features`), or None."""
+        f = self._sym.features
+        return None if f is None else self.layers[f.index]
+
+    @property
+    def free_symbols(self) -> set:
+        return self._sym.free_symbols
+
+    out_channels = property(lambda self: self._scalar("out_channels"), doc="Output channels.")
+    params = property(lambda self: self._scalar("params"), doc="Trainable parameters of the network.")
+    macs = property(lambda self: self._scalar("macs"), doc="MACs of the network.")
+
+    def __repr__(self):
+        return f"<EvaluatedResult {len(self._sym.layers)} layers: rf={self.rf}, jump={self.jump}>"

@@ -72,12 +72,17 @@ class Context:
         self.strict = strict
         self.notes = {}
         self.derive = derive
+        #: conditions the symbolic pass could not decide (the compiled evaluate checks them):
+        #: (expression, parameter, minimum, "zero" (must vanish) or None (integral only), layer)
+        self.checks = []
 
     def val(self, expr, param=None, minimum=None):
         """The value of a layer parameter in this backend (checked when numeric)."""
         if expr is None:
             return None
         if self.ops.symbolic:
+            if isinstance(expr, sp.Basic) and expr.free_symbols:
+                self.checks.append((expr, param, minimum, self.where))
             return expr
         if type(expr) is int:
             out = expr
@@ -168,6 +173,8 @@ def check_size(out, ctx, axis, n):
         if c is not None and c < 1:
             raise SizeError(f"{ctx.where}: output size must be at least 1, got {c} on axis {axis} "
                             f"(this layer's input size is {n}); give a larger input_size or more padding")
+        if c is None:
+            ctx.checks.append((sp.sympify(out), "output size", 1, ctx.where))
     elif type(out) is int:
         if out < 1:
             raise SizeError(f"{ctx.where}: output size must be at least 1, got {out} on axis {axis} "
@@ -260,6 +267,8 @@ def channels_of(ctx, given, incoming, param):
     value = ctx.val(given, param, 1)
     if incoming is not None:
         a, b = ctx.ops.concrete(value), ctx.ops.concrete(incoming)
+        if ctx.ops.symbolic and (a is None or b is None) and sp.sympify(value) != sp.sympify(incoming):
+            ctx.checks.append((sp.sympify(value) - sp.sympify(incoming), param, "zero", ctx.where))
         if a is not None and b is not None and a != b:
             raise LayerError(f"{param}={a} but the previous layer gives {b} channels; use {param}={b}, "
                              "or leave it out to take it from the previous layer",
@@ -337,6 +346,8 @@ def _linear(layer, state, ctx):
     if state.sizes is not None and state.channels is not None:
         expected = state.channels * _prod(state.sizes)
         a, b = ops.concrete(fin), ops.concrete(expected)
+        if ops.symbolic and (a is None or b is None) and sp.sympify(fin) != sp.sympify(expected):
+            ctx.checks.append((sp.sympify(fin) - sp.sympify(expected), "in_features", "zero", ctx.where))
         if a is not None and b is not None and a != b:
             raise LayerError(f"in_features={a} but the input flattens to {b} features "
                              f"({state.channels} channels x sizes {tuple(state.sizes)})",
