@@ -281,3 +281,46 @@ def test_upsample_symbolic_size_substituted_equals_numeric():
     numeric = analyze(Upsample(0.7), input_size=90, ndim=1).out_size
     assert numeric == math.floor(90 * 0.7) == 62
     assert symbolic.subs(n, 90) == numeric
+
+
+# --------------------------------------------------------------------------- ONNX Resize arguments
+def resize_model(scales=None, sizes=None, mode="nearest"):
+    pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array([], np.float32), "roi")]
+    inputs = ["x", "roi", "", ""]
+    if scales is not None:
+        inits.append(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
+        inputs[2] = "scales"
+    if sizes is not None:
+        inits.append(numpy_helper.from_array(np.array(sizes, np.int64), "sizes"))
+        inputs[3] = "sizes"
+    node = helper.make_node("Resize", inputs[:4 if sizes is not None else 3], ["y"], name="rs", mode=mode,
+                            coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+
+
+@pytest.mark.parametrize("kw", [dict(sizes=[1, 1, 0, 0]), dict(sizes=[4, 4]), dict(scales=[2.0, 2.0])], ids=repr)
+@pytest.mark.xfail(strict=True, reason="ONNX Resize with sizes 0 raises ZeroDivisionError (_nearest_kinds' "
+                   "Fraction(n, 0)); sizes/scales without the batch and channel entries raise IndexError: not "
+                   "rfsym errors")
+def test_onnx_resize_bad_sizes_are_rfsym_errors(kw):
+    try:
+        analyze(rfsym.from_onnx(resize_model(**kw)), input_size=(8, 8))
+    except RfsymError:
+        pass
+
+
+@pytest.mark.xfail(strict=True, reason="nearest ONNX Resize checks its rounding output by output in Python "
+                   "(_nearest_kinds: range(out)): sizes 10**5 take about 1.5 s, 10**6 about 11 s, 10**15 never end")
+def test_onnx_nearest_resize_to_a_huge_size_is_bounded():
+    t = time.perf_counter()
+    try:
+        analyze(rfsym.from_onnx(resize_model(sizes=[1, 1, 400_000, 8])), input_size=(8, 8))
+    except RfsymError:
+        pass
+    assert time.perf_counter() - t < 2
