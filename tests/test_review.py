@@ -325,3 +325,17 @@ def test_onnx_nearest_resize_to_a_huge_size_is_bounded():
     except RfsymError:
         pass
     assert time.perf_counter() - t < 2
+
+
+@pytest.mark.xfail(strict=True, reason="Upsample._periodic multiplies int64 arrays by the scale's numerator: "
+                   "at scale (2**62 + 1)/3 phase 2 reads -3074457345618258602 (wrapped), not 3074457345618258603, "
+                   "and the rf after a Conv(3) is 2**63 + 1: silently wrong")
+def test_upsample_large_numerator_exact():
+    from fractions import Fraction
+
+    from rfsym import Conv, Sequential
+
+    p = 2**62 + 1
+    reads = [(o * p) // 3 for o in range(6)]  # nearest: output o reads floor(o·p/3)
+    expected = max(reads[o + 2] - reads[o] + 1 for o in range(3))
+    assert analyze(Sequential(Upsample(Fraction(3, p)), Conv(3)), ndim=1).rf == expected
