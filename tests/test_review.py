@@ -339,3 +339,22 @@ def test_upsample_large_numerator_exact():
     reads = [(o * p) // 3 for o in range(6)]  # nearest: output o reads floor(o·p/3)
     expected = max(reads[o + 2] - reads[o] + 1 for o in range(3))
     assert analyze(Sequential(Upsample(Fraction(3, p)), Conv(3)), ndim=1).rf == expected
+
+
+class ValueBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3)
+        self.b = nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        y = self.a(x)
+        return self.b(y) if y.sum() > 0 else self.b(-y)
+
+
+@pytest.mark.xfail(strict=True, reason="docs/guides/pytorch.md names `if x.sum() > 0` as a forward from_torch "
+                   "handles (fx, then hooks on zeros), but every tracer refuses it: 'unsupported operation(s) "
+                   "in ValueBranch: <top>: gt'")
+def test_value_branch_imports_as_documented():
+    m = ValueBranch()
+    assert analyze(rfsym.from_torch(m, (3, 8, 8)), input_size=(8, 8)).rf == 5
