@@ -1215,7 +1215,11 @@ class Upsample(Layer):
         f, size = self._axis(axis, ndim)
         if size is not None:
             return int(size)
-        return int(n * f) if f.is_Integer else math.floor(float(n) * _double(f))
+        if f.is_Integer:
+            return int(n * f)
+        if n > 2 ** 53:  # float(n) would round (and overflow beyond 1e308): the double factor, exactly
+            return math.floor(Fraction(n) * Fraction(_double(f)))
+        return math.floor(float(n) * _double(f))
 
     def phases(self, axis: int, ndim: int, n: int | None, max_period: int):
         """The index map on one axis as ``(period, jump, positions, valid)``: output
@@ -1251,11 +1255,11 @@ class Upsample(Layer):
         if out < 1:
             raise SizeError(f"Upsample: output size must be at least 1, got {out} for input size {n}; "
                             "give a larger input_size")
-        if out > FLOAT_MAP_LIMIT:  # no float32 emulation over millions of outputs: exact arithmetic
+        if out > FLOAT_MAP_LIMIT or n > FLOAT_MAP_LIMIT:  # no float32 emulation at such sizes: exact arithmetic
             if corners:
-                raise LayerError(f"bilinear upsampling with align_corners=True to {out:,} outputs: rfsym "
-                                 f"evaluates it at most {FLOAT_MAP_LIMIT:,} outputs per axis; give a "
-                                 "smaller input_size", param="align_corners")
+                raise LayerError(f"bilinear upsampling with align_corners=True from {n:,} to {out:,} "
+                                 f"positions: rfsym evaluates it up to {FLOAT_MAP_LIMIT:,} positions per "
+                                 "axis; give a smaller input_size", param="align_corners")
             ratio = sp.Rational(n, out) if size is not None else 1 / f
             return self._periodic(ratio, max_period, "size" if size is not None else "scale_factor")
         pos, valid = _torch_taps(self.mode, corners, n, out, None if f is None else _double(f))
@@ -1279,6 +1283,9 @@ class Upsample(Layer):
             raise LayerError(f"scale {ratio} gives {q:,} output phases with their own receptive field; rfsym "
                              f"enumerates at most {max_period:,} per axis (give the factor as a fraction with a "
                              f"smaller denominator, or a numeric input_size)", param=param)
+        if (2 * q + 1) * p >= 2 ** 62:
+            raise LayerError(f"scale {1 / ratio} is too small: its positions (multiples of {p:,}/{q:,}) are "
+                             "beyond 64-bit integers", param=param)
         o = np.arange(q, dtype=np.int64)
         if self.mode == "nearest":
             lo, second = (o * p) // q, np.zeros(q, bool)

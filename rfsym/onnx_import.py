@@ -1189,6 +1189,21 @@ class _Importer:
                 _str(a.get("keep_aspect_ratio_policy", "stretch")) != "stretch":
             raise _Unsupported("Resize with antialias, axes or keep_aspect_ratio_policy")
         ins = [d.shape[2 + axis] for axis in range(self.nd)]
+        given = [(k, np.asarray(v).reshape(-1)) for k, v in (("scales", scales), ("sizes", sizes))
+                 if v is not None and np.size(v)]
+        if len(given) > 1:
+            raise _Unsupported("Resize with both scales and sizes (ONNX allows one of them)")
+        for key, values in given:
+            if values.size != 2 + self.nd:
+                raise _Unsupported(f"Resize {key} has {values.size} entries, expected {2 + self.nd} (batch, "
+                                   "channels and each spatial axis)")
+            if not all(np.isfinite(values.astype(float))) or (values <= 0).any():
+                raise _Unsupported(f"Resize {key} must be positive, got {values.tolist()}")
+            if key == "scales" and (values[:2] != 1).any():
+                raise _Unsupported(f"Resize of the batch or channel axis (scales {values.tolist()})")
+            if key == "sizes" and (_numeric(values[0]) != _numeric(d.shape[0]) or
+                                   _numeric(values[1]) != _numeric(d.shape[1])):
+                raise _Unsupported(f"Resize of the batch or channel axis (sizes {values.tolist()})")
         if sizes is not None and np.size(sizes):
             outs = [_expr(np.asarray(sizes).reshape(-1)[2 + axis]) for axis in range(self.nd)]
             factors = [sp.simplify(o / n) for o, n in zip(outs, ins)]
@@ -1212,8 +1227,12 @@ class _Importer:
             shared = dict(size=outs[0] if len(set(outs)) == 1 else tuple(outs))
         if mode == "nearest":
             rounding = _str(a.get("nearest_mode", "round_prefer_floor")) if node.op_type == "Resize" else "floor"
-            kinds = set.intersection(*(_nearest_kinds(ctm, rounding, n, o, f) for n, o, f in
-                                       zip(ins, outs, factors or [None] * self.nd)))
+            per_axis = [_nearest_kinds(ctm, rounding, n, o, f) for n, o, f in
+                        zip(ins, outs, factors or [None] * self.nd)]
+            if None in per_axis:
+                raise _Unsupported(f"nearest resize from {ins} to {outs}: more than {_NEAREST_CHECKS:,} output "
+                                   "phases to compare with PyTorch's modes")
+            kinds = set.intersection(*per_axis)
             if not kinds:
                 raise _Unsupported(f"nearest resize with coordinate_transformation_mode={ctm!r}, "
                                    f"nearest_mode={rounding!r} from {ins} to {outs}: output o reads neither "
@@ -1381,7 +1400,8 @@ def _nearest_kinds(ctm, rounding, n, out, factor):
     """The PyTorch nearest modes that read what ONNX's nearest resize reads on one axis, in exact
     arithmetic (a set): ``"nearest"`` (input ``floor(o·scale)``), ``"nearest-exact"``
     (``floor((o + 1/2)·scale)``). ``scale`` is ``1/factor`` or ``n/out``; the outputs
-    checked are the real ones (``n`` numeric) or two periods of the map."""
+    checked are two periods of the map at each end (every output for ``align_corners``); None
+    when that is more than :data:`_NEAREST_CHECKS` outputs."""
     ni, no = _numeric(n), _numeric(out)
     if factor is not None:
         r = 1 / Fraction(int(factor.p), int(factor.q))
@@ -1406,9 +1426,22 @@ def _nearest_kinds(ctm, rounding, n, out, factor):
     def clamp(i):
         return max(0, i if hi is None else min(i, hi))
 
-    read = [clamp(rounds[rounding](coords[ctm](o))) for o in range(count)]
+    if ctm == "align_corners":
+        if count > _NEAREST_CHECKS:
+            return None
+        outputs = range(count)
+    else:  # periodic with period r.denominator between the clamped borders: two periods at each end
+        period = r.denominator
+        if period > _NEAREST_CHECKS:
+            return None
+        outputs = sorted(set(range(min(count, 2 * period))) | set(range(max(0, count - 2 * period), count)))
+    read = [clamp(rounds[rounding](coords[ctm](o))) for o in outputs]
     kinds = {"nearest": lambda o: math.floor(o * r), "nearest-exact": lambda o: math.floor((o + Fraction(1, 2)) * r)}
-    return {kind for kind, fn in kinds.items() if read == [clamp(fn(o)) for o in range(count)]}
+    return {kind for kind, fn in kinds.items() if read == [clamp(fn(o)) for o in outputs]}
+
+
+#: the most outputs (or phases) :func:`_nearest_kinds` compares one by one
+_NEAREST_CHECKS = 1 << 16
 
 
 def _clamp(v, n):
