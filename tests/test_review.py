@@ -355,9 +355,9 @@ class ValueBranch(nn.Module):
         return self.b(y) if y.sum() > 0 else self.b(-y)
 
 
-@pytest.mark.xfail(strict=True, reason="docs/guides/pytorch.md names `if x.sum() > 0` as a forward from_torch "
-                   "handles (fx, then hooks on zeros), but every tracer refuses it: 'unsupported operation(s) "
-                   "in ValueBranch: <top>: gt'")
+@pytest.mark.xfail(strict=True, reason="an operation rfsym does not model that feeds only control flow (the `>` "
+                   "of `if y.sum() > 0`) is reported as unsupported (documented in docs/guides/pytorch.md): "
+                   "'unsupported operation(s) in ValueBranch: <top>: gt'")
 def test_value_branch_imports_as_documented():
     m = ValueBranch()
     assert analyze(rfsym.from_torch(m, (3, 8, 8)), input_size=(8, 8)).rf == 5
