@@ -1528,17 +1528,23 @@ def _first_conv_dims(modules):
     return 2
 
 
-def _outputs(out):
-    """(key, Data) pairs of the module's output."""
+def _outputs(out, prefix=None):
+    """(key, Data) pairs of the module's output: a tensor (key None), or the tensors anywhere in
+    nested dicts, tuples and lists, keyed by their path (``"0"``, ``"aux"``, ``"1.0"``)."""
     if isinstance(out, T.Data):
-        return [(None, out)]
+        return [(prefix, out)]
     if isinstance(out, dict):
-        return [(str(k), v) for k, v in out.items() if isinstance(v, T.Data)]
-    if isinstance(out, T.Many):
-        return [(str(i), v) for i, v in enumerate(out.items) if isinstance(v, T.Data)]
-    if isinstance(out, (list, tuple)):
-        return [(str(i), v) for i, v in enumerate(out) if isinstance(v, T.Data)]
-    return []
+        items = [(str(k), v) for k, v in out.items()]
+    elif isinstance(out, T.Many):
+        items = [(str(i), v) for i, v in enumerate(out.items)]
+    elif isinstance(out, (list, tuple)):
+        items = [(str(i), v) for i, v in enumerate(out)]
+    else:
+        return []
+    pairs = []
+    for k, v in items:
+        pairs += _outputs(v, k if prefix is None else f"{prefix}.{k}")
+    return pairs
 
 
 def _finish(module, rec, out):

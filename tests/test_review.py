@@ -221,11 +221,12 @@ class Nested(Two):
         return a, [self.d(x)]
 
 
-@pytest.mark.xfail(strict=True, reason="a list nested in a tuple output is silently dropped (outputs ('0',), "
-                   "d's parameters missing) instead of named outputs or an error; every tracer")
-def test_nested_outputs_not_dropped():
+@pytest.mark.parametrize("trace", ["auto", "fx", "hooks"])
+def test_nested_outputs_not_dropped(trace):
+    """A list inside a tuple output: every tensor is an output, named by its path."""
     m = Nested()
-    g = rfsym.from_torch(m, (3, 12, 12))
+    g = rfsym.from_torch(m, (3, 12, 12), trace=trace)
+    assert g.outputs == ("0", "1.0")
     assert analyze(g, input_size=(12, 12)).params == used_params(m, (3, 12, 12))
 
 
