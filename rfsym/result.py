@@ -902,7 +902,8 @@ class _Evaluator:
 
     Values are computed on demand from the symbolic closed forms (compiled once per symbolic
     result, shared by its evaluations) and never stored here but for the last value of each
-    quantity (the next layer's is often that one plus a constant)."""
+    quantity (the next layer's is often that one plus a constant) and at most one value per
+    quantity computed on the way to it (:meth:`_delta`)."""
 
     def __init__(self, result, named, ranges):
         self.result = result
@@ -913,6 +914,7 @@ class _Evaluator:
         self.recent = {}
         # expression -> its value while someone holds it (layers share most values)
         self.shared = weakref.WeakValueDictionary()
+        self.spare = {}  # key -> (expression, value) computed on the way to that key's last value
         self.shape = np.broadcast_shapes(*(a.shape for a in named.values()))
         self._engine = None
         self._arrayed = None
@@ -985,19 +987,32 @@ class _Evaluator:
         """
         if expr is None:
             return None
+        plain = self.result.__dict__.get("_plain")
+        if plain is None:
+            plain = self.result._plain = {}  # expression -> its number, or None when symbolic
+        number = plain.get(expr, _NONE)
+        if number is _NONE:
+            e = sp.sympify(expr)
+            if e.free_symbols:
+                number = None
+            elif not e.is_Rational:
+                raise Unsupported(str(e))
+            else:
+                number = int(e) if e.is_Integer else Fraction(int(e.p), int(e.q))
+            plain[expr] = number
+        if number is not None:
+            return number
         expr = sp.sympify(expr)
-        if not expr.free_symbols:
-            if not expr.is_Rational:
-                raise Unsupported(str(expr))
-            return int(expr) if expr.is_Integer else Fraction(int(expr.p), int(expr.q))
         prev = self.recent.get(key)
         if prev is not None and prev[0] == expr:
             return prev[1]
         held = self.shared.get(expr)
+        if held is None:
+            held = self._spare(expr)
         if held is not None:
             self.recent[key] = (expr, held, getattr(held, "bound", None) or LIMIT)
             return held
-        out = self._delta(expr, prev) if prev is not None else None
+        out = self._delta(expr, prev, key) if prev is not None else None
         if out is None:
             node, den, bound = self._compiled(expr)
             value = as_value(self.program.run([node], self.inputs)[0], den, bound)
@@ -1007,24 +1022,63 @@ class _Evaluator:
             self.shared[expr] = out[0]
         return out[0]
 
-    def _delta(self, expr, prev):
-        """``expr`` as the previous value of its quantity plus a cheaper difference, or None."""
+    def _spare(self, expr):
+        """A value computed on the way to another one (:meth:`_delta`), now asked for: handed
+        out (and shared from then on), or None."""
+        if not self.spare:
+            return None
+        expanded = self.result.__dict__.get("_expanded")
+        if expanded is None:
+            expanded = self.result._expanded = {}  # the tidied closed forms may be factored
+        if expr not in expanded:
+            expanded[expr] = sp.expand(expr) if _small(expr, 400) else expr
+        flat = expanded[expr]
+        for k, (e, arr) in self.spare.items():
+            if e == expr or e == flat:
+                del self.spare[k]
+                self.shared[expr] = arr
+                return arr
+        return None
+
+    def _plan(self, pexpr, expr):
+        """How ``expr`` follows from ``pexpr`` (cached per result): ``(diff, poly, const)`` with
+        ``diff = expr - pexpr = poly + const`` when the difference is cheaper than ``expr``, else None."""
+        deltas = self.result.__dict__.get("_deltas")
+        if deltas is None:
+            deltas = self.result._deltas = {}
+        plan = deltas.get((pexpr, expr), _NONE)
+        if plan is _NONE:
+            plan = None
+            if _small(expr, 400) and _small(pexpr, 400):
+                diff = sp.expand(expr - pexpr)
+                if not diff.free_symbols or sp.count_ops(diff) < sp.count_ops(expr):
+                    const, poly = diff.as_coeff_Add()
+                    plan = diff, poly, const
+            deltas[(pexpr, expr)] = plan
+        return plan
+
+    def _delta(self, expr, prev, key):
+        """``expr`` as the previous value of its quantity plus a cheaper difference, or None.
+
+        A difference ``poly + c`` (``poly`` symbolic, ``c`` a nonzero integer) costs three
+        passes whichever way it is computed; computed as ``(previous + poly) + c``, the
+        intermediate ``previous + poly`` is kept (one per quantity) and handed out when asked
+        for: in a ResNet a stage's layers alternate between such a pair of fields (``… + 3`` and
+        ``… + 19``), so the second one costs no pass."""
         pexpr, pval, pbound = prev
-        if not isinstance(pval, np.ndarray) or pval.dtype != np.int64 or not (_small(expr, 400) and _small(pexpr, 400)):
+        if not isinstance(pval, np.ndarray) or pval.dtype != np.int64:
             return None
-        deltas = self.result.__dict__.setdefault("_deltas", {})
-        if (pexpr, expr) not in deltas:
-            diff = sp.expand(expr - pexpr)
-            cheap = not diff.free_symbols or sp.count_ops(diff) < sp.count_ops(expr)
-            deltas[(pexpr, expr)] = diff if cheap else None
-        diff = deltas[(pexpr, expr)]
-        if diff is None:
+        plan = self._plan(pexpr, expr)
+        if plan is None:
             return None
+        diff, poly, const = plan
+        split = const != 0 and const.is_Integer and poly.free_symbols
         try:
-            node, den, bound = self._compiled(diff)
+            node, den, bound = self._compiled(poly if split else diff)
         except (Unsupported, Overflow):
             return None
-        if den != 1 or pbound + bound > LIMIT:
+        total = pbound + bound + (abs(int(const)) if split else 0)
+        if den != 1 or total > LIMIT:
             return None
         d = self.program.run([node], self.inputs)[0]
         own = isinstance(d, np.ndarray) and self.program.nodes[node][0] != "sym" and d.shape == pval.shape
@@ -1032,7 +1086,11 @@ class _Evaluator:
         if out.shape != pval.shape:
             return None
         out = out.view(type(pval))
-        out.bound = pbound + bound
+        if split:  # out is previous + poly: kept; the value asked for is one more pass
+            out.bound = pbound + bound
+            self.spare[key] = (sp.Add(pexpr, poly), out)
+            out = np.add(out.view(np.ndarray), int(const)).view(type(pval))
+        out.bound = total
         return out, out.bound
 
 
