@@ -76,9 +76,9 @@ def _number(value):
 def _numbers(values):
     """Per-axis exact values as sympy numbers; an axis equal to the one before shares its object
     (one conversion, and :func:`_collapse` sees them equal at once)."""
+    if len(values) < 2:
+        return tuple(_number(v) for v in values)
     first = _number(values[0])
-    if len(values) == 1:
-        return (first,)
     out = [first]
     for i in range(1, len(values)):
         v, before = values[i], values[i - 1]
@@ -153,6 +153,8 @@ _NONE = object()  # not computed yet
 def _kept(values):
     """What a view keeps of a per-axis tuple: its one value when every axis holds that one
     object (no tuple per layer and quantity: long chains keep fewer objects), else the tuple."""
+    if not values:
+        return values
     first = values[0]
     for v in values:
         if v is not first:
