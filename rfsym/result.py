@@ -1059,13 +1059,38 @@ class _Evaluator:
             deltas[(pexpr, expr)] = plan
         return plan
 
+    #: networks up to this many nodes have their fields looked up for :meth:`_wanted`
+    WANTED_NODES = 2000
+
+    def _wanted(self, key, expr) -> bool:
+        """Whether some layer's per-axis quantity of ``key`` (or the network's) has the closed
+        form ``expr``: only such an intermediate is worth keeping (the lookup is made once per
+        result and quantity, for networks of at most :data:`WANTED_NODES` nodes)."""
+        name = key[1]
+        if not (isinstance(name, tuple) and name[0] in _PER_AXIS):
+            return False
+        sym = self.result
+        if len(sym._records) > self.WANTED_NODES:
+            return False
+        forms = sym.__dict__.setdefault("_forms", {})
+        if name[0] not in forms:
+            found = set()
+            for view in (sym, *sym.layers):
+                for e in view.axes(name[0]):
+                    e = sp.sympify(e)
+                    found.add(e)
+                    if _small(e, 400):
+                        found.add(sp.expand(e))
+            forms[name[0]] = found
+        return expr in forms[name[0]]
+
     def _delta(self, expr, prev, key):
         """``expr`` as the previous value of its quantity plus a cheaper difference, or None.
 
         A difference ``poly + c`` (``poly`` symbolic, ``c`` a nonzero integer) costs three
         passes whichever way it is computed; computed as ``(previous + poly) + c``, the
-        intermediate ``previous + poly`` is kept (one per quantity) and handed out when asked
-        for: in a ResNet a stage's layers alternate between such a pair of fields (``… + 3`` and
+        intermediate ``previous + poly`` is kept (one per quantity, when some layer has that
+        field: :meth:`_wanted`) and handed out when asked for: in a ResNet a stage's layers alternate between such a pair of fields (``… + 3`` and
         ``… + 19``), so the second one costs no pass."""
         pexpr, pval, pbound = prev
         if not isinstance(pval, np.ndarray) or pval.dtype != np.int64:
@@ -1074,7 +1099,7 @@ class _Evaluator:
         if plan is None:
             return None
         diff, poly, const = plan
-        split = const != 0 and const.is_Integer and poly.free_symbols
+        split = const != 0 and const.is_Integer and poly.free_symbols and self._wanted(key, sp.Add(pexpr, poly))
         try:
             node, den, bound = self._compiled(poly if split else diff)
         except (Unsupported, Overflow):
