@@ -6,6 +6,7 @@ derives anything. Conventions are stated in :mod:`rfsym.engine`.
 
 from __future__ import annotations
 
+import gc
 import numbers
 import weakref
 from dataclasses import dataclass, field
@@ -52,16 +53,43 @@ class NodeRecord:
     extra: dict = field(default_factory=dict)
 
 
+_INTS = {}  # small Python ints -> their sympy Integers (filled when met)
+
+
+def _number(value):
+    """An exact value of the fast path (a Python int or Fraction) as the sympy number
+    :class:`~rfsym.ops.SymOps` would give (None stays None)."""
+    if type(value) is int:
+        n = _INTS.get(value)
+        if n is None:
+            n = sp.Integer(value)
+            if -4096 <= value <= 4096:
+                _INTS[value] = n
+        return n
+    if isinstance(value, int):
+        return sp.Integer(value)
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    return value if value is None else sp.sympify(value)
+
+
+def _numbers(values):
+    """Per-axis exact values as sympy numbers; an axis equal to the one before shares its object
+    (one conversion, and :func:`_collapse` sees them equal at once)."""
+    if len(values) < 2:
+        return tuple(_number(v) for v in values)
+    first = _number(values[0])
+    out = [first]
+    for i in range(1, len(values)):
+        v, before = values[i], values[i - 1]
+        out.append(out[-1] if v is before or v == before else _number(v))
+    return tuple(out)
+
+
 def _tidy(value, ops):
     if ops is ExactOps:  # Python ints and Fractions of the fast path: sympy numbers, as SymOps gives
-        if isinstance(value, int):
-            return sp.Integer(value)
-        if isinstance(value, Fraction):
-            return sp.Rational(value.numerator, value.denominator)
-        return value if value is None else sp.sympify(value)
+        return _number(value)
     if not ops.symbolic:
-        if isinstance(value, np.ndarray):
-            return value
         return value
     value = sp.sympify(value)
     if value.free_symbols and not value.has(sp.Piecewise, sp.floor, sp.ceiling, sp.Max, sp.Min):
@@ -79,7 +107,7 @@ def _fast_out(value, ops):
         return value
     if isinstance(value, tuple):
         return tuple(_fast_out(v, ops) for v in value)
-    return _tidy(value, ops)
+    return _number(value)
 
 
 def _small(expr, limit):
@@ -89,6 +117,8 @@ def _small(expr, limit):
 def _collapse(values, ops):
     first = values[0]
     for v in values[1:]:
+        if v is first:
+            continue
         if ops.exact:
             if sp.sympify(v) != sp.sympify(first):
                 return tuple(values)
@@ -100,12 +130,12 @@ def _collapse(values, ops):
 def _axis_quantity(m: AxisMap, name, ops):
     """One quantity of one axis's map (computed on demand: on numpy arrays each costs a pass)."""
     if name == "rf":
-        return ops.max(*m.rfs)
+        return m.rfs[0] if m.period == 1 else ops.max(*m.rfs)
     if name == "rf_min":
-        return ops.min(*m.rfs)
+        return m.rfs[0] if m.period == 1 else ops.min(*m.rfs)
     if name == "jump":
-        if m.period == 1 and isinstance(m.jump, np.ndarray):
-            return m.jump  # an integer array: dividing by 1 would cost a pass
+        if m.period == 1 and (type(m.jump) is int or isinstance(m.jump, np.ndarray)):
+            return m.jump  # dividing by 1 would cost a pass (on arrays) or a sympy call
         return ops.div(m.jump, m.period)
     if name == "start":
         return m.starts[0]
@@ -116,35 +146,95 @@ def _axis_quantity(m: AxisMap, name, ops):
     raise KeyError(name)
 
 
+_PER_AXIS = frozenset(("rf", "rf_min", "jump", "start", "center", "period"))
+_NONE = object()  # not computed yet
+
+
+def _kept(values):
+    """What a view keeps of a per-axis tuple: its one value when every axis holds that one
+    object (no tuple per layer and quantity: long chains keep fewer objects), else the tuple."""
+    if not values:
+        return values
+    first = values[0]
+    for v in values:
+        if v is not first:
+            return values
+    return values if type(first) is tuple else first
+
+
 class _Quantities:
     """Shared accessors: per-axis quantities with the collapse rule."""
 
+    __slots__ = ()
     _ops = SymOps
+    _qcache = None  # quantity -> per-axis tuple, made on the first read
 
     def _maps(self):  # per-axis AxisMaps, overridden
         raise NotImplementedError
 
     def _q(self, name):
-        cache = self.__dict__.setdefault("_qcache", {})
-        if name not in cache:
-            cache[name] = tuple(_tidy(_axis_quantity(m, name, self._ops), self._ops) for m in self._maps())
-        return cache[name]
+        cache = self._qcache
+        if cache is None:
+            cache = self._qcache = {}
+        else:
+            kept = cache.get(name, _NONE)
+            if kept is not _NONE:
+                return kept if type(kept) is tuple else (kept,) * len(self._maps())
+        ops = self._ops
+        maps = self._maps()
+        if ops is ExactOps:  # axes with one map (square kernels) computed and converted once
+            if len(maps) == 2 and maps[0] is maps[1]:
+                v = _number(_axis_quantity(maps[0], name, ops))
+                cache[name] = v
+                return v, v
+            raw = []
+            for i, m in enumerate(maps):
+                raw.append(raw[-1] if i and m is maps[i - 1] else _axis_quantity(m, name, ops))
+            out = _numbers(raw)
+        else:
+            out = tuple(_tidy(_axis_quantity(m, name, ops), ops) for m in maps)
+        cache[name] = _kept(out)
+        return out
 
     def axes(self, name):
         """The per-axis tuple of a quantity, whatever the collapse rule would give."""
         if not isinstance(name, str):
             raise RfsymError(f"a quantity is named by a string, got {name!r}")
+        if name in _PER_AXIS:
+            return self._q(name)
         if name == "out_size":
+            cache = self._qcache
+            if cache is None:
+                cache = self._qcache = {}
+            else:
+                kept = cache.get(name, _NONE)
+                if kept is not _NONE:
+                    return kept if kept is None or type(kept) is tuple else (kept,) * len(self._sizes())
             sizes = self._sizes()
-            return None if sizes is None else tuple(_tidy(s, self._ops) for s in sizes)
-        if name not in ("rf", "rf_min", "jump", "start", "center", "period"):
-            raise RfsymError(f"unknown per-axis quantity {name!r}; one of rf, rf_min, jump, start, center, "
-                             "period, out_size")
-        return self._q(name)
+            if sizes is not None:
+                ops = self._ops
+                sizes = _numbers(sizes) if ops is ExactOps else tuple(_tidy(s, ops) for s in sizes)
+                cache[name] = _kept(sizes)
+            else:
+                cache[name] = None
+            return sizes
+        raise RfsymError(f"unknown per-axis quantity {name!r}; one of rf, rf_min, jump, start, center, "
+                         "period, out_size")
 
     def _one(self, name):
-        vals = self.axes(name)
-        return None if vals is None else _collapse(vals, self._ops)
+        cache = self._qcache
+        if cache is not None:
+            kept = cache.get(name, _NONE)
+            if kept is not _NONE and type(kept) is not tuple:
+                return kept  # one object for every axis
+        vals = self.axes(name) if name == "out_size" else self._q(name)
+        if vals is None:
+            return None
+        first = vals[0]
+        for v in vals:
+            if v is not first:
+                return _collapse(vals, self._ops)
+        return first
 
     rf = property(lambda self: self._one("rf"), doc="Receptive field size (max over positions).")
     rf_min = property(lambda self: self._one("rf_min"), doc="Smallest receptive field over positions.")
@@ -187,18 +277,51 @@ class _Quantities:
 
 
 class LayerResult(_Quantities):
-    """Quantities of one layer's output with respect to the network input."""
+    """Quantities of one layer's output with respect to the network input.
+
+    Made when first read (:attr:`Result.layers`) and light (slotted): its values are read from
+    the engine's record when asked for, and kept.
+
+    Attributes:
+        index: the node's position in :attr:`Result.layers` (topological order).
+        name: the layer's path (e.g. ``layer4.2.conv3``; a merge node's name).
+        type: the layer's type name (e.g. ``Conv``, ``add``).
+        layer: the layer object (None for a merge node).
+        inputs: the indices of the nodes it reads (empty for the network input).
+    """
+
+    __slots__ = ("_node", "_ops", "_qcache", "_input")
 
     def __init__(self, node: NodeRecord, ops):
         self._node = node
         self._ops = ops
-        self.index = node.index
-        self.name = node.name
-        self.type = node.type
-        self.layer = node.layer
-        self.inputs = node.inputs
-        self.in_channels = _fast_out(node.in_channels, ops)
-        self.out_channels = _fast_out(node.out_channels, ops)
+        self._qcache = None
+        self._input = None
+
+    index = property(lambda self: self._node.index)
+    name = property(lambda self: self._node.name)
+    type = property(lambda self: self._node.type)
+    layer = property(lambda self: self._node.layer)
+    inputs = property(lambda self: self._node.inputs)
+
+    def _cached(self, key, make):
+        cache = self._qcache
+        if cache is None:
+            cache = self._qcache = {}
+        elif key in cache:
+            return cache[key]
+        cache[key] = value = make()
+        return value
+
+    @property
+    def in_channels(self):
+        """Channels of the layer's input (None when unknown)."""
+        return self._cached("in_channels", lambda: _fast_out(self._node.in_channels, self._ops))
+
+    @property
+    def out_channels(self):
+        """Channels of the layer's output (None when unknown)."""
+        return self._cached("out_channels", lambda: _fast_out(self._node.out_channels, self._ops))
 
     def _maps(self):
         return self._node.composite()
@@ -231,7 +354,7 @@ class LayerResult(_Quantities):
         """The grid this layer (or merge) reads, with the same quantities as a result: its
         ``rf``, ``jump``, ``start`` with respect to the network input and its ``out_size`` (the
         layer's input size)."""
-        if "_input" not in self.__dict__:
+        if self._input is None:
             self._input = _InputView(self._node, self._ops)
         return self._input
 
@@ -243,12 +366,12 @@ class LayerResult(_Quantities):
     @property
     def params(self):
         """Trainable parameters of this layer alone."""
-        return None if self._node.params is None else _tidy(self._node.params, self._ops)
+        return self._cached("params", lambda: None if self._node.params is None else _tidy(self._node.params, self._ops))
 
     @property
     def macs(self):
         """MACs of this layer alone."""
-        return None if self._node.macs is None else _tidy(self._node.macs, self._ops)
+        return self._cached("macs", lambda: None if self._node.macs is None else _tidy(self._node.macs, self._ops))
 
     def _repr_html_(self):  # notebooks: the layer's quantities as a table (rfsym.html)
         from .html import layer_html
@@ -265,9 +388,12 @@ class LayerResult(_Quantities):
 class _InputView(_Quantities):
     """Quantities of the grid a layer reads (see :attr:`LayerResult.input`)."""
 
+    __slots__ = ("_node", "_ops", "_qcache")
+
     def __init__(self, node, ops):
         self._node = node
         self._ops = ops
+        self._qcache = None
 
     def _maps(self):
         return self._node.input_maps()
@@ -361,13 +487,24 @@ class Result(_Quantities):
     def layers(self) -> list:
         """One :class:`LayerResult` per DAG node, in topological order (each node once)."""
         if "all" not in self._layers:
-            self._layers["all"] = [self._layer_at(i) for i in range(len(self._records))]
+            made, ops = self._layers, self._ops  # the layers read before (outputs) are kept
+            enabled = gc.isenabled()
+            gc.disable()  # one object a node, none freed: collections would only cost time (as in analyze)
+            try:
+                made["all"] = [made.get(i) or LayerResult(node, ops) for i, node in enumerate(self._records)]
+            finally:
+                if enabled:
+                    gc.enable()
         return self._layers["all"]
 
     def _layer_at(self, i):
-        if i not in self._layers:
-            self._layers[i] = LayerResult(self._records[i], self._ops)
-        return self._layers[i]
+        made = self._layers
+        everything = made.get("all")
+        if everything is not None:
+            return everything[i]
+        if i not in made:
+            made[i] = LayerResult(self._records[i], self._ops)
+        return made[i]
 
     @property
     def _outputs(self):
@@ -435,9 +572,11 @@ class Result(_Quantities):
         """
         if not isinstance(name, str):
             raise RfsymError(f"a layer is named by its path (a string), got {name!r}")
-        for layer in reversed(self.layers):
-            if layer.name == name:
-                return layer
+        by_name = self.__dict__.get("_by_name")
+        if by_name is None:  # the last node of each name (a block's output shares its last layer's)
+            by_name = self._by_name = {node.name: i for i, node in enumerate(self._records)}
+        if name in by_name:
+            return self._layer_at(by_name[name])
         if name in self._aliases:
             return self._layer_at(self._aliases[name])
         names = [layer.name for layer in self.layers]
@@ -765,7 +904,8 @@ class _Evaluator:
 
     Values are computed on demand from the symbolic closed forms (compiled once per symbolic
     result, shared by its evaluations) and never stored here but for the last value of each
-    quantity (the next layer's is often that one plus a constant)."""
+    quantity (the next layer's is often that one plus a constant) and at most one value per
+    quantity computed on the way to it (:meth:`_delta`)."""
 
     def __init__(self, result, named, ranges):
         self.result = result
@@ -776,6 +916,7 @@ class _Evaluator:
         self.recent = {}
         # expression -> its value while someone holds it (layers share most values)
         self.shared = weakref.WeakValueDictionary()
+        self.spare = {}  # key -> (expression, value) computed on the way to that key's last value
         self.shape = np.broadcast_shapes(*(a.shape for a in named.values()))
         self._engine = None
         self._arrayed = None
@@ -848,19 +989,32 @@ class _Evaluator:
         """
         if expr is None:
             return None
+        plain = self.result.__dict__.get("_plain")
+        if plain is None:
+            plain = self.result._plain = {}  # expression -> its number, or None when symbolic
+        number = plain.get(expr, _NONE)
+        if number is _NONE:
+            e = sp.sympify(expr)
+            if e.free_symbols:
+                number = None
+            elif not e.is_Rational:
+                raise Unsupported(str(e))
+            else:
+                number = int(e) if e.is_Integer else Fraction(int(e.p), int(e.q))
+            plain[expr] = number
+        if number is not None:
+            return number
         expr = sp.sympify(expr)
-        if not expr.free_symbols:
-            if not expr.is_Rational:
-                raise Unsupported(str(expr))
-            return int(expr) if expr.is_Integer else Fraction(int(expr.p), int(expr.q))
         prev = self.recent.get(key)
         if prev is not None and prev[0] == expr:
             return prev[1]
         held = self.shared.get(expr)
+        if held is None:
+            held = self._spare(expr)
         if held is not None:
             self.recent[key] = (expr, held, getattr(held, "bound", None) or LIMIT)
             return held
-        out = self._delta(expr, prev) if prev is not None else None
+        out = self._delta(expr, prev, key) if prev is not None else None
         if out is None:
             node, den, bound = self._compiled(expr)
             value = as_value(self.program.run([node], self.inputs)[0], den, bound)
@@ -870,24 +1024,88 @@ class _Evaluator:
             self.shared[expr] = out[0]
         return out[0]
 
-    def _delta(self, expr, prev):
-        """``expr`` as the previous value of its quantity plus a cheaper difference, or None."""
+    def _spare(self, expr):
+        """A value computed on the way to another one (:meth:`_delta`), now asked for: handed
+        out (and shared from then on), or None."""
+        if not self.spare:
+            return None
+        expanded = self.result.__dict__.get("_expanded")
+        if expanded is None:
+            expanded = self.result._expanded = {}  # the tidied closed forms may be factored
+        if expr not in expanded:
+            expanded[expr] = sp.expand(expr) if _small(expr, 400) else expr
+        flat = expanded[expr]
+        for k, (e, arr) in self.spare.items():
+            if e == expr or e == flat:
+                del self.spare[k]
+                self.shared[expr] = arr
+                return arr
+        return None
+
+    def _plan(self, pexpr, expr):
+        """How ``expr`` follows from ``pexpr`` (cached per result): ``(diff, poly, const)`` with
+        ``diff = expr - pexpr = poly + const`` when the difference is cheaper than ``expr``, else None."""
+        deltas = self.result.__dict__.get("_deltas")
+        if deltas is None:
+            deltas = self.result._deltas = {}
+        plan = deltas.get((pexpr, expr), _NONE)
+        if plan is _NONE:
+            plan = None
+            if _small(expr, 400) and _small(pexpr, 400):
+                diff = sp.expand(expr - pexpr)
+                if not diff.free_symbols or sp.count_ops(diff) < sp.count_ops(expr):
+                    const, poly = diff.as_coeff_Add()
+                    plan = diff, poly, const
+            deltas[(pexpr, expr)] = plan
+        return plan
+
+    #: networks up to this many nodes have their fields looked up for :meth:`_wanted`
+    WANTED_NODES = 2000
+
+    def _wanted(self, key, expr) -> bool:
+        """Whether some layer's per-axis quantity of ``key`` (or the network's) has the closed
+        form ``expr``: only such an intermediate is worth keeping (the lookup is made once per
+        result and quantity, for networks of at most :data:`WANTED_NODES` nodes)."""
+        name = key[1]
+        if not (isinstance(name, tuple) and name[0] in _PER_AXIS):
+            return False
+        sym = self.result
+        if len(sym._records) > self.WANTED_NODES:
+            return False
+        forms = sym.__dict__.setdefault("_forms", {})
+        if name[0] not in forms:
+            found = set()
+            for view in (sym, *sym.layers):
+                for e in view.axes(name[0]):
+                    e = sp.sympify(e)
+                    found.add(e)
+                    if _small(e, 400):
+                        found.add(sp.expand(e))
+            forms[name[0]] = found
+        return expr in forms[name[0]]
+
+    def _delta(self, expr, prev, key):
+        """``expr`` as the previous value of its quantity plus a cheaper difference, or None.
+
+        A difference ``poly + c`` (``poly`` symbolic, ``c`` a nonzero integer) costs three
+        passes whichever way it is computed; computed as ``(previous + poly) + c``, the
+        intermediate ``previous + poly`` is kept (one per quantity, when some layer has that
+        field: :meth:`_wanted`) and handed out when asked for: in a ResNet a stage's layers alternate between such a pair of fields (``… + 3`` and
+        ``… + 19``), so the second one costs no pass."""
         pexpr, pval, pbound = prev
-        if not isinstance(pval, np.ndarray) or pval.dtype != np.int64 or not (_small(expr, 400) and _small(pexpr, 400)):
+        if not isinstance(pval, np.ndarray) or pval.dtype != np.int64:
             return None
-        deltas = self.result.__dict__.setdefault("_deltas", {})
-        if (pexpr, expr) not in deltas:
-            diff = sp.expand(expr - pexpr)
-            cheap = not diff.free_symbols or sp.count_ops(diff) < sp.count_ops(expr)
-            deltas[(pexpr, expr)] = diff if cheap else None
-        diff = deltas[(pexpr, expr)]
-        if diff is None:
+        plan = self._plan(pexpr, expr)
+        if plan is None:
             return None
+        diff, poly, const = plan
+        split = const != 0 and const.is_Integer and poly.free_symbols and self._wanted(key, sp.Add(pexpr, poly))
         try:
-            node, den, bound = self._compiled(diff)
+            node, den, bound = self._compiled(poly if split else diff)
         except (Unsupported, Overflow):
             return None
-        if den != 1 or pbound + bound > LIMIT:
+        total = pbound + bound + (abs(int(const)) if split else 0)
+        if den != 1 or total > LIMIT:
             return None
         d = self.program.run([node], self.inputs)[0]
         own = isinstance(d, np.ndarray) and self.program.nodes[node][0] != "sym" and d.shape == pval.shape
@@ -895,7 +1113,11 @@ class _Evaluator:
         if out.shape != pval.shape:
             return None
         out = out.view(type(pval))
-        out.bound = pbound + bound
+        if split:  # out is previous + poly: kept; the value asked for is one more pass
+            out.bound = pbound + bound
+            self.spare[key] = (sp.Add(pexpr, poly), out)
+            out = np.add(out.view(np.ndarray), int(const)).view(type(pval))
+        out.bound = total
         return out, out.bound
 
 

@@ -237,3 +237,31 @@ def test_scalars_and_constants():
     assert e.jump == 2 and e.rf.tolist() == [7, 9] and e.center.tolist() == [3, 4]
     with pytest.raises(RfsymError, match="unknown per-axis quantity"):
         e.axes("nope")
+
+
+def test_resnet_layers_share_equal_fields_in_any_order():
+    """Every layer's rf of the ResNet family: layers whose closed forms agree get one array
+    object (also the intermediate a difference ``poly + c`` keeps for the next layer), in
+    layer order or reversed, and each equals ``subs``; the arrays alive are the distinct fields
+    and at most one kept intermediate, not one per layer."""
+    r = zoo.analyze("resnet", blocks=zoo.symbols("b1:5"))
+    size = 50_000  # arrays of 400 kB: the layers' own objects are small beside them
+    rng = np.random.default_rng(7)
+    values = {f"b{i}": rng.integers(1, 9, size) for i in range(1, 5)}
+    exact = r.subs({name: int(v[3]) for name, v in values.items()})
+    names = [lr.name for lr in r.layers]
+    forms = [sp.sympify(lr.rf) for lr in r.layers]
+    distinct = {f for f in forms if f.free_symbols}
+    for order in (list(range(len(r.layers))), list(range(len(r.layers)))[::-1]):
+        assert r.evaluate(values).rf is not None  # compiled before tracemalloc starts
+        tracemalloc.start()
+        e = r.evaluate(values)
+        rfs = {i: e.layers[i].rf for i in order}
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < (len(distinct) + 3) * 8 * size, (peak, len(distinct))
+        for i, lr in enumerate(r.layers):
+            if names.count(lr.name) == 1:
+                assert int(_at(rfs[i], 3, size)) == exact.layer(lr.name).rf, (order[0], lr.name)
+            same = [j for j in range(len(forms)) if forms[j] == forms[i] and forms[i].free_symbols]
+            assert all(rfs[j] is rfs[i] for j in same), lr.name
