@@ -142,62 +142,101 @@ def _arg(args, kwargs, i, name, default=None):
     return args[i] if len(args) > i else default
 
 
-def _convert_module(b, op, m, args, kwargs, out, module_params):
+def _module_kind(t):
+    """The conversion rule of module class ``t`` (the first of :func:`_convert_module`'s cases
+    that holds; computed once per class)."""
     import torch.nn as nn
 
+    pools = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+             nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+    cases = (("conv", nn.modules.conv._ConvNd), ("pool", pools), ("batchnorm", nn.modules.batchnorm._BatchNorm),
+             ("norm", (nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm)),
+             ("layernorm", nn.LayerNorm), ("rmsnorm", getattr(nn, "RMSNorm", ())), ("linear", nn.Linear),
+             ("mha", nn.MultiheadAttention), ("flatten", (nn.Flatten, nn.Unflatten)), ("upsample", nn.Upsample),
+             ("shuffle", (nn.PixelShuffle, nn.PixelUnshuffle)),
+             ("pad", (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
+                      nn.modules.padding._ReplicationPadNd)),
+             ("channel_shuffle", nn.ChannelShuffle))
+    for kind, classes in cases:
+        if issubclass(t, classes):
+            return kind
+    cls = t.__name__
+    if cls in ("Softmax", "Softmax2d", "LogSoftmax"):
+        return "softmax"
+    if cls in T._ACTIVATIONS:
+        return "activation"
+    if cls in T._ELEMENTWISE_MODULES:
+        return "elementwise"
+    return None
+
+
+_MODULE_KINDS: dict = {}  # module class -> _module_kind(class)
+
+
+def _convert_module(b, op, m, args, kwargs, out, module_params):
     x = args[0] if args else next(iter(kwargs.values()))
-    cls = type(m).__name__
+    t = type(m)
+    cls = t.__name__
     if isinstance(x, T.Scores):
         if cls in T._ACTIVATIONS or cls in ("Softmax", "LogSoftmax"):  # dropout / softmax of attention weights
             return x
         raise T.Unsupported(f"{cls} on attention weights")
-    n_params = sum(n for pid, n in module_params if pid not in b.counted)
-    for pid, _ in module_params:
-        b.counted.add(pid)
-    if isinstance(m, nn.modules.conv._ConvNd):
+    counted = b.counted
+    n_params = 0
+    for pid, n in module_params:
+        if pid not in counted:
+            n_params += n
+            counted.add(pid)
+    try:
+        kind = _MODULE_KINDS[t]
+    except KeyError:
+        kind = _MODULE_KINDS[t] = _module_kind(t)
+    if kind == "conv":
         v = T.conv_module(b, op, m, x, out)
         expected = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
         return b.params_node(v, n_params - expected, op.name + ".params", op.scope)
-    if isinstance(m, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                      nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
-        return T.pool_module(b, op, m, x, out)
-    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+    if kind == "activation":
+        if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:
+            return x  # keep a channel split pending (q/k/v of attention)
+        return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape)
+    if kind == "batchnorm":
         return T.batch_norm(b, op, x, out, m.num_features, n_params)
-    if isinstance(m, (nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm)):
+    if kind == "pool":
+        return T.pool_module(b, op, m, x, out)
+    if kind == "norm":
+        import torch.nn as nn
+
         c = x.channels
         layer = T._contract("Norm")(num_features=c, params=n_params, spatial=not isinstance(
             m, nn.LocalResponseNorm), kind=cls)
         return T._positionwise(b, op, x, layer, out.shape)
-    if isinstance(m, nn.LayerNorm):
+    if kind == "layernorm":
         return T.norm_over(b, op, x, out, len(m.normalized_shape), n_params, "LayerNorm")
-    if isinstance(m, getattr(nn, "RMSNorm", ())):
+    if kind == "rmsnorm":
         return T.norm_over(b, op, x, out, len(m.normalized_shape), n_params, "RMSNorm")
-    if isinstance(m, nn.Linear):
+    if kind == "linear":
         used = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
         return T.linear(b, op, x, out, tuple(m.weight.shape), m.bias is not None, n_params - used)
-    if isinstance(m, nn.MultiheadAttention):
+    if kind == "mha":
         b.counted.difference_update(pid for pid, _ in module_params)
         return T.mha_module(b, op, m, x, out)
-    if isinstance(m, (nn.Flatten, nn.Unflatten)):
+    if kind == "flatten":
         return _layout(b, op, "reshape", x, (), {}, out)
-    if isinstance(m, nn.Upsample):
+    if kind == "upsample":
         return T.upsample(b, op, x, out, m.mode, m.align_corners, m.scale_factor,
                           getattr(m, "recompute_scale_factor", None))
-    if isinstance(m, (nn.PixelShuffle, nn.PixelUnshuffle)):
+    if kind == "shuffle":
+        import torch.nn as nn
+
         down = isinstance(m, nn.PixelUnshuffle)
         return T.pixel_shuffle(b, op, x, out, m.downscale_factor if down else m.upscale_factor, down)
-    if isinstance(m, nn.modules.padding._ConstantPadNd) or isinstance(
-            m, (nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd)):
+    if kind == "pad":
         return T.pad(b, op, x, out, tuple(m.padding))
-    if isinstance(m, nn.ChannelShuffle):
+    if kind == "channel_shuffle":
         return dataclasses.replace(x, shape=tuple(out.shape))
-    if cls in ("Softmax", "Softmax2d", "LogSoftmax"):
+    if kind == "softmax":
         return _softmax(b, op, x, 1 if cls == "Softmax2d" else m.dim, out, cls)
-    if cls in T._ACTIVATIONS:
-        if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:
-            return x  # keep a channel split pending (q/k/v of attention)
-        return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape)
-    if cls in T._ELEMENTWISE_MODULES:
+    if kind == "elementwise":
         if cls == "GLU":
             raise T.Unsupported("GLU")
         v = T._positionwise(b, op, x, L.Elementwise(), out.shape)
@@ -893,6 +932,8 @@ _MODULE_STATE = frozenset("""training _parameters _buffers _non_persistent_buffe
 _backward_hooks _is_full_backward_hook _forward_hooks _forward_hooks_with_kwargs _forward_hooks_always_called
 _forward_pre_hooks _forward_pre_hooks_with_kwargs _state_dict_hooks _state_dict_pre_hooks
 _load_state_dict_pre_hooks _load_state_dict_post_hooks _modules""".split())
+#: attribute types that hold no stand-in (skipped by ``_Direct.forget``)
+_PLAIN = frozenset((int, float, bool, str, tuple, type(None)))
 
 
 class _DataDependent(Exception):
@@ -1151,10 +1192,11 @@ class _Direct:
                 continue
             seen.add(id(m))
             state = m.__dict__
-            for k, v in list(state.items()):
-                if k in internal:
-                    continue
+            for k in state.keys() - internal:  # the module's own attributes (set difference in C)
+                v = state[k]
                 t = type(v)
+                if t in _PLAIN:
+                    continue
                 if t is _Var:
                     del state[k]
                 elif isinstance(v, dict):
