@@ -187,8 +187,8 @@ class Layer:
         """Number of spatial axes fixed by a tuple argument, or None (any)."""
         cache = self.__dict__
         if "_ndim" not in cache:
-            dims = {len(v) for f in dataclasses.fields(self)
-                    if isinstance(v := getattr(self, f.name), tuple) and f.name != "layers"}
+            dims = {len(v) for name in _field_names(type(self))
+                    if isinstance(v := getattr(self, name), tuple) and name != "layers"}
             cache["_ndim"] = dims.pop() if len(dims) == 1 else None
         return cache["_ndim"]
 
@@ -208,8 +208,10 @@ class Layer:
         cache = self.__dict__
         if "_free" not in cache:
             out = set()
-            for f in dataclasses.fields(self):
-                out |= _free(getattr(self, f.name))
+            for name in _field_names(type(self)):
+                v = getattr(self, name)
+                if v is not None and type(v) not in (bool, str):
+                    out |= _free(v)
             cache["_free"] = frozenset(out)
         return set(cache["_free"])
 
@@ -254,9 +256,20 @@ def _subs_value(v, mapping):
     return v
 
 
+def _field_names(cls) -> tuple:
+    """The names of a layer class's dataclass fields (computed once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_FIELD_NAMES: dict = {}  # layer class -> its field names
+
+
 def _free(v):
     if isinstance(v, sp.Basic):
-        return set(v.free_symbols)
+        return set() if v.is_Number else set(v.free_symbols)  # numbers: no walk of their args
     if isinstance(v, tuple):
         out = set()
         for x in v:
