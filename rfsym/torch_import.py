@@ -429,7 +429,7 @@ class _Recorder:
         self.tensor = torch.Tensor
         self.b = T.Builder(nd=len(shape) - 2)
         self.unsupported = []
-        self.param_ids = {}
+        self._param_ids = None
         self._module_params = {}
         #: ``(path, module)`` of every submodule, shared ones at each of their paths
         self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
@@ -437,8 +437,15 @@ class _Recorder:
         for path, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
             for k, p in m._parameters.items():
                 if p is not None:
-                    self.param_ids[f"{path}.{k}" if path else k] = id(p)
                     numel[id(p)] = p.numel()
+
+    @property
+    def param_ids(self):
+        """``{dotted parameter name: id}`` over the same walk (the fx and hook tracers read it)."""
+        if self._param_ids is None:
+            self._param_ids = {f"{path}.{k}" if path else k: id(p) for path, m in self.modules
+                               for k, p in m._parameters.items() if p is not None}
+        return self._param_ids
 
     def module_params(self, m):
         """``[(id, numel)]`` of the parameters of module ``m`` (computed on first use)."""
@@ -446,10 +453,12 @@ class _Recorder:
         if out is None:
             own = getattr(m, "_parameters", None)  # a module without children: its own parameters
             if isinstance(own, dict) and not getattr(m, "_modules", True):
-                params = list({id(p): p for p in own.values() if p is not None}.values())
+                params = {id(p): p for p in own.values() if p is not None}
+                numel = self.b.numel  # counted in the walk above
+                out = [(pid, numel[pid] if pid in numel else p.numel()) for pid, p in params.items()]
             else:
-                params = m.parameters()
-            out = self._module_params[id(m)] = [(id(p), p.numel()) for p in params]
+                out = [(id(p), p.numel()) for p in m.parameters()]
+            self._module_params[id(m)] = out
         return out
 
     def op(self, kind, target, path, scope, args, kwargs, out):
@@ -1607,9 +1616,13 @@ def _aliases(nodes, scopes, heads):
     pre = {n[0]: prefixes(scopes.get(n[0], "")) for n in nodes}
     exits = {}  # module path -> nodes read from outside it (or outputs)
     for label, _, inputs in nodes:
-        mine = pre[label][1]
+        own = pre[label]
+        mine = own[1]
         for u in ((inputs,) if isinstance(inputs, str) else inputs):
-            for p in pre.get(u, none)[0]:
+            theirs = pre.get(u, none)
+            if theirs is own:  # a reader in the same scope (most): it is inside every one of them
+                continue
+            for p in theirs[0]:
                 if p not in mine:
                     exits.setdefault(p, set()).add(u)
     for _, h in heads:
