@@ -434,8 +434,8 @@ class _Recorder:
         #: ``(path, module)`` of every submodule, shared ones at each of their paths
         self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
         numel = self.b.numel
-        for path, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
-            for k, p in m._parameters.items():
+        for _, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
+            for p in m._parameters.values():
                 if p is not None:
                     numel[id(p)] = p.numel()
 
