@@ -834,6 +834,34 @@ class _Shapes:
         return self.empty(shape, x.dtype)
 
 
+_AUGMENTED = {getattr(operator, f"i{n}") for n in "add sub mul truediv floordiv mod pow matmul and or xor".split()}
+
+
+def _redirect_in_place(graph):
+    """torch.fx records an in-place write (``x.add_(y)``, ``x += y``, ``out=x``) as a new node, but
+    the forward's later reads of ``x`` (and of its aliases) still name the old one: point them at
+    the write. A write into part of a tensor (``x[...] = y``) is refused."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        target = node.target
+        name = target if isinstance(target, str) else getattr(target, "__name__", "")
+        written = None
+        if node.op == "call_function" and target is operator.setitem:
+            raise _Refused("from_torch: an in-place write into part of a tensor (x[...] = y) is not "
+                           "supported (write it as torch.cat or torch.where of the parts)")
+        if "out" in node.kwargs:
+            written = node.kwargs["out"]
+        elif node.op in ("call_method", "call_function") and node.args and (
+                target in _AUGMENTED or node.kwargs.get("inplace") is True
+                or (name.endswith("_") and not name.startswith("_"))):
+            written = node.args[0]
+        if written is None or not hasattr(written, "users"):
+            continue
+        for user in list(written.users):
+            if user is not node and order[user] > order[node]:
+                user.replace_input_with(written, node)
+
+
 def _trace_fx(module, shape, rec):
     """Trace ``module`` with torch.fx and convert its graph node by node; each node's output is
     a meta tensor (or computed from its operands' shapes, see :class:`_Shapes`)."""
@@ -841,6 +869,7 @@ def _trace_fx(module, shape, rec):
     import torch.fx as fx
 
     graph = _tracer(fx)().trace(module)
+    _redirect_in_place(graph)
     env = {}  # fx node -> description (Data, Const, ...)
     val = {}  # fx node -> meta value
     shapes = _Shapes(torch, _dtype(module))
@@ -941,8 +970,43 @@ _MODULE_STATE = frozenset("""training _parameters _buffers _non_persistent_buffe
 _backward_hooks _is_full_backward_hook _forward_hooks _forward_hooks_with_kwargs _forward_hooks_always_called
 _forward_pre_hooks _forward_pre_hooks_with_kwargs _state_dict_hooks _state_dict_pre_hooks
 _load_state_dict_pre_hooks _load_state_dict_post_hooks _modules""".split())
-#: attribute types that hold no stand-in (skipped by ``_Direct.forget``)
-_PLAIN = frozenset((int, float, bool, str, tuple, type(None)))
+
+
+def _snapshot(modules):
+    """The state a forward may write into its modules: per module, its own attributes (not
+    torch's bookkeeping in :data:`_MODULE_STATE`) with a shallow copy of each dict, list and set
+    value (timm's LeViT and EfficientFormer cache attention biases per device in a dict)."""
+    saved = {}
+    for _, m in modules:
+        if id(m) in saved:
+            continue
+        attrs = {k: v for k, v in m.__dict__.items() if k not in _MODULE_STATE}
+        contents = {k: type(v)(v) for k, v in attrs.items() if type(v) in (dict, list, set)}
+        saved[id(m)] = (m, attrs, contents)
+    return saved
+
+
+def _restore(saved):
+    """Put back what :func:`_snapshot` saw: attributes a trace added are removed, overwritten ones
+    restored, and dicts, lists and sets refilled with their old items (the module is not modified)."""
+    for m, attrs, contents in saved.values():
+        state = m.__dict__
+        for k in [k for k in state if k not in _MODULE_STATE and k not in attrs]:
+            del state[k]
+        for k, v in attrs.items():
+            if state.get(k, _MISSING) is not v:
+                state[k] = v
+        for k, items in contents.items():  # refilled whatever happened (== could compare tensors)
+            v = attrs[k]
+            v.clear()
+            if isinstance(v, list):
+                v.extend(items)
+            else:
+                v.update(items)
+
+
+class _Refused(RfsymError):
+    """What no tracer imports correctly (torch.fx would silently get it wrong): no fallback."""
 
 
 class _DataDependent(Exception):
@@ -1052,6 +1116,27 @@ for _name in _BINARY.split():
 _Var.__div__ = _Var.__truediv__
 
 
+def _in_place(target, result):
+    """An in-place write (``x.add_(y)``, ``x += y``, ``out=x``, ``inplace=True``): the written
+    stand-in takes the result's value and description, so every alias of it sees the write."""
+    if type(target) is _Var and type(result) is _Var and target is not result:
+        target.meta, target.desc = result.meta, result.desc
+        return target
+    return result
+
+
+def _augmented(fn):
+    def method(self, other):
+        return _in_place(self, self.tracer.function(fn, (self, other), {}))
+    return method
+
+
+for _name in _BINARY.split():
+    if _name.rstrip("_") not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        setattr(_Var, f"__i{_name.rstrip('_')}__", _augmented(getattr(operator, _name)))
+_Var.__abs__ = lambda self: self.tracer.function(operator.abs, (self,), {})
+
+
 class _Direct:
     """Runs ``module.forward`` on a :class:`_Var` input: the operations are converted as they
     run (the fx tracer's semantics: torch.nn modules are leaves, parameters read in a forward are
@@ -1125,9 +1210,19 @@ class _Direct:
         try:
             margs, mkw, dargs, dkw = self.arguments(args, kwargs)
             out = self.shapes.function(T.canonical(target), target, margs, mkw)
-            return self.wrap(out, self.rec.op("function", target, "", self.scope[-1], dargs, dkw, out))
+            result = self.wrap(out, self.rec.op("function", target, "", self.scope[-1], dargs, dkw, out))
         finally:
             self.user = True
+        if type(kwargs.get("out")) is _Var:
+            return _in_place(kwargs["out"], result)
+        if args and type(args[0]) is _Var and (kwargs.get("inplace") is True
+                                               or getattr(target, "__name__", "").endswith("_")):
+            return _in_place(args[0], result)
+        if target is operator.setitem and args and type(args[0]) is _Var:
+            raise _Refused(f"from_torch: an in-place write into part of a tensor (x[...] = y) in "
+                             f"{self.scope[-1] or '<top>'} is not supported (write it as torch.cat or "
+                             "torch.where of the parts)")
+        return result
 
     def method(self, name, args, kwargs):
         self.user = False
@@ -1136,9 +1231,12 @@ class _Direct:
             self_obj = margs[0]
             fn = getattr(self_obj, name)
             out = self.shapes.function(T.canonical(name), lambda *a, **k: fn(*a[1:], **k), margs, mkw)
-            return self.wrap(out, self.rec.op("method", name, "", self.scope[-1], dargs, dkw, out))
+            result = self.wrap(out, self.rec.op("method", name, "", self.scope[-1], dargs, dkw, out))
         finally:
             self.user = True
+        if name.endswith("_") and not name.startswith("_"):  # x.add_(y), x.relu_()
+            return _in_place(args[0], result)
+        return result
 
     def torch_function(self, func, args, kwargs):
         if isinstance(func, self.torch._C.ScriptMethod):
@@ -1190,30 +1288,6 @@ class _Direct:
             return _Var(self.shapes.as_meta(value), T.Const(frozenset([id(value)]), tuple(value.shape)))
         return value
 
-    def forget(self):
-        """Remove the stand-ins a forward kept in its modules' state (timm's LeViT and
-        EfficientFormer cache their attention biases per device in a dict attribute): a later
-        forward must not read them."""
-        internal = _MODULE_STATE
-        seen = set()
-        for _, m in self.rec.modules:
-            if id(m) in seen:
-                continue
-            seen.add(id(m))
-            state = m.__dict__
-            for k in state.keys() - internal:  # the module's own attributes (set difference in C)
-                v = state[k]
-                t = type(v)
-                if t in _PLAIN:
-                    continue
-                if t is _Var:
-                    del state[k]
-                elif isinstance(v, dict):
-                    for key in [key for key, item in v.items() if type(item) is _Var]:
-                        del v[key]
-                elif t is list and any(type(item) is _Var for item in v):
-                    v[:] = [item for item in v if type(item) is not _Var]
-
     # ----------------------------------------------------------------- the run
     def run(self):
         import torch.fx._symbolic_trace as st
@@ -1264,7 +1338,6 @@ class _Direct:
                     delattr(owner, name)
                 else:
                     setattr(owner, name, value)
-            self.forget()
         return _walk(out, lambda v: v.desc if type(v) is _Var else v)
 
 
@@ -1433,12 +1506,15 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
         module.eval()
     collect = gc.isenabled()
     gc.disable()  # the trace allocates many small objects and frees few: collections only cost time
+    saved = _snapshot(modules)
     try:
         out = rec = None
         if trace in ("auto", "direct"):
             rec = _Recorder(module, shape, modules)
             try:
                 out = _trace_direct(module, shape, rec)
+            except _Refused:
+                raise
             except Exception as err:  # noqa: BLE001 - the module's own code raises anything
                 if trace == "direct":
                     raise RfsymError(f"from_torch could not run {type(module).__name__} on a stand-in input: "
@@ -1448,6 +1524,8 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
             rec = _Recorder(module, shape, modules)
             try:
                 out = _trace_fx(module, shape, rec)
+            except _Refused:
+                raise
             except Exception as err:  # noqa: BLE001 - fx raises anything; fall back or report
                 if trace == "fx":
                     raise RfsymError(f"torch.fx could not trace {type(module).__name__}: "
@@ -1469,6 +1547,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
                 raise RfsymError(f"from_torch could not run {type(module).__name__} on a meta input of "
                                  f"shape {shape}: {type(err).__name__}: {err}") from err
     finally:
+        _restore(saved)  # a forward that caches what it computed (in any tracer) leaves no stand-in
         if collect:
             gc.enable()
         for m, mode in modes.items():  # the flags as they were (train() would recurse per module)
