@@ -991,8 +991,10 @@ def _restore(saved):
     restored, and dicts, lists and sets refilled with their old items (the module is not modified)."""
     for m, attrs, contents in saved.values():
         state = m.__dict__
-        for k in [k for k in state if k not in _MODULE_STATE and k not in attrs]:
-            del state[k]
+        added = state.keys() - attrs.keys() - _MODULE_STATE  # set operations in C: usually empty
+        if added:
+            for k in [k for k in state if k in added]:
+                del state[k]
         for k, v in attrs.items():
             if state.get(k, _MISSING) is not v:
                 state[k] = v
