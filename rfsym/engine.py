@@ -123,6 +123,11 @@ def _alignment(branch_maps, ops):
     return verdict, per_branch
 
 
+def _same_last(a, b) -> bool:
+    """Whether two axes' last output indices are provably one value (numbers or one object)."""
+    return a is b or type(a) is int and type(b) is int and a == b
+
+
 def _key(layer):
     """A hashable key of a layer's configuration, its name left out (computed once per object)."""
     cache = layer.__dict__
@@ -305,8 +310,14 @@ class _Pass:
             c = self.composite(u)
             comps.append(compose_axes(c, (BROADCAST,) * ctx.ndim, ops) if b else c)
         lasts = (None,) * ctx.ndim if out_sizes is None else tuple(n - 1 for n in out_sizes)
+        axes = list(zip(*comps))
+        same = [i > 0 and _same_last(lasts[i], lasts[i - 1]) and all(a is b for a, b in zip(axes[i], axes[i - 1]))
+                for i in range(len(axes))]  # square networks: the axes agree, merged once
         try:
-            merged = tuple(merge(axis, ops, names, last) for axis, last in zip(zip(*comps), lasts))
+            merged = []
+            for axis, last, again in zip(axes, lasts, same):
+                merged.append(merged[-1] if again else merge(axis, ops, names, last))
+            merged = tuple(merged)
         except GraphError as err:
             raise GraphError(f"{where}: {err}") from None
         cache = {}
@@ -318,10 +329,10 @@ class _Pass:
 
         extra = {"aligned": lambda: aligned()[0], "branch_centers": lambda: aligned()[1],
                  "branch_names": lambda: tuple(names)}
-        if any(is_global_merge(axis, ops) for axis in zip(*comps)):
+        if any(is_global_merge(axis, ops) for axis, again in zip(axes, same) if not again):
             # the global convention (jump 0): exact on the real outputs when the global field
             # covers the local branches there; never at the padding positions a later layer reads
-            verdicts = [global_merge_exact(axis, ops, last) for axis, last in zip(zip(*comps), lasts)]
+            verdicts = [global_merge_exact(axis, ops, last) for axis, last in zip(axes, lasts)]
             extra["global_merge"] = lambda: (False if False in verdicts else None if None in verdicts
                                              else True)
         chain = self.new_chain(lambda: merged)
@@ -365,8 +376,9 @@ class _Pass:
         """Sizes or channels that must agree across inputs (error when provably different)."""
         ops = self.ctx.ops
         first = values[0] if values else None
+        numbers = ops.exact and not ops.symbolic  # ints and Fractions: == decides
         for name, v in zip(names[1:], values[1:]):
-            if first is None or v is None:
+            if first is None or v is None or numbers and v == first:
                 continue
             for a, b in zip(first if isinstance(first, tuple) else (first,), v if isinstance(v, tuple) else (v,)):
                 same = ops.equal(a, b)

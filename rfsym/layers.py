@@ -187,8 +187,8 @@ class Layer:
         """Number of spatial axes fixed by a tuple argument, or None (any)."""
         cache = self.__dict__
         if "_ndim" not in cache:
-            dims = {len(v) for f in dataclasses.fields(self)
-                    if isinstance(v := getattr(self, f.name), tuple) and f.name != "layers"}
+            dims = {len(v) for name in _field_names(type(self))
+                    if isinstance(v := getattr(self, name), tuple) and name != "layers"}
             cache["_ndim"] = dims.pop() if len(dims) == 1 else None
         return cache["_ndim"]
 
@@ -208,8 +208,10 @@ class Layer:
         cache = self.__dict__
         if "_free" not in cache:
             out = set()
-            for f in dataclasses.fields(self):
-                out |= _free(getattr(self, f.name))
+            for name in _field_names(type(self)):
+                v = getattr(self, name)
+                if v is not None and type(v) not in (bool, str):
+                    out |= _free(v)
             cache["_free"] = frozenset(out)
         return set(cache["_free"])
 
@@ -254,9 +256,20 @@ def _subs_value(v, mapping):
     return v
 
 
+def _field_names(cls) -> tuple:
+    """The names of a layer class's dataclass fields (computed once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_FIELD_NAMES: dict = {}  # layer class -> its field names
+
+
 def _free(v):
     if isinstance(v, sp.Basic):
-        return set(v.free_symbols)
+        return set() if v.is_Number else set(v.free_symbols)  # numbers: no walk of their args
     if isinstance(v, tuple):
         out = set()
         for x in v:
@@ -314,7 +327,7 @@ class Windowed:
                 first, m = given[0]
                 raise LayerError(f"{name} has {n} axes but {first} has {m}; give every per-axis "
                                  "tuple the same length (or a scalar for all axes)", param=name)
-        if self.padding == "same":
+        if isinstance(self.padding, str) and self.padding == "same":  # (a sympy number == str sympifies)
             for s in (self.stride if isinstance(self.stride, tuple) else (self.stride,)):
                 if s.is_number and s != 1:
                     raise LayerError(f"padding='same' requires stride 1 (PyTorch's rule), got stride={s}; "
@@ -351,9 +364,16 @@ class Conv(Windowed, Layer):
             raise LayerError(f"bias must be True or False, got {self.bias!r}", param="bias")
         self._set("in_channels", as_expr(self.in_channels, "in_channels", allow_none=True))
         self._set("out_channels", as_expr(self.out_channels, "out_channels", allow_none=True))
+        g = self.groups
         for attr in ("in_channels", "out_channels"):
             c = getattr(self, attr)
-            if c is not None and (c / self.groups).is_integer is False:
+            if c is None:
+                continue
+            if c.is_Integer and g.is_Integer:  # numbers: no Rational built
+                indivisible = c.p % g.p != 0
+            else:
+                indivisible = (c / g).is_integer is False
+            if indivisible:
                 raise LayerError(f"{attr} must be divisible by groups={self.groups}, got {c}", param=attr)
         self._check_tuple_lengths()
 
@@ -376,7 +396,7 @@ class _Pool(Windowed, Layer):
             axes = max(len(ks), len(pads))
             for k, p in zip(ks * axes if len(ks) == 1 else ks, pads * axes if len(pads) == 1 else pads):
                 for q in (p if isinstance(p, tuple) else (p,)):
-                    if (2 * q - k).is_positive:
+                    if (2 * q.p > k.p if q.is_Integer and k.is_Integer else (2 * q - k).is_positive):
                         raise LayerError(f"padding must be at most half the kernel size "
                                          f"(PyTorch's rule for pools), got padding={q} with kernel_size={k}",
                                          param="padding")

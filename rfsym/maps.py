@@ -242,6 +242,12 @@ def merge(maps, ops, names=None, last=None) -> AxisMap:
     maps = list(maps)
     if len(maps) == 1:
         return maps[0]
+    if ops.exact and not ops.symbolic:  # exact numbers, period 1, one jump: the hull of the fields
+        j0 = maps[0].jump
+        if all(m.period == 1 and m.jump == j0 for m in maps):
+            lo = min([m.starts[0] for m in maps])
+            hi = max([m.starts[0] + m.rfs[0] for m in maps])
+            return AxisMap(1, ops.div(j0, 1), (lo,), (hi - lo,))
     strides = [ops.div(m.jump, m.period) for m in maps]
     flat = [_is_zero(st, ops) for st in strides]
     if any(flat) and not all(flat):
@@ -272,7 +278,10 @@ def merge(maps, ops, names=None, last=None) -> AxisMap:
 def is_global_merge(maps, ops) -> bool:
     """Whether :func:`merge` takes ``maps`` by the global convention: some branches are global
     (effective stride 0) and some are not."""
-    flat = [_is_zero(ops.div(m.jump, m.period), ops) for m in maps]
+    if ops.exact and not ops.symbolic and all(m.period == 1 for m in maps):  # exact numbers: jump == 0
+        flat = [m.jump == 0 for m in maps]
+    else:
+        flat = [_is_zero(ops.div(m.jump, m.period), ops) for m in maps]
     return any(flat) and not all(flat)
 
 

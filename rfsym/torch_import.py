@@ -142,62 +142,101 @@ def _arg(args, kwargs, i, name, default=None):
     return args[i] if len(args) > i else default
 
 
-def _convert_module(b, op, m, args, kwargs, out, module_params):
+def _module_kind(t):
+    """The conversion rule of module class ``t`` (the first of :func:`_convert_module`'s cases
+    that holds; computed once per class)."""
     import torch.nn as nn
 
+    pools = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+             nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+    cases = (("conv", nn.modules.conv._ConvNd), ("pool", pools), ("batchnorm", nn.modules.batchnorm._BatchNorm),
+             ("norm", (nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm)),
+             ("layernorm", nn.LayerNorm), ("rmsnorm", getattr(nn, "RMSNorm", ())), ("linear", nn.Linear),
+             ("mha", nn.MultiheadAttention), ("flatten", (nn.Flatten, nn.Unflatten)), ("upsample", nn.Upsample),
+             ("shuffle", (nn.PixelShuffle, nn.PixelUnshuffle)),
+             ("pad", (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
+                      nn.modules.padding._ReplicationPadNd)),
+             ("channel_shuffle", nn.ChannelShuffle))
+    for kind, classes in cases:
+        if issubclass(t, classes):
+            return kind
+    cls = t.__name__
+    if cls in ("Softmax", "Softmax2d", "LogSoftmax"):
+        return "softmax"
+    if cls in T._ACTIVATIONS:
+        return "activation"
+    if cls in T._ELEMENTWISE_MODULES:
+        return "elementwise"
+    return None
+
+
+_MODULE_KINDS: dict = {}  # module class -> _module_kind(class)
+
+
+def _convert_module(b, op, m, args, kwargs, out, module_params):
     x = args[0] if args else next(iter(kwargs.values()))
-    cls = type(m).__name__
+    t = type(m)
+    cls = t.__name__
     if isinstance(x, T.Scores):
         if cls in T._ACTIVATIONS or cls in ("Softmax", "LogSoftmax"):  # dropout / softmax of attention weights
             return x
         raise T.Unsupported(f"{cls} on attention weights")
-    n_params = sum(n for pid, n in module_params if pid not in b.counted)
-    for pid, _ in module_params:
-        b.counted.add(pid)
-    if isinstance(m, nn.modules.conv._ConvNd):
+    counted = b.counted
+    n_params = 0
+    for pid, n in module_params:
+        if pid not in counted:
+            n_params += n
+            counted.add(pid)
+    try:
+        kind = _MODULE_KINDS[t]
+    except KeyError:
+        kind = _MODULE_KINDS[t] = _module_kind(t)
+    if kind == "conv":
         v = T.conv_module(b, op, m, x, out)
         expected = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
         return b.params_node(v, n_params - expected, op.name + ".params", op.scope)
-    if isinstance(m, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                      nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
-        return T.pool_module(b, op, m, x, out)
-    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+    if kind == "activation":
+        if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:
+            return x  # keep a channel split pending (q/k/v of attention)
+        return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape)
+    if kind == "batchnorm":
         return T.batch_norm(b, op, x, out, m.num_features, n_params)
-    if isinstance(m, (nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm)):
+    if kind == "pool":
+        return T.pool_module(b, op, m, x, out)
+    if kind == "norm":
+        import torch.nn as nn
+
         c = x.channels
         layer = T._contract("Norm")(num_features=c, params=n_params, spatial=not isinstance(
             m, nn.LocalResponseNorm), kind=cls)
         return T._positionwise(b, op, x, layer, out.shape)
-    if isinstance(m, nn.LayerNorm):
+    if kind == "layernorm":
         return T.norm_over(b, op, x, out, len(m.normalized_shape), n_params, "LayerNorm")
-    if isinstance(m, getattr(nn, "RMSNorm", ())):
+    if kind == "rmsnorm":
         return T.norm_over(b, op, x, out, len(m.normalized_shape), n_params, "RMSNorm")
-    if isinstance(m, nn.Linear):
+    if kind == "linear":
         used = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
         return T.linear(b, op, x, out, tuple(m.weight.shape), m.bias is not None, n_params - used)
-    if isinstance(m, nn.MultiheadAttention):
+    if kind == "mha":
         b.counted.difference_update(pid for pid, _ in module_params)
         return T.mha_module(b, op, m, x, out)
-    if isinstance(m, (nn.Flatten, nn.Unflatten)):
+    if kind == "flatten":
         return _layout(b, op, "reshape", x, (), {}, out)
-    if isinstance(m, nn.Upsample):
+    if kind == "upsample":
         return T.upsample(b, op, x, out, m.mode, m.align_corners, m.scale_factor,
                           getattr(m, "recompute_scale_factor", None))
-    if isinstance(m, (nn.PixelShuffle, nn.PixelUnshuffle)):
+    if kind == "shuffle":
+        import torch.nn as nn
+
         down = isinstance(m, nn.PixelUnshuffle)
         return T.pixel_shuffle(b, op, x, out, m.downscale_factor if down else m.upscale_factor, down)
-    if isinstance(m, nn.modules.padding._ConstantPadNd) or isinstance(
-            m, (nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd)):
+    if kind == "pad":
         return T.pad(b, op, x, out, tuple(m.padding))
-    if isinstance(m, nn.ChannelShuffle):
+    if kind == "channel_shuffle":
         return dataclasses.replace(x, shape=tuple(out.shape))
-    if cls in ("Softmax", "Softmax2d", "LogSoftmax"):
+    if kind == "softmax":
         return _softmax(b, op, x, 1 if cls == "Softmax2d" else m.dim, out, cls)
-    if cls in T._ACTIVATIONS:
-        if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:
-            return x  # keep a channel split pending (q/k/v of attention)
-        return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape)
-    if cls in T._ELEMENTWISE_MODULES:
+    if kind == "elementwise":
         if cls == "GLU":
             raise T.Unsupported("GLU")
         v = T._positionwise(b, op, x, L.Elementwise(), out.shape)
@@ -390,16 +429,23 @@ class _Recorder:
         self.tensor = torch.Tensor
         self.b = T.Builder(nd=len(shape) - 2)
         self.unsupported = []
-        self.param_ids = {}
+        self._param_ids = None
         self._module_params = {}
         #: ``(path, module)`` of every submodule, shared ones at each of their paths
         self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
         numel = self.b.numel
-        for path, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
-            for k, p in m._parameters.items():
+        for _, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
+            for p in m._parameters.values():
                 if p is not None:
-                    self.param_ids[f"{path}.{k}" if path else k] = id(p)
                     numel[id(p)] = p.numel()
+
+    @property
+    def param_ids(self):
+        """``{dotted parameter name: id}`` over the same walk (the fx and hook tracers read it)."""
+        if self._param_ids is None:
+            self._param_ids = {f"{path}.{k}" if path else k: id(p) for path, m in self.modules
+                               for k, p in m._parameters.items() if p is not None}
+        return self._param_ids
 
     def module_params(self, m):
         """``[(id, numel)]`` of the parameters of module ``m`` (computed on first use)."""
@@ -407,10 +453,12 @@ class _Recorder:
         if out is None:
             own = getattr(m, "_parameters", None)  # a module without children: its own parameters
             if isinstance(own, dict) and not getattr(m, "_modules", True):
-                params = list({id(p): p for p in own.values() if p is not None}.values())
+                params = {id(p): p for p in own.values() if p is not None}
+                numel = self.b.numel  # counted in the walk above
+                out = [(pid, numel[pid] if pid in numel else p.numel()) for pid, p in params.items()]
             else:
-                params = m.parameters()
-            out = self._module_params[id(m)] = [(id(p), p.numel()) for p in params]
+                out = [(id(p), p.numel()) for p in m.parameters()]
+            self._module_params[id(m)] = out
         return out
 
     def op(self, kind, target, path, scope, args, kwargs, out):
@@ -943,8 +991,10 @@ def _restore(saved):
     restored, and dicts, lists and sets refilled with their old items (the module is not modified)."""
     for m, attrs, contents in saved.values():
         state = m.__dict__
-        for k in [k for k in state if k not in _MODULE_STATE and k not in attrs]:
-            del state[k]
+        added = state.keys() - attrs.keys() - _MODULE_STATE  # set operations in C: usually empty
+        if added:
+            for k in [k for k in state if k in added]:
+                del state[k]
         for k, v in attrs.items():
             if state.get(k, _MISSING) is not v:
                 state[k] = v
@@ -1444,7 +1494,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
     if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape) or len(shape) < 2:
         raise RfsymError(f"input_shape must be (channels, *spatial) or (batch, channels, *spatial) with "
                          f"positive integers, got {input_shape!r}")
-    modules = list(module.named_modules(remove_duplicate=False))
+    modules = _named_modules(module)
     if len(shape) == 3 and _first_conv_dims(modules) != 1:
         shape = (1,) + shape
     elif len(shape) == 2:
@@ -1506,6 +1556,38 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
             if m.training != mode:
                 m.training = mode
     return _finish(module, rec, out)
+
+
+def _named_modules(module):
+    """``list(module.named_modules(remove_duplicate=False))``, walked with an explicit stack
+    (torch's nested generators cost about 2 us per module); torch's own walk where a module
+    class overrides ``named_modules``.
+
+    Args:
+        module: a ``torch.nn.Module``.
+
+    Returns:
+        ``[(path, submodule)]`` in torch's order (pre-order, shared modules at each path).
+
+    >>> import pytest; torch = pytest.importorskip("torch")
+    >>> [p for p, _ in _named_modules(torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Sequential(torch.nn.ReLU())))]
+    ['', '0', '1', '1.0']
+    """
+    import torch.nn as nn
+
+    base = nn.Module.named_modules
+    out = []
+    stack = [("", module)]
+    while stack:
+        prefix, m = stack.pop()
+        if type(m).named_modules is not base:
+            return list(module.named_modules(remove_duplicate=False))
+        out.append((prefix, m))
+        kids = m._modules
+        if kids:
+            dot = prefix + "." if prefix else ""
+            stack.extend(reversed([(dot + name, c) for name, c in kids.items() if c is not None]))
+    return out
 
 
 def _dtype(module):
@@ -1621,9 +1703,13 @@ def _aliases(nodes, scopes, heads):
     pre = {n[0]: prefixes(scopes.get(n[0], "")) for n in nodes}
     exits = {}  # module path -> nodes read from outside it (or outputs)
     for label, _, inputs in nodes:
-        mine = pre[label][1]
+        own = pre[label]
+        mine = own[1]
         for u in ((inputs,) if isinstance(inputs, str) else inputs):
-            for p in pre.get(u, none)[0]:
+            theirs = pre.get(u, none)
+            if theirs is own:  # a reader in the same scope (most): it is inside every one of them
+                continue
+            for p in theirs[0]:
                 if p not in mine:
                     exits.setdefault(p, set()).add(u)
     for _, h in heads:

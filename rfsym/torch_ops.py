@@ -135,6 +135,18 @@ def _ax(values, nd):
 
 
 # --------------------------------------------------------------------------- the builder
+#: the most layers the shared table of :meth:`Builder.make` holds (it starts afresh beyond)
+MAX_SHARED_LAYERS = 20_000
+_SHARED_LAYERS: dict = {}  # (class, args, kwargs) or a convolution's key -> the immutable layer
+
+
+def _shared_layers() -> dict:
+    """The process-wide table of made layers (emptied when it exceeds :data:`MAX_SHARED_LAYERS`)."""
+    if len(_SHARED_LAYERS) > MAX_SHARED_LAYERS:
+        _SHARED_LAYERS.clear()
+    return _SHARED_LAYERS
+
+
 @dataclass
 class Builder:
     """Collects graph nodes ``(name, layer or merge, inputs)`` while operations are converted."""
@@ -148,7 +160,7 @@ class Builder:
     notes: list = field(default_factory=list)
     _taken: set = field(default_factory=lambda: {"input"})
     _count: dict = field(default_factory=dict)
-    _made: dict = field(default_factory=dict)
+    _made: dict = field(default_factory=lambda: _shared_layers())
 
     def input(self, shape):
         """The graph input as a :class:`Data`."""
@@ -158,7 +170,10 @@ class Builder:
     def make(self, cls, *args, **kwargs):
         """``cls(*args, **kwargs)``, one object per distinct arguments: layers are immutable, and a
         network repeats few configurations (normalising arguments costs more than the lookup; the
-        engine's cache recognises a layer it has seen by identity)."""
+        engine's cache recognises a layer it has seen by identity). The table is shared by every
+        import in the process (bounded, see :data:`MAX_SHARED_LAYERS`): importing a module again,
+        at another input shape or after an edit elsewhere in it, reuses the layers (and what the
+        engine cached on them: windows, symbols, keys) of the configurations it has seen."""
         try:
             key = (cls, args, tuple(sorted(kwargs.items())))
             layer = self._made.get(key)

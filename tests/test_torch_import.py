@@ -176,6 +176,24 @@ def test_chain_names_and_fields():
     assert (r.rf, r.jump) == (3 + 1 + 2 * 4, 4)
 
 
+def test_repeated_import_reuses_layers_with_the_same_result():
+    """Imports share one table of immutable layers: a second import (same or another input
+    size) gives the same layer objects for the same configurations and an equal analysis."""
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                      nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.MaxPool2d(2))
+    first, again, other = (rfsym.from_torch(m, (3, n, n)) for n in (16, 16, 20))
+    spatial = [i for i, (_, op, _) in enumerate(first.nodes) if isinstance(op, (rfsym.Conv, rfsym.MaxPool))]
+    assert len(spatial) == 4
+    assert first.nodes[0][1] is not first.nodes[3][1]  # 3 -> 8 and 8 -> 8 channels: two layers
+    assert first.nodes[3][1] != first.nodes[6][1]  # groups differ
+    for i in spatial:
+        assert again.nodes[i][1] is first.nodes[i][1] and other.nodes[i][1] is first.nodes[i][1]
+    r1, r2 = rfsym.analyze(first, input_size=16), rfsym.analyze(again, input_size=16)
+    fields = [(lr.name, lr.rf, lr.jump, lr.start, lr.out_size, lr.params, lr.macs) for lr in r1.layers]
+    assert fields == [(lr.name, lr.rf, lr.jump, lr.start, lr.out_size, lr.params, lr.macs) for lr in r2.layers]
+    assert (r1.rf, r1.jump, r1.params) == (7 + 1, 2, sum(p.numel() for p in m.parameters()))
+
+
 def test_input_shape_without_batch_and_errors():
     m = nn.Conv2d(3, 4, 3)
     assert rfsym.from_torch(m, (3, 9, 9)).nodes == rfsym.from_torch(m, (2, 3, 9, 9)).nodes
