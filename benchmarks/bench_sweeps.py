@@ -122,7 +122,7 @@ def _deep(layers):
     return analyze(net, input_size=x)
 
 
-@section("evalpeers", "Result.evaluate against hand-written numpy and lambdify (issue 19)", order=26)
+@section("evalpeers", "Result.evaluate against hand-written numpy and lambdify", order=26)
 def evalpeers(ctx):
     size = 10**5 if ctx.quick else 10**6
     repeat = max(9, ctx.repeat)
