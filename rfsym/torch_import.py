@@ -26,8 +26,9 @@ Node names are module paths (``layer4.2.conv3``; ``#2`` on a module's second cal
 named ``<enclosing module>.<function>`` (``layer1.0.add``). The output of every module that is
 not a leaf (``layer4``, ``layer4.2``, ``features``) is an ``Identity`` node named by its path, so
 ``result.layer("layer4")`` is that module's output. ``features`` is the last feature map before
-the first global operation on the way to the output (global pool, flatten into a linear layer,
-class-token selection).
+the first global operation that every way to the output passes through (global pool, flatten
+into a linear layer, class-token selection; not a squeeze-excitation gate's pool, which the gated
+path bypasses).
 
 >>> import pytest; torch = pytest.importorskip("torch")
 >>> import rfsym
@@ -1767,9 +1768,20 @@ def _live(nodes, outputs, module):
 
 
 def _features(nodes, globals_, outputs):
-    """The input of the first global node (pool, flatten into a head, class token) on the way out."""
+    """The input of the first global node (pool, flatten into a head, class token) that every way
+    out passes through: a squeeze-excitation gate's pool sits on a side branch (the gated path
+    bypasses it), the head's pool does not."""
     live = {n[0] for n in nodes}
     for label, _, inputs in nodes:
-        if label in globals_ and label in live:
+        if label in globals_ and label in live and _cuts(nodes, label, outputs):
             return inputs if isinstance(inputs, str) else None
     return None
+
+
+def _cuts(nodes, cut, outputs):
+    """Whether no output is reachable from the input without ``cut`` (nodes in execution order)."""
+    reach = {"input"}
+    for label, _, inputs in nodes:
+        if label != cut and any(i in reach for i in ((inputs,) if isinstance(inputs, str) else inputs)):
+            reach.add(label)
+    return not any(o in reach for o in outputs)

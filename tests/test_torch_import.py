@@ -354,6 +354,32 @@ def test_squeeze_excitation_gate_is_a_mul_merge():
     assert r.params == torch_params(m)
 
 
+class GatedNet(nn.Module):
+    """Two squeeze-excitation blocks, then a pooled classifier head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.trunk = nn.Sequential(SE(), SE())
+        self.head = nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(self.trunk(self.stem(x)), 1), 1))
+
+
+def test_features_are_the_head_input_not_a_gate_input():
+    """The backbone is what the head's pool reads: a gate's pool sits on a side branch (the
+    gated path bypasses it), so it is not the way out."""
+    net = rfsym.from_torch(GatedNet(), (3, 16, 16))
+    assert net.features == "trunk"
+    r = rfsym.analyze(net, input_size=16)
+    assert r.layer(net.features).out_size == 8
+    tv = pytest.importorskip("torchvision")
+    with torch.device("meta"):
+        model = tv.models.efficientnet_b0()
+    assert rfsym.from_torch(model, (3, 224, 224)).features == "features"
+
+
 class Attn(nn.Module):
     """A ViT block on 2x2 patches, with a class token and position embedding."""
 
