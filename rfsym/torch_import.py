@@ -836,6 +836,13 @@ class _Shapes:
 
 
 _AUGMENTED = {getattr(operator, f"i{n}") for n in "add sub mul truediv floordiv mod pow matmul and or xor".split()}
+_SLICE_WRITE = ("from_torch: an in-place write into part of a tensor (x[...] = y) in {scope} is not supported "
+                "(write it as torch.cat or torch.where of the parts)")
+
+
+def _in_place_name(name):
+    """Whether a method or function named ``name`` writes its first operand (``add_``, ``relu_``)."""
+    return name.endswith("_") and not name.startswith("_")
 
 
 def _redirect_in_place(graph):
@@ -848,13 +855,11 @@ def _redirect_in_place(graph):
         name = target if isinstance(target, str) else getattr(target, "__name__", "")
         written = None
         if node.op == "call_function" and target is operator.setitem:
-            raise _Refused("from_torch: an in-place write into part of a tensor (x[...] = y) is not "
-                           "supported (write it as torch.cat or torch.where of the parts)")
+            raise _Refused(_SLICE_WRITE.format(scope=node.name))
         if "out" in node.kwargs:
             written = node.kwargs["out"]
         elif node.op in ("call_method", "call_function") and node.args and (
-                target in _AUGMENTED or node.kwargs.get("inplace") is True
-                or (name.endswith("_") and not name.startswith("_"))):
+                target in _AUGMENTED or node.kwargs.get("inplace") is True or _in_place_name(name)):
             written = node.args[0]
         if written is None or not hasattr(written, "users"):
             continue
@@ -992,10 +997,8 @@ def _restore(saved):
     restored, and dicts, lists and sets refilled with their old items (the module is not modified)."""
     for m, attrs, contents in saved.values():
         state = m.__dict__
-        added = state.keys() - attrs.keys() - _MODULE_STATE  # set operations in C: usually empty
-        if added:
-            for k in [k for k in state if k in added]:
-                del state[k]
+        for k in state.keys() - attrs.keys() - _MODULE_STATE:  # set operations in C: usually empty
+            del state[k]
         for k, v in attrs.items():
             if state.get(k, _MISSING) is not v:
                 state[k] = v
@@ -1110,15 +1113,6 @@ def _operator(fn, reflected):
     return method
 
 
-for _name in _BINARY.split():
-    _fn = getattr(operator, _name)
-    _dunder = _name.rstrip("_")
-    setattr(_Var, f"__{_dunder}__", _operator(_fn, False))
-    if _dunder not in ("eq", "ne", "lt", "le", "gt", "ge"):
-        setattr(_Var, f"__r{_dunder}__", _operator(_fn, True))
-_Var.__div__ = _Var.__truediv__
-
-
 def _in_place(target, result):
     """An in-place write (``x.add_(y)``, ``x += y``, ``out=x``, ``inplace=True``): the written
     stand-in takes the result's value and description, so every alias of it sees the write."""
@@ -1135,8 +1129,13 @@ def _augmented(fn):
 
 
 for _name in _BINARY.split():
-    if _name.rstrip("_") not in ("eq", "ne", "lt", "le", "gt", "ge"):
-        setattr(_Var, f"__i{_name.rstrip('_')}__", _augmented(getattr(operator, _name)))
+    _fn = getattr(operator, _name)
+    _dunder = _name.rstrip("_")
+    setattr(_Var, f"__{_dunder}__", _operator(_fn, False))
+    if _dunder not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        setattr(_Var, f"__r{_dunder}__", _operator(_fn, True))
+        setattr(_Var, f"__i{_dunder}__", _augmented(_fn))  # x += y writes x (its aliases see it)
+_Var.__div__ = _Var.__truediv__
 _Var.__abs__ = lambda self: self.tracer.function(operator.abs, (self,), {})
 
 
@@ -1209,6 +1208,8 @@ class _Direct:
 
     # ----------------------------------------------------------------- operations
     def function(self, target, args, kwargs):
+        if target is operator.setitem and args and type(args[0]) is _Var:
+            raise _Refused(_SLICE_WRITE.format(scope=self.scope[-1] or "<top>"))
         self.user = False
         try:
             margs, mkw, dargs, dkw = self.arguments(args, kwargs)
@@ -1219,12 +1220,8 @@ class _Direct:
         if type(kwargs.get("out")) is _Var:
             return _in_place(kwargs["out"], result)
         if args and type(args[0]) is _Var and (kwargs.get("inplace") is True
-                                               or getattr(target, "__name__", "").endswith("_")):
+                                               or _in_place_name(getattr(target, "__name__", ""))):
             return _in_place(args[0], result)
-        if target is operator.setitem and args and type(args[0]) is _Var:
-            raise _Refused(f"from_torch: an in-place write into part of a tensor (x[...] = y) in "
-                             f"{self.scope[-1] or '<top>'} is not supported (write it as torch.cat or "
-                             "torch.where of the parts)")
         return result
 
     def method(self, name, args, kwargs):
@@ -1237,7 +1234,7 @@ class _Direct:
             result = self.wrap(out, self.rec.op("method", name, "", self.scope[-1], dargs, dkw, out))
         finally:
             self.user = True
-        if name.endswith("_") and not name.startswith("_"):  # x.add_(y), x.relu_()
+        if _in_place_name(name):  # x.add_(y), x.relu_()
             return _in_place(args[0], result)
         return result
 
