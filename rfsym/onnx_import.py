@@ -1197,13 +1197,12 @@ class _Importer:
             if values.size != 2 + self.nd:
                 raise _Unsupported(f"Resize {key} has {values.size} entries, expected {2 + self.nd} (batch, "
                                    "channels and each spatial axis)")
-            if not all(np.isfinite(values.astype(float))) or (values <= 0).any():
+            numbers = [float(v) if sp.sympify(v).is_number else None for v in values.tolist()]  # sizes may be
+            if any(v is not None and not (math.isfinite(v) and v > 0) for v in numbers):  # symbolic (from Shape)
                 raise _Unsupported(f"Resize {key} must be positive, got {values.tolist()}")
-            if key == "scales" and (values[:2] != 1).any():
-                raise _Unsupported(f"Resize of the batch or channel axis (scales {values.tolist()})")
-            if key == "sizes" and (_numeric(values[0]) != _numeric(d.shape[0]) or
-                                   _numeric(values[1]) != _numeric(d.shape[1])):
-                raise _Unsupported(f"Resize of the batch or channel axis (sizes {values.tolist()})")
+            keeps = (1.0, 1.0) if key == "scales" else tuple(_numeric(n) for n in d.shape[:2])
+            if any(v is not None and k is not None and v != k for v, k in zip(numbers[:2], keeps)):
+                raise _Unsupported(f"Resize of the batch or channel axis ({key} {values.tolist()})")
         if sizes is not None and np.size(sizes):
             outs = [_expr(np.asarray(sizes).reshape(-1)[2 + axis]) for axis in range(self.nd)]
             factors = [sp.simplify(o / n) for o, n in zip(outs, ins)]

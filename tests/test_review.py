@@ -362,3 +362,21 @@ class ValueBranch(nn.Module):
 def test_value_branch_imports_as_documented():
     m = ValueBranch()
     assert analyze(rfsym.from_torch(m, (3, 8, 8)), input_size=(8, 8)).rf == 5
+
+
+def test_onnx_resize_to_sizes_computed_from_a_symbolic_shape():
+    """sizes = Shape(x) * [1, 1, 2, 2] on an input of symbolic height and width: the argument
+    checks read symbolic entries without converting them to floats (an integer factor of 2)."""
+    pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array([1, 1, 2, 2], np.int64), "two"),
+             numpy_helper.from_array(np.array([], np.float32), "roi")]
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Mul", ["s", "two"], ["sz"]),
+             helper.make_node("Resize", ["x", "roi", "", "sz"], ["y"], mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    net = rfsym.from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]))
+    assert analyze(net, input_size=(5, 7)).out_size == (10, 14)
