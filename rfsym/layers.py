@@ -1166,8 +1166,8 @@ class Upsample(Layer):
     ``floor(float(n)·scale_factor)`` in double), checked against the input gradients of
     ``F.interpolate``. With a symbolic input size the periodic map above is used in exact
     arithmetic (``size=`` and ``align_corners=True`` then need ``input_size``). Above
-    :data:`FLOAT_MAP_LIMIT` (2^20) outputs per axis the float32 formulas are not evaluated: the exact periodic map is used, and
-    ``align_corners=True`` is refused.
+    :data:`FLOAT_MAP_LIMIT` (2^20) positions per axis (input or output) the float32 formulas
+    are not evaluated: the exact periodic map is used, and ``align_corners=True`` is refused.
 
     Args:
         scale_factor: the factor per axis (scalar or tuple), or None when ``size`` is given.
