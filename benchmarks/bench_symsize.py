@@ -125,6 +125,10 @@ def symsize(ctx):
             t_check = time.perf_counter() - t0
             table.add(kernels, depth_, t_derive, t_cpu, _tree_nodes(out), _floor_depth(out), t_latex,
                       len(text), t_check, runs)
+            if kernels == "numbers" and depth_ in (1000, 10_000):
+                goal = 1 if depth_ == 1000 else 10
+                ctx.target(f"symbolic input size, {depth_:,} numeric layers: derive CPU", f"{t_cpu:.3g} s",
+                           f"< {goal} s", t_cpu < goal)
     table.note = ("Layer i is `Conv(k, padding=1)`, `Conv(k, stride=2)`, `MaxPool(2)` for i mod 3 = 0, 1, 2, "
                   "with k = 3 (*numbers*) or a distinct symbol k_i per layer (*symbols*), on a symbolic input "
                   "size x. *derive*: `analyze(net, input_size=x)` plus `rf`, `jump`, `start`, `out_size` of the "
@@ -148,6 +152,9 @@ def symsize_repeat(ctx):
             walls.append(wall)
             cpus.append(cpu)
         table.add(kernels, depth_, *walls, *cpus, max(cpus) / cpus[0])
+        ratio = max(cpus) / cpus[0]
+        ctx.target(f"symbolic size, {depth_:,} layers ({kernels}) analysed 3 times: slowest / first CPU",
+                   f"{ratio:.2f}", "about 1 (< 1.5)", ratio < 1.5)
     table.note = ("Networks as in the `symsize` section; each run is `analyze(net, input_size=x)` plus `rf`, "
                   "`jump`, `start`, `out_size`, on the same network object in the same process.")
     return table

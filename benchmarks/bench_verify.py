@@ -113,6 +113,9 @@ print(json.dumps({"cpu": cpu, "rss": rss, "ok": ok, "error": error, "engine": en
 """
 
 
+_GOALS = {10_000: (5, 1000), 100_000: (60, 1000)}  # layers: (CPU seconds, peak RSS in MB)
+
+
 def _chain_run(layers, size, method):
     """One ``verify`` of a chain in a fresh process: CPU seconds, peak RSS (MB), outcome."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -138,8 +141,12 @@ def scale_section(ctx):
         outcome = ("ok" if first["ok"] else "MISMATCH") if first["error"] is None else \
             "refused: " + first["error"].split(" would take ")[1].split(";")[0]
         assert first["ok"] is not False, f"{layers} layers, {method}: mismatches"
-        table.add(f"{layers:,}", method, statistics.median(r["cpu"] for r in rs),
-                  statistics.median(r["engine"] for r in rs), statistics.median(r["rss"] for r in rs), outcome)
+        cpu, rss = statistics.median(r["cpu"] for r in rs), statistics.median(r["rss"] for r in rs)
+        table.add(f"{layers:,}", method, cpu, statistics.median(r["engine"] for r in rs), rss, outcome)
+        if method == "intervals" and layers in _GOALS:
+            seconds, megabytes = _GOALS[layers]
+            ctx.target(f"verify, {layers:,}-layer chain: CPU, peak RSS", f"{cpu:.3g} s, {rss:.0f} MB",
+                       f"< {seconds} s, < {megabytes} MB", cpu < seconds and rss < megabytes)
     table.title = f"`verify` of a chain of padded 3-wide convolutions, 1-D, input {size}, default positions (64)"
     table.note = (f"Medians over {ctx.repeat} runs, interleaved, each in a fresh process. *verify CPU*: "
                   "`rfsym.verify(Sequential(*[Conv(3, padding=1)] * L), 32, ndim=1, method=...)` (analysis, "

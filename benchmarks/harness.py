@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Section", "Context", "Table", "section", "median_time", "REGISTRY", "fmt"]
+__all__ = ["Section", "Context", "Table", "section", "median_time", "REGISTRY", "fmt", "targets_table"]
 
 
 @dataclass
@@ -40,6 +40,25 @@ class Context:
 
     repeat: int = 3
     quick: bool = False
+    targets: list = field(default_factory=list)
+    section: str = ""
+
+    def target(self, what: str, measured, goal: str, met: bool) -> None:
+        """Record one target's row for the summary table ``run.py`` prints after every section.
+
+        Args:
+            what: the measurement, as a person reads it ("verify, 10^4-layer chain, CPU").
+            measured: the figure (a number or a string with its unit).
+            goal: the target as text ("< 5 s").
+            met: whether the figure meets it.
+
+        Example:
+            >>> ctx = Context()
+            >>> ctx.target("10^4 layers, CPU", "1.2 s", "< 5 s", True)
+            >>> ctx.targets[0][-1]
+            'yes'
+        """
+        self.targets.append([self.section, what, measured, goal, "yes" if met else "**no**"])
 
 
 REGISTRY: dict[str, Section] = {}
@@ -111,3 +130,15 @@ class Table:
         if self.note:
             lines += ["", self.note]
         return "\n".join(lines)
+
+
+def targets_table(ctx: Context) -> Table | None:
+    """Every target the sections recorded with :meth:`Context.target`, in one table (None if none)."""
+    if not ctx.targets:
+        return None
+    table = Table(["section", "measurement", "measured", "target", "met"])
+    for row in ctx.targets:
+        table.add(*row)
+    met = sum(row[-1] == "yes" for row in ctx.targets)
+    table.note = f"{met} of {len(ctx.targets)} targets met in this run."
+    return table

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # harness and bench_* modules
 sys.path.insert(1, os.path.dirname(HERE))  # rfsym from a source checkout, installed or not
 
-from harness import REGISTRY, Context  # noqa: E402
+from harness import REGISTRY, Context, targets_table  # noqa: E402
 
 
 def discover():
@@ -64,6 +64,7 @@ def main(argv=None) -> int:
           f"{', quick' if args.quick else ''}\n")
     for s in sections:
         t0 = time.perf_counter()
+        ctx.section = s.name
         out = s.fn(ctx)
         tables = out if isinstance(out, (list, tuple)) else [out]
         print(f"## {s.title}\n")
@@ -71,6 +72,10 @@ def main(argv=None) -> int:
             print(table.to_markdown())
             print()
         print(f"_section `{s.name}` took {time.perf_counter() - t0:.1f} s_\n", flush=True)
+    summary = targets_table(ctx)
+    if summary is not None:
+        print("## Targets of the sections run\n")
+        print(summary.to_markdown())
     return 0
 
 
