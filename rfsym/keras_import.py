@@ -43,6 +43,7 @@ import re
 from dataclasses import dataclass
 
 from . import layers as L
+from .backbone import feature_node
 from .errors import GraphError, LayerError, RfsymError
 
 __all__ = ["from_keras", "load"]
@@ -184,7 +185,12 @@ def from_keras(model, *, name: str | None = None) -> L.Graph:
     names = tuple(dict.fromkeys(t.node for t in outputs))
     if names == ("input",):
         raise GraphError(f"from_keras: {model.name} computes nothing from its input")
-    return L.Graph(*conv.nodes, outputs=names, name=name, features=_features(conv.nodes, names))
+    return L.Graph(*conv.nodes, outputs=names, name=name, features=feature_node(conv.nodes, names, _is_head_start))
+
+
+def _is_head_start(label, layer):
+    """A global pool or ``Flatten``: where a classifier head starts."""
+    return isinstance(layer, (L.GlobalAvgPool, L.Flatten))
 
 
 def _model_input(model):
@@ -213,27 +219,6 @@ def _all_layers(model):
         yield layer
         if hasattr(layer, "layers") and hasattr(layer, "outputs"):
             yield from _all_layers(layer)
-
-
-def _features(nodes, outputs):
-    """The reference feature map: the input of the head (the global pool or ``Flatten`` whose
-    descendants are all head layers) feeding the output; None without one."""
-    if len(outputs) != 1:
-        return None
-    head, readers = {}, {}
-    for label, op, ins in nodes:
-        for u in ins:
-            readers.setdefault(u, []).append(label)
-        starts = isinstance(op, (L.GlobalAvgPool, L.Flatten))
-        head[label] = starts or (not isinstance(op, str) and all(head.get(u, False) for u in ins))
-    table = {label: ins for label, _, ins in nodes}
-    node, best = outputs[0], None
-    while node in head and head[node]:
-        ins = table[node]
-        if len(ins) != 1:
-            return None
-        best, node = ins[0], ins[0]
-    return best if best not in (None, "input") and not head.get(best, False) else None
 
 
 def _ax(values, nd):

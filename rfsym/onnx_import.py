@@ -55,6 +55,7 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
+from .backbone import feature_node
 from .errors import LayerError, RfsymError
 
 __all__ = ["from_onnx", "read_onnx", "OnnxImport"]
@@ -530,29 +531,12 @@ class _Importer:
             raise RfsymError("the ONNX graph's outputs do not depend on its input")
         if outputs == ["input"] or not self.nodes:
             raise RfsymError("the ONNX graph has no operation on its input")
-        features = self._features(outputs)
+        features = feature_node(self.nodes, outputs, lambda label, _: label in self.global_nodes)
         try:  # name None: layers keep the ONNX node names, unprefixed
             graph = L.Graph(*self.nodes, outputs=tuple(outputs), features=features)
         except RfsymError as err:
             raise type(err)(f"from_onnx: {err}") from None
         return OnnxImport(graph, self.shape0, self.model.graph.name, features, self.channels_last)
-
-    def _features(self, outputs):
-        """The reference feature map: walking back from the first output through pooled nodes
-        (after a global pooling, flattening or linear layer: a squeeze-and-excitation gate's
-        product with the features is spatial again), the spatial node the head reads."""
-        inputs = {n: ins if isinstance(ins, tuple) else (ins,) for n, _, ins in self.nodes}
-        pooled = {"input": False}
-        for n in inputs:
-            pooled[n] = n in self.global_nodes or all(pooled[u] for u in inputs[n])
-        v = outputs[0]
-        if not pooled[v]:
-            return None
-        while True:
-            ahead = [u for u in inputs[v] if pooled[u]]
-            if not ahead:
-                return inputs[v][0] if inputs[v][0] != "input" else None
-            v = ahead[0]
 
     def _plan_fusion(self):
         """MatMul followed only by an Add of a 1-D initializer: the Add is the MatMul's bias."""

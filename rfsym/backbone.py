@@ -1,0 +1,61 @@
+"""The backbone's feature map of an imported network: the number papers quote.
+
+Every importer (PyTorch, ONNX, Keras) names one node of the graph it builds as the network's
+``features``: the last feature map before the classifier head. The rule is the same for all
+three and lives here:
+
+    the input of the first global node (a pooling over the whole map, a flatten into a head,
+    a class-token read) that every way from the input to the outputs passes through.
+
+A squeeze-and-excitation gate pools the whole map too, but on a side branch: the gated path
+bypasses it, so it is not a cut and the backbone goes on. A network with several outputs that
+share no such node (a detector's feature pyramid) has no single backbone map: None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+__all__ = ["feature_node"]
+
+
+def feature_node(nodes: Iterable[tuple], outputs: Iterable[str], is_global: Callable[[str, object], bool],
+                 source: str = "input") -> str | None:
+    """The node whose output is the backbone's feature map, or None when there is none.
+
+    Args:
+        nodes: ``(label, layer, inputs)`` triples in execution (topological) order; ``inputs``
+            is one label or a tuple of labels, ``source`` names the network input.
+        outputs: the labels of the network's outputs.
+        is_global: ``is_global(label, layer)`` is True for a node that reads the whole map
+            (global pooling, flattening into a head, a class-token read).
+        source: the label of the network input.
+
+    Returns:
+        The single input of the first global node that cuts every path from ``source`` to the
+        outputs; None if no global node does, or if that node reads the network input or
+        several nodes.
+
+    Example:
+        >>> import rfsym
+        >>> nodes = [("conv", rfsym.Conv(3), "input"), ("gate", rfsym.GlobalAvgPool(), "conv"),
+        ...          ("mul", "mul", ("conv", "gate")), ("pool", rfsym.GlobalAvgPool(), "mul"),
+        ...          ("fc", rfsym.Linear(), "pool")]
+        >>> feature_node(nodes, ["fc"], lambda label, layer: isinstance(layer, rfsym.GlobalAvgPool))
+        'mul'
+    """
+    nodes = [(label, layer, (ins,) if isinstance(ins, str) else tuple(ins)) for label, layer, ins in nodes]
+    outputs = tuple(outputs)
+    for label, layer, ins in nodes:
+        if is_global(label, layer) and _cuts(nodes, label, outputs, source):
+            return ins[0] if len(ins) == 1 and ins[0] != source else None
+    return None
+
+
+def _cuts(nodes, cut, outputs, source):
+    """Whether no output is reachable from ``source`` without passing through ``cut``."""
+    reach = {source}
+    for label, _, ins in nodes:
+        if label != cut and any(i in reach for i in ins):
+            reach.add(label)
+    return not any(o in reach for o in outputs)
