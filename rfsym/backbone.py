@@ -40,7 +40,7 @@ def feature_node(nodes: Iterable[tuple], outputs: Iterable[str], is_global: Call
         >>> import rfsym
         >>> nodes = [("conv", rfsym.Conv(3), "input"), ("gate", rfsym.GlobalAvgPool(), "conv"),
         ...          ("mul", "mul", ("conv", "gate")), ("pool", rfsym.GlobalAvgPool(), "mul"),
-        ...          ("fc", rfsym.Linear(), "pool")]
+        ...          ("fc", rfsym.Linear(8, 2), "pool")]
         >>> feature_node(nodes, ["fc"], lambda label, layer: isinstance(layer, rfsym.GlobalAvgPool))
         'mul'
     """
