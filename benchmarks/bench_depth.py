@@ -1,4 +1,4 @@
-"""Depth and numeric-evaluation benchmarks (issue 2).
+"""Depth and numeric-evaluation benchmarks.
 
 * ``depth``: derivation time, expression size and LaTeX time against depth L, for a stack of
   ``Conv(k_i, stride=s_i, padding=1)`` with a distinct symbol per layer, and for the same layer

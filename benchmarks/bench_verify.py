@@ -1,4 +1,4 @@
-"""Enumeration verifier on ResNet-50 at 224x224 (issue 9) and on deep chains (issue 19).
+"""Enumeration verifier on ResNet-50 at 224x224 and on deep chains.
 
 * ``verify``: :func:`rfsym.verify` (engine against brute-force enumeration on every layer: rf,
   jump, start, centre, out_size), its two halves, and 2-D dependency masks

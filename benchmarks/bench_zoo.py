@@ -1,4 +1,4 @@
-"""Whole-model analysis of every zoo entry at its standard input (issue 9).
+"""Whole-model analysis of every zoo entry at its standard input.
 
 * ``zoo``: for every entry of :mod:`rfsym.zoo` at its default input size and symbols: building
   the network, ``rfsym.analyze`` plus the output's rf, params and MACs, and the same plus rf,
