@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
-from .compiled import LIMIT, Overflow, Program, Unsupported, as_value
+from .compiled import LIMIT, Buffers, Overflow, Program, Unsupported, as_value
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
@@ -940,6 +940,15 @@ class _Evaluator:
             prog = self.result._program = Program()
         return prog
 
+    @property
+    def buffers(self):
+        """The result's pool of value arrays (:class:`~rfsym.compiled.Buffers`), shared by its
+        evaluations: an array is reused once nothing refers to it."""
+        pool = self.result.__dict__.get("_buffers")
+        if pool is None:
+            pool = self.result._buffers = Buffers()
+        return pool
+
     def engine(self):
         if self._engine is None:
             self._engine = self.result._engine_evaluate(self.named)
@@ -972,7 +981,7 @@ class _Evaluator:
                     continue
             elif den == 1 and (minimum is None or lo >= minimum):
                 continue
-            num = np.asarray(self.program.run([node], self.inputs)[0])
+            num = np.asarray(self.program.run([node], self.inputs, self.buffers)[0])
             if minimum == "zero":
                 ok = not num.any()
             else:
@@ -1017,7 +1026,7 @@ class _Evaluator:
         out = self._delta(expr, prev, key) if prev is not None else None
         if out is None:
             node, den, bound = self._compiled(expr)
-            value = as_value(self.program.run([node], self.inputs)[0], den, bound)
+            value = as_value(self.program.run([node], self.inputs, self.buffers)[0], den, bound)
             out = value, bound
         self.recent[key] = (expr, *out)
         if isinstance(out[0], np.ndarray):
@@ -1107,16 +1116,17 @@ class _Evaluator:
         total = pbound + bound + (abs(int(const)) if split else 0)
         if den != 1 or total > LIMIT:
             return None
-        d = self.program.run([node], self.inputs)[0]
+        d = self.program.run([node], self.inputs, self.buffers)[0]
         own = isinstance(d, np.ndarray) and self.program.nodes[node][0] != "sym" and d.shape == pval.shape
-        out = np.add(pval.view(np.ndarray), d, out=d if own else None)  # d: a temporary of its own
+        shape = np.broadcast_shapes(pval.shape, np.shape(d))
+        out = np.add(pval.view(np.ndarray), d, out=d if own else self.buffers.empty(shape))  # d: a temporary of its own
         if out.shape != pval.shape:
             return None
         out = out.view(type(pval))
         if split:  # out is previous + poly: kept; the value asked for is one more pass
             out.bound = pbound + bound
             self.spare[key] = (sp.Add(pexpr, poly), out)
-            out = np.add(out.view(np.ndarray), int(const)).view(type(pval))
+            out = np.add(out.view(np.ndarray), int(const), out=self.buffers.empty(out.shape)).view(type(pval))
         out.bound = total
         return out, out.bound
 
@@ -1212,7 +1222,8 @@ class EvaluatedLayer(_EvalView):
     def input(self):
         """The grid this layer reads (see :attr:`LayerResult.input`)."""
         if "input" not in self._cache:
-            self._cache["input"] = _EvalView(self._sym.input, self._ev, lambda: self._engine_view().input,
+            view = self._engine_view  # not self: no reference cycle keeps the values alive
+            self._cache["input"] = _EvalView(self._sym.input, self._ev, lambda: view().input,
                                              "input", tuple(self._sym.inputs))
         return self._cache["input"]
 
@@ -1249,7 +1260,8 @@ class EvaluatedResult(_EvalView):
     def layers(self) -> list:
         """One :class:`EvaluatedLayer` per DAG node, in topological order."""
         if self._layers is None:
-            self._layers = [EvaluatedLayer(lr, self._ev, lambda i=i: self._ev.engine().layers[i])
+            ev = self._ev  # not self: no reference cycle keeps the values alive
+            self._layers = [EvaluatedLayer(lr, ev, lambda i=i: ev.engine().layers[i])
                             for i, lr in enumerate(self._sym.layers)]
         return self._layers
 

@@ -3,6 +3,7 @@ never wrapping around, raising what the engine raises on invalid values."""
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 from fractions import Fraction
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 import rfsym as R
 from rfsym import zoo
-from rfsym.compiled import LIMIT, Overflow, Program
+from rfsym.compiled import LIMIT, Buffers, Overflow, Program
 from rfsym.errors import RfsymError
 from rfsym.ops import Checked
 from rfsym.result import EvaluatedResult
@@ -265,3 +266,53 @@ def test_resnet_layers_share_equal_fields_in_any_order():
                 assert int(_at(rfs[i], 3, size)) == exact.layer(lr.name).rf, (order[0], lr.name)
             same = [j for j in range(len(forms)) if forms[j] == forms[i] and forms[i].free_symbols]
             assert all(rfs[j] is rfs[i] for j in same), lr.name
+
+
+def test_buffers_hand_out_only_unheld_arrays():
+    """A pooled array comes back only once nothing refers to it (a view of a view counts);
+    beyond the limit arrays are allocated unpooled."""
+    def address(x):
+        return x.__array_interface__["data"][0]
+
+    pool = Buffers(limit=80)
+    a = pool.empty((5,))
+    first = address(a)
+    view = a[1:][::2]
+    del a
+    b = pool.empty((5,))
+    assert not np.shares_memory(b, view) and pool.nbytes == 80
+    c = pool.empty((5,))  # over the limit: a plain array
+    assert pool.nbytes == 80 and not np.shares_memory(c, view) and not np.shares_memory(c, b)
+    del view
+    d = pool.empty((5,))
+    assert address(d) == first
+    del d
+    assert address(pool.empty((5,))) == first and pool.nbytes == 80
+
+
+def test_evaluations_reuse_arrays_nobody_holds():
+    """Evaluations of one result reuse the arrays of dropped evaluations (no reference cycle
+    keeps them: garbage collection is off) and never overwrite values still held."""
+    k, s = R.symbols("k s")
+    r = R.analyze(R.Sequential(*[R.Conv(k, stride=s)] * 3), ndim=1)
+    rng = np.random.default_rng(3)
+    draws = [{k: rng.integers(1, 8, 1000), s: rng.integers(1, 4, 1000)} for _ in range(6)]
+    gc.disable()
+    try:
+        kept = r.evaluate(draws[0])
+        held = [kept.rf, kept.layers[1].rf, kept.layers[0].start]
+        copies = [np.array(h) for h in held]
+        e = r.evaluate(draws[1])
+        seen = {e.rf.__array_interface__["data"][0], e.layers[1].rf.__array_interface__["data"][0]}
+        del e
+        for values in draws[2:]:
+            e = r.evaluate(values)
+            got = [e.rf, e.layers[1].rf]
+            assert {g.__array_interface__["data"][0] for g in got} <= seen  # the dropped evaluation's arrays
+            i = int(rng.integers(1000))
+            exact = r.subs({sym: int(v[i]) for sym, v in values.items()})
+            assert int(got[0][i]) == exact.rf and int(got[1][i]) == exact.layers[1].rf
+            del e, got
+        assert all(np.array_equal(h, c) for h, c in zip(held, copies))
+    finally:
+        gc.enable()
