@@ -477,6 +477,12 @@ class Buffers:
         self.nbytes = 0
         self._free = {}  # shape -> the buffers of that shape
 
+    def __getstate__(self):  # a pickled or copied pool starts empty
+        return {"limit": self.limit}
+
+    def __setstate__(self, state):
+        self.__init__(state["limit"])
+
     def empty(self, shape):
         """An uninitialised int64 array of ``shape`` that nothing else refers to.
 

@@ -753,7 +753,10 @@ class Result(_Quantities):
 
         On arrays the closed forms are compiled once per result (:mod:`rfsym.compiled`) and
         each quantity of each layer is computed when read (an :class:`EvaluatedResult`), so
-        memory grows with the quantities read, not with the layers. Nothing wraps around: the
+        memory grows with the quantities read, not with the layers. The value arrays come from a
+        pool the result keeps (up to 256 MB, :class:`~rfsym.compiled.Buffers`): an array is
+        reused by a later evaluation once nothing refers to it, which spares the system
+        zero-filling fresh memory on every call. Nothing wraps around: the
         compiled program bounds every intermediate value on the input ranges first, and where a
         bound could reach 2**62, or values break a condition the symbolic derivation left open
         (a stride that must be positive, a size at least 1), the engine re-derives on checked

@@ -4,6 +4,7 @@ never wrapping around, raising what the engine raises on invalid values."""
 from __future__ import annotations
 
 import gc
+import pickle
 import tracemalloc
 from fractions import Fraction
 
@@ -316,3 +317,12 @@ def test_evaluations_reuse_arrays_nobody_holds():
         assert all(np.array_equal(h, c) for h, c in zip(held, copies))
     finally:
         gc.enable()
+
+
+def test_buffers_pickle_empty():
+    """A pickled pool does not carry its arrays."""
+    pool = Buffers()
+    held = pool.empty((1000,))
+    copy = pickle.loads(pickle.dumps(pool))
+    assert pool.nbytes == 8000 and copy.nbytes == 0 and copy.limit == pool.limit
+    assert not np.shares_memory(copy.empty((1000,)), held)
