@@ -79,6 +79,20 @@ class Program:
     def _scale(self, node, factor):
         return node if factor == 1 else self._node("mul", node, self._const(factor))
 
+    def _reuse_sum(self, nodes):
+        """``nodes`` (the terms of a sum) with a pair that is already a node replaced by that
+        node (one pass fewer: Horner forms repeat ``k - 1`` at every level)."""
+        if len(nodes) < 3:
+            return nodes
+        for i, a in enumerate(nodes):
+            for j in range(i + 1, len(nodes)):
+                b = nodes[j]
+                pair = self._keys.get(("add", (a, b)), self._keys.get(("add", (b, a))))
+                if pair is not None:
+                    rest = [n for k, n in enumerate(nodes) if k not in (i, j)]
+                    return self._reuse_sum([pair, *rest])
+        return nodes
+
     def compile(self, expr):
         """The node of ``expr`` (an integer-valued expression; see :meth:`compile_ratio`).
 
@@ -114,7 +128,7 @@ class Program:
             return self._node("sym", e.name), 1
         if e.is_Add:
             nodes, den = self._common([self.compile_ratio(a) for a in e.args])
-            return self._node("add", *nodes), den
+            return self._node("add", *self._reuse_sum(nodes)), den
         if e.is_Mul:
             coeff, rest = e.as_coeff_Mul()
             parts = [self.compile_ratio(a) for a in sp.Mul.make_args(rest)]

@@ -915,7 +915,19 @@ class _Evaluator:
         self.inputs = {k: (int(a) if a.ndim == 0 else a) for k, a in named.items()}
         self.named = named
         self.ranges = ranges
-        self.bounds = {}
+        # intervals and the interval proofs of the open conditions depend on the ranges only:
+        # shared by the evaluations of this result on the same ranges
+        by_ranges = result.__dict__.get("_by_ranges")
+        if by_ranges is None:
+            by_ranges = result._by_ranges = {}
+        key = tuple(sorted(ranges.items()))
+        entry = by_ranges.get(key)
+        if entry is None:
+            if len(by_ranges) >= 64:
+                by_ranges.clear()
+            entry = by_ranges[key] = {"bounds": {}, "proved": False}
+        self._entry = entry
+        self.bounds = entry["bounds"]
         self.recent = {}
         # expression -> its value while someone holds it (layers share most values)
         self.shared = weakref.WeakValueDictionary()
@@ -928,11 +940,14 @@ class _Evaluator:
         """Whether node ``index`` is at or after a Repeat with a symbolic count: the engine unrolls
         those on arrays, so even their constant quantities come as arrays (kept so here)."""
         if self._arrayed is None:
-            marked = set()
-            for lr in self.result.layers:
-                if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
-                        any(u in marked for u in lr.inputs):
-                    marked.add(lr.index)
+            marked = self.result.__dict__.get("_arrayed")  # once per result
+            if marked is None:
+                marked = set()
+                for lr in self.result.layers:
+                    if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
+                            any(u in marked for u in lr.inputs):
+                        marked.add(lr.index)
+                self.result._arrayed = marked
             self._arrayed = marked
         return any(u in self._arrayed for u in nodes)
 
@@ -967,6 +982,9 @@ class _Evaluator:
         """Whether every condition the symbolic pass left open holds (interval proofs first,
         then one pass per open condition); False sends evaluate to the engine path, which
         raises the error naming the layer and parameter."""
+        if self._entry["proved"]:
+            return True
+        proved = True  # by intervals alone, so for any values in these ranges
         unique = self.result.__dict__.get("_unique_checks")
         if unique is None:  # one condition per distinct expression and bound
             unique = self.result._unique_checks = list(dict.fromkeys(
@@ -984,6 +1002,7 @@ class _Evaluator:
                     continue
             elif den == 1 and (minimum is None or lo >= minimum):
                 continue
+            proved = False
             num = np.asarray(self.program.run([node], self.inputs, self.buffers)[0])
             if minimum == "zero":
                 ok = not num.any()
@@ -991,6 +1010,7 @@ class _Evaluator:
                 ok = (den == 1 or not np.any(num % den)) and (minimum is None or not np.any(num < minimum * den))
             if not ok:
                 return False
+        self._entry["proved"] = proved
         return True
 
     def value(self, expr, key):
