@@ -32,7 +32,7 @@ import sympy as sp
 
 from .ops import Checked
 
-__all__ = ["Program", "Buffers", "Overflow", "Unsupported", "LIMIT"]
+__all__ = ["Program", "Buffers", "BUFFERS", "Overflow", "Unsupported", "LIMIT"]
 
 #: magnitudes up to this are safe in int64 (the rule of :class:`~rfsym.ops.Checked`)
 LIMIT = (1 << 62) - 1
@@ -471,7 +471,9 @@ class Buffers:
     holds a reference to it, so a value someone still holds is never overwritten. Reuse spares
     the allocator returning megabytes to the system after each evaluation and the kernel
     zero-filling fresh pages on the next one, which costs more than the arithmetic. At most
-    ``limit`` bytes are kept; beyond that, arrays are allocated as usual.
+    ``limit`` bytes are pooled: a new array that would exceed it first drops free buffers
+    (those of other shapes first), else it is allocated unpooled. :data:`BUFFERS` is the pool
+    :meth:`~rfsym.result.Result.evaluate` uses; :meth:`clear` releases its free buffers.
 
     >>> pool = Buffers(limit=1 << 20)
     >>> a = pool.empty((4,))
@@ -506,15 +508,38 @@ class Buffers:
         Returns:
             A pooled buffer not referenced elsewhere, or a new array.
         """
-        bufs = self._free.setdefault(tuple(shape), [])
+        shape = tuple(shape)
+        bufs = self._free.get(shape, ())
         for b in bufs:
             if sys.getrefcount(b) <= _UNHELD:
                 return b
         b = np.empty(shape, np.int64)
+        if self.nbytes + b.nbytes > self.limit:
+            self._drop(self.nbytes + b.nbytes - self.limit, shape)
         if self.nbytes + b.nbytes <= self.limit:
-            bufs.append(b)
+            self._free.setdefault(shape, []).append(b)
             self.nbytes += b.nbytes
         return b
+
+    def _drop(self, need, shape):
+        """Unpool free buffers, other shapes than ``shape`` first, until ``need`` bytes are dropped."""
+        for sh in sorted(self._free, key=lambda k: k == shape):
+            kept = []
+            for b in self._free[sh]:
+                if need > 0 and sys.getrefcount(b) <= _UNHELD:
+                    need -= b.nbytes
+                    self.nbytes -= b.nbytes
+                else:
+                    kept.append(b)
+            if kept:
+                self._free[sh] = kept
+            else:
+                del self._free[sh]
+
+    def clear(self):
+        """Unpool every buffer (those still held live on with their holders)."""
+        self._free = {}
+        self.nbytes = 0
 
 
 def _refs_when_unheld():
@@ -526,3 +551,6 @@ def _refs_when_unheld():
 
 
 _UNHELD = _refs_when_unheld()
+
+#: the pool of :meth:`~rfsym.result.Result.evaluate`'s arrays (shared by every result)
+BUFFERS = Buffers()

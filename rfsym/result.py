@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
-from .compiled import LIMIT, Buffers, Overflow, Program, Unsupported, as_value
+from .compiled import BUFFERS, LIMIT, Overflow, Program, Unsupported, as_value
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
@@ -754,9 +754,10 @@ class Result(_Quantities):
         On arrays the closed forms are compiled once per result (:mod:`rfsym.compiled`) and
         each quantity of each layer is computed when read (an :class:`EvaluatedResult`), so
         memory grows with the quantities read, not with the layers. The value arrays come from a
-        pool the result keeps (up to 256 MB, :class:`~rfsym.compiled.Buffers`): an array is
+        pool (:data:`rfsym.compiled.BUFFERS`, up to 256 MB, shared by all results): an array is
         reused by a later evaluation once nothing refers to it, which spares the system
-        zero-filling fresh memory on every call. Nothing wraps around: the
+        zero-filling fresh memory on every call (``BUFFERS.clear()`` releases the free ones).
+        Nothing wraps around: the
         compiled program bounds every intermediate value on the input ranges first, and where a
         bound could reach 2**62, or values break a condition the symbolic derivation left open
         (a stride that must be positive, a size at least 1), the engine re-derives on checked
@@ -958,14 +959,8 @@ class _Evaluator:
             prog = self.result._program = Program()
         return prog
 
-    @property
-    def buffers(self):
-        """The result's pool of value arrays (:class:`~rfsym.compiled.Buffers`), shared by its
-        evaluations: an array is reused once nothing refers to it."""
-        pool = self.result.__dict__.get("_buffers")
-        if pool is None:
-            pool = self.result._buffers = Buffers()
-        return pool
+    #: the pool the value arrays come from (shared by every result's evaluations)
+    buffers = BUFFERS
 
     def engine(self):
         if self._engine is None:

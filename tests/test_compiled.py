@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import rfsym as R
 from rfsym import zoo
-from rfsym.compiled import LIMIT, Buffers, Overflow, Program
+from rfsym.compiled import BUFFERS, LIMIT, Buffers, Overflow, Program
 from rfsym.errors import RfsymError
 from rfsym.ops import Checked
 from rfsym.result import EvaluatedResult
@@ -221,6 +221,7 @@ def test_memory_grows_with_quantities_not_layers():
     rng = np.random.default_rng(1)
     values = {k: rng.integers(1, 4, 10**5) * 2 + 1, d: rng.integers(1, 4, 10**5), x: rng.integers(64, 99, 10**5)}
     assert r.evaluate(values).rf is not None  # compiles once
+    BUFFERS.clear()  # every array from here on is allocated, and traced
     tracemalloc.start()
     e = r.evaluate(values)
     got = [e.rf, e.out_size, e.macs, e.params]
@@ -256,6 +257,7 @@ def test_resnet_layers_share_equal_fields_in_any_order():
     distinct = {f for f in forms if f.free_symbols}
     for order in (list(range(len(r.layers))), list(range(len(r.layers)))[::-1]):
         assert r.evaluate(values).rf is not None  # compiled before tracemalloc starts
+        BUFFERS.clear()  # every array from here on is allocated, and traced
         tracemalloc.start()
         e = r.evaluate(values)
         rfs = {i: e.layers[i].rf for i in order}
@@ -289,6 +291,13 @@ def test_buffers_hand_out_only_unheld_arrays():
     assert address(d) == first
     del d
     assert address(pool.empty((5,))) == first and pool.nbytes == 80
+    del b
+    e = pool.empty((6,))  # 48 bytes: the two free buffers of 40 are dropped to make room
+    assert pool.nbytes == 48 and not np.shares_memory(e, c)
+    f = pool.empty((5,))  # unpooled: no room beside e, which is held
+    assert pool.nbytes == 48 and not np.shares_memory(f, e)
+    pool.clear()
+    assert pool.nbytes == 0 and pool.empty((6,)) is not e
 
 
 def test_evaluations_reuse_arrays_nobody_holds():
