@@ -509,10 +509,12 @@ class Buffers:
             A pooled buffer not referenced elsewhere, or a new array.
         """
         shape = tuple(shape)
+        if _UNHELD is None:
+            return np.empty(shape, np.int64)
         bufs = self._free.get(shape, ())
-        for b in bufs:
-            if sys.getrefcount(b) <= _UNHELD:
-                return b
+        for i in range(len(bufs)):
+            if sys.getrefcount(bufs[i]) <= _UNHELD:  # no local name: a tracer's frame snapshot cannot add one
+                return bufs[i]
         b = np.empty(shape, np.int64)
         if self.nbytes + b.nbytes > self.limit:
             self._drop(self.nbytes + b.nbytes - self.limit, shape)
@@ -524,13 +526,13 @@ class Buffers:
     def _drop(self, need, shape):
         """Unpool free buffers, other shapes than ``shape`` first, until ``need`` bytes are dropped."""
         for sh in sorted(self._free, key=lambda k: k == shape):
-            kept = []
-            for b in self._free[sh]:
-                if need > 0 and sys.getrefcount(b) <= _UNHELD:
-                    need -= b.nbytes
-                    self.nbytes -= b.nbytes
+            kept, bufs = [], self._free[sh]
+            for i in range(len(bufs)):
+                if need > 0 and sys.getrefcount(bufs[i]) <= _UNHELD:
+                    need -= bufs[i].nbytes
+                    self.nbytes -= bufs[i].nbytes
                 else:
-                    kept.append(b)
+                    kept.append(bufs[i])
             if kept:
                 self._free[sh] = kept
             else:
@@ -543,11 +545,15 @@ class Buffers:
 
 
 def _refs_when_unheld():
-    """References a pooled buffer has in :meth:`Buffers.empty` when nothing else holds it (the
-    pool's list, the loop variable and the call's argument, in CPython)."""
+    """The reference count ``sys.getrefcount(bufs[i])`` gives for a pooled buffer nothing else
+    holds (the pool's list and the call's argument, in CPython), checked to grow when a view
+    holds it; None when it does not (this interpreter's counts do not tell: no pooling)."""
     bufs = [np.empty(1, np.int64)]
-    for b in bufs:
-        return sys.getrefcount(b)
+    free = sys.getrefcount(bufs[0])
+    view = bufs[0][:]
+    held = sys.getrefcount(bufs[0])
+    del view
+    return free if held > free and sys.getrefcount(bufs[0]) == free else None
 
 
 _UNHELD = _refs_when_unheld()

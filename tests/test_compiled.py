@@ -309,20 +309,22 @@ def test_evaluations_reuse_arrays_nobody_holds():
     draws = [{k: rng.integers(1, 8, 1000), s: rng.integers(1, 4, 1000)} for _ in range(6)]
     gc.disable()
     try:
+        BUFFERS.clear()
         kept = r.evaluate(draws[0])
         held = [kept.rf, kept.layers[1].rf, kept.layers[0].start]
         copies = [np.array(h) for h in held]
         e = r.evaluate(draws[1])
-        seen = {e.rf.__array_interface__["data"][0], e.layers[1].rf.__array_interface__["data"][0]}
-        del e
+        _ = e.rf, e.layers[1].rf
+        del e, _
+        pooled = BUFFERS.nbytes
         for values in draws[2:]:
             e = r.evaluate(values)
             got = [e.rf, e.layers[1].rf]
-            assert {g.__array_interface__["data"][0] for g in got} <= seen  # the dropped evaluation's arrays
             i = int(rng.integers(1000))
             exact = r.subs({sym: int(v[i]) for sym, v in values.items()})
             assert int(got[0][i]) == exact.rf and int(got[1][i]) == exact.layers[1].rf
             del e, got
+            assert BUFFERS.nbytes == pooled  # the dropped evaluation's arrays, reused: no new one
         assert all(np.array_equal(h, c) for h, c in zip(held, copies))
     finally:
         gc.enable()
