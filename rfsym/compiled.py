@@ -389,7 +389,9 @@ def _apply(op, xs, spare, buffers=None):
             return np.mod(a, d, out=o)
         if op == "floordiv":
             return np.floor_divide(a, d, out=o)
-        t = np.negative(a, out=o)  # ceil(a / d) = -floor(-a / d)
+        if o is None:  # ceil(a / d) = -floor(-a / d)
+            return -np.floor_divide(-np.asarray(a), d)
+        t = np.negative(a, out=o)
         return np.negative(np.floor_divide(t, d, out=t), out=t)
     if op == "max":
         return _fold(np.maximum, xs, spare, buffers)

@@ -337,3 +337,19 @@ def test_buffers_pickle_empty():
     copy = pickle.loads(pickle.dumps(pool))
     assert pool.nbytes == 8000 and copy.nbytes == 0 and copy.limit == pool.limit
     assert not np.shares_memory(copy.empty((1000,)), held)
+
+
+@pytest.mark.parametrize("pool", [None, Buffers()])
+def test_program_divisions_and_powers_with_and_without_a_pool(pool):
+    """ceiling and floor by a symbolic divisor with a number or an array on top, a symbolic
+    exponent that is 0, and a mod, on numpy's arrays or pooled ones: the exact values."""
+    x, n, s = (sp.Symbol(c, integer=True, positive=True) for c in "xns")
+    p = Program()
+    exprs = [sp.ceiling(7 / s), sp.floor(7 / s), sp.ceiling((x + 3) / s), x**n, sp.Mod(x, 3), x**3]
+    nodes = [p.compile(e)[0] for e in exprs]
+    xs, ss = np.array([1, 5, 12]), np.array([2, 3, 5])
+    for nv in (0, 2):
+        got = p.run(nodes, {"x": xs, "n": nv, "s": ss}, pool)
+        for e, g in zip(exprs, got):
+            want = [int(e.subs({x: int(a), n: nv, s: int(b)})) for a, b in zip(xs, ss)]
+            assert np.broadcast_to(g, (3,)).tolist() == want, (e, nv)
