@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -494,6 +495,7 @@ class Buffers:
         self.limit = limit
         self.nbytes = 0
         self._free = {}  # shape -> the buffers of that shape
+        self._lock = threading.Lock()  # a free buffer is handed to one thread only
 
     def __getstate__(self):  # a pickled or copied pool starts empty
         return {"limit": self.limit}
@@ -513,17 +515,18 @@ class Buffers:
         shape = tuple(shape)
         if _UNHELD is None:
             return np.empty(shape, np.int64)
-        bufs = self._free.get(shape, ())
-        for i in range(len(bufs)):
-            if sys.getrefcount(bufs[i]) <= _UNHELD:  # no local name: a tracer's frame snapshot cannot add one
-                return bufs[i]
-        b = np.empty(shape, np.int64)
-        if self.nbytes + b.nbytes > self.limit:
-            self._drop(self.nbytes + b.nbytes - self.limit, shape)
-        if self.nbytes + b.nbytes <= self.limit:
-            self._free.setdefault(shape, []).append(b)
-            self.nbytes += b.nbytes
-        return b
+        with self._lock:
+            bufs = self._free.get(shape, ())
+            for i in range(len(bufs)):
+                if sys.getrefcount(bufs[i]) <= _UNHELD:  # no local name: a tracer's frame snapshot cannot add one
+                    return bufs[i]
+            b = np.empty(shape, np.int64)
+            if self.nbytes + b.nbytes > self.limit:
+                self._drop(self.nbytes + b.nbytes - self.limit, shape)
+            if self.nbytes + b.nbytes <= self.limit:
+                self._free.setdefault(shape, []).append(b)
+                self.nbytes += b.nbytes
+            return b
 
     def _drop(self, need, shape):
         """Unpool free buffers, other shapes than ``shape`` first, until ``need`` bytes are dropped."""
@@ -542,8 +545,9 @@ class Buffers:
 
     def clear(self):
         """Unpool every buffer (those still held live on with their holders)."""
-        self._free = {}
-        self.nbytes = 0
+        with self._lock:
+            self._free = {}
+            self.nbytes = 0
 
 
 def _refs_when_unheld():

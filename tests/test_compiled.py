@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import pickle
+import sys
+import threading
 import tracemalloc
 from fractions import Fraction
 
@@ -353,3 +355,31 @@ def test_program_divisions_and_powers_with_and_without_a_pool(pool):
         for e, g in zip(exprs, got):
             want = [int(e.subs({x: int(a), n: nv, s: int(b)})) for a, b in zip(xs, ss)]
             assert np.broadcast_to(g, (3,)).tolist() == want, (e, nv)
+
+
+def test_buffers_across_threads_never_share_an_array():
+    """Threads taking and dropping arrays of one pool at once never hold the same buffer."""
+    pool = Buffers()
+    clash = []
+
+    def work(tag):
+        for _ in range(10000):
+            a = pool.empty((8,))
+            a[:] = tag
+            b = pool.empty((8,))
+            b[:] = -tag
+            if not (a == tag).all():
+                clash.append(tag)
+            del a, b
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(1, 5)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible (without the pool's lock, clashes)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not clash and pool.nbytes <= 8 * 8 * 8
