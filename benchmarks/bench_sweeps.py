@@ -20,6 +20,7 @@ from harness import Table, median_time, section
 
 import rfsym
 from rfsym import BatchNorm, Conv, ReLU, Repeat, Sequential, analyze, zoo
+from rfsym.compiled import BUFFERS
 
 #: what each sweep reads from the evaluated result (the whole network's output)
 QUANTITIES = ("rf", "jump", "start", "center", "out_size", "params", "macs")
@@ -148,6 +149,11 @@ def evalpeers(ctx):
     (t_ev, t_l), (rfs, last) = _interleaved(
         [lambda: [lr.rf for lr in resnet.evaluate(bs).layers], lambda: out_rf(*args)], repeat)
     assert np.array_equal(rfs[-1], last)
+    for a, lr in zip(rfs, resnet.layers):  # every layer at every configuration: its closed form, exactly
+        form = sp.sympify(lr.rf)
+        want = sp.lambdify(syms, form, "numpy")(*args) if form.free_symbols else int(form)
+        assert a.dtype == np.int64 if isinstance(a, np.ndarray) else isinstance(a, int), lr.name
+        assert np.array_equal(np.broadcast_to(a, (size,)), np.broadcast_to(want, (size,))), lr.name
     names = [lr.name for lr in resnet.layers]
     for i in rng.choice(size, 5, replace=False):
         exact = resnet.subs({name: int(v[i]) for name, v in bs.items()})
@@ -159,6 +165,7 @@ def evalpeers(ctx):
     layers = 200 if ctx.quick else 2000
     deep = _deep(layers)
     vals = {"k": rng.integers(1, 4, size) * 2 + 1, "d": rng.integers(1, 4, size), "x": rng.integers(64, 512, size)}
+    BUFFERS.clear()  # no array pooled by the rows above: every array of this one is allocated, and traced
     tracemalloc.start()
     t0 = time.perf_counter()
     e = deep.evaluate(vals)
@@ -177,7 +184,8 @@ def evalpeers(ctx):
         "which compiles the closed forms once per result, is not timed. Peers compute the same numbers: "
         "the 4-layer chain's rf by the hand-written formula on the same int64 arrays; for ResNet (bottleneck, "
         "input 224, b_i 1..40) `sympy.lambdify` of the network's output rf, while rfsym returns every "
-        "layer's rf (checked against the output and, layer by layer by name, against `Result.subs` on 5 random configurations). "
+        "layer's rf (checked: every layer at every configuration equals its closed form by `lambdify`, the "
+        "output equals the peer's, and layer by layer by name, `Result.subs` on 5 random configurations). "
         f"Last row: one `evaluate` of a {layers:,}-layer network reading {', '.join(QUANTITIES)} of the "
         f"output (checked against `subs`), its peak traced memory including the {inputs / 2**20:.0f} MB of "
         "inputs (values: k in 3, 5, 7; d 1..3; x 64..511).")

@@ -24,6 +24,8 @@ value never wraps around.
 from __future__ import annotations
 
 import math
+import sys
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -31,7 +33,7 @@ import sympy as sp
 
 from .ops import Checked
 
-__all__ = ["Program", "Overflow", "Unsupported", "LIMIT"]
+__all__ = ["Program", "Buffers", "BUFFERS", "Overflow", "Unsupported", "LIMIT"]
 
 #: magnitudes up to this are safe in int64 (the rule of :class:`~rfsym.ops.Checked`)
 LIMIT = (1 << 62) - 1
@@ -78,6 +80,20 @@ class Program:
     def _scale(self, node, factor):
         return node if factor == 1 else self._node("mul", node, self._const(factor))
 
+    def _reuse_sum(self, nodes):
+        """``nodes`` (the terms of a sum) with a pair that is already a node replaced by that
+        node (one pass fewer: Horner forms repeat ``k - 1`` at every level)."""
+        if len(nodes) < 3:
+            return nodes
+        for i, a in enumerate(nodes):
+            for j in range(i + 1, len(nodes)):
+                b = nodes[j]
+                pair = self._keys.get(("add", (a, b)), self._keys.get(("add", (b, a))))
+                if pair is not None:
+                    rest = [n for k, n in enumerate(nodes) if k not in (i, j)]
+                    return self._reuse_sum([pair, *rest])
+        return nodes
+
     def compile(self, expr):
         """The node of ``expr`` (an integer-valued expression; see :meth:`compile_ratio`).
 
@@ -113,7 +129,7 @@ class Program:
             return self._node("sym", e.name), 1
         if e.is_Add:
             nodes, den = self._common([self.compile_ratio(a) for a in e.args])
-            return self._node("add", *nodes), den
+            return self._node("add", *self._reuse_sum(nodes)), den
         if e.is_Mul:
             coeff, rest = e.as_coeff_Mul()
             parts = [self.compile_ratio(a) for a in sp.Mul.make_args(rest)]
@@ -261,13 +277,14 @@ class Program:
         return out
 
     # ---- evaluation
-    def run(self, targets, inputs):
+    def run(self, targets, inputs, buffers=None):
         """The values of ``targets``: int64 arrays (or Python ints when constant) and bool arrays
         for conditions. Intermediate arrays are freed (or reused in place) after their last use.
 
         Args:
             targets: node indices.
             inputs: input name -> int64 array (broadcastable together).
+            buffers: a :class:`Buffers` the new int64 arrays come from (None: numpy allocates).
 
         Returns:
             A list, one value per target.
@@ -292,7 +309,7 @@ class Program:
             xs = [vals[a] for a in args]
             own = [a for a in args if uses[a] == 1 and a not in keep and self.nodes[a][0] not in ("const", "sym")
                    and isinstance(vals[a], np.ndarray)]
-            vals[i] = _apply(op, xs, [vals[a] for a in own])
+            vals[i] = _apply(op, xs, [vals[a] for a in own], buffers)
             for a in args:
                 uses[a] -= 1
                 if uses[a] == 0 and a not in keep:
@@ -332,41 +349,55 @@ def _out(a, b, spare):
     return None
 
 
-def _fold(f, xs, spare):
+def _fresh(xs, buffers):
+    """An int64 array of the broadcast shape of ``xs`` from ``buffers``, or None (numpy allocates)."""
+    if buffers is None:
+        return None
+    shape = np.broadcast_shapes(*(np.shape(x) for x in xs))
+    return buffers.empty(shape) if shape else None
+
+
+def _fold(f, xs, spare, buffers=None):
     out = xs[0]
     for x in xs[1:]:
         o = _out(out, x, spare)
+        if o is None:
+            o = _fresh((out, x), buffers)
         out = f(out, x, out=o) if o is not None else f(out, x)
-        if o is None and isinstance(out, np.ndarray):
+        if isinstance(out, np.ndarray) and not any(out is s for s in spare):
             spare = [*spare, out]  # our own temporary from now on
     return out
 
 
-def _apply(op, xs, spare):
+def _apply(op, xs, spare, buffers=None):
     if all(isinstance(x, (int, bool)) for x in xs):
         return _scalar(op, xs)
     if op == "add":
-        return _fold(np.add, xs, spare)
+        return _fold(np.add, xs, spare, buffers)
     if op == "mul":
-        return _fold(np.multiply, xs, spare)
+        return _fold(np.multiply, xs, spare, buffers)
     if op == "pow":
         b, e = xs
         if isinstance(e, int) and e <= 4:
-            out = b
-            for _ in range(e - 1):
-                out = out * b
-            return out
+            return _fold(np.multiply, [b] * e, spare, buffers) if e > 1 else (b if e == 1 else np.ones_like(b))
         return np.power(b, e)
-    if op == "floordiv":
-        return np.floor_divide(xs[0], xs[1])
-    if op == "ceildiv":
-        return -np.floor_divide(-np.asarray(xs[0]), xs[1])
+    if op in ("floordiv", "ceildiv", "mod"):
+        a, d = xs
+        o = _out(a, d, spare)
+        if o is None:
+            o = _fresh((a, d), buffers)
+        if op == "mod":
+            return np.mod(a, d, out=o)
+        if op == "floordiv":
+            return np.floor_divide(a, d, out=o)
+        if o is None:  # ceil(a / d) = -floor(-a / d)
+            return -np.floor_divide(-np.asarray(a), d)
+        t = np.negative(a, out=o)
+        return np.negative(np.floor_divide(t, d, out=t), out=t)
     if op == "max":
-        return _fold(np.maximum, xs, spare)
+        return _fold(np.maximum, xs, spare, buffers)
     if op == "min":
-        return _fold(np.minimum, xs, spare)
-    if op == "mod":
-        return np.mod(xs[0], xs[1])
+        return _fold(np.minimum, xs, spare, buffers)
     if op == "select":
         conds, vals = xs[0::2], xs[1::2]
         return np.select([np.asarray(c, dtype=bool) for c in conds], vals, default=0)
@@ -433,3 +464,105 @@ def as_value(num, den, bound):
     out = np.asarray(num).view(Checked)
     out.bound = bound
     return out
+
+
+class Buffers:
+    """Reusable ``int64`` arrays for the values compiled programs compute.
+
+    An array is handed out again only when nothing but this pool refers to it: every numpy
+    array viewing a buffer (views of views, memoryviews and arrays made from them included)
+    holds a reference to it, so a value someone still holds is never overwritten. Reuse spares
+    the allocator returning megabytes to the system after each evaluation and the kernel
+    zero-filling fresh pages on the next one, which costs more than the arithmetic. At most
+    ``limit`` bytes are pooled: a new array that would exceed it first drops free buffers
+    (those of other shapes first), else it is allocated unpooled. :data:`BUFFERS` is the pool
+    :meth:`~rfsym.result.Result.evaluate` uses; :meth:`clear` releases its free buffers.
+
+    >>> pool = Buffers(limit=1 << 20)
+    >>> a = pool.empty((4,))
+    >>> pool.empty((4,)) is a  # still held
+    False
+    >>> del a
+    >>> pool.nbytes
+    64
+    """
+
+    def __init__(self, limit=256 << 20):
+        """
+        Args:
+            limit: the most bytes the pool keeps.
+        """
+        self.limit = limit
+        self.nbytes = 0
+        self._free = {}  # shape -> the buffers of that shape
+        self._lock = threading.Lock()  # a free buffer is handed to one thread only
+
+    def __getstate__(self):  # a pickled or copied pool starts empty
+        return {"limit": self.limit}
+
+    def __setstate__(self, state):
+        self.__init__(state["limit"])
+
+    def empty(self, shape):
+        """An uninitialised int64 array of ``shape`` that nothing else refers to.
+
+        Args:
+            shape: a tuple of ints.
+
+        Returns:
+            A pooled buffer not referenced elsewhere, or a new array.
+        """
+        shape = tuple(shape)
+        if _UNHELD is None:
+            return np.empty(shape, np.int64)
+        with self._lock:
+            bufs = self._free.get(shape, ())
+            for i in range(len(bufs)):
+                if sys.getrefcount(bufs[i]) <= _UNHELD:  # no local name: a tracer's frame snapshot cannot add one
+                    return bufs[i]
+            b = np.empty(shape, np.int64)
+            if self.nbytes + b.nbytes > self.limit:
+                self._drop(self.nbytes + b.nbytes - self.limit, shape)
+            if self.nbytes + b.nbytes <= self.limit:
+                self._free.setdefault(shape, []).append(b)
+                self.nbytes += b.nbytes
+            return b
+
+    def _drop(self, need, shape):
+        """Unpool free buffers, other shapes than ``shape`` first, until ``need`` bytes are dropped."""
+        for sh in sorted(self._free, key=lambda k: k == shape):
+            kept, bufs = [], self._free[sh]
+            for i in range(len(bufs)):
+                if need > 0 and sys.getrefcount(bufs[i]) <= _UNHELD:
+                    need -= bufs[i].nbytes
+                    self.nbytes -= bufs[i].nbytes
+                else:
+                    kept.append(bufs[i])
+            if kept:
+                self._free[sh] = kept
+            else:
+                del self._free[sh]
+
+    def clear(self):
+        """Unpool every buffer (those still held live on with their holders)."""
+        with self._lock:
+            self._free = {}
+            self.nbytes = 0
+
+
+def _refs_when_unheld():
+    """The reference count ``sys.getrefcount(bufs[i])`` gives for a pooled buffer nothing else
+    holds (the pool's list and the call's argument, in CPython), checked to grow when a view
+    holds it; None when it does not (this interpreter's counts do not tell: no pooling)."""
+    bufs = [np.empty(1, np.int64)]
+    free = sys.getrefcount(bufs[0])
+    view = bufs[0][:]
+    held = sys.getrefcount(bufs[0])
+    del view
+    return free if held > free and sys.getrefcount(bufs[0]) == free else None
+
+
+_UNHELD = _refs_when_unheld()
+
+#: the pool of :meth:`~rfsym.result.Result.evaluate`'s arrays (shared by every result)
+BUFFERS = Buffers()

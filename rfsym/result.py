@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from . import layers as L
-from .compiled import LIMIT, Overflow, Program, Unsupported, as_value
+from .compiled import BUFFERS, LIMIT, Overflow, Program, Unsupported, as_value
 from .errors import LayerError, RfsymError, layer_label
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
@@ -753,7 +753,11 @@ class Result(_Quantities):
 
         On arrays the closed forms are compiled once per result (:mod:`rfsym.compiled`) and
         each quantity of each layer is computed when read (an :class:`EvaluatedResult`), so
-        memory grows with the quantities read, not with the layers. Nothing wraps around: the
+        memory grows with the quantities read, not with the layers. The value arrays come from a
+        pool (:data:`rfsym.compiled.BUFFERS`, up to 256 MB, shared by all results): an array is
+        reused by a later evaluation once nothing refers to it, which spares the system
+        zero-filling fresh memory on every call (``BUFFERS.clear()`` releases the free ones).
+        Nothing wraps around: the
         compiled program bounds every intermediate value on the input ranges first, and where a
         bound could reach 2**62, or values break a condition the symbolic derivation left open
         (a stride that must be positive, a size at least 1), the engine re-derives on checked
@@ -912,7 +916,19 @@ class _Evaluator:
         self.inputs = {k: (int(a) if a.ndim == 0 else a) for k, a in named.items()}
         self.named = named
         self.ranges = ranges
-        self.bounds = {}
+        # intervals and the interval proofs of the open conditions depend on the ranges only:
+        # shared by the evaluations of this result on the same ranges
+        by_ranges = result.__dict__.get("_by_ranges")
+        if by_ranges is None:
+            by_ranges = result._by_ranges = {}
+        key = tuple(sorted(ranges.items()))
+        entry = by_ranges.get(key)
+        if entry is None:
+            if len(by_ranges) >= 64:
+                by_ranges.clear()
+            entry = by_ranges[key] = {"bounds": {}, "proved": False}
+        self._entry = entry
+        self.bounds = entry["bounds"]
         self.recent = {}
         # expression -> its value while someone holds it (layers share most values)
         self.shared = weakref.WeakValueDictionary()
@@ -925,11 +941,14 @@ class _Evaluator:
         """Whether node ``index`` is at or after a Repeat with a symbolic count: the engine unrolls
         those on arrays, so even their constant quantities come as arrays (kept so here)."""
         if self._arrayed is None:
-            marked = set()
-            for lr in self.result.layers:
-                if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
-                        any(u in marked for u in lr.inputs):
-                    marked.add(lr.index)
+            marked = self.result.__dict__.get("_arrayed")  # once per result
+            if marked is None:
+                marked = set()
+                for lr in self.result.layers:
+                    if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
+                            any(u in marked for u in lr.inputs):
+                        marked.add(lr.index)
+                self.result._arrayed = marked
             self._arrayed = marked
         return any(u in self._arrayed for u in nodes)
 
@@ -939,6 +958,9 @@ class _Evaluator:
         if prog is None:
             prog = self.result._program = Program()
         return prog
+
+    #: the pool the value arrays come from (shared by every result's evaluations)
+    buffers = BUFFERS
 
     def engine(self):
         if self._engine is None:
@@ -955,6 +977,9 @@ class _Evaluator:
         """Whether every condition the symbolic pass left open holds (interval proofs first,
         then one pass per open condition); False sends evaluate to the engine path, which
         raises the error naming the layer and parameter."""
+        if self._entry["proved"]:
+            return True
+        proved = True  # by intervals alone, so for any values in these ranges
         unique = self.result.__dict__.get("_unique_checks")
         if unique is None:  # one condition per distinct expression and bound
             unique = self.result._unique_checks = list(dict.fromkeys(
@@ -972,13 +997,15 @@ class _Evaluator:
                     continue
             elif den == 1 and (minimum is None or lo >= minimum):
                 continue
-            num = np.asarray(self.program.run([node], self.inputs)[0])
+            proved = False
+            num = np.asarray(self.program.run([node], self.inputs, self.buffers)[0])
             if minimum == "zero":
                 ok = not num.any()
             else:
                 ok = (den == 1 or not np.any(num % den)) and (minimum is None or not np.any(num < minimum * den))
             if not ok:
                 return False
+        self._entry["proved"] = proved
         return True
 
     def value(self, expr, key):
@@ -1017,7 +1044,7 @@ class _Evaluator:
         out = self._delta(expr, prev, key) if prev is not None else None
         if out is None:
             node, den, bound = self._compiled(expr)
-            value = as_value(self.program.run([node], self.inputs)[0], den, bound)
+            value = as_value(self.program.run([node], self.inputs, self.buffers)[0], den, bound)
             out = value, bound
         self.recent[key] = (expr, *out)
         if isinstance(out[0], np.ndarray):
@@ -1107,16 +1134,17 @@ class _Evaluator:
         total = pbound + bound + (abs(int(const)) if split else 0)
         if den != 1 or total > LIMIT:
             return None
-        d = self.program.run([node], self.inputs)[0]
+        d = self.program.run([node], self.inputs, self.buffers)[0]
         own = isinstance(d, np.ndarray) and self.program.nodes[node][0] != "sym" and d.shape == pval.shape
-        out = np.add(pval.view(np.ndarray), d, out=d if own else None)  # d: a temporary of its own
+        shape = np.broadcast_shapes(pval.shape, np.shape(d))
+        out = np.add(pval.view(np.ndarray), d, out=d if own else self.buffers.empty(shape))  # d: a temporary of its own
         if out.shape != pval.shape:
             return None
         out = out.view(type(pval))
         if split:  # out is previous + poly: kept; the value asked for is one more pass
             out.bound = pbound + bound
             self.spare[key] = (sp.Add(pexpr, poly), out)
-            out = np.add(out.view(np.ndarray), int(const)).view(type(pval))
+            out = np.add(out.view(np.ndarray), int(const), out=self.buffers.empty(out.shape)).view(type(pval))
         out.bound = total
         return out, out.bound
 
@@ -1212,7 +1240,8 @@ class EvaluatedLayer(_EvalView):
     def input(self):
         """The grid this layer reads (see :attr:`LayerResult.input`)."""
         if "input" not in self._cache:
-            self._cache["input"] = _EvalView(self._sym.input, self._ev, lambda: self._engine_view().input,
+            view = self._engine_view  # not self: no reference cycle keeps the values alive
+            self._cache["input"] = _EvalView(self._sym.input, self._ev, lambda: view().input,
                                              "input", tuple(self._sym.inputs))
         return self._cache["input"]
 
@@ -1249,7 +1278,8 @@ class EvaluatedResult(_EvalView):
     def layers(self) -> list:
         """One :class:`EvaluatedLayer` per DAG node, in topological order."""
         if self._layers is None:
-            self._layers = [EvaluatedLayer(lr, self._ev, lambda i=i: self._ev.engine().layers[i])
+            ev = self._ev  # not self: no reference cycle keeps the values alive
+            self._layers = [EvaluatedLayer(lr, ev, lambda i=i: ev.engine().layers[i])
                             for i, lr in enumerate(self._sym.layers)]
         return self._layers
 

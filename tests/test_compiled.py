@@ -3,6 +3,10 @@ never wrapping around, raising what the engine raises on invalid values."""
 
 from __future__ import annotations
 
+import gc
+import pickle
+import sys
+import threading
 import tracemalloc
 from fractions import Fraction
 
@@ -14,7 +18,7 @@ from hypothesis import strategies as st
 
 import rfsym as R
 from rfsym import zoo
-from rfsym.compiled import LIMIT, Overflow, Program
+from rfsym.compiled import BUFFERS, LIMIT, Buffers, Overflow, Program
 from rfsym.errors import RfsymError
 from rfsym.ops import Checked
 from rfsym.result import EvaluatedResult
@@ -219,6 +223,7 @@ def test_memory_grows_with_quantities_not_layers():
     rng = np.random.default_rng(1)
     values = {k: rng.integers(1, 4, 10**5) * 2 + 1, d: rng.integers(1, 4, 10**5), x: rng.integers(64, 99, 10**5)}
     assert r.evaluate(values).rf is not None  # compiles once
+    BUFFERS.clear()  # every array from here on is allocated, and traced
     tracemalloc.start()
     e = r.evaluate(values)
     got = [e.rf, e.out_size, e.macs, e.params]
@@ -254,6 +259,7 @@ def test_resnet_layers_share_equal_fields_in_any_order():
     distinct = {f for f in forms if f.free_symbols}
     for order in (list(range(len(r.layers))), list(range(len(r.layers)))[::-1]):
         assert r.evaluate(values).rf is not None  # compiled before tracemalloc starts
+        BUFFERS.clear()  # every array from here on is allocated, and traced
         tracemalloc.start()
         e = r.evaluate(values)
         rfs = {i: e.layers[i].rf for i in order}
@@ -265,3 +271,115 @@ def test_resnet_layers_share_equal_fields_in_any_order():
                 assert int(_at(rfs[i], 3, size)) == exact.layer(lr.name).rf, (order[0], lr.name)
             same = [j for j in range(len(forms)) if forms[j] == forms[i] and forms[i].free_symbols]
             assert all(rfs[j] is rfs[i] for j in same), lr.name
+
+
+def test_buffers_hand_out_only_unheld_arrays():
+    """A pooled array comes back only once nothing refers to it (a view of a view counts);
+    beyond the limit arrays are allocated unpooled."""
+    def address(x):
+        return x.__array_interface__["data"][0]
+
+    pool = Buffers(limit=80)
+    a = pool.empty((5,))
+    first = address(a)
+    view = a[1:][::2]
+    del a
+    b = pool.empty((5,))
+    assert not np.shares_memory(b, view) and pool.nbytes == 80
+    c = pool.empty((5,))  # over the limit: a plain array
+    assert pool.nbytes == 80 and not np.shares_memory(c, view) and not np.shares_memory(c, b)
+    del view
+    d = pool.empty((5,))
+    assert address(d) == first
+    del d
+    assert address(pool.empty((5,))) == first and pool.nbytes == 80
+    del b
+    e = pool.empty((6,))  # 48 bytes: the two free buffers of 40 are dropped to make room
+    assert pool.nbytes == 48 and not np.shares_memory(e, c)
+    f = pool.empty((5,))  # unpooled: no room beside e, which is held
+    assert pool.nbytes == 48 and not np.shares_memory(f, e)
+    pool.clear()
+    assert pool.nbytes == 0 and pool.empty((6,)) is not e
+
+
+def test_evaluations_reuse_arrays_nobody_holds():
+    """Evaluations of one result reuse the arrays of dropped evaluations (no reference cycle
+    keeps them: garbage collection is off) and never overwrite values still held."""
+    k, s = R.symbols("k s")
+    r = R.analyze(R.Sequential(*[R.Conv(k, stride=s)] * 3), ndim=1)
+    rng = np.random.default_rng(3)
+    draws = [{k: rng.integers(1, 8, 1000), s: rng.integers(1, 4, 1000)} for _ in range(6)]
+    gc.disable()
+    try:
+        BUFFERS.clear()
+        kept = r.evaluate(draws[0])
+        held = [kept.rf, kept.layers[1].rf, kept.layers[0].start]
+        copies = [np.array(h) for h in held]
+        e = r.evaluate(draws[1])
+        _ = e.rf, e.layers[1].rf
+        del e, _
+        pooled = BUFFERS.nbytes
+        for values in draws[2:]:
+            e = r.evaluate(values)
+            got = [e.rf, e.layers[1].rf]
+            i = int(rng.integers(1000))
+            exact = r.subs({sym: int(v[i]) for sym, v in values.items()})
+            assert int(got[0][i]) == exact.rf and int(got[1][i]) == exact.layers[1].rf
+            del e, got
+            assert BUFFERS.nbytes == pooled  # the dropped evaluation's arrays, reused: no new one
+        assert all(np.array_equal(h, c) for h, c in zip(held, copies))
+    finally:
+        gc.enable()
+
+
+def test_buffers_pickle_empty():
+    """A pickled pool does not carry its arrays."""
+    pool = Buffers()
+    held = pool.empty((1000,))
+    copy = pickle.loads(pickle.dumps(pool))
+    assert pool.nbytes == 8000 and copy.nbytes == 0 and copy.limit == pool.limit
+    assert not np.shares_memory(copy.empty((1000,)), held)
+
+
+@pytest.mark.parametrize("pool", [None, Buffers()])
+def test_program_divisions_and_powers_with_and_without_a_pool(pool):
+    """ceiling and floor by a symbolic divisor with a number or an array on top, a symbolic
+    exponent that is 0, and a mod, on numpy's arrays or pooled ones: the exact values."""
+    x, n, s = (sp.Symbol(c, integer=True, positive=True) for c in "xns")
+    p = Program()
+    exprs = [sp.ceiling(7 / s), sp.floor(7 / s), sp.ceiling((x + 3) / s), x**n, sp.Mod(x, 3), x**3]
+    nodes = [p.compile(e)[0] for e in exprs]
+    xs, ss = np.array([1, 5, 12]), np.array([2, 3, 5])
+    for nv in (0, 2):
+        got = p.run(nodes, {"x": xs, "n": nv, "s": ss}, pool)
+        for e, g in zip(exprs, got):
+            want = [int(e.subs({x: int(a), n: nv, s: int(b)})) for a, b in zip(xs, ss)]
+            assert np.broadcast_to(g, (3,)).tolist() == want, (e, nv)
+
+
+def test_buffers_across_threads_never_share_an_array():
+    """Threads taking and dropping arrays of one pool at once never hold the same buffer."""
+    pool = Buffers()
+    clash = []
+
+    def work(tag):
+        for _ in range(10000):
+            a = pool.empty((8,))
+            a[:] = tag
+            b = pool.empty((8,))
+            b[:] = -tag
+            if not (a == tag).all():
+                clash.append(tag)
+            del a, b
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(1, 5)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible (without the pool's lock, clashes)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not clash and pool.nbytes <= 8 * 8 * 8
