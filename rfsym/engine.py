@@ -60,6 +60,7 @@ import dataclasses
 import gc
 import math
 import numbers
+import operator
 from typing import Any
 
 import numpy as np
@@ -143,6 +144,27 @@ def _key(layer):
 _FIELDS: dict = {}  # layer class -> the names of its fields but "name"
 
 
+class _HasSymbols(RfsymError):
+    """A layer of a network taken for all-numeric holds a symbol: the sympy path analyses it."""
+
+
+def _same_config(layer, state):
+    """A key equal for layers of one class whose fields (the name left out) are the same objects,
+    on the same state object: such layers have equal rule outputs. Made of ids, which stay unique
+    while the network and the pass's states are alive (the whole pass); cheaper to make and to
+    hash than :func:`_key` (no field is hashed)."""
+    cls = type(layer)
+    get = _GETTERS.get(cls)
+    if get is None:
+        names = tuple(f.name for f in dataclasses.fields(layer) if f.name != "name")
+        get = _GETTERS[cls] = operator.attrgetter(*names) if len(names) > 1 else \
+            (lambda x, name=names[0]: (getattr(x, name),)) if names else (lambda x: ())
+    return (cls, id(state), *map(id, get(layer)))
+
+
+_GETTERS: dict = {}  # layer class -> a function giving its fields but "name" (a tuple)
+
+
 def _shared_axes(maps):
     """``maps`` with each axis equal to the one before replaced by that same object (exact
     numbers): composing square layers then sees identical axes and composes once."""
@@ -196,6 +218,11 @@ class _Pass:
         self.cache = {}  # (layer, input state) -> (rule output, group key): repeated layers
         self.seen = {}  # the same by object identity (cheaper to hash)
         self.groups = {}  # the group keys of the chains, one object per value
+        self.alike = {}  # _same_config(layer, state) -> the cached rule output of an equal layer
+        self.rules = {}  # layer class -> its rule
+        self.shared = {}  # id of a rule's maps -> (those maps, with equal axes shared, group key)
+        self.checked = {}  # ids of layers shown to hold no symbols (exact numbers)
+        self.exact_numbers = ctx.ops.exact and not ctx.ops.symbolic
 
     def new_chain(self, base):
         return Chain(self.ctx.ops, base, self.identity)
@@ -233,7 +260,12 @@ class _Pass:
         (cached for repeated layers)."""
         ctx = self.ctx
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
-        key = hit = None
+        same = _same_config(layer, state)  # equal configurations made of the same field objects
+        hit = self.alike.get(same)
+        if hit is not None:
+            self.seen[fast] = hit
+            return hit
+        key = None
         if _well_hashed(state):
             try:
                 key = (_key(layer), state)
@@ -242,27 +274,46 @@ class _Pass:
                 key = hit = None
         if hit is None:
             ctx.where = _label(node, layer, node.index)
-            rule = rule_for(layer)
+            cls = type(layer)
+            rule = self.rules.get(cls)
+            if rule is None:
+                rule = self.rules[cls] = rule_for(layer)
             if rule is None:
                 raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
+            if self.exact_numbers:
+                self.numbers_only(layer)
             try:
                 out = rule(layer, state, ctx)
             except LayerError as err:
                 raise (err if err.where else err.located(ctx.where)) from None
             except GraphError as err:
                 raise GraphError(f"{ctx.where}: {err}") from None
-            if ctx.ops.exact and not ctx.ops.symbolic:
-                out.maps = _shared_axes(out.maps)
-            group = hashable_maps(out.maps)
-            if group is not None:
-                group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
+            shared = self.shared.get(id(out.maps))  # rules reuse their maps objects: one look each
+            if shared is None:
+                maps = _shared_axes(out.maps) if self.exact_numbers else out.maps
+                group = hashable_maps(maps)
+                if group is not None:
+                    group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
+                shared = self.shared[id(out.maps)] = (out.maps, maps, group)  # (the first keeps its id alive)
+            out.maps, group = shared[1], shared[2]
             own = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
             hit = (out, group, own)
             if key is not None and not out.extra:
                 self.cache[key] = hit
+        if key is not None and not hit[0].extra:
+            self.alike[same] = hit
         if not hit[0].extra:
             self.seen[fast] = hit
         return hit
+
+    def numbers_only(self, layer):
+        """Raise :class:`_HasSymbols` when ``layer`` (about to be analysed on exact numbers) holds a
+        symbol: the sympy path analyses the network instead. Layers that reach no rule share
+        their fields' values with one that did (the caches are keyed by them)."""
+        if id(layer) not in self.checked:
+            if layer.free_symbols:
+                raise _HasSymbols(self.ctx.where)
+            self.checked[id(layer)] = True
 
     def layer(self, node):
         layer = node.op
@@ -350,6 +401,8 @@ class _Pass:
         ctx, ops = self.ctx, self.ctx.ops
         layer = node.op
         ctx.where = _label(node, layer, node.index)
+        if self.exact_numbers:
+            self.numbers_only(layer)
         source, queries = (self.state(u) for u in node.inputs)
         try:
             out = attend(layer, source, queries, ctx)
@@ -461,6 +514,16 @@ def derive(net: Any, input_size: Any = None, *, ndim: int | None = None, in_chan
     Returns:
         The :class:`~rfsym.result.Result`.
     """
+    enabled = gc.isenabled()
+    gc.disable()  # the analysis allocates many small objects and frees few: collections only cost time
+    try:
+        return _derive_checked(net, input_size, ndim, in_channels, strict, ops, numeric_values)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _derive_checked(net, input_size, ndim, in_channels, strict, ops, numeric_values):
     if not isinstance(net, L.Layer):
         if isinstance(net, (list, tuple)):
             net = L.Sequential(*net)
@@ -508,7 +571,7 @@ def _size_symbols(net, nd):
 
 
 def _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values):
-    if ops is None and _all_numbers(net, sizes, in_channels):
+    if ops is None and _all_numbers(sizes, in_channels):
         # fast path: the same rules on Python ints and Fractions, sympy numbers at the boundary;
         # on any error the sympy path below runs again and raises its own message
         try:
@@ -520,26 +583,15 @@ def _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values):
     return _derive(net, sizes, nd, in_channels, strict, _ops, _values)
 
 
-def _all_numbers(net, sizes, in_channels) -> bool:
-    """Whether ``analyze`` may take the exact fast path: a numeric input size or none, no symbols."""
+def _all_numbers(sizes, in_channels) -> bool:
+    """Whether ``analyze`` may take the exact fast path: a numeric input size or none (the pass
+    leaves that path for the sympy one at the first layer holding a symbol)."""
     if sizes is not None and not all(getattr(n, "is_Integer", False) for n in sizes):
         return False
-    if in_channels is not None and not getattr(in_channels, "is_Integer", False):
-        return False
-    return not net.free_symbols
+    return in_channels is None or getattr(in_channels, "is_Integer", False)
 
 
 def _derive(net, sizes, nd, in_channels, strict, ops, values) -> Result:
-    enabled = gc.isenabled()
-    gc.disable()  # the pass allocates many small objects and frees none: collections only cost time
-    try:
-        return _derive_nodes(net, sizes, nd, in_channels, strict, ops, values)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _derive_nodes(net, sizes, nd, in_channels, strict, ops, values) -> Result:
     ctx = Context(ops, nd, values, strict, derive)
     state = State(None if sizes is None else tuple(ctx.val(n, "input_size", 1) for n in sizes),
                   ctx.val(in_channels, "in_channels", 1))

@@ -72,6 +72,9 @@ class Context:
         self.strict = strict
         self.notes = {}
         self.derive = derive
+        #: per-layer constants a rule computed once (keyed by the layer's id: layers live as
+        #: long as the analysis)
+        self.plans = {}
         #: conditions the symbolic pass could not decide (the compiled evaluate checks them):
         #: (expression, parameter, minimum, "zero" (must vanish) or None (integral only), layer)
         self.checks = []
@@ -201,34 +204,55 @@ def _tf_same_pad(n, w, ops, ctx):
     return left, total - left
 
 
-@register_layer(L.Windowed)
-def _windowed(layer, state, ctx):
-    ops = ctx.ops
-    maps, sizes = [], []
-    kprod = 1
-    for axis, w in enumerate(layer.windows(ctx.ndim)):
+def _window_plan(layer, ctx):
+    """What a sliding-window layer's rule needs that does not depend on its input: per axis
+    ``(map or None, k, s, d, pl, pr, extent, ceil, window)`` (None: TensorFlow SAME, whose padding
+    and map depend on the input size) and the product of the kernel sizes."""
+    plan, kprod = [], 1
+    for w in layer.windows(ctx.ndim):
         k = ctx.val(w.kernel, "kernel_size", 1)
         s = ctx.val(w.stride, "stride", 1)
         d = ctx.val(w.dilation, "dilation", 1)
         kprod = kprod * k
-        n = state.sizes[axis] if state.sizes else None
+        extent = d * (k - 1) + 1
         if w.pad == "tf_same":
-            pl, pr = _tf_same_pad(n, w, ops, ctx)
+            plan.append((None, k, s, d, None, None, extent, w.ceil, w))
         else:
             pl, pr = ctx.val(w.pad[0], "padding", 0), ctx.val(w.pad[1], "padding", 0)
-        extent = d * (k - 1) + 1
-        maps.append(AxisMap.affine(-pl, s, extent, step=d))
+            plan.append((AxisMap.affine(-pl, s, extent, step=d), k, s, d, pl, pr, extent, w.ceil, w))
+    return tuple(plan), kprod
+
+
+@register_layer(L.Windowed)
+def _windowed(layer, state, ctx):
+    ops = ctx.ops
+    plans = ctx.plans
+    plan = plans.get(id(layer))  # the layer is alive for the whole analysis: its id is not reused
+    if plan is None:
+        plan = plans[id(layer)] = _window_plan(layer, ctx)
+    axes, kprod = plan
+    maps, sizes = [], []
+    known = state.sizes
+    for axis, (m, _k, s, d, pl, pr, extent, ceil, w) in enumerate(axes):
+        n = known[axis] if known else None
+        if m is None:  # TensorFlow SAME: the padding follows the input size
+            maps.append(AxisMap.affine(-_tf_same_pad(n, w, ops, ctx)[0], s, extent, step=d))
+        else:
+            maps.append(m)
         if n is not None:
-            if w.pad == "tf_same":
+            if m is None:
                 out = ops.ceildiv(n, s)
-            elif w.ceil:
+            elif ceil:
                 c = ops.ceildiv(n + (pl + pr - extent), s) + 1
                 out = ops.where(ops.ge((c - 1) * s, n + pl), c - 1, c)
+            elif type(n) is int and type(s) is int:
+                out = (n + (pl + pr - extent)) // s + 1
             else:
                 out = ops.floordiv(n + (pl + pr - extent), s) + 1
-            check_size(out, ctx, axis, n)
+            if type(out) is not int or out < 1:
+                check_size(out, ctx, axis, n)
             sizes.append(out)
-    sizes = tuple(sizes) if state.sizes else None
+    sizes = tuple(sizes) if known else None
     if not isinstance(layer, L.Conv):
         return LeafOut(tuple(maps), State(sizes, state.channels))
     cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
