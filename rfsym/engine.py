@@ -220,6 +220,8 @@ class _Pass:
         self.groups = {}  # the group keys of the chains, one object per value
         self.alike = {}  # _same_config(layer, state) -> the cached rule output of an equal layer
         self.rules = {}  # layer class -> its rule
+        self.configs = {}  # _key(layer) -> a number for that configuration
+        self.tokens = {}  # id(layer) -> the number of its configuration
         self.shared = {}  # id of a rule's maps -> (those maps, with equal axes shared, group key)
         self.checked = {}  # ids of layers shown to hold no symbols (exact numbers)
         self.exact_numbers = ctx.ops.exact and not ctx.ops.symbolic
@@ -268,7 +270,10 @@ class _Pass:
         key = None
         if _well_hashed(state):
             try:
-                key = (_key(layer), state)
+                token = self.tokens.get(id(layer))
+                if token is None:  # equal configurations: one small int (hashed at no cost)
+                    token = self.tokens[id(layer)] = self.configs.setdefault(_key(layer), len(self.configs))
+                key = (token, state)
                 hit = self.cache.get(key)
             except TypeError:  # arrays (numeric evaluation): no cache
                 key = hit = None

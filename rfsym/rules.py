@@ -206,8 +206,11 @@ def _tf_same_pad(n, w, ops, ctx):
 
 def _window_plan(layer, ctx):
     """What a sliding-window layer's rule needs that does not depend on its input: per axis
-    ``(map or None, k, s, d, pl, pr, extent, ceil, window)`` (None: TensorFlow SAME, whose padding
-    and map depend on the input size) and the product of the kernel sizes."""
+    ``(map or None, s, d, pl, pr, extent, ceil, window)`` (map None: TensorFlow SAME, whose
+    padding and map depend on the input size), the maps when every axis has one (one tuple for
+    every input), the product of the kernel sizes and, when the size law is
+    ``(n + pl + pr - extent) // s + 1`` on Python ints on every axis, its per-axis
+    ``(pl + pr - extent, s)``."""
     plan, kprod = [], 1
     for w in layer.windows(ctx.ndim):
         k = ctx.val(w.kernel, "kernel_size", 1)
@@ -216,24 +219,46 @@ def _window_plan(layer, ctx):
         kprod = kprod * k
         extent = d * (k - 1) + 1
         if w.pad == "tf_same":
-            plan.append((None, k, s, d, None, None, extent, w.ceil, w))
+            plan.append((None, s, d, None, None, extent, w.ceil, w))
         else:
             pl, pr = ctx.val(w.pad[0], "padding", 0), ctx.val(w.pad[1], "padding", 0)
-            plan.append((AxisMap.affine(-pl, s, extent, step=d), k, s, d, pl, pr, extent, w.ceil, w))
-    return tuple(plan), kprod
+            plan.append((AxisMap.affine(-pl, s, extent, step=d), s, d, pl, pr, extent, w.ceil, w))
+    maps = None if any(a[0] is None for a in plan) else tuple(a[0] for a in plan)
+    ints = None
+    if maps is not None and not any(a[6] for a in plan) and \
+            all(type(v) is int for a in plan for v in (a[1], a[3], a[4], a[5])):
+        ints = tuple((pl + pr - extent, s) for _, s, _, pl, pr, extent, _, _ in plan)
+    return tuple(plan), maps, kprod, ints
 
 
 @register_layer(L.Windowed)
 def _windowed(layer, state, ctx):
-    ops = ctx.ops
-    plans = ctx.plans
-    plan = plans.get(id(layer))  # the layer is alive for the whole analysis: its id is not reused
+    plan = ctx.plans.get(id(layer))  # the layer is alive for the whole analysis: its id is not reused
     if plan is None:
-        plan = plans[id(layer)] = _window_plan(layer, ctx)
-    axes, kprod = plan
-    maps, sizes = [], []
+        plan = ctx.plans[id(layer)] = _window_plan(layer, ctx)
+    axes, maps, kprod, ints = plan
     known = state.sizes
-    for axis, (m, _k, s, d, pl, pr, extent, ceil, w) in enumerate(axes):
+    sizes = None
+    if known is not None and ints is not None and all(type(n) is int for n in known):
+        # Python ints on every axis: the floor law inline (the general one below on a size < 1)
+        sizes = tuple((n + c) // s + 1 for n, (c, s) in zip(known, ints))
+        if min(sizes) < 1:
+            sizes = None
+    if sizes is None:
+        own, sizes = _window_sizes(axes, known, ctx)
+        maps = own if maps is None else maps  # (one tuple for every input where it can)
+    if not isinstance(layer, L.Conv):
+        return LeafOut(maps, State(sizes, state.channels))
+    cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
+    return LeafOut(maps, State(sizes, cout), params, macs)
+
+
+def _window_sizes(axes, known, ctx):
+    """The maps and output sizes of a sliding-window layer (per-axis plan ``axes``) on input sizes
+    ``known`` (None: unknown)."""
+    ops = ctx.ops
+    maps, sizes = [], []
+    for axis, (m, s, d, pl, pr, extent, ceil, w) in enumerate(axes):
         n = known[axis] if known else None
         if m is None:  # TensorFlow SAME: the padding follows the input size
             maps.append(AxisMap.affine(-_tf_same_pad(n, w, ops, ctx)[0], s, extent, step=d))
@@ -245,18 +270,11 @@ def _windowed(layer, state, ctx):
             elif ceil:
                 c = ops.ceildiv(n + (pl + pr - extent), s) + 1
                 out = ops.where(ops.ge((c - 1) * s, n + pl), c - 1, c)
-            elif type(n) is int and type(s) is int:
-                out = (n + (pl + pr - extent)) // s + 1
             else:
                 out = ops.floordiv(n + (pl + pr - extent), s) + 1
-            if type(out) is not int or out < 1:
-                check_size(out, ctx, axis, n)
+            check_size(out, ctx, axis, n)
             sizes.append(out)
-    sizes = tuple(sizes) if known else None
-    if not isinstance(layer, L.Conv):
-        return LeafOut(tuple(maps), State(sizes, state.channels))
-    cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
-    return LeafOut(tuple(maps), State(sizes, cout), params, macs)
+    return tuple(maps), tuple(sizes) if known else None
 
 
 def conv_counts(layer, state, ctx, kprod, positions_of):
