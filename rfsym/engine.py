@@ -223,8 +223,13 @@ class _Pass:
         self.configs = {}  # _key(layer) -> a number for that configuration
         self.tokens = {}  # id(layer) -> the number of its configuration
         self.shared = {}  # id of a rule's maps -> (those maps, with equal axes shared, group key)
-        self.checked = {}  # ids of layers shown to hold no symbols (exact numbers)
+        self.checked = set()  # ids of layers shown to hold no symbols (exact numbers)
         self.exact_numbers = ctx.ops.exact and not ctx.ops.symbolic
+        self.interned = {}  # exact numbers: state -> the one object of that value
+        self.read = set()  # the ids of the states some layer has read
+        self.canonical = set()  # the ids of those objects
+        if self.exact_numbers:
+            self.input_state = self.intern(state)
 
     def new_chain(self, base):
         return Chain(self.ctx.ops, base, self.identity)
@@ -260,7 +265,6 @@ class _Pass:
     def solve(self, node, layer, state):
         """``(rule output, group key, the layer's own input channels)`` of ``layer`` on ``state``
         (cached for repeated layers)."""
-        ctx = self.ctx
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
         same = _same_config(layer, state)  # equal configurations made of the same field objects
         hit = self.alike.get(same)
@@ -268,42 +272,19 @@ class _Pass:
             self.seen[fast] = hit
             return hit
         key = None
-        if _well_hashed(state):
+        if self.exact_numbers:  # states of numbers are interned: equal ones are one object
+            if id(state) in self.canonical:
+                key = (self.config(layer), id(state))
+                hit = self.cache.get(key)
+        elif _well_hashed(state):
             try:
-                token = self.tokens.get(id(layer))
-                if token is None:  # equal configurations: one small int (hashed at no cost)
-                    token = self.tokens[id(layer)] = self.configs.setdefault(_key(layer), len(self.configs))
-                key = (token, state)
+                key = (self.config(layer), state)
                 hit = self.cache.get(key)
             except TypeError:  # arrays (numeric evaluation): no cache
                 key = hit = None
         if hit is None:
-            ctx.where = _label(node, layer, node.index)
-            cls = type(layer)
-            rule = self.rules.get(cls)
-            if rule is None:
-                rule = self.rules[cls] = rule_for(layer)
-            if rule is None:
-                raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
-            if self.exact_numbers:
-                self.numbers_only(layer)
-            try:
-                out = rule(layer, state, ctx)
-            except LayerError as err:
-                raise (err if err.where else err.located(ctx.where)) from None
-            except GraphError as err:
-                raise GraphError(f"{ctx.where}: {err}") from None
-            shared = self.shared.get(id(out.maps))  # rules reuse their maps objects: one look each
-            if shared is None:
-                maps = _shared_axes(out.maps) if self.exact_numbers else out.maps
-                group = hashable_maps(maps)
-                if group is not None:
-                    group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
-                shared = self.shared[id(out.maps)] = (out.maps, maps, group)  # (the first keeps its id alive)
-            out.maps, group = shared[1], shared[2]
-            own = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
-            hit = (out, group, own)
-            if key is not None and not out.extra:
+            hit = self.apply(node, layer, state)
+            if key is not None and not hit[0].extra:
                 self.cache[key] = hit
         if key is not None and not hit[0].extra:
             self.alike[same] = hit
@@ -311,22 +292,69 @@ class _Pass:
             self.seen[fast] = hit
         return hit
 
+    def apply(self, node, layer, state):
+        """:meth:`solve` without the caches: the layer's rule run on ``state``."""
+        ctx = self.ctx
+        ctx.at(lambda: _label(node, layer, node.index))
+        cls = type(layer)
+        rule = self.rules.get(cls)
+        if rule is None:
+            rule = self.rules[cls] = rule_for(layer)
+        if rule is None:
+            raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
+        if self.exact_numbers and id(layer) not in self.checked:
+            self.numbers_only(layer)
+        try:
+            out = rule(layer, state, ctx)
+        except LayerError as err:
+            raise (err if err.where else err.located(ctx.where)) from None
+        except GraphError as err:
+            raise GraphError(f"{ctx.where}: {err}") from None
+        shared = self.shared.get(id(out.maps))  # rules reuse their maps objects: one look each
+        if shared is None:
+            maps = _shared_axes(out.maps) if self.exact_numbers else out.maps
+            group = hashable_maps(maps)
+            if group is not None:
+                group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
+            shared = self.shared[id(out.maps)] = (out.maps, maps, group)  # (the first keeps its id alive)
+        out.maps, group = shared[1], shared[2]
+        if self.exact_numbers:
+            out.state = self.intern(out.state)
+        own = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
+        return out, group, own
+
+    def config(self, layer):
+        """A small int standing for ``layer``'s configuration (:func:`_key`): equal ones share it."""
+        token = self.tokens.get(id(layer))
+        if token is None:
+            token = self.tokens[id(layer)] = self.configs.setdefault(_key(layer), len(self.configs))
+        return token
+
+    def intern(self, state):
+        """The one object of the states equal to ``state`` (exact numbers: ints, Fractions)."""
+        state = self.interned.setdefault(state, state)
+        self.canonical.add(id(state))
+        return state
+
     def numbers_only(self, layer):
         """Raise :class:`_HasSymbols` when ``layer`` (about to be analysed on exact numbers) holds a
         symbol: the sympy path analyses the network instead. Layers that reach no rule share
         their fields' values with one that did (the caches are keyed by them)."""
-        if id(layer) not in self.checked:
-            if layer.free_symbols:
-                raise _HasSymbols(self.ctx.where)
-            self.checked[id(layer)] = True
+        if layer.free_symbols:
+            raise _HasSymbols(self.ctx.where)
+        self.checked.add(id(layer))
 
     def layer(self, node):
         layer = node.op
         u = node.inputs[0]
         state = self.input_state if u == INPUT else self.states[u]
-        hit = self.seen.get((id(layer), id(state)))
-        if hit is None:
-            hit = self.solve(node, layer, state)
+        if id(state) in self.read:
+            hit = self.seen.get((id(layer), id(state)))
+            if hit is None:
+                hit = self.solve(node, layer, state)
+        else:  # the first layer to read this state: no cache holds it (nor will: one reader in a chain)
+            self.read.add(id(state))
+            hit = self.apply(node, layer, state)
         out, group, in_ch = hit  # in_ch: the layer's own channel argument
         chain = self.chains[u] if u != INPUT and self.readers[u] == 1 else self.chain_for(u)
         before, after = chain.add(out.maps, group)
@@ -397,7 +425,8 @@ class _Pass:
                             node.name, node.kind, lambda: merged, lambda: merged, in_sizes, out_sizes,
                             channels, channels, 0, 0, inputs=node.inputs, extra=extra)
         self.records.append(record)
-        self.states.append(State(out_sizes, channels))
+        state = State(out_sizes, channels)
+        self.states.append(self.intern(state) if self.exact_numbers else state)
         self.chains.append(chain)
 
     def attend(self, node):
@@ -427,7 +456,7 @@ class _Pass:
                             source.sizes, sizes, source.channels, out.state.channels, out.params, out.macs,
                             own=out.maps, inputs=node.inputs, extra=out.extra)
         self.records.append(record)
-        self.states.append(out.state)
+        self.states.append(self.intern(out.state) if self.exact_numbers else out.state)
         self.chains.append(chain)
 
     def _agree(self, values, names, what, where):
