@@ -223,6 +223,7 @@ class _Pass:
         self.configs = {}  # _key(layer) -> a number for that configuration
         self.tokens = {}  # id(layer) -> the number of its configuration
         self.shared = {}  # id of a rule's maps -> (those maps, with equal axes shared, group key)
+        self.owns = {}  # id(layer) -> the value of its in_channels (or num_features) argument
         self.checked = set()  # ids of layers shown to hold no symbols (exact numbers)
         self.exact_numbers = ctx.ops.exact and not ctx.ops.symbolic
         self.interned = {}  # exact numbers: state -> the one object of that value
@@ -241,15 +242,42 @@ class _Pass:
         return self.input_state if u == INPUT else self.states[u]
 
     def run(self):
-        layer, merge, attend = self.layer, self.merge, self.attend
+        """Derive every node in topological order; returns the records. A layer reading one
+        input is handled here (the loop of a long chain; :meth:`layer` is the same for one node)."""
+        merge, attend, solve, apply = self.merge, self.attend, self.solve, self.apply
+        records, states, chains, readers = self.records, self.states, self.chains, self.readers
+        seen, read = self.seen, self.read
+        input_state = self.input_state
         for node in self.dag.nodes:
+            inputs = node.inputs
             if node.is_merge:
                 merge(node)
-            elif len(node.inputs) == 2:  # an Attention with queries of its own
+                continue
+            if len(inputs) == 2:  # an Attention with queries of its own
                 attend(node)
-            else:
-                layer(node)
-        return self.records
+                continue
+            layer = node.op
+            u = inputs[0]
+            state = input_state if u == INPUT else states[u]
+            if id(state) in read:
+                hit = seen.get((id(layer), id(state)))
+                if hit is None:
+                    hit = solve(node, layer, state)
+            else:  # the first layer to read this state: no cache holds it (nor will: one reader in a chain)
+                read.add(id(state))
+                hit = apply(node, layer, state)
+            out, group, in_ch = hit  # in_ch: the layer's own channel argument
+            chain = chains[u] if u != INPUT and readers[u] == 1 else self.chain_for(u)
+            before, after = chain.add(out.maps, group)
+            if state.channels is not None:
+                in_ch = state.channels
+            out_state = out.state
+            records.append(NodeRecord(node.index, layer, node.name, node.kind, after, before, state.sizes,
+                                      out_state.sizes, in_ch, out_state.channels, out.params, out.macs,
+                                      out.maps, inputs, out.extra))
+            states.append(out_state)
+            chains.append(chain)
+        return records
 
     def chain_for(self, u):
         """The chain a layer reading ``u`` extends (u's, when it has no other reader)."""
@@ -268,8 +296,7 @@ class _Pass:
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
         same = _same_config(layer, state)  # equal configurations made of the same field objects
         hit = self.alike.get(same)
-        if hit is not None:
-            self.seen[fast] = hit
+        if hit is not None:  # (an equal layer's: this object is seldom read again, seen not filled)
             return hit
         key = None
         if self.exact_numbers:  # states of numbers are interned: equal ones are one object
@@ -319,8 +346,13 @@ class _Pass:
             shared = self.shared[id(out.maps)] = (out.maps, maps, group)  # (the first keeps its id alive)
         out.maps, group = shared[1], shared[2]
         if self.exact_numbers:
-            out.state = self.intern(out.state)
-        own = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
+            state = self.interned.setdefault(out.state, out.state)  # (intern, inline: once a layer)
+            self.canonical.add(id(state))
+            out.state = state
+        own = self.owns.get(id(layer), self)  # the layer's own channel argument (self: not yet read)
+        if own is self:
+            own = self.owns[id(layer)] = ctx.val(getattr(layer, "in_channels", None) or
+                                                 getattr(layer, "num_features", None))
         return out, group, own
 
     def config(self, layer):
@@ -343,29 +375,6 @@ class _Pass:
         if layer.free_symbols:
             raise _HasSymbols(self.ctx.where)
         self.checked.add(id(layer))
-
-    def layer(self, node):
-        layer = node.op
-        u = node.inputs[0]
-        state = self.input_state if u == INPUT else self.states[u]
-        if id(state) in self.read:
-            hit = self.seen.get((id(layer), id(state)))
-            if hit is None:
-                hit = self.solve(node, layer, state)
-        else:  # the first layer to read this state: no cache holds it (nor will: one reader in a chain)
-            self.read.add(id(state))
-            hit = self.apply(node, layer, state)
-        out, group, in_ch = hit  # in_ch: the layer's own channel argument
-        chain = self.chains[u] if u != INPUT and self.readers[u] == 1 else self.chain_for(u)
-        before, after = chain.add(out.maps, group)
-        if state.channels is not None:
-            in_ch = state.channels
-        out_state = out.state
-        self.records.append(NodeRecord(node.index, layer, node.name, node.kind, after, before, state.sizes,
-                                       out_state.sizes, in_ch, out_state.channels, out.params, out.macs,
-                                       out.maps, node.inputs, out.extra))
-        self.states.append(out_state)
-        self.chains.append(chain)
 
     def merge(self, node):
         ctx, ops = self.ctx, self.ctx.ops
