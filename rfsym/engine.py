@@ -246,7 +246,7 @@ class _Pass:
         input is handled here (the loop of a long chain; :meth:`layer` is the same for one node)."""
         merge, attend, solve, apply = self.merge, self.attend, self.solve, self.apply
         records, states, chains, readers = self.records, self.states, self.chains, self.readers
-        seen, read = self.seen, self.read
+        seen, read, alike = self.seen, self.read, self.alike
         input_state = self.input_state
         for node in self.dag.nodes:
             inputs = node.inputs
@@ -262,7 +262,9 @@ class _Pass:
             if id(state) in read:
                 hit = seen.get((id(layer), id(state)))
                 if hit is None:
-                    hit = solve(node, layer, state)
+                    hit = alike.get(_same_config(layer, state))  # an equal layer's (distinct objects)
+                    if hit is None:
+                        hit = solve(node, layer, state)
             else:  # the first layer to read this state: no cache holds it (nor will: one reader in a chain)
                 read.add(id(state))
                 hit = apply(node, layer, state)
