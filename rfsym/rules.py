@@ -99,8 +99,13 @@ class Context:
         self._where = text
 
     def at(self, label):
-        """Set :attr:`where` to ``label()``, called only when something reads it (most layers
-        raise nothing and note nothing: their label is never made)."""
+        """Name the layer being analysed, lazily: most layers raise nothing and note nothing, so
+        their label is never made.
+
+        Args:
+            label: a zero-argument callable giving the text of :attr:`where`, called on its
+                first read.
+        """
         self._where, self._label = None, label
 
     def val(self, expr, param=None, minimum=None):
