@@ -60,6 +60,7 @@ import dataclasses
 import gc
 import math
 import numbers
+import operator
 from typing import Any
 
 import numpy as np
@@ -143,6 +144,27 @@ def _key(layer):
 _FIELDS: dict = {}  # layer class -> the names of its fields but "name"
 
 
+class _HasSymbols(RfsymError):
+    """A layer of a network taken for all-numeric holds a symbol: the sympy path analyses it."""
+
+
+def _same_config(layer, state):
+    """A key equal for layers of one class whose fields (the name left out) are the same objects,
+    on the same state object: such layers have equal rule outputs. Made of ids, which stay unique
+    while the network and the pass's states are alive (the whole pass); cheaper to make and to
+    hash than :func:`_key` (no field is hashed)."""
+    cls = type(layer)
+    get = _GETTERS.get(cls)
+    if get is None:
+        names = tuple(f.name for f in dataclasses.fields(layer) if f.name != "name")
+        get = _GETTERS[cls] = operator.attrgetter(*names) if len(names) > 1 else \
+            (lambda x, name=names[0]: (getattr(x, name),)) if names else (lambda x: ())
+    return (cls, id(state), *map(id, get(layer)))
+
+
+_GETTERS: dict = {}  # layer class -> a function giving its fields but "name" (a tuple)
+
+
 def _shared_axes(maps):
     """``maps`` with each axis equal to the one before replaced by that same object (exact
     numbers): composing square layers then sees identical axes and composes once."""
@@ -196,6 +218,19 @@ class _Pass:
         self.cache = {}  # (layer, input state) -> (rule output, group key): repeated layers
         self.seen = {}  # the same by object identity (cheaper to hash)
         self.groups = {}  # the group keys of the chains, one object per value
+        self.alike = {}  # _same_config(layer, state) -> the cached rule output of an equal layer
+        self.rules = {}  # layer class -> its rule
+        self.configs = {}  # _key(layer) -> a number for that configuration
+        self.tokens = {}  # id(layer) -> the number of its configuration
+        self.shared = {}  # id of a rule's maps -> (those maps, with equal axes shared, group key)
+        self.owns = {}  # id(layer) -> the value of its in_channels (or num_features) argument
+        self.checked = set()  # ids of layers shown to hold no symbols (exact numbers)
+        self.exact_numbers = ctx.ops.exact and not ctx.ops.symbolic
+        self.interned = {}  # exact numbers: state -> the one object of that value
+        self.read = set()  # the ids of the states some layer has read
+        self.canonical = set()  # the ids of those objects
+        if self.exact_numbers:
+            self.input_state = self.intern(state)
 
     def new_chain(self, base):
         return Chain(self.ctx.ops, base, self.identity)
@@ -207,15 +242,44 @@ class _Pass:
         return self.input_state if u == INPUT else self.states[u]
 
     def run(self):
-        layer, merge, attend = self.layer, self.merge, self.attend
+        """Derive every node in topological order; returns the records. A layer reading one
+        input is handled here (the loop of a long chain; :meth:`layer` is the same for one node)."""
+        merge, attend, solve, apply = self.merge, self.attend, self.solve, self.apply
+        records, states, chains, readers = self.records, self.states, self.chains, self.readers
+        seen, read, alike = self.seen, self.read, self.alike
+        input_state = self.input_state
         for node in self.dag.nodes:
+            inputs = node.inputs
             if node.is_merge:
                 merge(node)
-            elif len(node.inputs) == 2:  # an Attention with queries of its own
+                continue
+            if len(inputs) == 2:  # an Attention with queries of its own
                 attend(node)
-            else:
-                layer(node)
-        return self.records
+                continue
+            layer = node.op
+            u = inputs[0]
+            state = input_state if u == INPUT else states[u]
+            if id(state) in read:
+                hit = seen.get((id(layer), id(state)))
+                if hit is None:
+                    hit = alike.get(_same_config(layer, state))  # an equal layer's (distinct objects)
+                    if hit is None:
+                        hit = solve(node, layer, state)
+            else:  # the first layer to read this state: no cache holds it (nor will: one reader in a chain)
+                read.add(id(state))
+                hit = apply(node, layer, state)
+            out, group, in_ch = hit  # in_ch: the layer's own channel argument
+            chain = chains[u] if u != INPUT and readers[u] == 1 else self.chain_for(u)
+            before, after = chain.add(out.maps, group)
+            if state.channels is not None:
+                in_ch = state.channels
+            out_state = out.state
+            records.append(NodeRecord(node.index, layer, node.name, node.kind, after, before, state.sizes,
+                                      out_state.sizes, in_ch, out_state.channels, out.params, out.macs,
+                                      out.maps, inputs, out.extra))
+            states.append(out_state)
+            chains.append(chain)
+        return records
 
     def chain_for(self, u):
         """The chain a layer reading ``u`` extends (u's, when it has no other reader)."""
@@ -231,57 +295,88 @@ class _Pass:
     def solve(self, node, layer, state):
         """``(rule output, group key, the layer's own input channels)`` of ``layer`` on ``state``
         (cached for repeated layers)."""
-        ctx = self.ctx
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
-        key = hit = None
-        if _well_hashed(state):
+        same = _same_config(layer, state)  # equal configurations made of the same field objects
+        hit = self.alike.get(same)
+        if hit is not None:  # (an equal layer's: this object is seldom read again, seen not filled)
+            return hit
+        key = None
+        if self.exact_numbers:  # states of numbers are interned: equal ones are one object
+            if id(state) in self.canonical:
+                key = (self.config(layer), id(state))
+                hit = self.cache.get(key)
+        elif _well_hashed(state):
             try:
-                key = (_key(layer), state)
+                key = (self.config(layer), state)
                 hit = self.cache.get(key)
             except TypeError:  # arrays (numeric evaluation): no cache
                 key = hit = None
         if hit is None:
-            ctx.where = _label(node, layer, node.index)
-            rule = rule_for(layer)
-            if rule is None:
-                raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
-            try:
-                out = rule(layer, state, ctx)
-            except LayerError as err:
-                raise (err if err.where else err.located(ctx.where)) from None
-            except GraphError as err:
-                raise GraphError(f"{ctx.where}: {err}") from None
-            if ctx.ops.exact and not ctx.ops.symbolic:
-                out.maps = _shared_axes(out.maps)
-            group = hashable_maps(out.maps)
-            if group is not None:
-                group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
-            own = ctx.val(getattr(layer, "in_channels", None) or getattr(layer, "num_features", None))
-            hit = (out, group, own)
-            if key is not None and not out.extra:
+            hit = self.apply(node, layer, state)
+            if key is not None and not hit[0].extra:
                 self.cache[key] = hit
+        if key is not None and not hit[0].extra:
+            self.alike[same] = hit
         if not hit[0].extra:
             self.seen[fast] = hit
         return hit
 
-    def layer(self, node):
-        layer = node.op
-        u = node.inputs[0]
-        state = self.input_state if u == INPUT else self.states[u]
-        hit = self.seen.get((id(layer), id(state)))
-        if hit is None:
-            hit = self.solve(node, layer, state)
-        out, group, in_ch = hit  # in_ch: the layer's own channel argument
-        chain = self.chains[u] if u != INPUT and self.readers[u] == 1 else self.chain_for(u)
-        before, after = chain.add(out.maps, group)
-        if state.channels is not None:
-            in_ch = state.channels
-        out_state = out.state
-        self.records.append(NodeRecord(node.index, layer, node.name, node.kind, after, before, state.sizes,
-                                       out_state.sizes, in_ch, out_state.channels, out.params, out.macs,
-                                       out.maps, node.inputs, out.extra))
-        self.states.append(out_state)
-        self.chains.append(chain)
+    def apply(self, node, layer, state):
+        """:meth:`solve` without the caches: the layer's rule run on ``state``."""
+        ctx = self.ctx
+        ctx.at(lambda: _label(node, layer, node.index))
+        cls = type(layer)
+        rule = self.rules.get(cls)
+        if rule is None:
+            rule = self.rules[cls] = rule_for(layer)
+        if rule is None:
+            raise LayerError(f"rfsym does not know how to analyse {type(layer).__name__}", where=ctx.where)
+        if self.exact_numbers and id(layer) not in self.checked:
+            self.numbers_only(layer)
+        try:
+            out = rule(layer, state, ctx)
+        except LayerError as err:
+            raise (err if err.where else err.located(ctx.where)) from None
+        except GraphError as err:
+            raise GraphError(f"{ctx.where}: {err}") from None
+        shared = self.shared.get(id(out.maps))  # rules reuse their maps objects: one look each
+        if shared is None:
+            maps = _shared_axes(out.maps) if self.exact_numbers else out.maps
+            group = hashable_maps(maps)
+            if group is not None:
+                group = self.groups.setdefault(group, group)  # equal maps: one object (Chain groups by identity)
+            shared = self.shared[id(out.maps)] = (out.maps, maps, group)  # (the first keeps its id alive)
+        out.maps, group = shared[1], shared[2]
+        if self.exact_numbers:
+            state = self.interned.setdefault(out.state, out.state)  # (intern, inline: once a layer)
+            self.canonical.add(id(state))
+            out.state = state
+        own = self.owns.get(id(layer), self)  # the layer's own channel argument (self: not yet read)
+        if own is self:
+            own = self.owns[id(layer)] = ctx.val(getattr(layer, "in_channels", None) or
+                                                 getattr(layer, "num_features", None))
+        return out, group, own
+
+    def config(self, layer):
+        """A small int standing for ``layer``'s configuration (:func:`_key`): equal ones share it."""
+        token = self.tokens.get(id(layer))
+        if token is None:
+            token = self.tokens[id(layer)] = self.configs.setdefault(_key(layer), len(self.configs))
+        return token
+
+    def intern(self, state):
+        """The one object of the states equal to ``state`` (exact numbers: ints, Fractions)."""
+        state = self.interned.setdefault(state, state)
+        self.canonical.add(id(state))
+        return state
+
+    def numbers_only(self, layer):
+        """Raise :class:`_HasSymbols` when ``layer`` (about to be analysed on exact numbers) holds a
+        symbol: the sympy path analyses the network instead. Layers that reach no rule share
+        their fields' values with one that did (the caches are keyed by them)."""
+        if layer.free_symbols:
+            raise _HasSymbols(self.ctx.where)
+        self.checked.add(id(layer))
 
     def merge(self, node):
         ctx, ops = self.ctx, self.ctx.ops
@@ -341,7 +436,8 @@ class _Pass:
                             node.name, node.kind, lambda: merged, lambda: merged, in_sizes, out_sizes,
                             channels, channels, 0, 0, inputs=node.inputs, extra=extra)
         self.records.append(record)
-        self.states.append(State(out_sizes, channels))
+        state = State(out_sizes, channels)
+        self.states.append(self.intern(state) if self.exact_numbers else state)
         self.chains.append(chain)
 
     def attend(self, node):
@@ -350,6 +446,8 @@ class _Pass:
         ctx, ops = self.ctx, self.ctx.ops
         layer = node.op
         ctx.where = _label(node, layer, node.index)
+        if self.exact_numbers:
+            self.numbers_only(layer)
         source, queries = (self.state(u) for u in node.inputs)
         try:
             out = attend(layer, source, queries, ctx)
@@ -369,7 +467,7 @@ class _Pass:
                             source.sizes, sizes, source.channels, out.state.channels, out.params, out.macs,
                             own=out.maps, inputs=node.inputs, extra=out.extra)
         self.records.append(record)
-        self.states.append(out.state)
+        self.states.append(self.intern(out.state) if self.exact_numbers else out.state)
         self.chains.append(chain)
 
     def _agree(self, values, names, what, where):
@@ -461,6 +559,16 @@ def derive(net: Any, input_size: Any = None, *, ndim: int | None = None, in_chan
     Returns:
         The :class:`~rfsym.result.Result`.
     """
+    enabled = gc.isenabled()
+    gc.disable()  # the analysis allocates many small objects and frees few: collections only cost time
+    try:
+        return _derive_checked(net, input_size, ndim, in_channels, strict, ops, numeric_values)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _derive_checked(net, input_size, ndim, in_channels, strict, ops, numeric_values):
     if not isinstance(net, L.Layer):
         if isinstance(net, (list, tuple)):
             net = L.Sequential(*net)
@@ -508,7 +616,7 @@ def _size_symbols(net, nd):
 
 
 def _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values):
-    if ops is None and _all_numbers(net, sizes, in_channels):
+    if ops is None and _all_numbers(sizes, in_channels):
         # fast path: the same rules on Python ints and Fractions, sympy numbers at the boundary;
         # on any error the sympy path below runs again and raises its own message
         try:
@@ -520,26 +628,15 @@ def _fast_or_exact(net, sizes, nd, in_channels, strict, ops, _ops, _values):
     return _derive(net, sizes, nd, in_channels, strict, _ops, _values)
 
 
-def _all_numbers(net, sizes, in_channels) -> bool:
-    """Whether ``analyze`` may take the exact fast path: a numeric input size or none, no symbols."""
+def _all_numbers(sizes, in_channels) -> bool:
+    """Whether ``analyze`` may take the exact fast path: a numeric input size or none (the pass
+    leaves that path for the sympy one at the first layer holding a symbol)."""
     if sizes is not None and not all(getattr(n, "is_Integer", False) for n in sizes):
         return False
-    if in_channels is not None and not getattr(in_channels, "is_Integer", False):
-        return False
-    return not net.free_symbols
+    return in_channels is None or getattr(in_channels, "is_Integer", False)
 
 
 def _derive(net, sizes, nd, in_channels, strict, ops, values) -> Result:
-    enabled = gc.isenabled()
-    gc.disable()  # the pass allocates many small objects and frees none: collections only cost time
-    try:
-        return _derive_nodes(net, sizes, nd, in_channels, strict, ops, values)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _derive_nodes(net, sizes, nd, in_channels, strict, ops, values) -> Result:
     ctx = Context(ops, nd, values, strict, derive)
     state = State(None if sizes is None else tuple(ctx.val(n, "input_size", 1) for n in sizes),
                   ctx.val(in_channels, "in_channels", 1))

@@ -19,7 +19,8 @@ import functools
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 import sympy as sp
@@ -31,18 +32,23 @@ from .ops import checked, exact_values
 
 __all__ = ["State", "LeafOut", "Context", "register_layer", "rule_for", "check_size", "conv_counts",
            "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize", "check_period",
-           "MAX_PERIOD", "attend"]
+           "MAX_PERIOD", "attend", "NO_EXTRA"]
 
 #: the map of a broadcast input: every output position reads its one position
 BROADCAST = AxisMap(1, 0, (0,), (1,))
 
-@dataclass(frozen=True)
-class State:
-    """What flows between layers: per-axis sizes (None when unknown) and the channel count."""
+class State(NamedTuple):
+    """What flows between layers: per-axis sizes (None when unknown), the channel count and
+    whether the features were flattened. Immutable and hashable (a named tuple: made and
+    hashed at C speed, once per layer of a long chain)."""
 
     sizes: tuple | None
     channels: Any = None
     flattened: bool = False
+
+
+#: the ``extra`` of a rule output without extra attributes (one read-only mapping, shared)
+NO_EXTRA = MappingProxyType({})
 
 
 @dataclass
@@ -68,13 +74,39 @@ class Context:
         self.ops = ops
         self.ndim = ndim
         self.values = values or {}
-        self.where = ""
+        self._where = ""
+        self._label = None
         self.strict = strict
         self.notes = {}
         self.derive = derive
+        #: per-layer constants a rule computed once (keyed by the layer's id: layers live as
+        #: long as the analysis)
+        self.plans = {}
         #: conditions the symbolic pass could not decide (the compiled evaluate checks them):
         #: (expression, parameter, minimum, "zero" (must vanish) or None (integral only), layer)
         self.checks = []
+
+    @property
+    def where(self) -> str:
+        """The layer being analysed, for messages (made on first use after :meth:`at`)."""
+        where = self._where
+        if where is None:
+            where = self._where = self._label()
+        return where
+
+    @where.setter
+    def where(self, text):
+        self._where = text
+
+    def at(self, label):
+        """Name the layer being analysed, lazily: most layers raise nothing and note nothing, so
+        their label is never made.
+
+        Args:
+            label: a zero-argument callable giving the text of :attr:`where`, called on its
+                first read.
+        """
+        self._where, self._label = None, label
 
     def val(self, expr, param=None, minimum=None):
         """The value of a layer parameter in this backend (checked when numeric)."""
@@ -201,38 +233,100 @@ def _tf_same_pad(n, w, ops, ctx):
     return left, total - left
 
 
-@register_layer(L.Windowed)
-def _windowed(layer, state, ctx):
-    ops = ctx.ops
-    maps, sizes = [], []
-    kprod = 1
-    for axis, w in enumerate(layer.windows(ctx.ndim)):
+def _window_plan(layer, ctx):
+    """What a sliding-window layer's rule needs that does not depend on its input: per axis
+    ``(map or None, s, d, pl, pr, extent, ceil, window)`` (map None: TensorFlow SAME, whose
+    padding and map depend on the input size), the maps when every axis has one (one tuple for
+    every input), the product of the kernel sizes and, when the size law is
+    ``(n + pl + pr - extent) // s + 1`` on Python ints on every axis (exact numbers, whose sizes
+    are ints), ``(one (pl + pr - extent, s) when every axis has it, else None, those per axis)``;
+    then a convolution's ``(groups, in_channels or None, out_channels or None, bias)`` on exact
+    numbers (else None)."""
+    plan, kprod = [], 1
+    for w in layer.windows(ctx.ndim):
         k = ctx.val(w.kernel, "kernel_size", 1)
         s = ctx.val(w.stride, "stride", 1)
         d = ctx.val(w.dilation, "dilation", 1)
         kprod = kprod * k
-        n = state.sizes[axis] if state.sizes else None
+        extent = d * (k - 1) + 1
         if w.pad == "tf_same":
-            pl, pr = _tf_same_pad(n, w, ops, ctx)
+            plan.append((None, s, d, None, None, extent, w.ceil, w))
         else:
             pl, pr = ctx.val(w.pad[0], "padding", 0), ctx.val(w.pad[1], "padding", 0)
-        extent = d * (k - 1) + 1
-        maps.append(AxisMap.affine(-pl, s, extent, step=d))
+            plan.append((AxisMap.affine(-pl, s, extent, step=d), s, d, pl, pr, extent, w.ceil, w))
+    maps = None if any(a[0] is None for a in plan) else tuple(a[0] for a in plan)
+    ints = None
+    if ctx.ops.exact and not ctx.ops.symbolic and maps is not None and not any(a[6] for a in plan) and \
+            all(type(v) is int for a in plan for v in (a[1], a[3], a[4], a[5])):
+        axes = tuple((pl + pr - extent, s) for _, s, _, pl, pr, extent, _, _ in plan)
+        ints = (axes[0] if axes.count(axes[0]) == len(axes) else None, axes)
+    counts = None
+    if ints is not None and isinstance(layer, L.Conv):  # exact numbers: the channel arguments once
+        cin = None if layer.in_channels is None else ctx.val(layer.in_channels, "in_channels", 1)
+        cout = ctx.val(layer.out_channels, "out_channels", 1)
+        counts = (ctx.val(layer.groups, "groups", 1), cin, cout, layer.bias)
+    return tuple(plan), maps, kprod, ints, counts
+
+
+@register_layer(L.Windowed)
+def _windowed(layer, state, ctx):
+    plan = ctx.plans.get(id(layer))  # the layer is alive for the whole analysis: its id is not reused
+    if plan is None:
+        plan = ctx.plans[id(layer)] = _window_plan(layer, ctx)
+    axes, maps, kprod, ints, counts = plan
+    known = state.sizes
+    sizes = None
+    if ints is not None and known is not None:
+        # exact numbers (sizes are ints): the floor law inline (the general one below on a size < 1)
+        if ints[0] is not None and known.count(known[0]) == len(known):  # square: one axis for all
+            c, s = ints[0]
+            out = (known[0] + c) // s + 1
+            sizes = (out,) * len(known) if out >= 1 else None
+        else:
+            sizes = tuple([(n + c) // s + 1 for n, (c, s) in zip(known, ints[1])])
+            if min(sizes) < 1:
+                sizes = None
+    if sizes is None:
+        own, sizes = _window_sizes(axes, known, ctx)
+        maps = own if maps is None else maps  # (one tuple for every input where it can)
+    incoming = state.channels
+    if counts is not None and (counts[1] is None or incoming is None or counts[1] == incoming):
+        groups, cin, cout, bias = counts  # (a mismatch of channels: conv_counts raises)
+        if cin is None:
+            cin = incoming
+        if cin is None or cout is None:
+            return LeafOut(maps, State(sizes, cout), None, None, NO_EXTRA)
+        per = cin * cout * kprod // groups
+        macs = None if sizes is None else _prod(sizes) * per
+        return LeafOut(maps, State(sizes, cout), per + cout if bias else per, macs, NO_EXTRA)
+    if not isinstance(layer, L.Conv):
+        return LeafOut(maps, State(sizes, incoming), 0, 0, NO_EXTRA)
+    cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
+    return LeafOut(maps, State(sizes, cout), params, macs, NO_EXTRA)
+
+
+def _window_sizes(axes, known, ctx):
+    """The maps and output sizes of a sliding-window layer (per-axis plan ``axes``) on input sizes
+    ``known`` (None: unknown)."""
+    ops = ctx.ops
+    maps, sizes = [], []
+    for axis, (m, s, d, pl, pr, extent, ceil, w) in enumerate(axes):
+        n = known[axis] if known else None
+        if m is None:  # TensorFlow SAME: the padding follows the input size
+            maps.append(AxisMap.affine(-_tf_same_pad(n, w, ops, ctx)[0], s, extent, step=d))
+        else:
+            maps.append(m)
         if n is not None:
-            if w.pad == "tf_same":
+            if m is None:
                 out = ops.ceildiv(n, s)
-            elif w.ceil:
+            elif ceil:
                 c = ops.ceildiv(n + (pl + pr - extent), s) + 1
                 out = ops.where(ops.ge((c - 1) * s, n + pl), c - 1, c)
             else:
                 out = ops.floordiv(n + (pl + pr - extent), s) + 1
             check_size(out, ctx, axis, n)
             sizes.append(out)
-    sizes = tuple(sizes) if state.sizes else None
-    if not isinstance(layer, L.Conv):
-        return LeafOut(tuple(maps), State(sizes, state.channels))
-    cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
-    return LeafOut(tuple(maps), State(sizes, cout), params, macs)
+    return tuple(maps), tuple(sizes) if known else None
 
 
 def conv_counts(layer, state, ctx, kprod, positions_of):

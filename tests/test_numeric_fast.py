@@ -7,10 +7,16 @@ closed-form groups), mixes of convolutions, pools, dilations and strides, residu
 (branch points and merges on a chain's base), periodic layers (upsampling, transposed
 convolution: the balanced fallback), with and without an input size — are derived both ways,
 and every quantity of every layer must be the same sympy number, whatever order the layers are
-read in (the in-order step from the previous layer, or a checkpoint).
+read in (the in-order step from the previous layer, or a checkpoint). Chains with channel counts
+whose layers are one object, copies or layers built again (the caches of equal configurations),
+on sizes that change at every layer, compare the same way; a symbol after numeric layers sends
+the analysis to the sympy path.
 """
 
 from __future__ import annotations
+
+import copy
+import dataclasses
 
 import pytest
 from hypothesis import given, settings
@@ -153,3 +159,92 @@ def test_long_runs_take_the_closed_form():
     assert (r.rf, r.jump, r.start, r.out_size) == (2 * n + 1, 1, -n, 64)
     i = n // 2
     assert (r.layers[i].rf, r.layers[i].start) == (2 * (i + 1) + 1, -(i + 1))  # a prefix inside the run
+
+
+def _copies(layer, n, how):
+    """``n`` copies of ``layer``: the object itself, shallow copies (the same field objects) or
+    layers built again from the same arguments (other field objects where they are not shared)."""
+    if how == "same":
+        return [layer] * n
+    if how == "copy":
+        return [copy.copy(layer) for _ in range(n)]
+    fields = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
+    return [type(layer)(**fields) for _ in range(n)]
+
+
+@st.composite
+def channel_chains(draw, max_layers=200):
+    """``(net, input_size, ndim, in_channels)``: a numeric chain whose convolutions carry channel
+    counts (groups, biases, given or inherited input channels), its layers repeated as one object,
+    as copies or as layers built again (the caches of equal configurations), on sizes that
+    change at every layer or not at all, sometimes too small."""
+    ndim = draw(st.sampled_from([1, 2]))
+    c0 = channels = draw(st.integers(1, 4))
+    layers, target = [], draw(st.integers(1, max_layers))
+    while len(layers) < target:
+        kind = draw(st.sampled_from(["conv", "conv", "pool", "shrink", "batchnorm", "relu"]))
+        if kind == "conv":
+            layer = draw(convs(ndim, channels))
+            channels = layer.out_channels
+        elif kind == "pool":
+            layer = draw(pools(ndim))
+        elif kind == "shrink":  # the size changes at every layer: every rule runs
+            layer = MaxPool(2, stride=1)
+        elif kind == "batchnorm":
+            layer = R.BatchNorm(channels)
+        else:
+            layer = ReLU()
+        count = draw(st.sampled_from([1, 2, 5, 20]))
+        if kind == "conv" and layer.in_channels is not None and layer.out_channels != layer.in_channels:
+            count = 1  # (repeated, its input channels would not match: one such error is drawn below)
+        layers += _copies(layer, count, draw(st.sampled_from(["same", "copy", "rebuilt"])))
+    if draw(st.integers(0, 9)) == 0:  # a channel mismatch: the same error both ways
+        layers.insert(draw(st.integers(0, len(layers))), Conv(3, in_channels=7, out_channels=7))
+    size = draw(st.one_of(st.none(), st.integers(2**60, 2**70), st.integers(1, 300)))
+    return Sequential(*layers), size, ndim, c0
+
+
+@settings(max_examples=80, deadline=None)
+@given(channel_chains())
+def test_fast_path_equals_sympy_path_with_channels_and_copies(chain):
+    net, size, ndim, c0 = chain
+    out = []
+    for ops in (None, SymOps):
+        try:
+            out.append(derive(net, size, ndim=ndim, in_channels=c0, ops=ops))
+        except R.RfsymError as err:
+            out.append(err)
+    fast, slow = out
+    if isinstance(slow, Exception):
+        assert type(fast) is type(slow) and str(fast) == str(slow)
+        return
+    assert not isinstance(fast, Exception), fast
+    _compare(fast, slow, range(len(slow.layers)))
+
+
+def test_a_symbol_after_numeric_layers_takes_the_sympy_path():
+    """The fast path leaves at the first layer holding a symbol; the result is the sympy one."""
+    k = R.symbols("k")
+    net = Sequential(*[Conv(3, padding=1)] * 50, Conv(k), *[MaxPool(2, stride=1) for _ in range(5)])
+    r = analyze(net, 64)
+    assert r._ops is SymOps
+    assert r.rf == k + 105 and r.out_size == 60 - k
+    assert (r.rf, r.out_size) == (derive(net, 64, ops=SymOps).rf, derive(net, 64, ops=SymOps).out_size)
+
+
+def test_channel_mismatch_named_on_the_fast_path():
+    """A convolution whose in_channels disagree with what reaches it: the layer and the parameter."""
+    net = Sequential(*[Conv(3, padding=1, out_channels=8) for _ in range(3)], Conv(3, in_channels=4))
+    with pytest.raises(R.LayerError) as err:
+        analyze(net, 2**100)
+    assert err.value.param == "in_channels" and "layer 3" in str(err.value) and "gives 8" in str(err.value)
+
+
+def test_sizes_that_change_at_every_layer():
+    """10^3 shrinking pools on separately built layers: sizes exact, then too small an input."""
+    n = 1000
+    r = analyze(Sequential(*[MaxPool(2, stride=1) for _ in range(n)]), 2**120, in_channels=3)
+    assert r._ops is ExactOps
+    assert (r.rf, r.out_size, r.layers[n // 2].out_size) == (n + 1, 2**120 - n, 2**120 - n // 2 - 1)
+    with pytest.raises(R.SizeError, match=r"layer 499 \(MaxPool\).*input size is 1\)"):
+        analyze(Sequential(*[MaxPool(2, stride=1)] * n), 500)
