@@ -208,10 +208,9 @@ def check_size(out, ctx, axis, n):
         if c is None:
             ctx.checks.append((sp.sympify(out), "output size", 1, ctx.where))
     elif type(out) is int:
-        if out < 1:
+        if out < 1:  # one value: said as the symbolic path says it
             raise SizeError(f"{ctx.where}: output size must be at least 1, got {out} on axis {axis} "
-                            f"for some of the given values (this layer's input size {n} there); "
-                            "give a larger input_size or more padding")
+                            f"(this layer's input size is {n}); give a larger input_size or more padding")
     elif np.any(np.asarray(out) < 1):
         arr, ns = np.broadcast_arrays(np.asarray(out), np.asarray(n))
         i = np.flatnonzero(arr < 1)[0]

@@ -146,6 +146,10 @@ CASES = [
     ("too small after subs", lambda: analyze(Sequential(Conv(3), Conv(k, name="body")), input_size=4).subs({k: 5}),
      SizeError, "layer 1 (Conv 'body'): output size must be at least 1, got -2 on axis 0 (this layer's input "
      "size is 2); give a larger input_size or more padding"),
+    ("too small in evaluate of one configuration", lambda: analyze(Sequential(Conv(3), Conv(k)),
+                                                                  input_size=4).evaluate({k: 5}), SizeError,
+     "layer 1 (Conv): output size must be at least 1, got -2 on axis 0 (this layer's input size is 2); "
+     "give a larger input_size or more padding"),
     ("too small in evaluate", lambda: analyze(Sequential(Conv(3), Conv(k)), input_size=n).evaluate(
         {k: 3, n: [10, 4, 3]}), SizeError,
      "layer 1 (Conv): output size must be at least 1, got 0 on axis 0 for some of the given values (this "
