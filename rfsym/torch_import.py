@@ -1767,18 +1767,33 @@ def _live(nodes, outputs, module):
 def _features(nodes, globals_, outputs):
     """The input of the first global node (pool, flatten into a head, class token) that every way
     out passes through: a squeeze-excitation gate's pool sits on a side branch (the gated path
-    bypasses it), the head's pool does not."""
-    live = {n[0] for n in nodes}
-    for label, _, inputs in nodes:
-        if label in globals_ and label in live and _cuts(nodes, label, outputs):
+    bypasses it), the head's pool does not.
+
+    Nodes are in execution order (every input before its reader) and all of them are reachable
+    from the input and reach an output (:func:`_live`), so a path from the input to an output
+    avoids node ``v`` exactly when some edge jumps over ``v`` (from before it to after it) or an
+    output comes before it: one pass over the edges marks every jumped-over node."""
+    if not globals_:
+        return None
+    position = {"input": -1}
+    for j, (label, _, _) in enumerate(nodes):
+        position[label] = j
+    if any(position.get(o, -1) < 0 for o in outputs):
+        return None  # the input (or an unknown name) is an output: nothing cuts it off
+    last = min(position[o] for o in outputs)
+    jumps = [0] * (len(nodes) + 1)  # +1 where an edge starts jumping over nodes, -1 where it stops
+    for j, (_, _, inputs) in enumerate(nodes):
+        for u in ((inputs,) if isinstance(inputs, str) else inputs):
+            start = position[u] + 1
+            if start < j:
+                jumps[start] += 1
+                jumps[j] -= 1
+    wanted = set(globals_)
+    over = 0
+    for j, (label, _, inputs) in enumerate(nodes):
+        if j > last:
+            break
+        over += jumps[j]
+        if over == 0 and label in wanted:
             return inputs if isinstance(inputs, str) else None
     return None
-
-
-def _cuts(nodes, cut, outputs):
-    """Whether no output is reachable from the input without ``cut`` (nodes in execution order)."""
-    reach = {"input"}
-    for label, _, inputs in nodes:
-        if label != cut and any(i in reach for i in ((inputs,) if isinstance(inputs, str) else inputs)):
-            reach.add(label)
-    return not any(o in reach for o in outputs)
