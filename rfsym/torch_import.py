@@ -978,13 +978,40 @@ _forward_pre_hooks _forward_pre_hooks_with_kwargs _state_dict_hooks _state_dict_
 _load_state_dict_pre_hooks _load_state_dict_post_hooks _modules""".split())
 
 
-def _snapshot(modules):
+def _torch_own(m):
+    """Whether module ``m`` is of one of torch's own classes (``torch.nn``, ``torch.ao.nn``) and
+    runs no hook of its own: its forward writes none of its attributes (torch's code does not),
+    so only code outside it can, which :class:`_Direct` records as it runs."""
+    return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")) and not (
+        m._forward_pre_hooks or m._forward_hooks)
+
+
+def _global_hooks():
+    """Whether forward hooks registered for every module are installed (they run any code)."""
+    from torch.nn.modules import module as mm
+
+    return bool(getattr(mm, "_global_forward_pre_hooks", True) or getattr(mm, "_global_forward_hooks", True))
+
+
+def _snapshot(modules, saved=None, everything=True):
     """The state a forward may write into its modules: per module, its own attributes (not
     torch's bookkeeping in :data:`_MODULE_STATE`) with a shallow copy of each dict, list and set
-    value (timm's LeViT and EfficientFormer cache attention biases per device in a dict)."""
-    saved = {}
+    value (timm's LeViT and EfficientFormer cache attention biases per device in a dict).
+
+    Args:
+        modules: ``(path, module)`` pairs.
+        saved: an earlier snapshot to add the modules it lacks to (changed in place), or None.
+        everything: False to leave out the modules of torch's own classes without hooks
+            (:func:`_torch_own`; for the direct tracer, which records writes into them), unless
+            global forward hooks are installed.
+
+    Returns:
+        ``{id(module): (module, attributes, contents)}`` for :func:`_restore`.
+    """
+    saved = {} if saved is None else saved
+    skip = not everything and not _global_hooks()
     for _, m in modules:
-        if id(m) in saved:
+        if id(m) in saved or skip and _torch_own(m):
             continue
         attrs = {k: v for k, v in m.__dict__.items() if k not in _MODULE_STATE}
         contents = {k: type(v)(v) for k, v in attrs.items() if type(v) in (dict, list, set)}
@@ -1314,6 +1341,24 @@ class _Direct:
         classes = list(dict.fromkeys(type(m) for _, m in self.rec.modules))
         patches = [(cls, "__call__", calls(cls.__call__)) for cls in classes]
         patches += [(cls, "__getattr__", reads(cls.__getattr__)) for cls in classes]
+        # from_torch snapshots no module of torch's own classes (their code writes none of their
+        # attributes): the writes of other code into them are recorded here, and undone
+        written = {}  # id(module) -> (module, {attribute: previous value or _MISSING})
+
+        def recorded(change):
+            def fn(m, name, *value):
+                if name not in _MODULE_STATE:
+                    old = written.get(id(m))
+                    if old is None:
+                        old = written[id(m)] = (m, {})
+                    if name not in old[1]:
+                        old[1][name] = m.__dict__.get(name, _MISSING)
+                change(m, name, *value)
+            return fn
+
+        own = [cls for cls in classes if cls.__module__.startswith(("torch.nn.", "torch.ao.nn."))]
+        patches += [(cls, "__setattr__", recorded(cls.__setattr__)) for cls in own]
+        patches += [(cls, "__delattr__", recorded(cls.__delattr__)) for cls in own]
         saved = []  # (owner, name, previous value or _MISSING)
         previous = _Var.tracer
         _Var.tracer = self
@@ -1338,6 +1383,13 @@ class _Direct:
                     delattr(owner, name)
                 else:
                     setattr(owner, name, value)
+            for m, attrs in written.values():
+                state = m.__dict__
+                for name, value in attrs.items():
+                    if value is _MISSING:
+                        state.pop(name, None)
+                    else:
+                        state[name] = value
         return _walk(out, lambda v: v.desc if type(v) is _Var else v)
 
 
@@ -1506,7 +1558,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
         module.eval()
     collect = gc.isenabled()
     gc.disable()  # the trace allocates many small objects and frees few: collections only cost time
-    saved = _snapshot(modules)
+    saved = _snapshot(modules, everything=trace not in ("auto", "direct"))
     try:
         out = rec = None
         if trace in ("auto", "direct"):
@@ -1520,6 +1572,8 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
                     raise RfsymError(f"from_torch could not run {type(module).__name__} on a stand-in input: "
                                      f"{type(err).__name__}: {err}") from err
                 out = None
+        if out is None:
+            _snapshot(modules, saved)  # the other tracers run torch's modules too: every module
         if out is None and trace in ("auto", "fx"):
             rec = _Recorder(module, shape, modules)
             try:
