@@ -59,7 +59,7 @@ from .layers import Graph
 __all__ = ["from_torch"]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Op:
     name: str  # base node name
     scope: str  # path of the enclosing module
@@ -199,7 +199,7 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
     if kind == "activation":
         if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:
             return x  # keep a channel split pending (q/k/v of attention)
-        return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape)
+        return T._positionwise(b, op, x, b.make(T._ACTIVATIONS[cls]), out.shape)
     if kind == "batchnorm":
         return T.batch_norm(b, op, x, out, m.num_features, n_params)
     if kind == "pool":
@@ -288,12 +288,12 @@ def _convert_function(b, op, fn, args, kwargs, out):
         if isinstance(x, T.Scores):
             return x
         if fn in ("sigmoid", "tanh"):
-            return T._positionwise(b, op, x, T._FUNCTIONAL[fn](), out.shape)
+            return T._positionwise(b, op, x, b.make(T._FUNCTIONAL[fn]), out.shape)
         return dataclasses.replace(x, shape=tuple(out.shape)) if isinstance(out, torch.Tensor) else x
     if fn in T._FUNCTIONAL:
         if isinstance(x, T.Scores):
             return x
-        return T._positionwise(b, op, x, T._FUNCTIONAL[fn](), out.shape)
+        return T._positionwise(b, op, x, b.make(T._FUNCTIONAL[fn]), out.shape)
     if fn in ("softmax", "log_softmax"):
         return _softmax(b, op, args[0], _arg(args, kwargs, 1, "dim"), out)
     if fn in T._ARITHMETIC and fn != "pow" or fn == "pow" and len([a for a in args if _is_data(a)]) == 2:
@@ -1333,7 +1333,24 @@ class _Direct:
             return lambda m, *a, **k: self.module_call(call, m, a, k)
 
         def reads(get):
-            return lambda m, name: self.getattr(get, m, name)
+            if get is not torch.nn.Module.__getattr__:  # a class's own __getattr__: its rules
+                return lambda m, name: self.getattr(get, m, name)
+
+            parameter = torch.nn.Parameter
+
+            def read(m, name):  # torch's lookup, inlined (a name is in one of these dicts only)
+                state = m.__dict__
+                kids = state.get("_modules")
+                if kids is not None and name in kids:
+                    return kids[name]
+                params = state.get("_parameters")
+                if params is not None and name in params:
+                    value = params[name]
+                    if self.user and isinstance(value, parameter):
+                        return _Var(self.shapes.as_meta(value), T.Const(frozenset([id(value)]), tuple(value.shape)))
+                    return value
+                return self.getattr(get, m, name)  # buffers, and the error for a missing name
+            return read
 
         # Module calls and parameter reads are intercepted on the classes of the module's own
         # submodules (torch.fx patches nn.Module itself: assigning to it invalidates the method
