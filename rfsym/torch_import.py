@@ -435,10 +435,14 @@ class _Recorder:
         #: ``(path, module)`` of every submodule, shared ones at each of their paths
         self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
         numel = self.b.numel
+        known = self._module_params  # modules without children: their own parameters, here
         for _, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
+            own = {}
             for p in m._parameters.values():
                 if p is not None:
-                    numel[id(p)] = p.numel()
+                    own[id(p)] = numel[id(p)] = p.numel()
+            if not m._modules:
+                known[id(m)] = list(own.items())
 
     @property
     def param_ids(self):
@@ -1769,7 +1773,10 @@ def _aliases(nodes, scopes, heads):
             out = known[scope] = (paths, frozenset(paths))
         return out
 
-    pre = {n[0]: prefixes(scopes.get(n[0], "")) for n in nodes}
+    pre = {}
+    for n in nodes:
+        scope = scopes.get(n[0], "")
+        pre[n[0]] = known.get(scope) or prefixes(scope)
     exits = {}  # module path -> nodes read from outside it (or outputs)
     for label, _, inputs in nodes:
         own = pre[label]
@@ -1805,10 +1812,10 @@ def _aliases(nodes, scopes, heads):
     identity = L.Identity()  # layers are immutable: one object serves every alias
     for label, op, inputs in nodes:
         if isinstance(inputs, str):
-            out.append((label, op, seen_from(inputs, pre[label][1])))
+            out.append((label, op, seen_from(inputs, pre[label][1]) if inputs in chains else inputs))
         else:
             mine = pre[label][1]
-            ins = tuple(seen_from(u, mine) for u in inputs)
+            ins = tuple(seen_from(u, mine) if u in chains else u for u in inputs)
             out.append((label, op, ins if len(ins) > 1 else ins[0]))
         prev = label
         for alias in chains.get(label, ()):
