@@ -193,8 +193,11 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
     except KeyError:
         kind = _MODULE_KINDS[t] = _module_kind(t)
     if kind == "conv":
-        v = T.conv_module(b, op, m, x, out)
-        expected = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
+        weight, bias = m.weight, m.bias
+        v = T.conv_module(b, op, m, x, out, weight, bias)
+        numel = b.numel
+        expected = (numel.get(id(weight)) or weight.numel()) + (
+            0 if bias is None else numel.get(id(bias)) or bias.numel())
         return b.params_node(v, n_params - expected, op.name + ".params", op.scope)
     if kind == "activation":
         if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:

@@ -328,17 +328,36 @@ def _nd_of(v):
 
 
 # --------------------------------------------------------------------------- modules
-def conv_module(b, op, m, x, out):
+def conv_module(b, op, m, x, out, weight=None, bias=None):
+    """A ``torch.nn`` convolution module ``m`` on ``x`` (``weight``, ``bias``: ``m.weight`` and
+    ``m.bias`` when the caller has read them). An ordinary convolution's layer follows from the
+    module's attributes alone: it is looked up by them in the builder's table before anything is
+    normalised."""
     import torch.nn as nn
 
+    if weight is None:
+        weight, bias = m.weight, m.bias
+    nd = b.nd
+    wshape = tuple(weight.shape)
+    try:
+        key = ("conv module", type(m), wshape, bias is not None, m.stride, m.padding, m.dilation, m.groups,
+               m.padding_mode, nd)
+        layer = b._made.get(key)
+    except TypeError:  # unhashable attributes (lists)
+        key = layer = None
+    if layer is not None and is_standard(x, nd):
+        return out_data(b.emit(op.name, layer, b.node(x), op.scope), out.shape, nd)
     if m.padding_mode == "circular":
         raise Unsupported("padding_mode='circular' (wraps around: not a window of the input)")
-    pad = m.padding if isinstance(m.padding, str) else _ax(m.padding, b.nd)
+    pad = m.padding if isinstance(m.padding, str) else _ax(m.padding, nd)
     if type(m).__name__.endswith("Same"):  # timm's Conv2dSame / StdConv2dSame: TensorFlow SAME
         pad = "tf_same"
-    weight = m.weight
-    return conv(b, op, x, out, tuple(weight.shape), m.bias is not None, m.stride, pad, m.dilation, m.groups,
-                transposed=isinstance(m, nn.modules.conv._ConvTransposeNd), module=m)
+    n = len(b.nodes)
+    v = conv(b, op, x, out, wshape, bias is not None, m.stride, pad, m.dilation, m.groups,
+             transposed=isinstance(m, nn.modules.conv._ConvTransposeNd), module=m)
+    if key is not None and len(b.nodes) == n + 1 and type(b.nodes[-1][1]) is L.Conv:
+        b._made[key] = b.nodes[-1][1]  # a windowed convolution (not one over the channel axis)
+    return v
 
 
 def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transposed=False, module=None):
