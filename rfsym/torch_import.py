@@ -237,7 +237,7 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
     if kind == "pad":
         return T.pad(b, op, x, out, tuple(m.padding))
     if kind == "channel_shuffle":
-        return dataclasses.replace(x, shape=tuple(out.shape))
+        return x.with_shape(out.shape)
     if kind == "softmax":
         return _softmax(b, op, x, 1 if cls == "Softmax2d" else m.dim, out, cls)
     if kind == "elementwise":
@@ -292,7 +292,7 @@ def _convert_function(b, op, fn, args, kwargs, out):
             return x
         if fn in ("sigmoid", "tanh"):
             return T._positionwise(b, op, x, b.make(T._FUNCTIONAL[fn]), out.shape)
-        return dataclasses.replace(x, shape=tuple(out.shape)) if isinstance(out, torch.Tensor) else x
+        return x.with_shape(out.shape) if isinstance(out, torch.Tensor) else x
     if fn in T._FUNCTIONAL:
         if isinstance(x, T.Scores):
             return x
@@ -303,7 +303,7 @@ def _convert_function(b, op, fn, args, kwargs, out):
         a, c = (args + (kwargs.get("other"),))[:2]
         return T.binary(b, op, fn, a, c, out)
     if fn == "pow":
-        return dataclasses.replace(x, shape=tuple(out.shape))
+        return x.with_shape(out.shape)
     if fn == "addcmul":
         a, t1, t2 = args[:3]
         v = T.binary(b, op, "mul", t1, t2, out)
@@ -380,7 +380,7 @@ def _convert_function(b, op, fn, args, kwargs, out):
     if fn in ("pixel_shuffle", "pixel_unshuffle"):
         return T.pixel_shuffle(b, op, args[0], out, args[1], fn == "pixel_unshuffle")
     if fn == "channel_shuffle" or fn == "native_channel_shuffle":
-        return dataclasses.replace(args[0], shape=tuple(out.shape))
+        return args[0].with_shape(out.shape)
     if fn == "roll":
         return _roll(b, args[0], _arg(args, kwargs, 1, "shifts"), _arg(args, kwargs, 2, "dims"), out)
     if fn == "matmul":
@@ -994,10 +994,11 @@ def _torch_own(m):
 
 
 def _global_hooks():
-    """Whether forward hooks registered for every module are installed (they run any code)."""
+    """Whether hooks registered for every module are installed (forward hooks run any code)."""
     from torch.nn.modules import module as mm
 
-    return bool(getattr(mm, "_global_forward_pre_hooks", True) or getattr(mm, "_global_forward_hooks", True))
+    return any(getattr(mm, name, True) for name in ("_global_forward_pre_hooks", "_global_forward_hooks",
+                                                     "_global_backward_pre_hooks", "_global_backward_hooks"))
 
 
 def _snapshot(modules, saved=None, everything=True):
@@ -1193,6 +1194,10 @@ class _Direct:
         self.module = module
         self.shape = shape
         self.params = rec.b.numel  # id of a parameter -> numel
+        # torch.nn.Module.__call__ (when no global hooks are installed: it then only calls forward
+        # for a module without hooks of its own, outside torch.jit tracing), else None
+        jit = torch._C._get_tracing_state()
+        self.plain_call = None if _global_hooks() or jit else torch.nn.Module.__call__
 
     # ----------------------------------------------------------------- arguments
     def arguments(self, args, kwargs):
@@ -1304,6 +1309,9 @@ class _Direct:
         if not leaf:
             self.scope.append(path)
             try:
+                if call is self.plain_call and not (m._forward_pre_hooks or m._forward_hooks or m._backward_hooks
+                                                    or m._backward_pre_hooks or m._compiled_call_impl):
+                    return m.forward(*args, **kwargs)  # what torch's __call__ does without hooks
                 return call(m, *args, **kwargs)
             finally:
                 self.scope.pop()

@@ -63,6 +63,11 @@ class Data:
     def spatial(self):
         return [(j, a) for j, d in enumerate(self.dims) for a in flat_atoms(d) if a[0] == "s"]
 
+    def with_shape(self, shape):
+        """This tensor with shape ``shape`` (itself when the shape is its own: values are immutable)."""
+        shape = tuple(shape)
+        return self if shape == self.shape else dataclasses.replace(self, shape=shape)
+
 
 def flat_atoms(d):
     """A dim's atoms with token atoms ``("t", size, inner)`` (class tokens + positions) opened."""
@@ -612,7 +617,7 @@ def pad(b, op, x, out, amounts, mode="constant"):
         else:
             raise Unsupported(f"pad of axis {d}, which is not one whole spatial axis")
     if not per_axis:
-        return dataclasses.replace(x, shape=tuple(out.shape))
+        return x.with_shape(out.shape)
     padding = tuple(per_axis.get(i, (0, 0)) for i in range(b.nd))
     name = b.emit(op.name, _contract("Pad")(padding), b.node(x), op.scope)
     dims = list(x.dims)
@@ -720,7 +725,7 @@ def binary(b, op, fn, a, c, out):
         return dataclasses.replace(s, params=s.params | extra)
     if len(datas) == 1:
         x = datas[0]
-        x = dataclasses.replace(x, shape=tuple(out.shape)) if hasattr(out, "shape") else x
+        x = x.with_shape(out.shape) if hasattr(out, "shape") else x
         n = b.take(*consts)
         return b.params_node(x, n, op.name, op.scope)
     x, y = datas

@@ -50,3 +50,22 @@ def test_deletion_from_a_torch_module_undone():
     m = DeletesFromChild()
     rfsym.from_torch(m, (3, 8, 8), trace="direct")
     assert m.conv.note == "kept"
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_hooks_of_a_block_run_in_the_direct_tracer():
+    m = nn.Sequential(Block(), Block())
+    m[1].register_forward_hook(lambda mod, args, out: torch.relu(out))
+    m[0].register_forward_pre_hook(lambda mod, args: (torch.sigmoid(args[0]),))
+    net = rfsym.from_torch(m, (3, 8, 8), trace="direct")
+    types = [type(n[1]).__name__ for n in net.nodes]
+    assert types.count("Sigmoid") == 1 and types.count("ReLU") == 1, types
+    assert types.index("Sigmoid") < types.index("Conv") and types[-1] in ("ReLU", "Identity"), types
