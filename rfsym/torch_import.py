@@ -1821,17 +1821,22 @@ def _aliases(nodes, scopes, heads):
 
     out = []
     identity = L.Identity()  # layers are immutable: one object serves every alias
-    for label, op, inputs in nodes:
+    for node in nodes:
+        label, op, inputs = node
         if isinstance(inputs, str):
-            out.append((label, op, seen_from(inputs, pre[label][1]) if inputs in chains else inputs))
-        else:
+            if inputs in chains:
+                node = (label, op, seen_from(inputs, pre[label][1]))
+        elif any(u in chains for u in inputs):
             mine = pre[label][1]
             ins = tuple(seen_from(u, mine) if u in chains else u for u in inputs)
-            out.append((label, op, ins if len(ins) > 1 else ins[0]))
-        prev = label
-        for alias in chains.get(label, ()):
-            out.append((alias, identity, prev))
-            prev = alias
+            node = (label, op, ins if len(ins) > 1 else ins[0])
+        out.append(node)
+        own_aliases = chains.get(label)
+        if own_aliases:
+            prev = label
+            for alias in own_aliases:
+                out.append((alias, identity, prev))
+                prev = alias
     return out, [(k, seen_from(h, set())) for k, h in heads]
 
 
