@@ -180,7 +180,7 @@ class Builder:
         at another input shape or after an edit elsewhere in it, reuses the layers (and what the
         engine cached on them: windows, symbols, keys) of the configurations it has seen."""
         try:
-            key = (cls, args, tuple(sorted(kwargs.items())))
+            key = (cls, args, tuple(sorted(kwargs.items())) if kwargs else ())
             layer = self._made.get(key)
         except TypeError:  # unhashable arguments
             return cls(*args, **kwargs)
@@ -203,8 +203,11 @@ class Builder:
     def emit(self, base, layer, inputs, scope):
         """Append a node; returns its name."""
         name = self.fresh(base)
-        inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        self.nodes.append((name, layer, inputs if len(inputs) > 1 else inputs[0]))
+        if not isinstance(inputs, str):
+            inputs = tuple(inputs)
+            if len(inputs) == 1:
+                inputs = inputs[0]
+        self.nodes.append((name, layer, inputs))
         self.scopes[name] = scope
         return name
 
@@ -295,7 +298,7 @@ def _channels_dim(v, j, what):
 
 def _positionwise(b, op, v, layer, shape, j=None, channels=None):
     """A position-wise node; the result keeps v's layout (channels of dim ``j`` replaced)."""
-    name = b.emit(op.name, layer, b.node(v, positionwise=True), op.scope)
+    name = b.emit(op.name, layer, v.node if v.node is not None else b.node(v, positionwise=True), op.scope)
     out = Data(name, v.dims, tuple(shape), v.tokens, v.roll)  # dataclasses.replace costs more than the node
     if j is not None:
         out = _replace_dim(out, j, (("C", channels),), shape)
