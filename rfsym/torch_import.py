@@ -1194,6 +1194,7 @@ class _Direct:
         self.module = module
         self.shape = shape
         self.params = rec.b.numel  # id of a parameter -> numel
+        self.tensor = torch.Tensor
         # torch.nn.Module.__call__ (when no global hooks are installed: it then only calls forward
         # for a module without hooks of its own, outside torch.jit tracing), else None
         jit = torch._C._get_tracing_state()
@@ -1317,9 +1318,15 @@ class _Direct:
                 self.scope.pop()
         self.user = False
         try:
-            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
-            out = self.shapes.module(m, margs, mkw)
-            return self.wrap(out, self.rec.op("module", m, path, path, dargs, dkw, out))
+            if not kwargs and len(args) == 1 and type(args[0]) is _Var:  # most calls: one stand-in
+                x = args[0]
+                out = self.shapes.module(m, (x.meta,), {})
+                d = self.rec.op("module", m, path, path, (x.desc,), {}, out)
+            else:
+                margs, mkw, dargs, dkw = self.arguments(args, kwargs)
+                out = self.shapes.module(m, margs, mkw)
+                d = self.rec.op("module", m, path, path, dargs, dkw, out)
+            return _Var(out, d) if type(out) is self.tensor else self.wrap(out, d)
         finally:
             self.user = True
 

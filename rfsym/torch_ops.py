@@ -474,12 +474,13 @@ def norm_over(b, op, x, out, ndims, params, kind):
 
 
 def batch_norm(b, op, x, out, channels, params):
-    if not (len(x.dims) > 1 and _only(x.dims[1:2], ("C",))):
+    if not (len(x.dims) > 1 and all(a[0] == "C" for a in x.dims[1])):
         raise Unsupported("batch norm over an axis that holds positions")
     affine = params > 0
     layer = b.make(L.BatchNorm, channels) if affine else b.make(L.BatchNorm, channels, affine=False)
     v = _positionwise(b, op, x, layer, out.shape)
-    return b.params_node(v, params - (2 * channels if affine else 0), op.name + ".params", op.scope)
+    extra = params - (2 * channels if affine else 0)
+    return b.params_node(v, extra, op.name + ".params", op.scope) if extra > 0 else v
 
 
 def linear(b, op, x, out, wshape, bias, extra=0):
