@@ -453,9 +453,9 @@ def adaptive(b, op, x, out, is_max):
     _standard(x, nd, "an adaptive pool")
     sizes = tuple(out.shape[2:])
     if all(n == 1 for n in sizes):
-        layer = L.GlobalMaxPool() if is_max else L.GlobalAvgPool()
+        layer = b.make(L.GlobalMaxPool if is_max else L.GlobalAvgPool)
     else:
-        layer = (L.AdaptiveMaxPool if is_max else L.AdaptiveAvgPool)(_ax(sizes, nd))
+        layer = b.make(L.AdaptiveMaxPool if is_max else L.AdaptiveAvgPool, _ax(sizes, nd))
     name = b.emit(op.name, layer, b.node(x), op.scope)
     if all(n == 1 for n in sizes):
         b.globals_.append(name)
@@ -716,9 +716,14 @@ _MERGE = {"add": "add", "sub": "add", "maximum": "add", "minimum": "add", "mul":
 
 def binary(b, op, fn, a, c, out):
     """``a ∘ c`` elementwise (with broadcasting)."""
-    datas = [t for t in (a, c) if isinstance(t, Data)]
-    scores = [t for t in (a, c) if isinstance(t, Scores)]
-    consts = [t for t in (a, c) if isinstance(t, Const)]
+    datas, scores, consts = [], [], []
+    for t in (a, c):
+        if isinstance(t, Data):
+            datas.append(t)
+        elif isinstance(t, Scores):
+            scores.append(t)
+        elif isinstance(t, Const):
+            consts.append(t)
     if scores:
         if datas:
             raise Unsupported(f"{fn} of attention scores with a tensor computed from the input")
@@ -740,11 +745,11 @@ def binary(b, op, fn, a, c, out):
         return dataclasses.replace(x, node=nx, pending=None, shape=tuple(out.shape))
     if fn not in _MERGE:
         raise Unsupported(f"{fn} of two tensors")
-    base = x if len(x.spatial()) >= len(y.spatial()) else y
+    base = x if x.dims == y.dims or len(x.spatial()) >= len(y.spatial()) else y
     if x.tokens != y.tokens:
         raise Unsupported("a merge of token sequences with different numbers of class tokens")
     name = b.emit(op.name, _MERGE[fn], (nx, ny), op.scope)
-    return dataclasses.replace(base, node=name, pending=None, shape=tuple(out.shape), roll=base.roll)
+    return Data(name, base.dims, tuple(out.shape), base.tokens, base.roll)  # replace(): node, no pending
 
 
 def cat(b, op, tensors, dim, out):
