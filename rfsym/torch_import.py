@@ -677,18 +677,23 @@ class _Shapes:
 
     def _conv(self, m, args, kwargs, nd):
         x = self._one_input(args, kwargs, (nd + 1, nd + 2))
-        if x is None or x.shape[-nd - 1] != m.in_channels or x.dtype != m.weight.dtype:
+        if x is None:
             return None
-        sizes = x.shape[-nd:]
-        if m.padding == "same":
-            out = tuple(sizes)
+        shape = tuple(x.shape)
+        dtype = x.dtype
+        if shape[-nd - 1] != m.in_channels or dtype != m.weight.dtype:
+            return None
+        sizes = shape[-nd:]
+        padding = m.padding
+        if padding == "same":
+            out = sizes
         else:
-            pads = (0,) * nd if m.padding == "valid" else m.padding
+            pads = (0,) * nd if padding == "valid" else padding
             out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
                         for n, p, d, k, s in zip(sizes, pads, m.dilation, m.kernel_size, m.stride))
         if min(out) < 1:
             return None  # too small: let torch say so
-        return self.empty(tuple(x.shape[:-nd - 1]) + (m.out_channels,) + out, x.dtype)
+        return self.empty(shape[:-nd - 1] + (m.out_channels,) + out, dtype)
 
     def _pool(self, m, args, kwargs, nd):
         if getattr(m, "return_indices", False):
@@ -1205,6 +1210,9 @@ class _Direct:
         """(meta args, meta kwargs, described args, described kwargs) of a call."""
         if not kwargs and len(args) == 1 and type(args[0]) is _Var:  # most calls: one stand-in
             return (args[0].meta,), {}, (args[0].desc,), {}
+        if not kwargs and len(args) == 2 and type(args[0]) is _Var and type(args[1]) is _Var:  # x * gate
+            a, c = args
+            return (a.meta, c.meta), {}, (a.desc, c.desc), {}
         margs, dargs = self.both(args)
         mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
         return margs, mkw, dargs, dkw
