@@ -1026,7 +1026,8 @@ def _snapshot(modules, saved=None, everything=True):
     for _, m in modules:
         if id(m) in saved or skip and _torch_own(m):
             continue
-        attrs = {k: v for k, v in m.__dict__.items() if k not in _MODULE_STATE}
+        state = m.__dict__
+        attrs = {k: state[k] for k in state.keys() - _MODULE_STATE}  # the set difference in C
         contents = {k: type(v)(v) for k, v in attrs.items() if type(v) in (dict, list, set)}
         saved[id(m)] = (m, attrs, contents)
     return saved
