@@ -175,18 +175,28 @@ class _Lowering:
     def graph(self, g, x, path):
         where = {"input": x}
         self.several_outputs = self.several_outputs or len(g.outputs) > 1
+        containers = _CONTAINERS
+        kinds = self.kinds
+        aliases = self.aliases
+        nodes = self.nodes
         for name, op, inputs in g.nodes:
-            label = _join(path, name)
+            label = f"{path}.{name}" if path else name
             if isinstance(op, str):
                 ins = [where[u] for u in inputs]
                 where[name] = self.add(label, op, ins, _MERGE_TYPES[op], g,
                                        [f"node {u!r}" for u in inputs])
-            else:
-                if isinstance(op, _CONTAINERS):
-                    where[name] = yield (self.item, (op, where[inputs[0]], label))
-                else:  # one input (an Attention may read two: source, queries)
-                    where[name] = self.add(label, op, tuple(where[u] for u in inputs), kind_of(op), label=name)
-                self.alias(label, where[name])
+            elif isinstance(op, containers):
+                where[name] = yield (self.item, (op, where[inputs[0]], label))
+            else:  # one input (an Attention may read two: source, queries)
+                kind = kinds.get(id(op))
+                if kind is None:
+                    kind = kinds[id(op)] = kind_of(op)
+                index = len(nodes)
+                nodes.append(Node(index, label, op, tuple([where[u] for u in inputs]), kind, None, (), name))
+                where[name] = index
+            index = where[name]
+            if index != INPUT:  # self.alias, inlined (label is never empty)
+                aliases[label] = index
         if g.features is not None:
             self.features = where[g.features]
         self.alias(path, where[g.outputs[0]])

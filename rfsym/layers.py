@@ -1414,6 +1414,8 @@ class Graph(Block, Layer):
         if not nodes:
             raise GraphError("Graph: needs at least one node")
         norm, names = [], set()
+        nested = []  # the node layers that are blocks (they have a nesting depth)
+        ordered = True  # every input named before its reader (then no sort is needed)
         for j, node in enumerate(nodes):
             if not isinstance(node, (list, tuple)) or len(node) != 3:
                 raise GraphError(f"Graph: node {j} must be (name, layer or 'add'/'concat'/'mul', inputs), "
@@ -1424,9 +1426,15 @@ class Graph(Block, Layer):
                                  f"'input', got {label!r}")
             if isinstance(inputs, str):
                 inputs = (inputs,)
-            if not isinstance(inputs, (list, tuple)) or not all(isinstance(u, str) for u in inputs):
+            elif not isinstance(inputs, (list, tuple)):
                 raise GraphError(f"Graph: node {label!r}: inputs must be a node name or a tuple of names, "
                                  f"got {inputs!r}")
+            for u in inputs:
+                if not isinstance(u, str):
+                    raise GraphError(f"Graph: node {label!r}: inputs must be a node name or a tuple of "
+                                     f"names, got {inputs!r}")
+                if ordered and u not in names and u != "input":
+                    ordered = False
             inputs = tuple(inputs)
             if isinstance(op, str):
                 if op not in MERGES or len(inputs) < 2:
@@ -1437,9 +1445,12 @@ class Graph(Block, Layer):
                 raise GraphError(f"Graph: node {label!r}: a layer reads exactly one input (an Attention one "
                                  f"or two: source, queries); merge several with 'add', 'concat' or 'mul', "
                                  f"got {op!r} over {len(inputs)}")
+            elif "depth" in op.__dict__:
+                nested.append(op)
             names.add(label)
             norm.append((label, op, inputs))
-        norm = _topological(norm, names)
+        if not ordered:  # dangling inputs and cycles are reported there
+            norm = _topological(norm, names)
         if outputs is not None and output is not None:
             raise GraphError("Graph: give outputs= or output=, not both")
         if outputs is None:
@@ -1460,7 +1471,7 @@ class Graph(Block, Layer):
         object.__setattr__(self, "outputs", outputs)
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "name", name)
-        check_nesting(self, [op for _, op, _ in norm if not isinstance(op, str)], "Graph")
+        check_nesting(self, nested, "Graph")  # leaves have no depth: 0, as check_nesting reads
 
     @property
     def output(self) -> str:

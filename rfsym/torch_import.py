@@ -59,7 +59,7 @@ from .layers import Graph
 __all__ = ["from_torch"]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Op:
     name: str  # base node name
     scope: str  # path of the enclosing module
@@ -193,13 +193,16 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
     except KeyError:
         kind = _MODULE_KINDS[t] = _module_kind(t)
     if kind == "conv":
-        v = T.conv_module(b, op, m, x, out)
-        expected = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
+        weight, bias = m.weight, m.bias
+        v = T.conv_module(b, op, m, x, out, weight, bias)
+        numel = b.numel
+        expected = (numel.get(id(weight)) or weight.numel()) + (
+            0 if bias is None else numel.get(id(bias)) or bias.numel())
         return b.params_node(v, n_params - expected, op.name + ".params", op.scope)
     if kind == "activation":
         if (cls == "Identity" or cls.startswith("Dropout")) and x.pending is not None:
             return x  # keep a channel split pending (q/k/v of attention)
-        return T._positionwise(b, op, x, T._ACTIVATIONS[cls](), out.shape)
+        return T._positionwise(b, op, x, b.make(T._ACTIVATIONS[cls]), out.shape)
     if kind == "batchnorm":
         return T.batch_norm(b, op, x, out, m.num_features, n_params)
     if kind == "pool":
@@ -234,7 +237,7 @@ def _convert_module(b, op, m, args, kwargs, out, module_params):
     if kind == "pad":
         return T.pad(b, op, x, out, tuple(m.padding))
     if kind == "channel_shuffle":
-        return dataclasses.replace(x, shape=tuple(out.shape))
+        return x.with_shape(out.shape)
     if kind == "softmax":
         return _softmax(b, op, x, 1 if cls == "Softmax2d" else m.dim, out, cls)
     if kind == "elementwise":
@@ -288,19 +291,19 @@ def _convert_function(b, op, fn, args, kwargs, out):
         if isinstance(x, T.Scores):
             return x
         if fn in ("sigmoid", "tanh"):
-            return T._positionwise(b, op, x, T._FUNCTIONAL[fn](), out.shape)
-        return dataclasses.replace(x, shape=tuple(out.shape)) if isinstance(out, torch.Tensor) else x
+            return T._positionwise(b, op, x, b.make(T._FUNCTIONAL[fn]), out.shape)
+        return x.with_shape(out.shape) if isinstance(out, torch.Tensor) else x
     if fn in T._FUNCTIONAL:
         if isinstance(x, T.Scores):
             return x
-        return T._positionwise(b, op, x, T._FUNCTIONAL[fn](), out.shape)
+        return T._positionwise(b, op, x, b.make(T._FUNCTIONAL[fn]), out.shape)
     if fn in ("softmax", "log_softmax"):
         return _softmax(b, op, args[0], _arg(args, kwargs, 1, "dim"), out)
     if fn in T._ARITHMETIC and fn != "pow" or fn == "pow" and len([a for a in args if _is_data(a)]) == 2:
         a, c = (args + (kwargs.get("other"),))[:2]
         return T.binary(b, op, fn, a, c, out)
     if fn == "pow":
-        return dataclasses.replace(x, shape=tuple(out.shape))
+        return x.with_shape(out.shape)
     if fn == "addcmul":
         a, t1, t2 = args[:3]
         v = T.binary(b, op, "mul", t1, t2, out)
@@ -377,7 +380,7 @@ def _convert_function(b, op, fn, args, kwargs, out):
     if fn in ("pixel_shuffle", "pixel_unshuffle"):
         return T.pixel_shuffle(b, op, args[0], out, args[1], fn == "pixel_unshuffle")
     if fn == "channel_shuffle" or fn == "native_channel_shuffle":
-        return dataclasses.replace(args[0], shape=tuple(out.shape))
+        return args[0].with_shape(out.shape)
     if fn == "roll":
         return _roll(b, args[0], _arg(args, kwargs, 1, "shifts"), _arg(args, kwargs, 2, "dims"), out)
     if fn == "matmul":
@@ -435,10 +438,14 @@ class _Recorder:
         #: ``(path, module)`` of every submodule, shared ones at each of their paths
         self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
         numel = self.b.numel
+        known = self._module_params  # modules without children: their own parameters, here
         for _, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
+            own = {}
             for p in m._parameters.values():
                 if p is not None:
-                    numel[id(p)] = p.numel()
+                    own[id(p)] = numel[id(p)] = p.numel()
+            if not m._modules:
+                known[id(m)] = list(own.items())
 
     @property
     def param_ids(self):
@@ -670,18 +677,23 @@ class _Shapes:
 
     def _conv(self, m, args, kwargs, nd):
         x = self._one_input(args, kwargs, (nd + 1, nd + 2))
-        if x is None or x.shape[-nd - 1] != m.in_channels or x.dtype != m.weight.dtype:
+        if x is None:
             return None
-        sizes = x.shape[-nd:]
-        if m.padding == "same":
-            out = tuple(sizes)
+        shape = tuple(x.shape)
+        dtype = x.dtype
+        if shape[-nd - 1] != m.in_channels or dtype != m.weight.dtype:
+            return None
+        sizes = shape[-nd:]
+        padding = m.padding
+        if padding == "same":
+            out = sizes
         else:
-            pads = (0,) * nd if m.padding == "valid" else m.padding
+            pads = (0,) * nd if padding == "valid" else padding
             out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
                         for n, p, d, k, s in zip(sizes, pads, m.dilation, m.kernel_size, m.stride))
         if min(out) < 1:
             return None  # too small: let torch say so
-        return self.empty(tuple(x.shape[:-nd - 1]) + (m.out_channels,) + out, x.dtype)
+        return self.empty(shape[:-nd - 1] + (m.out_channels,) + out, dtype)
 
     def _pool(self, m, args, kwargs, nd):
         if getattr(m, "return_indices", False):
@@ -978,15 +990,44 @@ _forward_pre_hooks _forward_pre_hooks_with_kwargs _state_dict_hooks _state_dict_
 _load_state_dict_pre_hooks _load_state_dict_post_hooks _modules""".split())
 
 
-def _snapshot(modules):
+def _torch_own(m):
+    """Whether module ``m`` is of one of torch's own classes (``torch.nn``, ``torch.ao.nn``) and
+    runs no hook of its own: its forward writes none of its attributes (torch's code does not),
+    so only code outside it can, which :class:`_Direct` records as it runs."""
+    return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")) and not (
+        m._forward_pre_hooks or m._forward_hooks)
+
+
+def _global_hooks():
+    """Whether hooks registered for every module are installed (forward hooks run any code)."""
+    from torch.nn.modules import module as mm
+
+    return any(getattr(mm, name, True) for name in ("_global_forward_pre_hooks", "_global_forward_hooks",
+                                                     "_global_backward_pre_hooks", "_global_backward_hooks"))
+
+
+def _snapshot(modules, saved=None, everything=True):
     """The state a forward may write into its modules: per module, its own attributes (not
     torch's bookkeeping in :data:`_MODULE_STATE`) with a shallow copy of each dict, list and set
-    value (timm's LeViT and EfficientFormer cache attention biases per device in a dict)."""
-    saved = {}
+    value (timm's LeViT and EfficientFormer cache attention biases per device in a dict).
+
+    Args:
+        modules: ``(path, module)`` pairs.
+        saved: an earlier snapshot to add the modules it lacks to (changed in place), or None.
+        everything: False to leave out the modules of torch's own classes without hooks
+            (:func:`_torch_own`; for the direct tracer, which records writes into them), unless
+            global forward hooks are installed.
+
+    Returns:
+        ``{id(module): (module, attributes, contents)}`` for :func:`_restore`.
+    """
+    saved = {} if saved is None else saved
+    skip = not everything and not _global_hooks()
     for _, m in modules:
-        if id(m) in saved:
+        if id(m) in saved or skip and _torch_own(m):
             continue
-        attrs = {k: v for k, v in m.__dict__.items() if k not in _MODULE_STATE}
+        state = m.__dict__
+        attrs = {k: state[k] for k in state.keys() - _MODULE_STATE}  # the set difference in C
         contents = {k: type(v)(v) for k, v in attrs.items() if type(v) in (dict, list, set)}
         saved[id(m)] = (m, attrs, contents)
     return saved
@@ -1159,12 +1200,20 @@ class _Direct:
         self.module = module
         self.shape = shape
         self.params = rec.b.numel  # id of a parameter -> numel
+        self.tensor = torch.Tensor
+        # torch.nn.Module.__call__ (when no global hooks are installed: it then only calls forward
+        # for a module without hooks of its own, outside torch.jit tracing), else None
+        jit = torch._C._get_tracing_state()
+        self.plain_call = None if _global_hooks() or jit else torch.nn.Module.__call__
 
     # ----------------------------------------------------------------- arguments
     def arguments(self, args, kwargs):
         """(meta args, meta kwargs, described args, described kwargs) of a call."""
         if not kwargs and len(args) == 1 and type(args[0]) is _Var:  # most calls: one stand-in
             return (args[0].meta,), {}, (args[0].desc,), {}
+        if not kwargs and len(args) == 2 and type(args[0]) is _Var and type(args[1]) is _Var:  # x * gate
+            a, c = args
+            return (a.meta, c.meta), {}, (a.desc, c.desc), {}
         margs, dargs = self.both(args)
         mkw, dkw = self.both(kwargs) if kwargs else ({}, {})
         return margs, mkw, dargs, dkw
@@ -1270,14 +1319,23 @@ class _Direct:
         if not leaf:
             self.scope.append(path)
             try:
+                if call is self.plain_call and not (m._forward_pre_hooks or m._forward_hooks or m._backward_hooks
+                                                    or m._backward_pre_hooks or m._compiled_call_impl):
+                    return m.forward(*args, **kwargs)  # what torch's __call__ does without hooks
                 return call(m, *args, **kwargs)
             finally:
                 self.scope.pop()
         self.user = False
         try:
-            margs, mkw, dargs, dkw = self.arguments(args, kwargs)
-            out = self.shapes.module(m, margs, mkw)
-            return self.wrap(out, self.rec.op("module", m, path, path, dargs, dkw, out))
+            if not kwargs and len(args) == 1 and type(args[0]) is _Var:  # most calls: one stand-in
+                x = args[0]
+                out = self.shapes.module(m, (x.meta,), {})
+                d = self.rec.op("module", m, path, path, (x.desc,), {}, out)
+            else:
+                margs, mkw, dargs, dkw = self.arguments(args, kwargs)
+                out = self.shapes.module(m, margs, mkw)
+                d = self.rec.op("module", m, path, path, dargs, dkw, out)
+            return _Var(out, d) if type(out) is self.tensor else self.wrap(out, d)
         finally:
             self.user = True
 
@@ -1306,7 +1364,24 @@ class _Direct:
             return lambda m, *a, **k: self.module_call(call, m, a, k)
 
         def reads(get):
-            return lambda m, name: self.getattr(get, m, name)
+            if get is not torch.nn.Module.__getattr__:  # a class's own __getattr__: its rules
+                return lambda m, name: self.getattr(get, m, name)
+
+            parameter = torch.nn.Parameter
+
+            def read(m, name):  # torch's lookup, inlined (a name is in one of these dicts only)
+                state = m.__dict__
+                kids = state.get("_modules")
+                if kids is not None and name in kids:
+                    return kids[name]
+                params = state.get("_parameters")
+                if params is not None and name in params:
+                    value = params[name]
+                    if self.user and isinstance(value, parameter):
+                        return _Var(self.shapes.as_meta(value), T.Const(frozenset([id(value)]), tuple(value.shape)))
+                    return value
+                return self.getattr(get, m, name)  # buffers, and the error for a missing name
+            return read
 
         # Module calls and parameter reads are intercepted on the classes of the module's own
         # submodules (torch.fx patches nn.Module itself: assigning to it invalidates the method
@@ -1314,6 +1389,24 @@ class _Direct:
         classes = list(dict.fromkeys(type(m) for _, m in self.rec.modules))
         patches = [(cls, "__call__", calls(cls.__call__)) for cls in classes]
         patches += [(cls, "__getattr__", reads(cls.__getattr__)) for cls in classes]
+        # from_torch snapshots no module of torch's own classes (their code writes none of their
+        # attributes): the writes of other code into them are recorded here, and undone
+        written = {}  # id(module) -> (module, {attribute: previous value or _MISSING})
+
+        def recorded(change):
+            def fn(m, name, *value):
+                if name not in _MODULE_STATE:
+                    old = written.get(id(m))
+                    if old is None:
+                        old = written[id(m)] = (m, {})
+                    if name not in old[1]:
+                        old[1][name] = m.__dict__.get(name, _MISSING)
+                change(m, name, *value)
+            return fn
+
+        own = [cls for cls in classes if cls.__module__.startswith(("torch.nn.", "torch.ao.nn."))]
+        patches += [(cls, "__setattr__", recorded(cls.__setattr__)) for cls in own]
+        patches += [(cls, "__delattr__", recorded(cls.__delattr__)) for cls in own]
         saved = []  # (owner, name, previous value or _MISSING)
         previous = _Var.tracer
         _Var.tracer = self
@@ -1338,6 +1431,13 @@ class _Direct:
                     delattr(owner, name)
                 else:
                     setattr(owner, name, value)
+            for m, attrs in written.values():
+                state = m.__dict__
+                for name, value in attrs.items():
+                    if value is _MISSING:
+                        state.pop(name, None)
+                    else:
+                        state[name] = value
         return _walk(out, lambda v: v.desc if type(v) is _Var else v)
 
 
@@ -1506,7 +1606,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
         module.eval()
     collect = gc.isenabled()
     gc.disable()  # the trace allocates many small objects and frees few: collections only cost time
-    saved = _snapshot(modules)
+    saved = _snapshot(modules, everything=trace not in ("auto", "direct"))
     try:
         out = rec = None
         if trace in ("auto", "direct"):
@@ -1520,6 +1620,8 @@ def from_torch(module: Any, input_shape: Sequence[int], *, trace: str = "auto") 
                     raise RfsymError(f"from_torch could not run {type(module).__name__} on a stand-in input: "
                                      f"{type(err).__name__}: {err}") from err
                 out = None
+        if out is None:
+            _snapshot(modules, saved)  # the other tracers run torch's modules too: every module
         if out is None and trace in ("auto", "fx"):
             rec = _Recorder(module, shape, modules)
             try:
@@ -1698,7 +1800,10 @@ def _aliases(nodes, scopes, heads):
             out = known[scope] = (paths, frozenset(paths))
         return out
 
-    pre = {n[0]: prefixes(scopes.get(n[0], "")) for n in nodes}
+    pre = {}
+    for n in nodes:
+        scope = scopes.get(n[0], "")
+        pre[n[0]] = known.get(scope) or prefixes(scope)
     exits = {}  # module path -> nodes read from outside it (or outputs)
     for label, _, inputs in nodes:
         own = pre[label]
@@ -1732,17 +1837,22 @@ def _aliases(nodes, scopes, heads):
 
     out = []
     identity = L.Identity()  # layers are immutable: one object serves every alias
-    for label, op, inputs in nodes:
+    for node in nodes:
+        label, op, inputs = node
         if isinstance(inputs, str):
-            out.append((label, op, seen_from(inputs, pre[label][1])))
-        else:
+            if inputs in chains:
+                node = (label, op, seen_from(inputs, pre[label][1]))
+        elif any(u in chains for u in inputs):
             mine = pre[label][1]
-            ins = tuple(seen_from(u, mine) for u in inputs)
-            out.append((label, op, ins if len(ins) > 1 else ins[0]))
-        prev = label
-        for alias in chains.get(label, ()):
-            out.append((alias, identity, prev))
-            prev = alias
+            ins = tuple(seen_from(u, mine) if u in chains else u for u in inputs)
+            node = (label, op, ins if len(ins) > 1 else ins[0])
+        out.append(node)
+        own_aliases = chains.get(label)
+        if own_aliases:
+            prev = label
+            for alias in own_aliases:
+                out.append((alias, identity, prev))
+                prev = alias
     return out, [(k, seen_from(h, set())) for k, h in heads]
 
 
@@ -1767,18 +1877,33 @@ def _live(nodes, outputs, module):
 def _features(nodes, globals_, outputs):
     """The input of the first global node (pool, flatten into a head, class token) that every way
     out passes through: a squeeze-excitation gate's pool sits on a side branch (the gated path
-    bypasses it), the head's pool does not."""
-    live = {n[0] for n in nodes}
-    for label, _, inputs in nodes:
-        if label in globals_ and label in live and _cuts(nodes, label, outputs):
+    bypasses it), the head's pool does not.
+
+    Nodes are in execution order (every input before its reader) and all of them are reachable
+    from the input and reach an output (:func:`_live`), so a path from the input to an output
+    avoids node ``v`` exactly when some edge jumps over ``v`` (from before it to after it) or an
+    output comes before it: one pass over the edges marks every jumped-over node."""
+    if not globals_:
+        return None
+    position = {"input": -1}
+    for j, (label, _, _) in enumerate(nodes):
+        position[label] = j
+    if any(position.get(o, -1) < 0 for o in outputs):
+        return None  # the input (or an unknown name) is an output: nothing cuts it off
+    last = min(position[o] for o in outputs)
+    jumps = [0] * (len(nodes) + 1)  # +1 where an edge starts jumping over nodes, -1 where it stops
+    for j, (_, _, inputs) in enumerate(nodes):
+        for u in ((inputs,) if isinstance(inputs, str) else inputs):
+            start = position[u] + 1
+            if start < j:
+                jumps[start] += 1
+                jumps[j] -= 1
+    wanted = set(globals_)
+    over = 0
+    for j, (label, _, inputs) in enumerate(nodes):
+        if j > last:
+            break
+        over += jumps[j]
+        if over == 0 and label in wanted:
             return inputs if isinstance(inputs, str) else None
     return None
-
-
-def _cuts(nodes, cut, outputs):
-    """Whether no output is reachable from the input without ``cut`` (nodes in execution order)."""
-    reach = {"input"}
-    for label, _, inputs in nodes:
-        if label != cut and any(i in reach for i in ((inputs,) if isinstance(inputs, str) else inputs)):
-            reach.add(label)
-    return not any(o in reach for o in outputs)

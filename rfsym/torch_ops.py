@@ -63,6 +63,11 @@ class Data:
     def spatial(self):
         return [(j, a) for j, d in enumerate(self.dims) for a in flat_atoms(d) if a[0] == "s"]
 
+    def with_shape(self, shape):
+        """This tensor with shape ``shape`` (itself when the shape is its own: values are immutable)."""
+        shape = tuple(shape)
+        return self if shape == self.shape else dataclasses.replace(self, shape=shape)
+
 
 def flat_atoms(d):
     """A dim's atoms with token atoms ``("t", size, inner)`` (class tokens + positions) opened."""
@@ -175,7 +180,7 @@ class Builder:
         at another input shape or after an edit elsewhere in it, reuses the layers (and what the
         engine cached on them: windows, symbols, keys) of the configurations it has seen."""
         try:
-            key = (cls, args, tuple(sorted(kwargs.items())))
+            key = (cls, args, tuple(sorted(kwargs.items())) if kwargs else ())
             layer = self._made.get(key)
         except TypeError:  # unhashable arguments
             return cls(*args, **kwargs)
@@ -198,8 +203,11 @@ class Builder:
     def emit(self, base, layer, inputs, scope):
         """Append a node; returns its name."""
         name = self.fresh(base)
-        inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        self.nodes.append((name, layer, inputs if len(inputs) > 1 else inputs[0]))
+        if not isinstance(inputs, str):
+            inputs = tuple(inputs)
+            if len(inputs) == 1:
+                inputs = inputs[0]
+        self.nodes.append((name, layer, inputs))
         self.scopes[name] = scope
         return name
 
@@ -290,7 +298,7 @@ def _channels_dim(v, j, what):
 
 def _positionwise(b, op, v, layer, shape, j=None, channels=None):
     """A position-wise node; the result keeps v's layout (channels of dim ``j`` replaced)."""
-    name = b.emit(op.name, layer, b.node(v, positionwise=True), op.scope)
+    name = b.emit(op.name, layer, v.node if v.node is not None else b.node(v, positionwise=True), op.scope)
     out = Data(name, v.dims, tuple(shape), v.tokens, v.roll)  # dataclasses.replace costs more than the node
     if j is not None:
         out = _replace_dim(out, j, (("C", channels),), shape)
@@ -328,17 +336,36 @@ def _nd_of(v):
 
 
 # --------------------------------------------------------------------------- modules
-def conv_module(b, op, m, x, out):
+def conv_module(b, op, m, x, out, weight=None, bias=None):
+    """A ``torch.nn`` convolution module ``m`` on ``x`` (``weight``, ``bias``: ``m.weight`` and
+    ``m.bias`` when the caller has read them). An ordinary convolution's layer follows from the
+    module's attributes alone: it is looked up by them in the builder's table before anything is
+    normalised."""
     import torch.nn as nn
 
+    if weight is None:
+        weight, bias = m.weight, m.bias
+    nd = b.nd
+    wshape = tuple(weight.shape)
+    try:
+        key = ("conv module", type(m), wshape, bias is not None, m.stride, m.padding, m.dilation, m.groups,
+               m.padding_mode, nd)
+        layer = b._made.get(key)
+    except TypeError:  # unhashable attributes (lists)
+        key = layer = None
+    if layer is not None and is_standard(x, nd):
+        return out_data(b.emit(op.name, layer, b.node(x), op.scope), out.shape, nd)
     if m.padding_mode == "circular":
         raise Unsupported("padding_mode='circular' (wraps around: not a window of the input)")
-    pad = m.padding if isinstance(m.padding, str) else _ax(m.padding, b.nd)
+    pad = m.padding if isinstance(m.padding, str) else _ax(m.padding, nd)
     if type(m).__name__.endswith("Same"):  # timm's Conv2dSame / StdConv2dSame: TensorFlow SAME
         pad = "tf_same"
-    weight = m.weight
-    return conv(b, op, x, out, tuple(weight.shape), m.bias is not None, m.stride, pad, m.dilation, m.groups,
-                transposed=isinstance(m, nn.modules.conv._ConvTransposeNd), module=m)
+    n = len(b.nodes)
+    v = conv(b, op, x, out, wshape, bias is not None, m.stride, pad, m.dilation, m.groups,
+             transposed=isinstance(m, nn.modules.conv._ConvTransposeNd), module=m)
+    if key is not None and len(b.nodes) == n + 1 and type(b.nodes[-1][1]) is L.Conv:
+        b._made[key] = b.nodes[-1][1]  # a windowed convolution (not one over the channel axis)
+    return v
 
 
 def conv(b, op, x, out, wshape, bias, stride, padding, dilation, groups, transposed=False, module=None):
@@ -426,9 +453,9 @@ def adaptive(b, op, x, out, is_max):
     _standard(x, nd, "an adaptive pool")
     sizes = tuple(out.shape[2:])
     if all(n == 1 for n in sizes):
-        layer = L.GlobalMaxPool() if is_max else L.GlobalAvgPool()
+        layer = b.make(L.GlobalMaxPool if is_max else L.GlobalAvgPool)
     else:
-        layer = (L.AdaptiveMaxPool if is_max else L.AdaptiveAvgPool)(_ax(sizes, nd))
+        layer = b.make(L.AdaptiveMaxPool if is_max else L.AdaptiveAvgPool, _ax(sizes, nd))
     name = b.emit(op.name, layer, b.node(x), op.scope)
     if all(n == 1 for n in sizes):
         b.globals_.append(name)
@@ -447,12 +474,13 @@ def norm_over(b, op, x, out, ndims, params, kind):
 
 
 def batch_norm(b, op, x, out, channels, params):
-    if not (len(x.dims) > 1 and _only(x.dims[1:2], ("C",))):
+    if not (len(x.dims) > 1 and all(a[0] == "C" for a in x.dims[1])):
         raise Unsupported("batch norm over an axis that holds positions")
     affine = params > 0
     layer = b.make(L.BatchNorm, channels) if affine else b.make(L.BatchNorm, channels, affine=False)
     v = _positionwise(b, op, x, layer, out.shape)
-    return b.params_node(v, params - (2 * channels if affine else 0), op.name + ".params", op.scope)
+    extra = params - (2 * channels if affine else 0)
+    return b.params_node(v, extra, op.name + ".params", op.scope) if extra > 0 else v
 
 
 def linear(b, op, x, out, wshape, bias, extra=0):
@@ -593,7 +621,7 @@ def pad(b, op, x, out, amounts, mode="constant"):
         else:
             raise Unsupported(f"pad of axis {d}, which is not one whole spatial axis")
     if not per_axis:
-        return dataclasses.replace(x, shape=tuple(out.shape))
+        return x.with_shape(out.shape)
     padding = tuple(per_axis.get(i, (0, 0)) for i in range(b.nd))
     name = b.emit(op.name, _contract("Pad")(padding), b.node(x), op.scope)
     dims = list(x.dims)
@@ -688,9 +716,14 @@ _MERGE = {"add": "add", "sub": "add", "maximum": "add", "minimum": "add", "mul":
 
 def binary(b, op, fn, a, c, out):
     """``a ∘ c`` elementwise (with broadcasting)."""
-    datas = [t for t in (a, c) if isinstance(t, Data)]
-    scores = [t for t in (a, c) if isinstance(t, Scores)]
-    consts = [t for t in (a, c) if isinstance(t, Const)]
+    datas, scores, consts = [], [], []
+    for t in (a, c):
+        if isinstance(t, Data):
+            datas.append(t)
+        elif isinstance(t, Scores):
+            scores.append(t)
+        elif isinstance(t, Const):
+            consts.append(t)
     if scores:
         if datas:
             raise Unsupported(f"{fn} of attention scores with a tensor computed from the input")
@@ -701,7 +734,7 @@ def binary(b, op, fn, a, c, out):
         return dataclasses.replace(s, params=s.params | extra)
     if len(datas) == 1:
         x = datas[0]
-        x = dataclasses.replace(x, shape=tuple(out.shape)) if hasattr(out, "shape") else x
+        x = x.with_shape(out.shape) if hasattr(out, "shape") else x
         n = b.take(*consts)
         return b.params_node(x, n, op.name, op.scope)
     x, y = datas
@@ -712,11 +745,11 @@ def binary(b, op, fn, a, c, out):
         return dataclasses.replace(x, node=nx, pending=None, shape=tuple(out.shape))
     if fn not in _MERGE:
         raise Unsupported(f"{fn} of two tensors")
-    base = x if len(x.spatial()) >= len(y.spatial()) else y
+    base = x if x.dims == y.dims or len(x.spatial()) >= len(y.spatial()) else y
     if x.tokens != y.tokens:
         raise Unsupported("a merge of token sequences with different numbers of class tokens")
     name = b.emit(op.name, _MERGE[fn], (nx, ny), op.scope)
-    return dataclasses.replace(base, node=name, pending=None, shape=tuple(out.shape), roll=base.roll)
+    return Data(name, base.dims, tuple(out.shape), base.tokens, base.roll)  # replace(): node, no pending
 
 
 def cat(b, op, tensors, dim, out):
