@@ -46,16 +46,39 @@ def feature_node(nodes: Iterable[tuple], outputs: Iterable[str], is_global: Call
     """
     nodes = [(label, layer, (ins,) if isinstance(ins, str) else tuple(ins)) for label, layer, ins in nodes]
     outputs = tuple(outputs)
-    for label, layer, ins in nodes:
-        if is_global(label, layer) and _cuts(nodes, label, outputs, source):
+    nodes = _live(nodes, outputs, source)
+    position = {source: -1}
+    for j, (label, _, _) in enumerate(nodes):
+        position[label] = j
+    if not nodes or any(position.get(o, -1) < 0 for o in outputs):
+        return None  # the input (or a name not computed from it) is an output: nothing cuts it off
+    # In execution order, with every node reachable from the input and reaching an output, a way
+    # out avoids node v exactly when some edge jumps over v (from before it to after it) or an
+    # output comes before it: one pass over the edges marks every node jumped over.
+    last = min(position[o] for o in outputs)
+    jumps = [0] * (len(nodes) + 1)  # +1 where an edge starts jumping over nodes, -1 where it stops
+    for j, (_, _, ins) in enumerate(nodes):
+        for u in ins:
+            begin = position[u] + 1
+            if begin < j:
+                jumps[begin] += 1
+                jumps[j] -= 1
+    over = 0
+    for j, (label, layer, ins) in enumerate(nodes[:last + 1]):
+        over += jumps[j]
+        if over == 0 and is_global(label, layer):
             return ins[0] if len(ins) == 1 and ins[0] != source else None
     return None
 
 
-def _cuts(nodes, cut, outputs, source):
-    """Whether no output is reachable from ``source`` without passing through ``cut``."""
+def _live(nodes, outputs, source):
+    """The nodes reachable from ``source`` that some output depends on, in their order."""
     reach = {source}
     for label, _, ins in nodes:
-        if label != cut and any(i in reach for i in ins):
+        if any(i in reach for i in ins):
             reach.add(label)
-    return not any(o in reach for o in outputs)
+    needed = set(outputs)
+    for label, _, ins in reversed(nodes):
+        if label in needed:
+            needed.update(ins)
+    return [n for n in nodes if n[0] in reach and n[0] in needed]

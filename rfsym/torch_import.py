@@ -53,6 +53,7 @@ from typing import Any
 
 from . import layers as L
 from . import torch_ops as T
+from .backbone import feature_node
 from .errors import GraphError, LayerError, RfsymError
 from .layers import Graph
 
@@ -1760,7 +1761,7 @@ def _finish(module, rec, out):
         outputs = tuple(final)
     else:
         outputs = None
-    features = _features(nodes, b.globals_, names)
+    features = feature_node(nodes, names, lambda label, _: label in b.globals_) if b.globals_ else None
     kw = {"name": None}  # node names are module paths, not prefixed by the class name
     if outputs is not None and len(outputs) > 1:
         kw["outputs"] = outputs
@@ -1872,38 +1873,3 @@ def _live(nodes, outputs, module):
         warnings.warn(f"from_torch: these operations do not reach the output of {type(module).__name__}: "
                       + ", ".join(lost), stacklevel=4)
     return keep
-
-
-def _features(nodes, globals_, outputs):
-    """The input of the first global node (pool, flatten into a head, class token) that every way
-    out passes through: a squeeze-excitation gate's pool sits on a side branch (the gated path
-    bypasses it), the head's pool does not.
-
-    Nodes are in execution order (every input before its reader) and all of them are reachable
-    from the input and reach an output (:func:`_live`), so a path from the input to an output
-    avoids node ``v`` exactly when some edge jumps over ``v`` (from before it to after it) or an
-    output comes before it: one pass over the edges marks every jumped-over node."""
-    if not globals_:
-        return None
-    position = {"input": -1}
-    for j, (label, _, _) in enumerate(nodes):
-        position[label] = j
-    if any(position.get(o, -1) < 0 for o in outputs):
-        return None  # the input (or an unknown name) is an output: nothing cuts it off
-    last = min(position[o] for o in outputs)
-    jumps = [0] * (len(nodes) + 1)  # +1 where an edge starts jumping over nodes, -1 where it stops
-    for j, (_, _, inputs) in enumerate(nodes):
-        for u in ((inputs,) if isinstance(inputs, str) else inputs):
-            start = position[u] + 1
-            if start < j:
-                jumps[start] += 1
-                jumps[j] -= 1
-    wanted = set(globals_)
-    over = 0
-    for j, (label, _, inputs) in enumerate(nodes):
-        if j > last:
-            break
-        over += jumps[j]
-        if over == 0 and label in wanted:
-            return inputs if isinstance(inputs, str) else None
-    return None
