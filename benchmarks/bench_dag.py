@@ -1,4 +1,4 @@
-"""General DAGs (issue "Any graph"): derivation cost against nodes + edges.
+"""General DAGs: derivation cost against nodes + edges.
 
 * ``dag``: a random numeric DAG of N nodes (convolutions, pools and merges reading recent nodes,
   shared nodes feeding several merges), a 1,000-node DAG with a symbol per kernel, and the

@@ -1,4 +1,4 @@
-"""Deep nesting benchmark (issue "reliability"): time of the operations on a tree of blocks
+"""Deep nesting benchmark: time of the operations on a tree of blocks
 against its nesting depth, for nested ``Sequential(Conv(3, padding=1), inner)`` and nested
 ``Residual(inner)``; every operation walks the tree with explicit stacks (no recursion).
 

@@ -1,4 +1,4 @@
-"""Symbolic input size benchmarks (issue "Performance").
+"""Symbolic input size benchmarks.
 
 * ``symsize``: ``analyze(net, input_size=x)`` for chains of L layers cycling through
   ``Conv(3, padding=1)``, ``Conv(3, stride=2)``, ``MaxPool(2)`` (numbers everywhere but the input
