@@ -192,8 +192,10 @@ class _Lowering:
                 if kind is None:
                     kind = kinds[id(op)] = kind_of(op)
                 index = len(nodes)
-                nodes.append(Node(index, label, op, tuple([where[u] for u in inputs]), kind, None, (), name))
-                where[name] = index
+                ins = (where[inputs[0]],) if len(inputs) == 1 else tuple([where[u] for u in inputs])
+                nodes.append(Node(index, label, op, ins, kind, None, (), name))
+                where[name] = aliases[label] = index  # (self.alias, inlined: a node is never the input)
+                continue
             index = where[name]
             if index != INPUT:  # self.alias, inlined (label is never empty)
                 aliases[label] = index
