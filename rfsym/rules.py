@@ -250,22 +250,26 @@ def _window_plan(layer, ctx):
     return axes + (counts,)
 
 
-#: the values a window field may hold to share its plan with equal windows (exact numbers)
-_PLAIN = (int, sp.Integer)
-
-
-def _plain(w) -> bool:
-    """Whether every field of window ``w`` is an integer (a Python or sympy one): its checked
-    values then depend on its value only."""
-    pad = w.pad
-    return isinstance(w.kernel, _PLAIN) and isinstance(w.stride, _PLAIN) and isinstance(w.dilation, _PLAIN) \
-        and (pad == "tf_same" or isinstance(pad[0], _PLAIN) and isinstance(pad[1], _PLAIN))
+def _windows_key(windows):
+    """A key equal for window tuples whose fields are the same objects (ids: the layers, and so
+    their fields, outlive the analysis's plans), or None (a padding that is neither a pair nor
+    ``"tf_same"``). Cheaper than hashing the windows (no sympy hash)."""
+    key = ["windows"]
+    for w in windows:
+        pad = w.pad
+        if type(pad) is tuple:
+            key.extend((id(w.kernel), id(w.stride), id(w.dilation), id(w.ceil), *map(id, pad)))
+        elif pad == "tf_same":
+            key.extend((id(w.kernel), id(w.stride), id(w.dilation), id(w.ceil), pad))
+        else:
+            return None
+    return tuple(key)
 
 
 def _window_axes(windows, ctx):
     """The input-independent part of :func:`_window_plan` that depends on the windows only:
     ``(per-axis plan, maps or None, kernel product, ints or None)``. On exact numbers layers
-    with equal integer windows share one (and so one tuple of maps, which the engine sees once).
+    whose windows hold the same objects share one (and so one tuple of maps, which the engine sees once).
 
     Args:
         windows: the layer's per-axis :class:`~rfsym.layers.Window` tuple.
@@ -275,9 +279,9 @@ def _window_axes(windows, ctx):
         The 4-tuple above.
     """
     key = None
-    if ctx.ops.exact and not ctx.ops.symbolic and all(_plain(w) for w in windows):
-        key = ("windows", windows)  # (the plans of layers are keyed by ints: no clash)
-        hit = ctx.plans.get(key)
+    if ctx.ops.exact and not ctx.ops.symbolic:  # (no symbolic checks to note per layer)
+        key = _windows_key(windows)  # (the plans of layers are keyed by ints: no clash)
+        hit = None if key is None else ctx.plans.get(key)
         if hit is not None:
             return hit
     plan, kprod = [], 1
