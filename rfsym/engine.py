@@ -250,21 +250,22 @@ class _Pass:
         input_state = self.input_state
         for node in self.dag.nodes:
             inputs = node.inputs
-            if node.is_merge:
+            layer = node.op
+            if isinstance(layer, str):  # node.is_merge, inline
                 merge(node)
                 continue
             if len(inputs) == 2:  # an Attention with queries of its own
                 attend(node)
                 continue
-            layer = node.op
             u = inputs[0]
             state = input_state if u == INPUT else states[u]
             if id(state) in read:
                 hit = seen.get((id(layer), id(state)))
                 if hit is None:
-                    hit = alike.get(_same_config(layer, state))  # an equal layer's (distinct objects)
+                    same = _same_config(layer, state)
+                    hit = alike.get(same)  # an equal layer's (distinct objects)
                     if hit is None:
-                        hit = solve(node, layer, state)
+                        hit = solve(node, layer, state, same)
             else:  # the first layer to read this state: no cache holds it (nor will: one reader in a chain)
                 read.add(id(state))
                 hit = apply(node, layer, state)
@@ -292,14 +293,17 @@ class _Pass:
         base = self.records[u].composite()  # a branch point: computed now, its chain is complete
         return self.new_chain(lambda base=base: base)
 
-    def solve(self, node, layer, state):
+    def solve(self, node, layer, state, same=None):
         """``(rule output, group key, the layer's own input channels)`` of ``layer`` on ``state``
-        (cached for repeated layers)."""
+        (cached for repeated layers); ``same``: its :func:`_same_config` key when the caller
+        already found it missing from the cache of equal layers."""
         fast = (id(layer), id(state))  # both alive for the whole pass: ids are not reused
-        same = _same_config(layer, state)  # equal configurations made of the same field objects
-        hit = self.alike.get(same)
-        if hit is not None:  # (an equal layer's: this object is seldom read again, seen not filled)
-            return hit
+        hit = None
+        if same is None:
+            same = _same_config(layer, state)  # equal configurations made of the same field objects
+            hit = self.alike.get(same)
+            if hit is not None:  # (an equal layer's: this object is seldom read again, seen not filled)
+                return hit
         key = None
         if self.exact_numbers:  # states of numbers are interned: equal ones are one object
             if id(state) in self.canonical:
@@ -387,7 +391,10 @@ class _Pass:
         sizes = [s.sizes for s in states]
         broadcast = [False] * len(states)
         if node.op != "concat" and all(s is not None for s in sizes):
-            ones = [all(ops.concrete(n) == 1 for n in s) for s in sizes]
+            if self.exact_numbers:  # ints: concrete(n) == 1 is n == 1
+                ones = [s.count(1) == len(s) for s in sizes]
+            else:
+                ones = [all(ops.concrete(n) == 1 for n in s) for s in sizes]
             if any(ones) and not all(ones):
                 broadcast = ones
         full = [s for s, b in zip(sizes, broadcast) if not b]

@@ -241,8 +241,51 @@ def _window_plan(layer, ctx):
     are ints), ``(one (pl + pr - extent, s) when every axis has it, else None, those per axis)``;
     then a convolution's ``(groups, in_channels or None, out_channels or None, bias)`` on exact
     numbers (else None)."""
+    axes = _window_axes(layer.windows(ctx.ndim), ctx)
+    counts = None
+    if axes[3] is not None and isinstance(layer, L.Conv):  # exact numbers: the channel arguments once
+        cin = None if layer.in_channels is None else ctx.val(layer.in_channels, "in_channels", 1)
+        cout = ctx.val(layer.out_channels, "out_channels", 1)
+        counts = (ctx.val(layer.groups, "groups", 1), cin, cout, layer.bias)
+    return axes + (counts,)
+
+
+def _windows_key(windows):
+    """A key equal for window tuples whose fields are the same objects (ids: the layers, and so
+    their fields, outlive the analysis's plans), or None (a padding that is neither a pair nor
+    ``"tf_same"``). Cheaper than hashing the windows (no sympy hash)."""
+    key = ["windows"]
+    for w in windows:
+        pad = w.pad
+        if type(pad) is tuple:
+            key.extend((id(w.kernel), id(w.stride), id(w.dilation), id(w.ceil), *map(id, pad)))
+        elif pad == "tf_same":
+            key.extend((id(w.kernel), id(w.stride), id(w.dilation), id(w.ceil), pad))
+        else:
+            return None
+    return tuple(key)
+
+
+def _window_axes(windows, ctx):
+    """The input-independent part of :func:`_window_plan` that depends on the windows only:
+    ``(per-axis plan, maps or None, kernel product, ints or None)``. On exact numbers layers
+    whose windows hold the same objects share one (and so one tuple of maps, which the engine sees once).
+
+    Args:
+        windows: the layer's per-axis :class:`~rfsym.layers.Window` tuple.
+        ctx: the analysis :class:`Context`.
+
+    Returns:
+        The 4-tuple above.
+    """
+    key = None
+    if ctx.ops.exact and not ctx.ops.symbolic:  # (no symbolic checks to note per layer)
+        key = _windows_key(windows)  # (the plans of layers are keyed by ints: no clash)
+        hit = None if key is None else ctx.plans.get(key)
+        if hit is not None:
+            return hit
     plan, kprod = [], 1
-    for w in layer.windows(ctx.ndim):
+    for w in windows:
         k = ctx.val(w.kernel, "kernel_size", 1)
         s = ctx.val(w.stride, "stride", 1)
         d = ctx.val(w.dilation, "dilation", 1)
@@ -259,12 +302,10 @@ def _window_plan(layer, ctx):
             all(type(v) is int for a in plan for v in (a[1], a[3], a[4], a[5])):
         axes = tuple((pl + pr - extent, s) for _, s, _, pl, pr, extent, _, _ in plan)
         ints = (axes[0] if axes.count(axes[0]) == len(axes) else None, axes)
-    counts = None
-    if ints is not None and isinstance(layer, L.Conv):  # exact numbers: the channel arguments once
-        cin = None if layer.in_channels is None else ctx.val(layer.in_channels, "in_channels", 1)
-        cout = ctx.val(layer.out_channels, "out_channels", 1)
-        counts = (ctx.val(layer.groups, "groups", 1), cin, cout, layer.bias)
-    return tuple(plan), maps, kprod, ints, counts
+    out = (tuple(plan), maps, kprod, ints)
+    if key is not None:
+        ctx.plans[key] = out
+    return out
 
 
 @register_layer(L.Windowed)
@@ -369,21 +410,30 @@ def channels_of(ctx, given, incoming, param):
     return value
 
 
+_IDENTITY_MAPS = {n: (IDENTITY,) * n for n in (1, 2, 3)}
+
+
+def _identities(ndim):
+    """The identity maps of ``ndim`` axes: one tuple per ndim (the engine sees it once)."""
+    maps = _IDENTITY_MAPS.get(ndim)
+    return (IDENTITY,) * ndim if maps is None else maps
+
+
 @register_layer(L.Elementwise)
 def _elementwise(layer, state, ctx):
-    return LeafOut((IDENTITY,) * ctx.ndim, state)
+    return LeafOut(_identities(ctx.ndim), state)
 
 
 @register_layer(L.Flatten)
 def _flatten(layer, state, ctx):
-    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, state.channels, flattened=True))
+    return LeafOut(_identities(ctx.ndim), State(state.sizes, state.channels, flattened=True))
 
 
 @register_layer(L.BatchNorm)
 def _batchnorm(layer, state, ctx):
     c = channels_of(ctx, layer.num_features, state.channels, "num_features")
     params = 0 if not layer.affine else None if c is None else 2 * c
-    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened), params, 0)
+    return LeafOut(_identities(ctx.ndim), State(state.sizes, c, state.flattened), params, 0)
 
 
 class NeedsInputSize(RfsymError):
@@ -597,7 +647,7 @@ def _norm(layer, state, ctx):
     if layer.spatial and ctx.strict:  # every output reads the same whole input: jump 0
         maps = tuple(global_map(n, jump=0) for n in (state.sizes or (None,) * ctx.ndim))
     else:
-        maps = (IDENTITY,) * ctx.ndim
+        maps = _identities(ctx.ndim)
     return LeafOut(maps, State(state.sizes, c, state.flattened), params, 0)
 
 
@@ -607,13 +657,13 @@ def _pointwise(layer, state, ctx):
     positions = _positions(state.sizes)
     per = ctx.val(layer.macs, "macs", 0)
     macs = None if positions is None else positions * per
-    return LeafOut((IDENTITY,) * ctx.ndim, State(state.sizes, c, state.flattened),
+    return LeafOut(_identities(ctx.ndim), State(state.sizes, c, state.flattened),
                    ctx.val(layer.params, "params", 0), macs)
 
 
 @register_layer(L.Params)
 def _params(layer, state, ctx):
-    return LeafOut((IDENTITY,) * ctx.ndim, state, ctx.val(layer.count, "count", 0), 0)
+    return LeafOut(_identities(ctx.ndim), state, ctx.val(layer.count, "count", 0), 0)
 
 
 def _window_axis(ctx, w, shift, n):
