@@ -133,7 +133,7 @@ def numeric_chain(ctx):
             per = cpu / n * 1e6
             table.add(kind, "none" if size is None else "2**120" if size == 2**120 else size, n, cpu, per,
                       f"{per / 10:.2f}x", rss, added, every)
-            label = f"[{kind}] chain, {n:,} layers, input {'none' if size is None else size}"
+            label = f"[{kind}] chain, {n:,} layers, input {'none' if size is None else '2**120' if size == 2**120 else size}"
             if n == 100_000:
                 ctx.target(f"analyze, {label}: CPU per layer", f"{per:.2f} us", "<= 10 us (< 1 s in all)", per <= 10)
             elif n == 1_000_000 and kind == "conv":
