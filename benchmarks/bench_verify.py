@@ -102,7 +102,10 @@ try:
 except rfsym.RfsymError as err:
     ok, error = None, str(err)
 cpu = time.process_time() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # this process's own peak (ru_maxrss also counts the forked copy of the parent before exec)
+    rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+except (OSError, StopIteration):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t = time.process_time()
 result = analyze(net, size, ndim=1)
 for layer in result.layers:
