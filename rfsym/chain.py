@@ -53,7 +53,7 @@ class Chain:
         self._seg = {}
         self._groups = None
         self._prefix = {}
-        self._in_order = ops.exact and not ops.symbolic  # exact numbers: composed in order
+        self._in_order = ops.numbers  # exact numbers: composed in order
         self._cum = None  # in order: the composites at every CHECKPOINT-th item
         self._last = None  # the Prefix of the whole chain so far
         self._size = 0  # the items the caches were made for

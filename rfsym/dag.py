@@ -145,6 +145,13 @@ class _Lowering:
         self.nodes.append(_make_node(index, name, op, tuple(inputs), kind, block, tuple(branches), label))
         return index
 
+    def kind(self, layer):
+        """``kind_of(layer)``, computed once per layer object (layers are used many times)."""
+        kind = self.kinds.get(id(layer))
+        if kind is None:
+            kind = self.kinds[id(layer)] = kind_of(layer)
+        return kind
+
     def alias(self, path, index):
         if path and index != INPUT:
             self.aliases[path] = index
@@ -153,7 +160,6 @@ class _Lowering:
     # index of the node that produces its output (run() drives them without recursion)
     def sequence(self, seq, x, path):
         containers = _CONTAINERS
-        kinds = self.kinds
         for i, layer in enumerate(seq.layers):
             if isinstance(layer, L.Graph) and layer.name is None:
                 label = path
@@ -163,10 +169,7 @@ class _Lowering:
             if isinstance(layer, containers):
                 x = yield (self.item, (layer, x, label))
             else:  # a leaf: no sub-generator
-                kind = kinds.get(id(layer))
-                if kind is None:
-                    kind = kinds[id(layer)] = kind_of(layer)
-                x = self.add(label, layer, (x,), kind)
+                x = self.add(label, layer, (x,), self.kind(layer))
         self.alias(path, x)
         return x
 
@@ -202,7 +205,6 @@ class _Lowering:
         where = {"input": x}
         self.several_outputs = self.several_outputs or len(g.outputs) > 1
         containers = _CONTAINERS
-        kinds = self.kinds
         aliases = self.aliases
         nodes = self.nodes
         for name, op, inputs in g.nodes:
@@ -214,9 +216,7 @@ class _Lowering:
             elif isinstance(op, containers):
                 where[name] = yield (self.item, (op, where[inputs[0]], label))
             else:  # one input (an Attention may read two: source, queries)
-                kind = kinds.get(id(op))
-                if kind is None:
-                    kind = kinds[id(op)] = kind_of(op)
+                kind = self.kind(op)
                 index = len(nodes)
                 ins = (where[inputs[0]],) if len(inputs) == 1 else tuple([where[u] for u in inputs])
                 nodes.append(_make_node(index, label, op, ins, kind, None, (), name))

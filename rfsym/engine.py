@@ -134,11 +134,16 @@ def _key(layer):
     cache = layer.__dict__
     if "_key" not in cache:
         cls = type(layer)
-        names = _FIELDS.get(cls)
-        if names is None:
-            names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(layer) if f.name != "name")
-        cache["_key"] = (cls,) + tuple(getattr(layer, name) for name in names)
+        cache["_key"] = (cls,) + tuple(getattr(layer, name) for name in _field_names(cls))
     return cache["_key"]
+
+
+def _field_names(cls) -> tuple:
+    """The names of a layer class's fields but ``name`` (computed once per class)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "name")
+    return names
 
 
 _FIELDS: dict = {}  # layer class -> the names of its fields but "name"
@@ -156,7 +161,7 @@ def _same_config(layer, state):
     cls = type(layer)
     get = _GETTERS.get(cls)
     if get is None:
-        names = tuple(f.name for f in dataclasses.fields(layer) if f.name != "name")
+        names = _field_names(cls)
         get = _GETTERS[cls] = operator.attrgetter(*names) if len(names) > 1 else \
             (lambda x, name=names[0]: (getattr(x, name),)) if names else (lambda x: ())
     return (cls, id(state), *map(id, get(layer)))
@@ -225,7 +230,7 @@ class _Pass:
         self.shared = {}  # id of a rule's maps -> (those maps, with equal axes shared, group key)
         self.owns = {}  # id(layer) -> the value of its in_channels (or num_features) argument
         self.checked = set()  # ids of layers shown to hold no symbols (exact numbers)
-        self.exact_numbers = ctx.ops.exact and not ctx.ops.symbolic
+        self.exact_numbers = ctx.ops.numbers
         self.interned = {}  # exact numbers: state -> the one object of that value
         self.read = set()  # the ids of the states some layer has read
         self.canonical = set()  # the ids of those objects
@@ -243,7 +248,8 @@ class _Pass:
 
     def run(self):
         """Derive every node in topological order; returns the records. A layer reading one
-        input is handled here (the loop of a long chain; :meth:`layer` is the same for one node)."""
+        input is handled in this loop (the loop of a long chain); merges and two-input
+        attention by :meth:`merge` and :meth:`attend`."""
         merge, attend, solve, apply = self.merge, self.attend, self.solve, self.apply
         records, states, chains, readers = self.records, self.states, self.chains, self.readers
         seen, read, alike = self.seen, self.read, self.alike
@@ -352,9 +358,7 @@ class _Pass:
             shared = self.shared[id(out.maps)] = (out.maps, maps, group)  # (the first keeps its id alive)
         out.maps, group = shared[1], shared[2]
         if self.exact_numbers:
-            state = self.interned.setdefault(out.state, out.state)  # (intern, inline: once a layer)
-            self.canonical.add(id(state))
-            out.state = state
+            out.state = self.intern(out.state)
         own = self.owns.get(id(layer), self)  # the layer's own channel argument (self: not yet read)
         if own is self:
             own = self.owns[id(layer)] = ctx.val(getattr(layer, "in_channels", None) or
@@ -481,7 +485,7 @@ class _Pass:
         """Sizes or channels that must agree across inputs (error when provably different)."""
         ops = self.ctx.ops
         first = values[0] if values else None
-        numbers = ops.exact and not ops.symbolic  # ints and Fractions: == decides
+        numbers = ops.numbers  # ints and Fractions: == decides
         for name, v in zip(names[1:], values[1:]):
             if first is None or v is None or numbers and v == first:
                 continue

@@ -79,7 +79,7 @@ def _concrete(x, ops, what):
 
 def compose(lower: AxisMap, upper: AxisMap, ops) -> AxisMap:
     """The map of ``upper`` applied on top of ``lower`` (``lower`` is nearer the input)."""
-    if lower.period == 1 and upper.period == 1 and ops.exact and not ops.symbolic:
+    if lower.period == 1 and upper.period == 1 and ops.numbers:
         return _compose_numbers(lower, upper, ops)
     if lower.period == 1:
         # lo(y) = U + J y is affine: compose symbolically, phase by phase.
@@ -242,7 +242,7 @@ def merge(maps, ops, names=None, last=None) -> AxisMap:
     maps = list(maps)
     if len(maps) == 1:
         return maps[0]
-    if ops.exact and not ops.symbolic:  # exact numbers, period 1, one jump: the hull of the fields
+    if ops.numbers:  # exact numbers, period 1, one jump: the hull of the fields
         j0 = maps[0].jump
         if all(m.period == 1 and m.jump == j0 for m in maps):
             lo = min([m.starts[0] for m in maps])
@@ -278,7 +278,7 @@ def merge(maps, ops, names=None, last=None) -> AxisMap:
 def is_global_merge(maps, ops) -> bool:
     """Whether :func:`merge` takes ``maps`` by the global convention: some branches are global
     (effective stride 0) and some are not."""
-    if ops.exact and not ops.symbolic and all(m.period == 1 for m in maps):  # exact numbers: jump == 0
+    if ops.numbers and all(m.period == 1 for m in maps):  # exact numbers: jump == 0
         flat = [m.jump == 0 for m in maps]
     else:
         flat = [_is_zero(ops.div(m.jump, m.period), ops) for m in maps]

@@ -26,6 +26,7 @@ class SymOps:
 
     symbolic = True
     exact = True  # results are exact values (sympy), not numpy arrays
+    numbers = False  # values are Python ints and Fractions (ExactOps)
 
     @staticmethod
     def num(x):
@@ -617,6 +618,7 @@ class NumOps:
 
     symbolic = False
     exact = False
+    numbers = False
 
     @staticmethod
     def num(x):
@@ -762,6 +764,7 @@ class ExactOps(NumOps):
     """
 
     exact = True
+    numbers = True  # exact and not symbolic: every value a Python int or Fraction
 
     @staticmethod
     def floordiv(a, b):

@@ -279,7 +279,7 @@ def _window_axes(windows, ctx):
         The 4-tuple above.
     """
     key = None
-    if ctx.ops.exact and not ctx.ops.symbolic:  # (no symbolic checks to note per layer)
+    if ctx.ops.numbers:  # (no symbolic checks to note per layer)
         key = _windows_key(windows)  # (the plans of layers are keyed by ints: no clash)
         hit = None if key is None else ctx.plans.get(key)
         if hit is not None:
@@ -298,7 +298,7 @@ def _window_axes(windows, ctx):
             plan.append((AxisMap.affine(-pl, s, extent, step=d), s, d, pl, pr, extent, w.ceil, w))
     maps = None if any(a[0] is None for a in plan) else tuple(a[0] for a in plan)
     ints = None
-    if ctx.ops.exact and not ctx.ops.symbolic and maps is not None and not any(a[6] for a in plan) and \
+    if ctx.ops.numbers and maps is not None and not any(a[6] for a in plan) and \
             all(type(v) is int for a in plan for v in (a[1], a[3], a[4], a[5])):
         axes = tuple((pl + pr - extent, s) for _, s, _, pl, pr, extent, _, _ in plan)
         ints = (axes[0] if axes.count(axes[0]) == len(axes) else None, axes)
@@ -336,9 +336,8 @@ def _windowed(layer, state, ctx):
             cin = incoming
         if cin is None or cout is None:
             return LeafOut(maps, State(sizes, cout), None, None, NO_EXTRA)
-        per = cin * cout * kprod // groups
-        macs = None if sizes is None else _prod(sizes) * per
-        return LeafOut(maps, State(sizes, cout), per + cout if bias else per, macs, NO_EXTRA)
+        params, macs = _conv_totals(ctx.ops, cin, cout, kprod, groups, bias, sizes)
+        return LeafOut(maps, State(sizes, cout), params, macs, NO_EXTRA)
     if not isinstance(layer, L.Conv):
         return LeafOut(maps, State(sizes, incoming), 0, 0, NO_EXTRA)
     cout, params, macs = conv_counts(layer, state, ctx, kprod, sizes)
@@ -380,11 +379,16 @@ def conv_counts(layer, state, ctx, kprod, positions_of):
     cout = ctx.val(layer.out_channels, "out_channels", 1)
     if cin is None or cout is None:
         return cout, None, None
+    return (cout, *_conv_totals(ops, cin, cout, kprod, groups, layer.bias, positions_of))
+
+
+def _conv_totals(ops, cin, cout, kprod, groups, bias, positions_of):
+    """``(params, macs)`` of a convolution of known channels (see :func:`conv_counts`)."""
     weights = cin * cout * kprod
     per = ops.floordiv(weights, groups) if not ops.symbolic else weights / groups
-    params = per + (cout if layer.bias else 0)
+    params = per + (cout if bias else 0)
     macs = None if positions_of is None else _prod(positions_of) * per
-    return cout, params, macs
+    return params, macs
 
 
 def _prod(xs):
