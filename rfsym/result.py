@@ -172,14 +172,24 @@ class _Quantities:
     def _maps(self):  # per-axis AxisMaps, overridden
         raise NotImplementedError
 
-    def _q(self, name):
+    def _kept_axes(self, name):
+        """The per-axis tuple of ``name`` kept by an earlier read (:func:`_kept`), or ``_NONE``."""
         cache = self._qcache
         if cache is None:
-            cache = self._qcache = {}
-        else:
-            kept = cache.get(name, _NONE)
-            if kept is not _NONE:
-                return kept if type(kept) is tuple else (kept,) * len(self._maps())
+            self._qcache = {}
+            return _NONE
+        kept = cache.get(name, _NONE)
+        if kept is _NONE or type(kept) is tuple:
+            return kept
+        if name == "out_size":  # (None: no input size)
+            return kept if kept is None else (kept,) * len(self._sizes())
+        return (kept,) * len(self._maps())
+
+    def _q(self, name):
+        kept = self._kept_axes(name)
+        if kept is not _NONE:
+            return kept
+        cache = self._qcache
         ops = self._ops
         maps = self._maps()
         if ops is ExactOps:  # axes with one map (square kernels) computed and converted once
@@ -203,13 +213,10 @@ class _Quantities:
         if name in _PER_AXIS:
             return self._q(name)
         if name == "out_size":
+            kept = self._kept_axes(name)
+            if kept is not _NONE:
+                return kept
             cache = self._qcache
-            if cache is None:
-                cache = self._qcache = {}
-            else:
-                kept = cache.get(name, _NONE)
-                if kept is not _NONE:
-                    return kept if kept is None or type(kept) is tuple else (kept,) * len(self._sizes())
             sizes = self._sizes()
             if sizes is not None:
                 ops = self._ops
@@ -903,6 +910,26 @@ def _ranges(named):
     return ranges if arrays else None
 
 
+def _kept_by(result, name, make):
+    """What the symbolic ``result`` keeps under ``name`` for all its evaluations (the compiled
+    program, caches of closed forms): ``make()`` on first use."""
+    value = result.__dict__.get(name)
+    if value is None:
+        value = result.__dict__[name] = make()
+    return value
+
+
+def _after_symbolic_repeats(result):
+    """The indices of the nodes at or after a Repeat with a symbolic count (see
+    :meth:`_Evaluator.arrayed`)."""
+    marked = set()
+    for lr in result.layers:
+        if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
+                any(u in marked for u in lr.inputs):
+            marked.add(lr.index)
+    return marked
+
+
 class _Evaluator:
     """One compiled evaluation: the symbolic result, the input arrays and their ranges.
 
@@ -918,9 +945,7 @@ class _Evaluator:
         self.ranges = ranges
         # intervals and the interval proofs of the open conditions depend on the ranges only:
         # shared by the evaluations of this result on the same ranges
-        by_ranges = result.__dict__.get("_by_ranges")
-        if by_ranges is None:
-            by_ranges = result._by_ranges = {}
+        by_ranges = _kept_by(result, "_by_ranges", dict)
         key = tuple(sorted(ranges.items()))
         entry = by_ranges.get(key)
         if entry is None:
@@ -941,23 +966,12 @@ class _Evaluator:
         """Whether node ``index`` is at or after a Repeat with a symbolic count: the engine unrolls
         those on arrays, so even their constant quantities come as arrays (kept so here)."""
         if self._arrayed is None:
-            marked = self.result.__dict__.get("_arrayed")  # once per result
-            if marked is None:
-                marked = set()
-                for lr in self.result.layers:
-                    if (isinstance(lr.layer, L.Repeat) and sp.sympify(lr.layer.n).free_symbols) or \
-                            any(u in marked for u in lr.inputs):
-                        marked.add(lr.index)
-                self.result._arrayed = marked
-            self._arrayed = marked
+            self._arrayed = _kept_by(self.result, "_arrayed", lambda: _after_symbolic_repeats(self.result))
         return any(u in self._arrayed for u in nodes)
 
     @property
     def program(self):
-        prog = self.result.__dict__.get("_program")
-        if prog is None:
-            prog = self.result._program = Program()
-        return prog
+        return _kept_by(self.result, "_program", Program)
 
     #: the pool the value arrays come from (shared by every result's evaluations)
     buffers = BUFFERS
@@ -980,10 +994,8 @@ class _Evaluator:
         if self._entry["proved"]:
             return True
         proved = True  # by intervals alone, so for any values in these ranges
-        unique = self.result.__dict__.get("_unique_checks")
-        if unique is None:  # one condition per distinct expression and bound
-            unique = self.result._unique_checks = list(dict.fromkeys(
-                (e, m) for e, _, m, _ in self.result.open_conditions))
+        unique = _kept_by(self.result, "_unique_checks", lambda: list(dict.fromkeys(  # one per expression and bound
+            (e, m) for e, _, m, _ in self.result.open_conditions)))
         for expr, minimum in unique:
             if expr is None:
                 return False
@@ -1016,9 +1028,7 @@ class _Evaluator:
         """
         if expr is None:
             return None
-        plain = self.result.__dict__.get("_plain")
-        if plain is None:
-            plain = self.result._plain = {}  # expression -> its number, or None when symbolic
+        plain = _kept_by(self.result, "_plain", dict)  # expression -> its number, or None when symbolic
         number = plain.get(expr, _NONE)
         if number is _NONE:
             e = sp.sympify(expr)
@@ -1056,9 +1066,7 @@ class _Evaluator:
         out (and shared from then on), or None."""
         if not self.spare:
             return None
-        expanded = self.result.__dict__.get("_expanded")
-        if expanded is None:
-            expanded = self.result._expanded = {}  # the tidied closed forms may be factored
+        expanded = _kept_by(self.result, "_expanded", dict)  # the tidied closed forms may be factored
         if expr not in expanded:
             expanded[expr] = sp.expand(expr) if _small(expr, 400) else expr
         flat = expanded[expr]
@@ -1072,9 +1080,7 @@ class _Evaluator:
     def _plan(self, pexpr, expr):
         """How ``expr`` follows from ``pexpr`` (cached per result): ``(diff, poly, const)`` with
         ``diff = expr - pexpr = poly + const`` when the difference is cheaper than ``expr``, else None."""
-        deltas = self.result.__dict__.get("_deltas")
-        if deltas is None:
-            deltas = self.result._deltas = {}
+        deltas = _kept_by(self.result, "_deltas", dict)
         plan = deltas.get((pexpr, expr), _NONE)
         if plan is _NONE:
             plan = None
@@ -1099,7 +1105,7 @@ class _Evaluator:
         sym = self.result
         if len(sym._records) > self.WANTED_NODES:
             return False
-        forms = sym.__dict__.setdefault("_forms", {})
+        forms = _kept_by(sym, "_forms", dict)
         if name[0] not in forms:
             found = set()
             for view in (sym, *sym.layers):
