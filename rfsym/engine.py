@@ -56,7 +56,6 @@ k*s + k - s
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import math
 import numbers
@@ -134,19 +133,8 @@ def _key(layer):
     cache = layer.__dict__
     if "_key" not in cache:
         cls = type(layer)
-        cache["_key"] = (cls,) + tuple(getattr(layer, name) for name in _field_names(cls))
+        cache["_key"] = (cls,) + tuple(getattr(layer, name) for name in L.config_fields(cls))
     return cache["_key"]
-
-
-def _field_names(cls) -> tuple:
-    """The names of a layer class's fields but ``name`` (computed once per class)."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "name")
-    return names
-
-
-_FIELDS: dict = {}  # layer class -> the names of its fields but "name"
 
 
 class _HasSymbols(RfsymError):
@@ -161,7 +149,7 @@ def _same_config(layer, state):
     cls = type(layer)
     get = _GETTERS.get(cls)
     if get is None:
-        names = _field_names(cls)
+        names = L.config_fields(cls)
         get = _GETTERS[cls] = operator.attrgetter(*names) if len(names) > 1 else \
             (lambda x, name=names[0]: (getattr(x, name),)) if names else (lambda x: ())
     return (cls, id(state), *map(id, get(layer)))

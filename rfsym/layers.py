@@ -43,7 +43,7 @@ __all__ = [
     "Layer", "Window", "Windowed", "per_axis", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Linear", "Flatten",
     "GlobalAvgPool", "GlobalMaxPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Elementwise",
     "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish",
-    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "Block", "PADDING_MODES", "MAX_NESTING", "check_nesting", "sublayers",
+    "Hardsigmoid", "ELU", "Softmax", "Dropout", "Sequential", "Block", "PADDING_MODES", "MAX_NESTING", "check_nesting", "sublayers", "config_fields",
     "Residual", "Concat", "Repeat", "repetition_index", "ConvTranspose", "Crop", "Upsample", "Graph",
     "MERGES", "Pad", "Norm", "Pointwise", "Params", "Attention", "PixelShuffle", "PixelUnshuffle",
 ]
@@ -187,7 +187,7 @@ class Layer:
         """Number of spatial axes fixed by a tuple argument, or None (any)."""
         cache = self.__dict__
         if "_ndim" not in cache:
-            dims = {len(v) for name in _field_names(type(self))
+            dims = {len(v) for name in config_fields(type(self))
                     if isinstance(v := getattr(self, name), tuple) and name != "layers"}
             cache["_ndim"] = dims.pop() if len(dims) == 1 else None
         return cache["_ndim"]
@@ -208,7 +208,7 @@ class Layer:
         cache = self.__dict__
         if "_free" not in cache:
             out = set()
-            for name in _field_names(type(self)):
+            for name in config_fields(type(self)):
                 v = getattr(self, name)
                 if v is not None and type(v) not in (bool, str):
                     out |= _free(v)
@@ -256,15 +256,26 @@ def _subs_value(v, mapping):
     return v
 
 
-def _field_names(cls) -> tuple:
-    """The names of a layer class's dataclass fields (computed once per class)."""
+def config_fields(cls) -> tuple:
+    """The names of a layer class's fields but ``name``: what configures a layer of that class
+    (computed once per class).
+
+    Args:
+        cls: a layer class.
+
+    Returns:
+        The field names, in declaration order.
+
+    >>> config_fields(Conv)[:3]
+    ('kernel_size', 'stride', 'padding')
+    """
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "name")
     return names
 
 
-_FIELD_NAMES: dict = {}  # layer class -> its field names
+_FIELD_NAMES: dict = {}  # layer class -> its field names but "name"
 
 
 def _free(v):
