@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from harness import Table, section
+from harness import Table, peak_kib, section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -58,29 +58,17 @@ def _chain(kind, n):
     return Sequential(*layers)
 
 
-def _peak_kib():
-    """This process's peak resident memory in KiB: /proc's VmHWM where there is one (ru_maxrss
-    also counts the forked copy of the parent before exec, the benchmark runner's own memory)."""
-    import resource
-
-    try:
-        with open("/proc/self/status") as f:
-            return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def worker(kind, n, size, every):
     """One measurement in this process: JSON with CPU seconds and peak RSS (KiB)."""
     from rfsym import analyze
 
     net = _chain(kind, n)
-    before = _peak_kib()
+    before = peak_kib()
     t0 = time.process_time()
     r = analyze(net, input_size=size, in_channels=8)
     values = (r.rf, r.jump, r.start, r.out_size, r.params, r.macs)
     cpu = time.process_time() - t0
-    out = {"cpu": cpu, "rss": _peak_kib(), "rss_before": before,
+    out = {"cpu": cpu, "rss": peak_kib(), "rss_before": before,
            "rf": str(values[0])}
     if every:
         t0 = time.process_time()

@@ -90,8 +90,9 @@ def verify_section(ctx):
 
 
 _CHAIN = r"""
-import json, resource, sys, time
+import json, sys, time
 import rfsym
+from harness import peak_kib
 from rfsym import Conv, Sequential, analyze, verify
 layers, size, method = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 net = Sequential(*[Conv(3, padding=1)] * layers)
@@ -102,10 +103,7 @@ try:
 except rfsym.RfsymError as err:
     ok, error = None, str(err)
 cpu = time.process_time() - t
-try:  # this process's own peak (ru_maxrss also counts the forked copy of the parent before exec)
-    rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
-except (OSError, StopIteration):
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = peak_kib() / 1024  # this process's own peak
 t = time.process_time()
 result = analyze(net, size, ndim=1)
 for layer in result.layers:
@@ -121,8 +119,8 @@ _GOALS = {10_000: (5, 1000), 100_000: (60, 1000)}  # layers: (CPU seconds, peak 
 
 def _chain_run(layers, size, method):
     """One ``verify`` of a chain in a fresh process: CPU seconds, peak RSS (MB), outcome."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    here = os.path.dirname(os.path.abspath(__file__))  # the harness
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(here), here, os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", _CHAIN, str(layers), str(size), method], capture_output=True,
                          text=True, env=env, check=True, timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Section", "Context", "Table", "section", "median_time", "REGISTRY", "fmt", "targets_table"]
+__all__ = ["Section", "Context", "Table", "section", "median_time", "REGISTRY", "fmt", "targets_table", "peak_kib"]
 
 
 @dataclass
@@ -72,6 +72,19 @@ def section(name: str, title: str, order: int = 100):
         return fn
 
     return deco
+
+
+def peak_kib() -> int:
+    """This process's peak resident memory in KiB: /proc's ``VmHWM`` where there is one (a
+    child's ``ru_maxrss`` also counts the forked copy of its parent before exec, the benchmark
+    runner's own memory), else ``ru_maxrss``."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def median_time(fn: Callable, repeat: int, setup: Callable | None = None):
