@@ -77,13 +77,15 @@ class Node:
 @dataclass(frozen=True)
 class Dag:
     """Nodes in topological order, the output nodes and their names, the reference feature
-    node (or None) and block aliases (path -> node index)."""
+    node (or None), block aliases (path -> node index) and the nodes whose parameters are
+    counted at another node (a Graph's ``shared``)."""
 
     nodes: tuple
     outputs: tuple
     output_names: tuple
     features: Any = None
     aliases: dict = field(default_factory=dict)
+    shared: dict = field(default_factory=dict)  # node index -> the index of the node counting its parameters
 
     def consumers(self) -> list:
         """For each node, the indices of the nodes reading it."""
@@ -135,6 +137,7 @@ class _Lowering:
     def __init__(self):
         self.nodes: list[Node] = []
         self.aliases: dict = {}
+        self.shared: dict = {}  # node index -> the node holding its parameters
         self.features = None
         self.outputs = None
         self.kinds: dict = {}  # id(layer) -> kind_of(layer), for layers used many times
@@ -227,6 +230,7 @@ class _Lowering:
                 aliases[label] = index
         if g.features is not None:
             self.features = where[g.features]
+        self.shared.update((where[node], where[owner]) for node, owner in g.shared)
         self.alias(path, where[g.outputs[0]])
         self.last_graph = (g, [where[o] for o in g.outputs], [_join(path, o) for o in g.outputs])
         return where[g.outputs[0]]
@@ -269,7 +273,7 @@ def lower(net: L.Layer) -> Dag:
         outputs, names = tuple(idx), tuple(labels)
     elif low.several_outputs:  # (every Graph the check visits was lowered)
         _check_single_outputs(net)
-    return _compact(low.nodes, outputs, names, low.features, low.aliases)
+    return _compact(low.nodes, outputs, names, low.features, low.aliases, low.shared)
 
 
 def _whole_graph(top):
@@ -297,7 +301,7 @@ def _check_single_outputs(net):
             stack.extend(layer.branches)
 
 
-def _compact(nodes, outputs, names, features, aliases):
+def _compact(nodes, outputs, names, features, aliases, shared):
     """Keep the nodes some output (or the features node) depends on, renumbered in order."""
     keep = [False] * len(nodes)
     for v in (*outputs, features):
@@ -309,7 +313,7 @@ def _compact(nodes, outputs, names, features, aliases):
                 if u != INPUT:
                     keep[u] = True
     if all(keep):
-        return Dag(tuple(nodes), tuple(outputs), tuple(names), features, aliases)
+        return Dag(tuple(nodes), tuple(outputs), tuple(names), features, aliases, shared)
     new = {INPUT: INPUT}
     out = []
     for node in nodes:
@@ -318,4 +322,5 @@ def _compact(nodes, outputs, names, features, aliases):
             out.append(dataclasses.replace(node, index=len(out), inputs=tuple(new[u] for u in node.inputs)))
     return Dag(tuple(out), tuple(new[o] for o in outputs), tuple(names),
                None if features is None else new[features],
-               {path: new[i] for path, i in aliases.items() if i in new})
+               {path: new[i] for path, i in aliases.items() if i in new},
+               {new[i]: new[o] for i, o in shared.items() if i in new and o in new})

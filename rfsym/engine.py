@@ -641,6 +641,9 @@ def _derive(net, sizes, nd, in_channels, strict, ops, values) -> Result:
                   ctx.val(in_channels, "in_channels", 1))
     dag = lower(net)
     records = _Pass(ctx, dag, state).run()
+    for index in dag.shared:  # its parameters are counted at the node that holds them
+        if records[index].params is not None:
+            records[index].params = 0
     outputs = []
     for name, index in zip(dag.output_names, dag.outputs):
         if len(dag.outputs) == 1:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from . import layers as L
 from .backbone import feature_node
 from .errors import GraphError, LayerError, RfsymError
+from .sharing import SharedCalls
 
 __all__ = ["from_keras", "load"]
 
@@ -185,7 +186,8 @@ def from_keras(model, *, name: str | None = None) -> L.Graph:
     names = tuple(dict.fromkeys(t.node for t in outputs))
     if names == ("input",):
         raise GraphError(f"from_keras: {model.name} computes nothing from its input")
-    return L.Graph(*conv.nodes, outputs=names, name=name, features=feature_node(conv.nodes, names, _is_head_start))
+    return L.Graph(*conv.nodes, outputs=names, name=name, features=feature_node(conv.nodes, names, _is_head_start),
+                   shared=conv.shared_calls.pairs(n[0] for n in conv.nodes))
 
 
 def _is_head_start(label, layer):
@@ -259,6 +261,7 @@ class _Converter:
         self.nodes, self.unsupported = [], []
         self.bound = {}  # id(KerasTensor) -> _Tensor
         self.calls = {}  # layer name -> times called
+        self.shared_calls = SharedCalls()  # the nodes of every call of a layer with weights
 
     # ----------------------------------------------------------------- graph walk
     def walk(self, model, outputs):
@@ -298,7 +301,10 @@ class _Converter:
         try:
             if len(outs) != 1:
                 raise _Unsupported(f"{len(outs)} outputs")
+            first = len(self.nodes)
             result = self.convert(op, node, ins, shape, label)
+            if getattr(op, "weights", None):  # a layer called twice: its weights once
+                self.shared_calls.record(id(op), self.nodes[first:])
         except _Unsupported as err:
             what = type(op).__name__ + (f": {err}" if str(err) else "")
             self.unsupported.append(f"{label} ({what})")

@@ -1392,7 +1392,10 @@ class Graph(Block, Layer):
 
     Node names are the names of the layers in results (``result.layer("conv1")``), under the
     graph's own ``name`` when it has one. Parameters and MACs are counted once per node however
-    many merges read it.
+    many merges read it. A layer applied twice with the same weights (a module called twice) is
+    two nodes: ``shared={"second": "first"}`` says that node ``second`` uses the parameters of
+    node ``first``, so they are counted once, at ``first`` (``second`` has 0 parameters of its
+    own; its MACs are counted as usual).
 
     Args:
         *nodes: the nodes, as tuples (or one list of tuples).
@@ -1401,9 +1404,12 @@ class Graph(Block, Layer):
         output: the single output node (same as ``outputs=(output,)``).
         features: the name of the reference feature map, or None.
         name: the graph's name (a prefix of its node names), or None.
+        shared: ``{node: owner}`` (or pairs): nodes that use the parameters of another node of
+            the same layer type, counted there.
 
     Raises:
-        GraphError: a dangling input name, a cycle, a malformed node or an unknown output.
+        GraphError: a dangling input name, a cycle, a malformed node, an unknown output or a
+            ``shared`` entry that does not name two layer nodes of one type.
 
     >>> from rfsym import analyze, Conv, ReLU
     >>> g = Graph(("conv1", Conv(3, padding=1), "input"), ("relu", ReLU(), "conv1"),
@@ -1416,9 +1422,10 @@ class Graph(Block, Layer):
     nodes: tuple = ()
     outputs: tuple = ()
     features: Any = None
+    shared: tuple = ()  # ((node, owner), ...), sorted
 
     def __init__(self, *nodes: tuple, outputs: tuple | str | None = None, output: str | None = None,
-                 features: str | None = None, name: str | None = None):
+                 features: str | None = None, name: str | None = None, shared: Any = None):
         if len(nodes) == 1 and isinstance(nodes[0], (list, tuple)) and nodes[0] and \
                 isinstance(nodes[0][0], (list, tuple)):
             nodes = tuple(nodes[0])
@@ -1481,6 +1488,7 @@ class Graph(Block, Layer):
         object.__setattr__(self, "nodes", tuple(norm))
         object.__setattr__(self, "outputs", outputs)
         object.__setattr__(self, "features", features)
+        object.__setattr__(self, "shared", _shared_pairs(shared, norm) if shared else ())
         object.__setattr__(self, "name", name)
         check_nesting(self, nested, "Graph")  # leaves have no depth: 0, as check_nesting reads
 
@@ -1493,13 +1501,13 @@ class Graph(Block, Layer):
         return tuple(op for _, op, _ in self.nodes if not isinstance(op, str))
 
     def _own(self):
-        return (self.name, self.outputs, self.features,
+        return (self.name, self.outputs, self.features, self.shared,
                 tuple((a, op if isinstance(op, str) else None, ins) for a, op, ins in self.nodes))
 
     def _rebuilt(self, kids, mapping):
         kids = iter(kids)
         nodes = tuple((a, op if isinstance(op, str) else next(kids), ins) for a, op, ins in self.nodes)
-        return Graph(*nodes, outputs=self.outputs, features=self.features, name=self.name)
+        return Graph(*nodes, outputs=self.outputs, features=self.features, name=self.name, shared=self.shared)
 
     def _ndim_from(self, dims):
         return _ndim_of("Graph", dims)
@@ -1512,10 +1520,38 @@ class Graph(Block, Layer):
         extra = f", outputs={self.outputs!r}" if len(self.outputs) > 1 else f", output={self.output!r}"
         if self.features is not None:
             extra += f", features={self.features!r}"
+        if self.shared:
+            extra += f", shared={dict(self.shared)!r}"
         if self.name:
             extra += f", name={self.name!r}"
         parts.append(extra + ")")
         return parts
+
+
+def _shared_pairs(shared, nodes):
+    """``Graph(shared=...)`` as sorted ``(node, owner)`` pairs, checked against the nodes."""
+    pairs = shared.items() if isinstance(shared, dict) else shared
+    try:
+        pairs = [tuple(p) for p in pairs]
+    except TypeError:
+        pairs = None
+    if pairs is None or any(len(p) != 2 for p in pairs):
+        raise GraphError(f"Graph: shared must map node names to node names, got {shared!r}")
+    ops = {label: op for label, op, _ in nodes}
+    seen = set()
+    for node, owner in pairs:
+        for u in (node, owner):
+            op = ops.get(u) if isinstance(u, str) else None
+            if op is None or isinstance(op, (str, Block)):
+                raise GraphError(f"Graph: shared: {u!r} is not a layer node (shared parameters belong to "
+                                 f"layers, not merges or blocks; nodes: {_few(ops)})")
+        if node == owner or node in seen:
+            raise GraphError(f"Graph: shared: node {node!r} is given {'itself' if node == owner else 'twice'}")
+        if type(ops[node]) is not type(ops[owner]):
+            raise GraphError(f"Graph: shared: node {node!r} ({type(ops[node]).__name__}) cannot use the "
+                             f"parameters of {owner!r} ({type(ops[owner]).__name__})")
+        seen.add(node)
+    return tuple(sorted(pairs))
 
 
 def _few(names, limit=8):

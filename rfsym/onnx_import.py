@@ -57,6 +57,7 @@ import sympy as sp
 from . import layers as L
 from .backbone import feature_node
 from .errors import LayerError, RfsymError
+from .sharing import SharedCalls
 
 __all__ = ["from_onnx", "read_onnx", "OnnxImport"]
 
@@ -516,8 +517,16 @@ class _Importer:
         roles = (_N,) + tuple(range(nd)) + (_C,) if self.channels_last else (_N, _C) + tuple(range(nd))
         self.data[self.input.name] = _Data("input", tuple(_expr(v) for v in self.shape0), roles)
         self._plan_fusion()
+        # the nodes of every operator reading weights: operators reading the same weights by name
+        # are one module called twice (equal weights an exporter merged are read through
+        # Identity nodes, under names of their own: each keeps its parameters)
+        calls = SharedCalls()
         for node in self.model.graph.node:
+            first = len(self.nodes)
             self._visit(node)
+            weights = tuple(n for n in node.input if self.alias.get(n, n) in self.init)
+            if weights and len(self.nodes) > first:
+                calls.record(weights, self.nodes[first:])
         if self.unsupported:
             lines = "\n".join(f"  {where} ({op}){': ' + why if why else ''}" for where, op, why in self.unsupported)
             raise LayerError(f"{len(self.unsupported)} ONNX node(s) rfsym cannot import:\n{lines}",
@@ -533,7 +542,8 @@ class _Importer:
             raise RfsymError("the ONNX graph has no operation on its input")
         features = feature_node(self.nodes, outputs, lambda label, _: label in self.global_nodes)
         try:  # name None: layers keep the ONNX node names, unprefixed
-            graph = L.Graph(*self.nodes, outputs=tuple(outputs), features=features)
+            graph = L.Graph(*self.nodes, outputs=tuple(outputs), features=features,
+                            shared=calls.pairs(n[0] for n in self.nodes))
         except RfsymError as err:
             raise type(err)(f"from_onnx: {err}") from None
         return OnnxImport(graph, self.shape0, self.model.graph.name, features, self.channels_last)

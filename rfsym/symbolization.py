@@ -197,10 +197,11 @@ class _Node:
 
 
 class _Flat:
-    """The network as named nodes in topological order (block paths as Identity nodes)."""
+    """The network as named nodes in topological order (block paths as Identity nodes), with
+    ``(node, owner)`` pairs of nodes that use another node's parameters."""
 
-    def __init__(self, nodes, outputs, features):
-        self.nodes, self.outputs, self.features = nodes, outputs, features
+    def __init__(self, nodes, outputs, features, shared=()):
+        self.nodes, self.outputs, self.features, self.shared = nodes, outputs, features, shared
 
     @classmethod
     def of(cls, net):
@@ -230,14 +231,15 @@ class _Flat:
             outer[n.index] = prev
         outputs = tuple(outer[o] if o != INPUT else "input" for o in d.outputs)
         features = None if d.features is None else names[d.features]
-        return cls(nodes, outputs, features)
+        return cls(nodes, outputs, features, tuple((names[i], names[o]) for i, o in d.shared.items()))
 
     def graph(self) -> L.Graph:
+        names = {n.name for n in self.nodes}  # (a pair folded into a repeated block is gone)
         return L.Graph(*[(n.name, n.op, n.inputs) for n in self.nodes], outputs=self.outputs,
-                       features=self.features)
+                       features=self.features, shared=[p for p in self.shared if names.issuperset(p)])
 
     def copy(self):
-        return _Flat([dataclasses.replace(n) for n in self.nodes], self.outputs, self.features)
+        return _Flat([dataclasses.replace(n) for n in self.nodes], self.outputs, self.features, self.shared)
 
 
 def _inside(name, path):

@@ -56,6 +56,7 @@ from . import torch_ops as T
 from .backbone import feature_node
 from .errors import GraphError, LayerError, RfsymError
 from .layers import Graph
+from .sharing import SharedCalls
 
 __all__ = ["from_torch"]
 
@@ -436,6 +437,8 @@ class _Recorder:
         self.unsupported = []
         self._param_ids = None
         self._module_params = {}
+        #: the nodes of every call of a module with parameters (a module called twice: shared)
+        self.calls = SharedCalls()
         #: ``(path, module)`` of every submodule, shared ones at each of their paths
         self.modules = modules if modules is not None else list(module.named_modules(remove_duplicate=False))
         numel = self.b.numel
@@ -492,7 +495,12 @@ class _Recorder:
             return _const_like(out, params)
         try:
             if kind == "module":
-                return _convert_module(self.b, op, target, args, kwargs, out, self.module_params(target))
+                first = len(self.b.nodes)
+                params = self.module_params(target)
+                v = _convert_module(self.b, op, target, args, kwargs, out, params)
+                if params:
+                    self.calls.record(id(target), self.b.nodes[first:])
+                return v
             return _convert_function(self.b, op, label, args, kwargs, out)
         except (T.Unsupported, LayerError) as err:
             where = path if kind == "module" else (scope or "<top>")
@@ -1763,6 +1771,9 @@ def _finish(module, rec, out):
         outputs = None
     features = feature_node(nodes, names, lambda label, _: label in b.globals_) if b.globals_ else None
     kw = {"name": None}  # node names are module paths, not prefixed by the class name
+    shared = rec.calls.pairs(n[0] for n in nodes)
+    if shared:
+        kw["shared"] = shared
     if outputs is not None and len(outputs) > 1:
         kw["outputs"] = outputs
     elif outputs is not None:
@@ -1775,6 +1786,7 @@ def _finish(module, rec, out):
         return Graph(*nodes, **kw)
     except TypeError:  # an rfsym whose Graph has no outputs=/features= yet
         kw.pop("features", None)
+        kw.pop("shared", None)
         if "outputs" in kw:
             raise RfsymError(f"{name} has several outputs; this rfsym's Graph takes one") from None
         return Graph(*nodes, **kw)

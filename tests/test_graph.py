@@ -713,3 +713,42 @@ def test_undecidable_rounding_keeps_both_mac_assumptions():
         plain = analyze(Sequential(*[Conv(kk, stride=2, padding=1, out_channels=8)] * 3), input_size=64,
                         in_channels=8)
         assert sp.sympify(r.macs.subs({k: kk, C: 8, n: 3})).doit() == plain.macs
+
+
+def test_shared_parameters_counted_once():
+    """``shared={node: owner}``: the node's parameters are the owner's, counted there; every
+    other quantity is the node's own (the same layer applied twice)."""
+    conv = Conv(3, padding=1, in_channels=4, out_channels=4)
+    nodes = (("a", conv, "input"), ("act", ReLU(), "a"), ("b", conv, "act"))
+    plain, tied = Graph(*nodes), Graph(*nodes, shared={"b": "a"})
+    n = symbols("n")
+    for size in (16, n):
+        p, t = analyze(plain, input_size=size), analyze(tied, input_size=size)
+        own = 4 * 4 * 9 + 4
+        assert p.params == 2 * own and t.params == own
+        assert t.layer("b").params == 0 and t.layer("a").params == own
+        assert t.macs == p.macs and t.rf == p.rf == 5
+    ev = analyze(tied, input_size=n).evaluate({"n": np.array([8, 16])})
+    assert np.all(np.asarray(ev.params) == own)
+    assert "shared={'b': 'a'}" in repr(tied) and tied != plain
+    # a shared pair survives substitution and nesting under a name
+    k = symbols("k")
+    sym = Graph(("a", Conv(k, in_channels=4, out_channels=4), "input"),
+                ("b", Conv(k, in_channels=4, out_channels=4), "a"), shared=[("b", "a")], name="g")
+    r = analyze(Sequential(sym.subs({k: 3}), Conv(1, in_channels=4, out_channels=2)), input_size=8)
+    assert r.params == own + 4 * 2 + 2 and r.layer("g.b").params == 0
+
+
+@pytest.mark.parametrize("shared, message", [
+    ({"b": "b"}, "itself"),
+    ({"b": "x"}, "'x' is not a layer node"),
+    ({"sum": "a"}, "'sum' is not a layer node"),
+    ({"act": "a"}, "cannot use the parameters"),
+    ([("b",)], "must map node names"),
+    (5, "must map node names"),
+])
+def test_shared_parameters_bad_input(shared, message):
+    conv = Conv(3, padding=1, in_channels=4, out_channels=4)
+    nodes = (("a", conv, "input"), ("act", ReLU(), "a"), ("b", conv, "act"), ("sum", "add", ("a", "b")))
+    with pytest.raises(GraphError, match=message):
+        Graph(*nodes, shared=shared)

@@ -368,6 +368,24 @@ def test_nested_models_are_expanded_in_place():
     check_params_and_shapes(model, None, result)
 
 
+def test_shared_layers_count_their_weights_once():
+    """A layer (and a nested model) called twice: Keras's count_params() counts its weights once,
+    and so does rfsym; the MACs are those of every call."""
+    conv = layers.Conv2D(3, 3, padding="same", name="conv")
+    block = keras.Sequential([layers.Conv2D(3, 3, padding="same", name="inner"),
+                              layers.BatchNormalization(name="bn")], name="block")
+    x = keras.Input((8, 8, 3))
+    y = block(conv(layers.ReLU(name="act")(conv(x))))
+    y = block(y)
+    model = keras.Model(x, y)
+    graph = rfsym.from_keras(model)
+    assert dict(graph.shared) == {"conv#2": "conv", "inner#2": "inner", "bn#2": "bn"}
+    result = rfsym.analyze(graph, input_size=8)
+    assert result.params == model.count_params()
+    assert result.layer("conv#2").params == 0 and result.layer("conv#2").macs == result.layer("conv").macs
+    check_params_and_shapes(model, None, result)
+
+
 def test_keras_ops_in_the_graph():
     """MobileNetV3's hard-swish written with keras.ops: ``x * relu6(x + 3) / 6``."""
     x = keras.Input((10, 10, 2))

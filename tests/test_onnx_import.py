@@ -171,6 +171,28 @@ def test_residual_add_and_concat():
     assert {"a", "relu", "pool"} <= {layer.name.split(".")[-1] for layer in r.layers}
 
 
+def test_weights_read_twice_are_counted_once():
+    """Two convolutions reading the same weight and bias initializers (a module called twice,
+    exported): the parameters once, at the first; the MACs of both."""
+    shape = [1, 4, 8, 8]
+    conv = dict(pads=[1, 1, 1, 1])
+    r = _run([helper.make_node("Conv", ["x", "w", "b"], ["a"], name="first", **conv),
+              helper.make_node("Relu", ["a"], ["r"], name="relu"),
+              helper.make_node("Conv", ["r", "w", "b"], ["c"], name="second", **conv),
+              helper.make_node("Conv", ["c", "w2"], ["y"], name="other", **conv)],
+             shape, [_w("w", 4, 4, 3, 3), _w("b", 4), _w("w2", 4, 4, 3, 3, seed=1)])
+    assert r.params == (4 * 4 * 9 + 4) + 4 * 4 * 9
+    assert r.layer("second").params == 0 and r.layer("second").macs == r.layer("first").macs
+    assert r.rf == 7
+    # equal weights of two modules, merged by the exporter into one initializer read through an
+    # Identity node: two modules, each counting its own
+    r = _run([helper.make_node("Identity", ["w"], ["w_copy"], name="copy"),
+              helper.make_node("Conv", ["x", "w"], ["a"], name="first", **conv),
+              helper.make_node("Conv", ["a", "w_copy"], ["y"], name="second", **conv)],
+             shape, [_w("w", 4, 4, 3, 3)])
+    assert r.params == 2 * 4 * 4 * 9 and r.layer("second").params == 4 * 4 * 9
+
+
 def test_clip_is_relu6_and_elementwise_constants_are_not_parameters():
     shape = [1, 2, 5, 5]
     consts = [helper.make_node("Constant", [], [n], value=numpy_helper.from_array(np.array(v, np.float32)))

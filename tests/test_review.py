@@ -206,13 +206,16 @@ class Shared(nn.Module):
         return self.n(self.c(self.n(self.c(x))))
 
 
-@pytest.mark.xfail(strict=True, reason="a module called twice counts its convolution's parameters twice "
-                   "(174, not 90; BatchNorm's are counted once); docs/guides/pytorch.md promises "
-                   "r.params == sum(p.numel() for p in module.parameters()); every tracer")
-def test_shared_module_params_counted_once():
+@pytest.mark.parametrize("trace", ["auto", "fx", "hooks"])
+def test_shared_module_params_counted_once(trace):
+    """A module called twice: its parameters once (at the first call), its MACs twice."""
     m = Shared()
-    assert analyze(rfsym.from_torch(m, (3, 8, 8)), input_size=(8, 8)).params == \
-        sum(p.numel() for p in m.parameters())
+    g = rfsym.from_torch(m, (3, 8, 8), trace=trace)
+    assert dict(g.shared) == {"c#2": "c", "n#2": "n"}
+    r = analyze(g, input_size=(8, 8))
+    assert r.params == sum(p.numel() for p in m.parameters()) == 90
+    assert r.layer("c").params == 84 and r.layer("c#2").params == 0
+    assert r.layer("c#2").macs == r.layer("c").macs == 8 * 8 * 3 * 27
 
 
 class Nested(Two):
