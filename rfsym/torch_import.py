@@ -498,8 +498,8 @@ class _Recorder:
                 first = len(self.b.nodes)
                 params = self.module_params(target)
                 v = _convert_module(self.b, op, target, args, kwargs, out, params)
-                if params:
-                    self.calls.record(id(target), self.b.nodes[first:])
+                if params:  # the same parameters (one module called twice, or tied): counted once
+                    self.calls.record(tuple(pid for pid, _ in params), self.b.nodes[first:])
                 return v
             return _convert_function(self.b, op, label, args, kwargs, out)
         except (T.Unsupported, LayerError) as err:

@@ -218,6 +218,25 @@ def test_shared_module_params_counted_once(trace):
     assert r.layer("c#2").macs == r.layer("c").macs == 8 * 8 * 3 * 27
 
 
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 3, 3, padding=1)
+        self.b = nn.Conv2d(3, 3, 3, padding=1)
+        self.b.weight, self.b.bias = self.a.weight, self.a.bias
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+@pytest.mark.parametrize("trace", ["auto", "fx", "hooks"])
+def test_tied_modules_params_counted_once(trace):
+    m = Tied()
+    r = analyze(rfsym.from_torch(m, (3, 8, 8), trace=trace), input_size=(8, 8))
+    assert r.params == sum(p.numel() for p in m.parameters()) == 84
+    assert r.layer("b").params == 0 and r.rf == 5
+
+
 class Nested(Two):
     def forward(self, x):
         a = self.c(x)
