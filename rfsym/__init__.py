@@ -52,9 +52,9 @@ _FRAMEWORKS = ("from_torch", "from_onnx", "read_onnx", "from_keras")
 _LAZY = {name: module for module, names in _HOMES.items() for name in names.split()}
 # the submodules an eager import of the names above used to load (attributes of the package,
 # listed by dir(rfsym) as before), and the zoo (rfsym.zoo.get("resnet50"))
-_SUBMODULES = ("chain", "comparison", "compiled", "dag", "depth", "effective_field", "engine", "enumeration", "errors",
-               "format", "input_sizes", "layers", "maps", "ops", "result", "rules", "summaries",
-               "symbolization", "verification")
+_SUBMODULES = ("chain", "checked", "comparison", "compiled", "dag", "depth", "effective_field", "engine",
+               "enumeration", "errors", "format", "input_sizes", "layers", "lazy_numpy", "maps", "ops", "result",
+               "rules", "sharing", "summaries", "symbolization", "verification")
 
 
 def __getattr__(name):

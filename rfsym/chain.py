@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import bisect
 
-import numpy as np
-
+from .lazy_numpy import np
 from .maps import AxisMap, affine_numbers, compose, power
 
 __all__ = ["Chain", "Prefix", "compose_axes", "hashable_maps"]

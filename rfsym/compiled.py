@@ -10,7 +10,7 @@ denominator, so nothing is rounded.
 Before any array operation the program propagates intervals: from the smallest and largest
 value of each input it bounds every intermediate result; when a bound could reach 2**62 it
 raises :class:`Overflow` instead of computing, and the caller falls back to the checked engine
-path (:class:`~rfsym.ops.Checked`), which recomputes on exact Python integers. So a compiled
+path (:class:`~rfsym.checked.Checked`), which recomputes on exact Python integers. So a compiled
 value never wraps around.
 
 >>> import numpy as np, sympy as sp
@@ -23,19 +23,19 @@ value never wraps around.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
 from fractions import Fraction
 
-import numpy as np
 import sympy as sp
 
-from .ops import Checked
+from .lazy_numpy import np
 
 __all__ = ["Program", "Buffers", "BUFFERS", "Overflow", "Unsupported", "LIMIT"]
 
-#: magnitudes up to this are safe in int64 (the rule of :class:`~rfsym.ops.Checked`)
+#: magnitudes up to this are safe in int64 (the rule of :class:`~rfsym.checked.Checked`)
 LIMIT = (1 << 62) - 1
 
 
@@ -47,8 +47,9 @@ class Overflow(Exception):
     """Some intermediate value could exceed :data:`LIMIT` on the given input ranges."""
 
 
-_CMP = {sp.StrictLessThan: np.less, sp.LessThan: np.less_equal, sp.StrictGreaterThan: np.greater,
-        sp.GreaterThan: np.greater_equal, sp.Equality: np.equal, sp.Unequality: np.not_equal}
+#: sympy's relations and the names of numpy's comparisons (looked up when run: numpy loads on first use)
+_CMP = {sp.StrictLessThan: "less", sp.LessThan: "less_equal", sp.StrictGreaterThan: "greater",
+        sp.GreaterThan: "greater_equal", sp.Equality: "equal", sp.Unequality: "not_equal"}
 
 
 class Program:
@@ -403,7 +404,7 @@ def _apply(op, xs, spare, buffers=None):
         return np.select([np.asarray(c, dtype=bool) for c in conds], vals, default=0)
     if op in _BOOL:
         return _BOOL[op](xs)
-    return _CMP_BY_NAME[op](xs[0], 0)
+    return getattr(np, _CMP_BY_NAME[op])(xs[0], 0)
 
 
 _BOOL = {"and": lambda xs: np.logical_and.reduce([np.asarray(x, dtype=bool) for x in xs]) if len(xs) > 1 else xs[0],
@@ -440,17 +441,19 @@ def _scalar(op, xs):
         return any(xs)
     if op == "not":
         return not xs[0]
-    return bool(_CMP_BY_NAME[op](xs[0], 0))
+    return bool(getattr(np, _CMP_BY_NAME[op])(xs[0], 0))
 
 
 def as_value(num, den, bound):
-    """A compiled ``num / den`` as :meth:`~rfsym.result.Result.evaluate` returns it: a Checked
-    int64 array (bound attached) or Python int when integral, else float64 (exact: the
+    """A compiled ``num / den`` as :meth:`~rfsym.result.Result.evaluate` returns it: a
+    :class:`~rfsym.checked.Checked` int64 array (bound attached) or Python int when integral, else float64 (exact: the
     numerator is below 2**52) or a Fraction for a constant.
 
     Raises:
         Overflow: a fraction whose numerator float64 would round.
     """
+    from .checked import Checked
+
     if isinstance(num, (int, np.integer)):
         f = Fraction(int(num), den)
         return f.numerator if f.denominator == 1 else f
@@ -513,12 +516,13 @@ class Buffers:
             A pooled buffer not referenced elsewhere, or a new array.
         """
         shape = tuple(shape)
-        if _UNHELD is None:
+        unheld = _unheld()
+        if unheld is None:
             return np.empty(shape, np.int64)
         with self._lock:
             bufs = self._free.get(shape, ())
             for i in range(len(bufs)):
-                if sys.getrefcount(bufs[i]) <= _UNHELD:  # no local name: a tracer's frame snapshot cannot add one
+                if sys.getrefcount(bufs[i]) <= unheld:  # no local name: a tracer's frame snapshot cannot add one
                     return bufs[i]
             b = np.empty(shape, np.int64)
             if self.nbytes + b.nbytes > self.limit:
@@ -530,10 +534,11 @@ class Buffers:
 
     def _drop(self, need, shape):
         """Unpool free buffers, other shapes than ``shape`` first, until ``need`` bytes are dropped."""
+        unheld = _unheld()
         for sh in sorted(self._free, key=lambda k: k == shape):
             kept, bufs = [], self._free[sh]
             for i in range(len(bufs)):
-                if need > 0 and sys.getrefcount(bufs[i]) <= _UNHELD:
+                if need > 0 and sys.getrefcount(bufs[i]) <= unheld:
                     need -= bufs[i].nbytes
                     self.nbytes -= bufs[i].nbytes
                 else:
@@ -550,7 +555,8 @@ class Buffers:
             self.nbytes = 0
 
 
-def _refs_when_unheld():
+@functools.cache
+def _unheld():
     """The reference count ``sys.getrefcount(bufs[i])`` gives for a pooled buffer nothing else
     holds (the pool's list and the call's argument, in CPython), checked to grow when a view
     holds it; None when it does not (this interpreter's counts do not tell: no pooling)."""
@@ -562,7 +568,6 @@ def _refs_when_unheld():
     return free if held > free and sys.getrefcount(bufs[0]) == free else None
 
 
-_UNHELD = _refs_when_unheld()
 
 #: the pool of :meth:`~rfsym.result.Result.evaluate`'s arrays (shared by every result)
 BUFFERS = Buffers()

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import sympy as sp
 
 from . import layers as L
 from .dag import UNROLL_LIMIT
 from .errors import LayerError, RfsymError
+from .lazy_numpy import np
 from .maps import AxisMap
-from .ops import ExactOps, NumOps, Rows, SymOps, checked
+from .ops import ExactOps, NumOps, Rows, SymOps
 from .rules import Context, LeafOut, State, check_size, register_layer
 from .symbols import bounded_subs
 
@@ -468,6 +468,8 @@ def _repeat_numeric(layer, state, ctx):
 
 def _repeat_unrolled(layer, state, ctx):
     """A symbolic n evaluated on numpy arrays: masked unrolling up to max(n), exact."""
+    from .checked import checked
+
     n = np.asarray(ctx.val(layer.n, "n", 0))
     nd = ctx.ndim
     U, J, R = [0] * nd, [1] * nd, [1] * nd
@@ -538,6 +540,8 @@ def _fixed_point(before, after, active):
 
 
 def _int(v):
+    from .checked import checked  # (numpy: loaded with the first array)
+
     if v is None:
         return None
     return checked(v)

@@ -43,12 +43,12 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from . import layers as L
 from .engine import analyze
 from .errors import RfsymError
+from .lazy_numpy import np
 from .symbols import subs as safe_subs
 
 __all__ = ["erf", "ERF", "discrete_erf", "discrete_erf_map"]

@@ -62,7 +62,6 @@ import numbers
 import operator
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from . import depth  # noqa: F401 - registers the rule of Repeat
@@ -70,6 +69,7 @@ from . import layers as L
 from .chain import Chain, compose_axes, hashable_maps
 from .dag import INPUT, lower
 from .errors import GraphError, LayerError, RfsymError
+from .lazy_numpy import np
 from .maps import IDENTITY, global_merge_exact, is_global_merge, merge
 from .ops import ExactOps, SymOps
 from .result import LayerResult, NodeRecord, Result

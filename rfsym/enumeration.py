@@ -89,11 +89,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
-import numpy as np
-
 from . import layers as L
 from .dag import INPUT, lower
 from .errors import GraphError, LayerError, RfsymError, SizeError, layer_label
+from .lazy_numpy import np
 
 __all__ = [
     "enumerate_network", "dependency_mask", "dependency_set", "register_index_map",

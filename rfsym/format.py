@@ -43,9 +43,9 @@ import re
 import sys
 import threading
 
-import numpy as np
 import sympy as sp
 
+from .lazy_numpy import is_array, is_numpy_scalar, np
 from .symbols import exceeds, to_sympy
 
 __all__ = ["STYLES", "MAX_CHARS", "MAX_NODES", "WIDTH", "value", "group", "si", "latex", "tex_escape",
@@ -102,7 +102,7 @@ def si(n, unit: str = "", style: str = "unicode") -> str:
 
 
 def _is_number(v) -> bool:
-    if isinstance(v, (bool, np.bool_)):
+    if isinstance(v, bool) or is_numpy_scalar(v) and v.dtype.kind == "b":
         return False
     if isinstance(v, numbers.Number):
         return True
@@ -195,11 +195,11 @@ def _scalar(v, style):
         return _NONE[style]
     if isinstance(v, str):
         return v
-    if isinstance(v, np.ndarray):
+    if is_array(v):
         return np.array2string(v, separator=", ", threshold=8)
-    if isinstance(v, np.generic):
+    if is_numpy_scalar(v):
         v = v.item()
-    if isinstance(v, (bool, np.bool_)):
+    if isinstance(v, bool):
         return str(v)
     if isinstance(v, numbers.Integral):
         v = sp.Integer(int(v))

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, ClassVar
 
-import numpy as np
 import sympy as sp
 
 from .errors import GraphError, LayerError, SizeError
+from .lazy_numpy import np
 from .symbols import as_expr, subs
 
 __all__ = [

@@ -51,12 +51,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from . import layers as L
 from .backbone import feature_node
 from .errors import LayerError, RfsymError
+from .lazy_numpy import np
 from .sharing import SharedCalls
 
 __all__ = ["from_onnx", "read_onnx", "OnnxImport"]

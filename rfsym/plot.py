@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import sympy as sp
 
 from .engine import Result, analyze
@@ -24,6 +23,7 @@ from .errors import RfsymError
 from .format import finite
 from .format import latex as tex_of
 from .layers import Layer, Sequential
+from .lazy_numpy import np
 from .summaries import features
 
 __all__ = ["growth", "tradeoff", "mask", "boxes", "erf_map", "erf_ratio", "plot", "save"]

@@ -30,12 +30,12 @@ from __future__ import annotations
 import json
 import numbers
 
-import numpy as np
 import sympy as sp
 
 from .errors import RfsymError
 from .format import MAX_CHARS, STYLES, WIDTH, Column, Table, progress
 from .layers import Windowed
+from .lazy_numpy import np
 
 __all__ = ["FIELDS", "COLUMNS", "to_dict", "to_json", "jsonable", "table", "layer_table", "default_columns",
            "layer_argument"]

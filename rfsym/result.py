@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from . import layers as L
 from .compiled import BUFFERS, LIMIT, Overflow, Program, Unsupported, as_value
 from .errors import LayerError, RfsymError, layer_label
+from .lazy_numpy import is_array, np
 from .maps import IDENTITY, AxisMap
 from .ops import ExactOps, NumOps, SymOps
 from .symbols import as_expr, exceeds
@@ -664,7 +664,7 @@ class Result(_Quantities):
             v = getattr(node, attr)
             if v is None:
                 return None
-            if isinstance(v, np.ndarray) and v.ndim:
+            if is_array(v) and v.ndim:
                 arrays.append(v)  # added last: a scalar plus an array costs a pass over the array
             elif isinstance(v, sp.Basic) and not v.is_Number:
                 exprs.append(v)  # one sum at the end: adding one by one re-sorts every term each time
@@ -768,7 +768,7 @@ class Result(_Quantities):
         compiled program bounds every intermediate value on the input ranges first, and where a
         bound could reach 2**62, or values break a condition the symbolic derivation left open
         (a stride that must be positive, a size at least 1), the engine re-derives on checked
-        arrays (:class:`~rfsym.ops.Checked`): an operation that could overflow int64 is
+        arrays (:class:`~rfsym.checked.Checked`): an operation that could overflow int64 is
         recomputed exactly on Python ints, values beyond int64 come back in an object array of
         Python ints, and invalid values raise the error naming the layer. Scalar values are
         computed on Python ints by the engine.

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-import numpy as np
 import sympy as sp
 
 from . import layers as L
 from .errors import LayerError, RfsymError, SizeError
+from .lazy_numpy import np
 from .maps import IDENTITY, AxisMap, reduce_map
-from .ops import checked, exact_values
+from .ops import exact_values
 
 __all__ = ["State", "LeafOut", "Context", "register_layer", "rule_for", "check_size", "conv_counts",
            "channels_of", "global_map", "numeric_value", "BROADCAST", "NeedsInputSize", "check_period",
@@ -157,6 +157,8 @@ def numeric_value(expr, values):
 
 
 def _as_int_array(out, expr):
+    from .checked import checked  # (numpy: loaded with the first array)
+
     arr = np.asarray(out)
     if arr.dtype == object:
         bad = [v for v in arr.flat if not isinstance(v, (int, np.integer))]

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 import rfsym as R
 from rfsym import zoo
+from rfsym.checked import Checked
 from rfsym.compiled import BUFFERS, LIMIT, Buffers, Overflow, Program
 from rfsym.errors import RfsymError
-from rfsym.ops import Checked
 from rfsym.result import EvaluatedResult
 
 FEW = max(15, settings.default.max_examples // 10)

@@ -41,6 +41,18 @@ def test_cli_analyze_zoo_name_skips_unneeded_modules():
     for unneeded in ("rfsym.comparison", "rfsym.verification", "rfsym.effective_field", "rfsym.latex",
                      "rfsym.symbolization", "rfsym.spec", "rfsym.torch_import"):
         assert unneeded not in loaded
+    assert "numpy" not in loaded  # a numeric analysis and its table make no array
+
+
+def test_numpy_loads_with_the_first_array():
+    """After a numeric analysis (no numpy yet), an evaluation over values loads it and works,
+    whether rfsym loads numpy or the caller did first."""
+    code = ("import sys, rfsym\nk = rfsym.symbols('k')\nr = rfsym.analyze(rfsym.Conv(3), input_size=8)\n"
+            "print(r.rf, 'numpy' in sys.modules)\n{}"
+            "ev = rfsym.analyze(rfsym.Conv(k)).evaluate({{'k': [3, 5]}})\n"
+            "print(type(ev.rf).__name__, ev.rf.tolist(), 'numpy' in sys.modules)")
+    for first in ("", "import numpy\n"):
+        assert _run(code.format(first)) == ["3", "False", "Checked", "[3,", "5]", "True"]
 
 
 def test_every_public_name_resolves_and_dir_lists_it():
