@@ -1795,10 +1795,11 @@ def _aliases(nodes, scopes, heads):
     def prefixes(scope):
         out = known.get(scope)
         if out is None:
-            paths = prefixes(scope.rpartition(".")[0])[0]
-            if scope not in taken:
-                paths += (scope,)
-            out = known[scope] = (paths, frozenset(paths))
+            out = prefixes(scope.rpartition(".")[0])
+            if scope not in taken:  # (a node's name: its parent's object, so most readers are `is` theirs)
+                paths = out[0] + (scope,)
+                out = (paths, frozenset(paths))
+            known[scope] = out
         return out
 
     pre = {}
