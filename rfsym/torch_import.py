@@ -441,12 +441,16 @@ class _Recorder:
         numel = self.b.numel
         known = self._module_params  # modules without children: their own parameters, here
         for _, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
-            own = {}
-            for p in m._parameters.values():
-                if p is not None:
-                    own[id(p)] = numel[id(p)] = p.numel()
-            if not m._modules:
-                known[id(m)] = list(own.items())
+            params = m._parameters
+            if params:
+                own = {}
+                for p in params.values():
+                    if p is not None:
+                        own[id(p)] = numel[id(p)] = p.numel()
+                if not m._modules:
+                    known[id(m)] = list(own.items())
+            elif not m._modules:  # (most modules hold no parameters of their own)
+                known[id(m)] = []
 
     @property
     def param_ids(self):
@@ -995,8 +999,14 @@ def _torch_own(m):
     """Whether module ``m`` is of one of torch's own classes (``torch.nn``, ``torch.ao.nn``) and
     runs no hook of its own: its forward writes none of its attributes (torch's code does not),
     so only code outside it can, which :class:`_Direct` records as it runs."""
-    return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")) and not (
-        m._forward_pre_hooks or m._forward_hooks)
+    t = type(m)
+    own = _TORCH_CLASSES.get(t)
+    if own is None:
+        own = _TORCH_CLASSES[t] = t.__module__.startswith(("torch.nn.", "torch.ao.nn."))
+    return own and not (m._forward_pre_hooks or m._forward_hooks)
+
+
+_TORCH_CLASSES: dict = {}  # module class -> whether it is one of torch's own (for _torch_own)
 
 
 def _global_hooks():
@@ -1191,9 +1201,7 @@ class _Direct:
         self.torch = torch
         self.rec = rec
         self.shapes = _Shapes(torch, _dtype(module))
-        self.paths = {}
-        for path, m in rec.modules:
-            self.paths.setdefault(id(m), path)
+        self.paths = {id(m): path for path, m in reversed(rec.modules)}  # a shared module: its first path
         self.scope = [""]
         self.user = False  # inside the module's own code (not rfsym's)
         self.leaf = {}
@@ -1803,31 +1811,46 @@ def _aliases(nodes, scopes, heads):
         return out
 
     pre = {}
-    for n in nodes:
-        scope = scopes.get(n[0], "")
-        pre[n[0]] = known.get(scope) or prefixes(scope)
-    exits = {}  # module path -> nodes read from outside it (or outputs)
-    for label, _, inputs in nodes:
-        own = pre[label]
-        mine = own[1]
-        for u in ((inputs,) if isinstance(inputs, str) else inputs):
-            theirs = pre.get(u, none)
-            if theirs is own:  # a reader in the same scope (most): it is inside every one of them
-                continue
-            for p in theirs[0]:
-                if p not in mine:
-                    exits.setdefault(p, set()).add(u)
+    many = object()
+    exits = {}  # module path -> the one node read from outside it (or an output), or `many`
+
+    def leaves(paths, mine, u):
+        # the paths of u's modules that do not hold the reader: the innermost ones (the chains
+        # of a tree, filtered alike: the reader's modules are a prefix of u's)
+        for i in range(len(paths) - 1, -1, -1):
+            p = paths[i]
+            if p in mine:
+                return
+            seen = exits.get(p)
+            if seen is None:
+                exits[p] = u
+            elif seen is not many and seen != u:
+                exits[p] = many
+
+    get_scope = scopes.get
+    for label, _, inputs in nodes:  # in order: a node's inputs have their prefixes
+        scope = get_scope(label, "")
+        own = pre[label] = known.get(scope) or prefixes(scope)
+        if isinstance(inputs, str):
+            theirs = pre.get(inputs, none)
+            if theirs is not own:  # (a reader in the same scope, most, is inside every one of them)
+                leaves(theirs[0], own[1], inputs)
+        else:
+            for u in inputs:
+                theirs = pre.get(u, none)
+                if theirs is not own:
+                    leaves(theirs[0], own[1], u)
     for _, h in heads:
-        for p in pre.get(h, none)[0]:
-            exits.setdefault(p, set()).add(h)
+        leaves(pre.get(h, none)[0], (), h)
     chains = {}  # node -> its aliases, innermost first
-    for p in sorted(exits, key=lambda s: -s.count(".")):
-        if len(exits[p]) == 1 and p not in taken:
-            src = next(iter(exits[p]))
+    for p, src in exits.items():
+        if src is not many:
             chains.setdefault(src, []).append(p)
-            taken.add(p)
     if not chains:
         return nodes, heads
+    for own_aliases in chains.values():
+        if len(own_aliases) > 1:  # (paths enclosing one node: their depths differ)
+            own_aliases.sort(key=lambda s: -s.count("."))
 
     def seen_from(u, mine):
         best = u
