@@ -207,6 +207,8 @@ class _Lowering:
         containers = _CONTAINERS
         aliases = self.aliases
         nodes = self.nodes
+        kinds = self.kinds
+        make = _make_node
         for name, op, inputs in g.nodes:
             label = f"{path}.{name}" if path else name
             if isinstance(op, str):
@@ -216,10 +218,10 @@ class _Lowering:
             elif isinstance(op, containers):
                 where[name] = yield (self.item, (op, where[inputs[0]], label))
             else:  # one input (an Attention may read two: source, queries)
-                kind = self.kind(op)
+                kind = kinds.get(id(op)) or self.kind(op)  # (self.kind, inlined)
                 index = len(nodes)
                 ins = (where[inputs[0]],) if len(inputs) == 1 else tuple([where[u] for u in inputs])
-                nodes.append(_make_node(index, label, op, ins, kind, None, (), name))
+                nodes.append(make(index, label, op, ins, kind, None, (), name))
                 where[name] = aliases[label] = index  # (self.alias, inlined: a node is never the input)
                 continue
             index = where[name]

@@ -1769,7 +1769,8 @@ def _finish(module, rec, out):
         outputs = tuple(final)
     else:
         outputs = None
-    features = feature_node(nodes, names, lambda label, _: label in b.globals_) if b.globals_ else None
+    globals_ = set(b.globals_)
+    features = feature_node(nodes, names, lambda label, _: label in globals_) if globals_ else None
     kw = {"name": None}  # node names are module paths, not prefixed by the class name
     if outputs is not None and len(outputs) > 1:
         kw["outputs"] = outputs
@@ -1884,11 +1885,17 @@ def _aliases(nodes, scopes, heads):
 def _live(nodes, outputs, module):
     need = set(outputs)
     keep = []
-    for label, op, inputs in reversed(nodes):
-        if label in need:
-            keep.append((label, op, inputs))
-            need.update((inputs,) if isinstance(inputs, str) else inputs)
+    for node in reversed(nodes):
+        if node[0] in need:
+            keep.append(node)
+            inputs = node[2]
+            if isinstance(inputs, str):
+                need.add(inputs)
+            else:
+                need.update(inputs)
     keep.reverse()
+    if len(keep) == len(nodes):  # (labels are distinct: every node kept)
+        return keep
     kept = {k[0] for k in keep}
     dead = [n for n in nodes if n[0] not in kept]
     lost = [n[0] for n in dead if getattr(n[1], "params", 0) not in (0, None) and not isinstance(n[1], str)
