@@ -694,8 +694,8 @@ class _Shapes:
             out = sizes
         else:
             pads = (0,) * nd if padding == "valid" else padding
-            out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
-                        for n, p, d, k, s in zip(sizes, pads, m.dilation, m.kernel_size, m.stride))
+            out = tuple([(n + 2 * p - d * (k - 1) - 1) // s + 1
+                         for n, p, d, k, s in zip(sizes, pads, m.dilation, m.kernel_size, m.stride)])
         if min(out) < 1:
             return None  # too small: let torch say so
         return self.empty(shape[:-nd - 1] + (m.out_channels,) + out, dtype)
