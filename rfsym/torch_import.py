@@ -484,8 +484,9 @@ class _Recorder:
             label = fn
             base = f"{scope}.{fn}" if scope else fn
         op = _Op(base, scope if kind != "module" else path, kind, target, label)
-        if len(args) == 1 and not kwargs and type(args[0]) is T.Data and type(out) is self.tensor:
-            pass  # the common case (one input computed from the input, one tensor out): no checks needed
+        if type(out) is self.tensor and not kwargs and (len(args) == 1 and type(args[0]) is T.Data or len(
+                args) == 2 and (type(args[0]) is T.Data or type(args[1]) is T.Data)):
+            pass  # the common cases (one tensor out of one or two operands, one computed from the input): no checks
         elif not _has_tensor(out):
             return out  # a value query (x.shape, x.size(0), x.item()): its value
         elif not any(_is_data(v) for v in _flat((args, kwargs))):
