@@ -1832,7 +1832,10 @@ def _aliases(nodes, scopes, heads):
     get_scope = scopes.get
     for label, _, inputs in nodes:  # in order: a node's inputs have their prefixes
         scope = get_scope(label, "")
-        own = pre[label] = known.get(scope) or prefixes(scope)
+        own = known.get(scope)
+        if own is None:
+            own = known[scope] = prefixes(scope.rpartition(".")[0]) if scope in taken else prefixes(scope)
+        pre[label] = own
         if isinstance(inputs, str):
             theirs = pre.get(inputs, none)
             if theirs is not own:  # (a reader in the same scope, most, is inside every one of them)
