@@ -137,7 +137,9 @@ def _key(layer):
     return cache["_key"]
 
 
-_IDENTITY = L.Identity()  # the layer whose rule marks a layer class as passing its input through
+#: the built-in rule of Identity, activations and dropout (their output is their input), as
+#: registered when the engine is imported (a rule registered later for them is run as any other)
+_PASS_THROUGH = rule_for(L.Identity())
 
 
 class _HasSymbols(RfsymError):
@@ -299,9 +301,10 @@ class _Pass:
         output on ``layer``, so the pass then records such layers without running their rule."""
         cls = type(layer)
         through = False
-        if not L.config_fields(cls) and rule_for(layer) is rule_for(_IDENTITY):
+        if not L.config_fields(cls) and rule_for(layer) is _PASS_THROUGH:
             out, group, _ = self.apply(node, layer, state)
-            if out.state is state and out.params == 0 and out.macs == 0 and not out.extra:
+            if out.state is state and out.params == 0 and out.macs == 0 and not out.extra and \
+                    all(m is IDENTITY for m in out.maps):
                 through = (out.maps, group)
         self.passive[cls] = through
         return through
