@@ -301,7 +301,7 @@ class _Pass:
         output on ``layer``, so the pass then records such layers without running their rule."""
         cls = type(layer)
         through = False
-        if not L.config_fields(cls) and rule_for(layer) is _PASS_THROUGH:
+        if rule_for(layer) is _PASS_THROUGH and not L.config_fields(cls):
             out, group, _ = self.apply(node, layer, state)
             if out.state is state and out.params == 0 and out.macs == 0 and not out.extra and \
                     all(m is IDENTITY for m in out.maps):

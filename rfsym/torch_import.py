@@ -484,8 +484,9 @@ class _Recorder:
             label = fn
             base = f"{scope}.{fn}" if scope else fn
         op = _Op(base, scope if kind != "module" else path, kind, target, label)
-        if type(out) is self.tensor and not kwargs and (len(args) == 1 and type(args[0]) is T.Data or len(
-                args) == 2 and (type(args[0]) is T.Data or type(args[1]) is T.Data)):
+        n = len(args)
+        if type(out) is self.tensor and not kwargs and (
+                n == 1 and type(args[0]) is T.Data or n == 2 and T.Data in (type(args[0]), type(args[1]))):
             pass  # the common cases (one tensor out of one or two operands, one computed from the input): no checks
         elif not _has_tensor(out):
             return out  # a value query (x.shape, x.size(0), x.item()): its value
@@ -1816,9 +1817,10 @@ def _aliases(nodes, scopes, heads):
     many = object()
     exits = {}  # module path -> the one node read from outside it (or an output), or `many`
 
-    def leaves(paths, mine, u):
-        # the paths of u's modules that do not hold the reader: the innermost ones (the chains
-        # of a tree, filtered alike: the reader's modules are a prefix of u's)
+    def crossed(paths, mine, u):
+        """Note ``u`` as read from outside each of its enclosing modules ``paths`` (outermost
+        first) that is not in ``mine``, the reader's: the innermost ones (the enclosing modules
+        of a tree's nodes, filtered alike, so the reader's are a prefix of u's)."""
         for i in range(len(paths) - 1, -1, -1):
             p = paths[i]
             if p in mine:
@@ -1839,14 +1841,14 @@ def _aliases(nodes, scopes, heads):
         if isinstance(inputs, str):
             theirs = pre.get(inputs, none)
             if theirs is not own:  # (a reader in the same scope, most, is inside every one of them)
-                leaves(theirs[0], own[1], inputs)
+                crossed(theirs[0], own[1], inputs)
         else:
             for u in inputs:
                 theirs = pre.get(u, none)
                 if theirs is not own:
-                    leaves(theirs[0], own[1], u)
+                    crossed(theirs[0], own[1], u)
     for _, h in heads:
-        leaves(pre.get(h, none)[0], (), h)
+        crossed(pre.get(h, none)[0], (), h)
     chains = {}  # node -> its aliases, innermost first
     for p, src in exits.items():
         if src is not many:
