@@ -75,8 +75,10 @@ def _live(nodes, outputs, source):
     """The nodes reachable from ``source`` that some output depends on, in their order."""
     reach = {source}
     for label, _, ins in nodes:
-        if any(i in reach for i in ins):
-            reach.add(label)
+        for i in ins:
+            if i in reach:
+                reach.add(label)
+                break
     needed = set(outputs)
     for label, _, ins in reversed(nodes):
         if label in needed:

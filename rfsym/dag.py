@@ -210,19 +210,23 @@ class _Lowering:
         containers = _CONTAINERS
         aliases = self.aliases
         nodes = self.nodes
+        kinds = self.kinds
+        make = _make_node
         for name, op, inputs in g.nodes:
             label = f"{path}.{name}" if path else name
-            if isinstance(op, str):
+            kind = kinds.get(id(op))  # a leaf met before (the kinds are of leaves only): no type test
+            if kind is None and isinstance(op, str):
                 ins = [where[u] for u in inputs]
                 where[name] = self.add(label, op, ins, _MERGE_TYPES[op], g,
                                        [f"node {u!r}" for u in inputs])
-            elif isinstance(op, containers):
+            elif kind is None and isinstance(op, containers):
                 where[name] = yield (self.item, (op, where[inputs[0]], label))
             else:  # one input (an Attention may read two: source, queries)
-                kind = self.kind(op)
+                if kind is None:
+                    kind = self.kind(op)
                 index = len(nodes)
                 ins = (where[inputs[0]],) if len(inputs) == 1 else tuple([where[u] for u in inputs])
-                nodes.append(_make_node(index, label, op, ins, kind, None, (), name))
+                nodes.append(make(index, label, op, ins, kind, None, (), name))
                 where[name] = aliases[label] = index  # (self.alias, inlined: a node is never the input)
                 continue
             index = where[name]

@@ -73,7 +73,7 @@ from .lazy_numpy import np
 from .maps import IDENTITY, global_merge_exact, is_global_merge, merge
 from .ops import ExactOps, SymOps
 from .result import LayerResult, NodeRecord, Result
-from .rules import BROADCAST, Context, NeedsInputSize, State, attend, rule_for
+from .rules import BROADCAST, NO_EXTRA, Context, NeedsInputSize, State, attend, rule_for
 from .symbols import as_expr
 
 __all__ = ["analyze", "derive", "Result", "LayerResult"]
@@ -135,6 +135,11 @@ def _key(layer):
         cls = type(layer)
         cache["_key"] = (cls,) + tuple(getattr(layer, name) for name in L.config_fields(cls))
     return cache["_key"]
+
+
+#: the built-in rule of Identity, activations and dropout (their output is their input), as
+#: registered when the engine is imported (a rule registered later for them is run as any other)
+_PASS_THROUGH = rule_for(L.Identity())
 
 
 class _HasSymbols(RfsymError):
@@ -213,6 +218,7 @@ class _Pass:
         self.groups = {}  # the group keys of the chains, one object per value
         self.alike = {}  # _same_config(layer, state) -> the cached rule output of an equal layer
         self.rules = {}  # layer class -> its rule
+        self.passive = {}  # layer class -> pass_through(a layer of it)
         self.configs = {}  # _key(layer) -> a number for that configuration
         self.tokens = {}  # id(layer) -> the number of its configuration
         self.shared = {}  # id of a rule's maps -> (those maps, with equal axes shared, group key)
@@ -240,7 +246,7 @@ class _Pass:
         attention by :meth:`merge` and :meth:`attend`."""
         merge, attend, solve, apply = self.merge, self.attend, self.solve, self.apply
         records, states, chains, readers = self.records, self.states, self.chains, self.readers
-        seen, read, alike = self.seen, self.read, self.alike
+        seen, read, alike, passive = self.seen, self.read, self.alike, self.passive
         input_state = self.input_state
         for node in self.dag.nodes:
             inputs = node.inputs
@@ -253,6 +259,18 @@ class _Pass:
                 continue
             u = inputs[0]
             state = input_state if u == INPUT else states[u]
+            through = passive.get(type(layer))
+            if through is None:
+                through = self.pass_through(node, layer, state)
+            if through:  # identity, activations, dropout: the input's values, no rule run
+                chain = chains[u] if u != INPUT and readers[u] == 1 else self.chain_for(u)
+                before, after = chain.add(*through)
+                sizes, channels = state.sizes, state.channels
+                records.append(NodeRecord(node.index, layer, node.name, node.kind, after, before, sizes, sizes,
+                                          channels, channels, 0, 0, through[0], inputs, NO_EXTRA))
+                states.append(state)
+                chains.append(chain)
+                continue
             if id(state) in read:
                 hit = seen.get((id(layer), id(state)))
                 if hit is None:
@@ -275,6 +293,21 @@ class _Pass:
             states.append(out_state)
             chains.append(chain)
         return records
+
+    def pass_through(self, node, layer, state):
+        """``(maps, group key)`` of the layers of ``layer``'s class when its output is its input
+        (the rule of :class:`~rfsym.layers.Identity`, no configuration, no parameters: identity,
+        activations, dropout), else False; decided once per class per pass, from the rule's
+        output on ``layer``, so the pass then records such layers without running their rule."""
+        cls = type(layer)
+        through = False
+        if rule_for(layer) is _PASS_THROUGH and not L.config_fields(cls):
+            out, group, _ = self.apply(node, layer, state)
+            if out.state is state and out.params == 0 and out.macs == 0 and not out.extra and \
+                    all(m is IDENTITY for m in out.maps):
+                through = (out.maps, group)
+        self.passive[cls] = through
+        return through
 
     def chain_for(self, u):
         """The chain a layer reading ``u`` extends (u's, when it has no other reader)."""

@@ -444,12 +444,16 @@ class _Recorder:
         numel = self.b.numel
         known = self._module_params  # modules without children: their own parameters, here
         for _, m in self.modules:  # named_parameters(remove_duplicate=False), from the same walk
-            own = {}
-            for p in m._parameters.values():
-                if p is not None:
-                    own[id(p)] = numel[id(p)] = p.numel()
-            if not m._modules:
-                known[id(m)] = list(own.items())
+            params = m._parameters
+            if params:
+                own = {}
+                for p in params.values():
+                    if p is not None:
+                        own[id(p)] = numel[id(p)] = p.numel()
+                if not m._modules:
+                    known[id(m)] = list(own.items())
+            elif not m._modules:  # (most modules hold no parameters of their own)
+                known[id(m)] = []
 
     @property
     def param_ids(self):
@@ -483,8 +487,10 @@ class _Recorder:
             label = fn
             base = f"{scope}.{fn}" if scope else fn
         op = _Op(base, scope if kind != "module" else path, kind, target, label)
-        if len(args) == 1 and not kwargs and type(args[0]) is T.Data and type(out) is self.tensor:
-            pass  # the common case (one input computed from the input, one tensor out): no checks needed
+        n = len(args)
+        if type(out) is self.tensor and not kwargs and (
+                n == 1 and type(args[0]) is T.Data or n == 2 and T.Data in (type(args[0]), type(args[1]))):
+            pass  # the common cases (one tensor out of one or two operands, one computed from the input): no checks
         elif not _has_tensor(out):
             return out  # a value query (x.shape, x.size(0), x.item()): its value
         elif not any(_is_data(v) for v in _flat((args, kwargs))):
@@ -698,8 +704,8 @@ class _Shapes:
             out = sizes
         else:
             pads = (0,) * nd if padding == "valid" else padding
-            out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
-                        for n, p, d, k, s in zip(sizes, pads, m.dilation, m.kernel_size, m.stride))
+            out = tuple([(n + 2 * p - d * (k - 1) - 1) // s + 1
+                         for n, p, d, k, s in zip(sizes, pads, m.dilation, m.kernel_size, m.stride)])
         if min(out) < 1:
             return None  # too small: let torch say so
         return self.empty(shape[:-nd - 1] + (m.out_channels,) + out, dtype)
@@ -1003,8 +1009,14 @@ def _torch_own(m):
     """Whether module ``m`` is of one of torch's own classes (``torch.nn``, ``torch.ao.nn``) and
     runs no hook of its own: its forward writes none of its attributes (torch's code does not),
     so only code outside it can, which :class:`_Direct` records as it runs."""
-    return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")) and not (
-        m._forward_pre_hooks or m._forward_hooks)
+    t = type(m)
+    own = _TORCH_CLASSES.get(t)
+    if own is None:
+        own = _TORCH_CLASSES[t] = t.__module__.startswith(("torch.nn.", "torch.ao.nn."))
+    return own and not (m._forward_pre_hooks or m._forward_hooks)
+
+
+_TORCH_CLASSES: dict = {}  # module class -> whether it is one of torch's own (for _torch_own)
 
 
 def _global_hooks():
@@ -1199,9 +1211,7 @@ class _Direct:
         self.torch = torch
         self.rec = rec
         self.shapes = _Shapes(torch, _dtype(module))
-        self.paths = {}
-        for path, m in rec.modules:
-            self.paths.setdefault(id(m), path)
+        self.paths = {id(m): path for path, m in reversed(rec.modules)}  # a shared module: its first path
         self.scope = [""]
         self.user = False  # inside the module's own code (not rfsym's)
         self.leaf = {}
@@ -1769,7 +1779,8 @@ def _finish(module, rec, out):
         outputs = tuple(final)
     else:
         outputs = None
-    features = feature_node(nodes, names, lambda label, _: label in b.globals_) if b.globals_ else None
+    globals_ = set(b.globals_)
+    features = feature_node(nodes, names, lambda label, _: label in globals_) if globals_ else None
     kw = {"name": None}  # node names are module paths, not prefixed by the class name
     shared = rec.calls.pairs(n[0] for n in nodes)
     if shared:
@@ -1807,38 +1818,58 @@ def _aliases(nodes, scopes, heads):
     def prefixes(scope):
         out = known.get(scope)
         if out is None:
-            paths = prefixes(scope.rpartition(".")[0])[0]
-            if scope not in taken:
-                paths += (scope,)
-            out = known[scope] = (paths, frozenset(paths))
+            out = prefixes(scope.rpartition(".")[0])
+            if scope not in taken:  # (a node's name: its parent's object, so most readers are `is` theirs)
+                paths = out[0] + (scope,)
+                out = (paths, frozenset(paths))
+            known[scope] = out
         return out
 
     pre = {}
-    for n in nodes:
-        scope = scopes.get(n[0], "")
-        pre[n[0]] = known.get(scope) or prefixes(scope)
-    exits = {}  # module path -> nodes read from outside it (or outputs)
-    for label, _, inputs in nodes:
-        own = pre[label]
-        mine = own[1]
-        for u in ((inputs,) if isinstance(inputs, str) else inputs):
-            theirs = pre.get(u, none)
-            if theirs is own:  # a reader in the same scope (most): it is inside every one of them
-                continue
-            for p in theirs[0]:
-                if p not in mine:
-                    exits.setdefault(p, set()).add(u)
+    many = object()
+    exits = {}  # module path -> the one node read from outside it (or an output), or `many`
+
+    def crossed(paths, mine, u):
+        """Note ``u`` as read from outside each of its enclosing modules ``paths`` (outermost
+        first) that is not in ``mine``, the reader's: the innermost ones (the enclosing modules
+        of a tree's nodes, filtered alike, so the reader's are a prefix of u's)."""
+        for i in range(len(paths) - 1, -1, -1):
+            p = paths[i]
+            if p in mine:
+                return
+            seen = exits.get(p)
+            if seen is None:
+                exits[p] = u
+            elif seen is not many and seen != u:
+                exits[p] = many
+
+    get_scope = scopes.get
+    for label, _, inputs in nodes:  # in order: a node's inputs have their prefixes
+        scope = get_scope(label, "")
+        own = known.get(scope)
+        if own is None:
+            own = known[scope] = prefixes(scope.rpartition(".")[0]) if scope in taken else prefixes(scope)
+        pre[label] = own
+        if isinstance(inputs, str):
+            theirs = pre.get(inputs, none)
+            if theirs is not own:  # (a reader in the same scope, most, is inside every one of them)
+                crossed(theirs[0], own[1], inputs)
+        else:
+            for u in inputs:
+                theirs = pre.get(u, none)
+                if theirs is not own:
+                    crossed(theirs[0], own[1], u)
     for _, h in heads:
-        for p in pre.get(h, none)[0]:
-            exits.setdefault(p, set()).add(h)
+        crossed(pre.get(h, none)[0], (), h)
     chains = {}  # node -> its aliases, innermost first
-    for p in sorted(exits, key=lambda s: -s.count(".")):
-        if len(exits[p]) == 1 and p not in taken:
-            src = next(iter(exits[p]))
+    for p, src in exits.items():
+        if src is not many:
             chains.setdefault(src, []).append(p)
-            taken.add(p)
     if not chains:
         return nodes, heads
+    for own_aliases in chains.values():
+        if len(own_aliases) > 1:  # (paths enclosing one node: their depths differ)
+            own_aliases.sort(key=lambda s: -s.count("."))
 
     def seen_from(u, mine):
         best = u
@@ -1872,11 +1903,17 @@ def _aliases(nodes, scopes, heads):
 def _live(nodes, outputs, module):
     need = set(outputs)
     keep = []
-    for label, op, inputs in reversed(nodes):
-        if label in need:
-            keep.append((label, op, inputs))
-            need.update((inputs,) if isinstance(inputs, str) else inputs)
+    for node in reversed(nodes):
+        if node[0] in need:
+            keep.append(node)
+            inputs = node[2]
+            if isinstance(inputs, str):
+                need.add(inputs)
+            else:
+                need.update(inputs)
     keep.reverse()
+    if len(keep) == len(nodes):  # (labels are distinct: every node kept)
+        return keep
     kept = {k[0] for k in keep}
     dead = [n for n in nodes if n[0] not in kept]
     lost = [n[0] for n in dead if getattr(n[1], "params", 0) not in (0, None) and not isinstance(n[1], str)

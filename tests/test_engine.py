@@ -436,3 +436,34 @@ def test_symbolic_output_size_of_a_chain_matches_numbers(net):
     r = analyze(net, input_size=n)
     for size in range(40, 140):
         assert r.out_size.subs(n, size) == analyze(net, input_size=size).out_size, size
+
+
+def test_layers_passing_their_input_through_keep_its_values_and_a_rule_of_their_own_runs():
+    """Identity, activations and dropout are recorded with their input's sizes, channels and
+    field (no rule run after the first of a class); a subclass with a rule of its own runs it."""
+    import dataclasses
+
+    from rfsym import Dropout, Identity
+    from rfsym.layers import Elementwise
+    from rfsym.maps import AxisMap
+    from rfsym.rules import LeafOut, State, register_layer
+
+    net = Sequential(Conv(3, stride=2, in_channels=3, out_channels=8), ReLU(), Identity(), Dropout(), ReLU(),
+                     Conv(3, padding=1), Identity())
+    for size in (17, n):
+        r = analyze(net, input_size=size)
+        for a, b in zip(r.layers[1:5], r.layers[:4]):
+            assert (a.rf, a.jump, a.start, a.out_size, a.out_channels, a.params, a.macs) == \
+                (b.rf, b.jump, b.start, b.out_size, b.out_channels, 0, 0)
+        assert r.layers[6].rf == r.layers[5].rf == 7
+
+    @dataclasses.dataclass(frozen=True, repr=False)
+    class Widen(Elementwise):
+        """An elementwise layer whose own rule reads one more position on each side."""
+
+    @register_layer(Widen)
+    def _widen(layer, state, ctx):
+        return LeafOut((AxisMap.affine(-1, 1, 3),) * ctx.ndim, State(state.sizes, state.channels))
+
+    r = analyze(Sequential(Conv(3), ReLU(), Widen(), Widen(), ReLU()), input_size=17)
+    assert [x.rf for x in r.layers] == [3, 3, 5, 7, 7]
