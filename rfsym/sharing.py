@@ -17,42 +17,35 @@ calls are paired, by layer type in order, with the first call's nodes, and the p
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 
 __all__ = ["SharedCalls"]
 
 
 class SharedCalls:
-    """The layer nodes each call of a weight-holding object emitted, and the pairs found."""
+    """The nodes each call of a weight-holding object emitted; the pairs follow from them."""
 
     def __init__(self):
-        self._first: dict = {}  # key -> [(label, layer)] of its first call
-        self._pairs: dict = {}  # node -> owner
+        self._calls: dict = {}  # key -> the node lists of its calls, in order
 
-    def record(self, key: Hashable, nodes: Iterable[tuple]) -> None:
-        """Record one call of the object ``key`` (a module's id, a tuple of weight names).
+    def record(self, key: Hashable, nodes: Sequence[tuple]) -> None:
+        """Record one call of the object ``key`` (a module's parameter ids, weight names).
 
         Args:
             key: what identifies the weights (equal keys: the same weights).
-            nodes: the ``(label, op, inputs)`` nodes the call emitted; merges (``op`` a string)
-                hold no parameters and are skipped.
+            nodes: the ``(label, op, inputs)`` nodes the call emitted (kept as given; merges,
+                ``op`` a string, hold no parameters and are never paired).
         """
-        made = [(label, op) for label, op, _ in nodes if not isinstance(op, str)]
-        owners = self._first.get(key)
-        if owners is None:
-            self._first[key] = made
-            return
-        owners = list(owners)
-        for label, op in made:
-            for j, (owner, theirs) in enumerate(owners):
-                if type(theirs) is type(op):
-                    self._pairs[label] = owner
-                    del owners[j]
-                    break
+        calls = self._calls.get(key)
+        if calls is None:
+            self._calls[key] = [nodes]
+        else:
+            calls.append(nodes)
 
     def pairs(self, live: Iterable[str]) -> dict:
-        """``{node: owner}`` among the nodes ``live`` (the graph's nodes after dead ones are
-        dropped): a node whose owner is gone keeps counting its parameters.
+        """``{node: owner}``: each later call's layer nodes paired, by layer type in order, with
+        the first call's, among the nodes ``live`` (the graph's nodes after dead ones are
+        dropped; a node whose owner is gone keeps counting its parameters).
 
         Args:
             live: the names of the nodes the graph keeps.
@@ -60,5 +53,20 @@ class SharedCalls:
         Returns:
             The ``shared=`` argument of :class:`~rfsym.layers.Graph`.
         """
+        out = {}
+        for first, *later in (calls for calls in self._calls.values() if len(calls) > 1):
+            firsts = [(label, op) for label, op, _ in first if not isinstance(op, str)]
+            for nodes in later:
+                owners = list(firsts)
+                for label, op, _ in nodes:
+                    if isinstance(op, str):
+                        continue
+                    for j, (owner, theirs) in enumerate(owners):
+                        if type(theirs) is type(op):
+                            out[label] = owner
+                            del owners[j]
+                            break
+        if not out:
+            return out
         live = set(live)
-        return {n: o for n, o in self._pairs.items() if n in live and o in live}
+        return {n: o for n, o in out.items() if n in live and o in live}
