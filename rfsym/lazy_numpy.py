@@ -25,12 +25,15 @@ __all__ = ["np", "is_array", "is_numpy_scalar"]
 
 class _Numpy(types.ModuleType):
     """A module standing for numpy: the first read of a name imports numpy and copies its names
-    here (names numpy itself loads on first use are looked up there each time until loaded)."""
+    here; a name numpy itself loads on first use (a submodule) is kept here once read."""
 
     def __getattr__(self, name: str) -> Any:
         numpy = importlib.import_module("numpy")
-        self.__dict__.update((k, v) for k, v in vars(numpy).items() if not k.startswith("__"))
-        return getattr(numpy, name)
+        if "ndarray" not in self.__dict__:  # the first read: numpy's names, all at once
+            self.__dict__.update((k, v) for k, v in vars(numpy).items() if not k.startswith("__"))
+        value = getattr(numpy, name)  # (AttributeError for a name numpy lacks, as numpy's own)
+        self.__dict__[name] = value
+        return value
 
 
 np = _Numpy("numpy", "numpy, imported on first use (rfsym.lazy_numpy)")
